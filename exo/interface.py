@@ -1,0 +1,281 @@
+"""The shared interface: what the model and every implementation agree on.
+
+Operation names and argument kinds, the status codes, the observable result values, the
+configuration of sizes, and the two slot-index functions of the TLB and STLB. ``exo.model``
+and ``exo.impl`` both import this module and nothing of each other (design brief, layers).
+Spec clause GEN-1..GEN-4 (spec/general.md) describe the conventions fixed here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Literal
+
+import z3
+
+FREE = -1
+"""Owner of a free page or slice; context id of a dead environment; 'no environment'."""
+
+NO_ENTRY = -1
+"""Entry-point value meaning 'no handler registered' (GEN-3)."""
+
+
+class Status(IntEnum):
+    """Every operation's status (GEN-1). On any status but OK the state is unchanged (GEN-2)."""
+
+    OK = 0
+    INVALID_ARGUMENT = 1  # a number outside its range, or a value of the wrong type
+    NO_SUCH_ENV = 2  # the environment named is not alive
+    ENV_EXISTS = 3  # env_create on an environment slot that is alive
+    NOT_OWNER = 4  # the caller does not own the page or slice
+    BAD_CAPABILITY = 5  # stale capability, or one its presenter does not hold
+    NO_PERMISSION = 6  # the capability's rights are smaller than the request
+    IN_USE = 7  # page, slice, context id or slot already taken
+    NOT_RUNNING = 8  # a CPU operation or hardware event while no environment runs
+    NO_ENTRY = 9  # the callee has no registered entry point of that kind
+    BUSY = 10  # a pending revocation forbids this
+    GUARANTEED = 11  # the page is bound by a guaranteed mapping
+    NO_REQUEST = 12  # abort without a pending revocation request
+    TOO_EARLY = 13  # abort before the request's deadline
+
+
+class Rights(IntEnum):
+    """Access rights, ordered: a right includes every smaller one (MEM-6)."""
+
+    NONE = 0
+    READ = 1
+    READWRITE = 2
+
+
+class ExcKind(IntEnum):
+    """Exceptions delivered to an environment's exception context (EXC-1)."""
+
+    TLB_MISS = 0
+    UNALIGNED = 1
+    OVERFLOW = 2
+    COPROC = 3
+    PROTECTION = 4
+    REPOSSESSION = 5
+
+
+class Vector(IntEnum):
+    """The entry points of a processor environment (ENV-3..ENV-5), one number each."""
+
+    TLB_MISS = 0
+    UNALIGNED = 1
+    OVERFLOW = 2
+    COPROC = 3
+    PROTECTION = 4
+    REPOSSESSION = 5
+    SLICE_START = 6
+    SLICE_END = 7
+    PCT_SYNC = 8
+    PCT_ASYNC = 9
+
+
+NUM_EXCEPTIONS = len(ExcKind)
+NUM_VECTORS = len(Vector)
+
+
+class Interrupt(IntEnum):
+    """The interrupt context's two entries (ENV-4)."""
+
+    SLICE_START = 0
+    SLICE_END = 1
+
+
+class EntryKind(IntEnum):
+    """The protected entry context's two entries (ENV-5)."""
+
+    SYNC = 0
+    ASYNC = 1
+
+
+class Resource(IntEnum):
+    """Kinds of revocable resources (REV-1)."""
+
+    PAGE = 0
+    SLICE = 1
+
+
+class Outcome(IntEnum):
+    """What a hardware event or scheduling step did (its result value when OK)."""
+
+    NONE = 0
+    ACCESS = 1  # TLB hit, access performed
+    REFILL_STLB = 2  # TLB refilled from the STLB, access performed
+    REFILL_GUARANTEED = 3  # TLB refilled from a guaranteed mapping, access performed
+    DELIVERED = 4  # an exception was delivered to the environment's handler
+    KILLED = 5  # the environment was destroyed (no handler, or excess time over limit)
+    TICK = 6  # timer tick inside a slice
+    SLICE_END = 7  # the end-of-slice interrupt was delivered
+    NEXT_SLICE = 8  # the next slice of the vector started
+    EXCESS = 9  # a tick past the end of the slice, charged as excess time
+
+
+@dataclass(frozen=True)
+class Cap:
+    """The model's form of Aegis's self-authenticating capability for a physical page.
+
+    ``gen`` is the page's generation when the capability was made: Dealloc and
+    repossession bump it, so every older capability goes stale (MEM-6).
+    """
+
+    page: Any
+    gen: Any
+    rights: Any
+
+    def __repr__(self) -> str:
+        return f"Cap(p{self.page}, g{self.gen}, r{self.rights})"
+
+
+NULL_CAP = Cap(FREE, FREE, int(Rights.NONE))
+
+
+@dataclass(frozen=True)
+class Result:
+    """An operation's answer: a status and a value (an int, or a ``Cap``)."""
+
+    status: Any
+    value: Any = 0
+
+    def __repr__(self) -> str:
+        try:
+            st = Status(self.status).name
+        except (ValueError, TypeError):
+            st = str(self.status)
+        return f"{st}:{self.value}"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Sizes and limits. Nothing in the model depends on particular values (GEN-4)."""
+
+    n_envs: Any = 4
+    n_pages: Any = 8
+    page_words: Any = 4
+    tlb_size: Any = 4
+    stlb_size: Any = 8
+    n_cids: Any = 6
+    n_slices: Any = 4
+    n_guaranteed: Any = 2
+    n_regs: Any = 4
+    slice_ticks: Any = 3
+    excess_limit: Any = 2
+    addr_limit: Any = 2**32
+
+    def problem(self) -> str | None:
+        """None if every field is a usable concrete value, else what is wrong."""
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if not isinstance(v, int) or isinstance(v, bool):
+                return f"{f.name} must be an integer, not {type(v).__name__}"
+            least = 0 if f.name == "excess_limit" else 1
+            if v < least:
+                return f"{f.name} must be at least {least}, got {v}"
+        return None
+
+    @staticmethod
+    def symbolic() -> Config:
+        """Every size an unconstrained Z3 integer (see ``size_constraints``)."""
+        return Config(**{f.name: z3.Int(f.name) for f in dataclasses.fields(Config)})
+
+    def size_constraints(self) -> Any:
+        """What a symbolic configuration assumes: every size positive, the limit >= 0."""
+        cs = []
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            cs.append(v >= (0 if f.name == "excess_limit" else 1))
+        return z3.And(*cs)
+
+
+def tlb_index(cid: int, vpage: int, n: int) -> int:
+    """The hardware TLB slot of ``(cid, vpage)``: the model's TLB is direct-mapped (TLB-6)."""
+    return (vpage + 3 * cid) % n
+
+
+def stlb_index(cid: int, vpage: int, n: int) -> int:
+    """The STLB slot of ``(cid, vpage)``: direct-mapped like Aegis's 4096-entry STLB (TLB-7)."""
+    return (vpage ^ (cid * 5)) % n
+
+
+ArgKind = Literal["int", "bool", "cap"]
+
+
+@dataclass(frozen=True)
+class OpSig:
+    """An operation's name, clause, argument names and kinds, and result kind."""
+
+    name: str
+    clause: str
+    args: tuple[tuple[str, ArgKind], ...]
+    result: Literal["int", "cap"] = "int"
+    kind: Literal["syscall", "event", "kernel"] = "syscall"
+
+
+def _sig(name: str, clause: str, *args: str, result: Literal["int", "cap"] = "int",
+         kind: Literal["syscall", "event", "kernel"] = "syscall") -> OpSig:
+    parsed: list[tuple[str, ArgKind]] = []
+    for a in args:
+        n, _, k = a.partition(":")
+        parsed.append((n, k or "int"))  # type: ignore[arg-type]
+    return OpSig(name, clause, tuple(parsed), result, kind)
+
+
+OPERATIONS: dict[str, OpSig] = {
+    s.name: s
+    for s in [
+        # environments (spec/env.md)
+        _sig("env_create", "ENV-1", "env", "cid", kind="kernel"),
+        _sig("env_destroy", "ENV-2", "env", kind="kernel"),
+        _sig("set_exception_context", "ENV-3", "env", "exc", "entry"),
+        _sig("set_interrupt_context", "ENV-4", "env", "which", "entry"),
+        _sig("set_protected_entry", "ENV-5", "env", "which", "entry"),
+        # physical memory (spec/memory.md)
+        _sig("alloc", "MEM-1", "env", "page", result="cap"),
+        _sig("dealloc", "MEM-2", "env", "cap:cap"),
+        _sig("grant", "MEM-3", "env", "cap:cap", "grantee", "rights", result="cap"),
+        _sig("load", "MEM-4", "vpage", "offset", "reg", kind="event"),
+        _sig("store", "MEM-5", "vpage", "offset", "reg", kind="event"),
+        # secure bindings for memory (spec/tlb.md)
+        _sig("tlbwr", "TLB-1", "env", "vpage", "cap:cap", "writable:bool"),
+        _sig("tlbvadelete", "TLB-2", "env", "vpage"),
+        _sig("cid_switch", "TLB-3", "env", "cid"),
+        _sig("gm_set", "TLB-4", "env", "slot", "vpage", "cap:cap", "writable:bool"),
+        _sig("gm_clear", "TLB-5", "env", "slot"),
+        # processor time (spec/cpu.md)
+        _sig("slice_alloc", "CPU-1", "env", "slice"),
+        _sig("slice_free", "CPU-2", "env", "slice"),
+        _sig("yield_to", "CPU-3", "target"),
+        _sig("timer_tick", "CPU-4", kind="event"),
+        _sig("set_reg", "CPU-6", "reg", "value", kind="event"),
+        # protected control transfer (spec/pct.md)
+        _sig("scall", "PCT-1", "callee"),
+        _sig("acall", "PCT-2", "callee"),
+        # exceptions (spec/exceptions.md)
+        _sig("raise_exception", "EXC-1", "exc", kind="event"),
+        # revocation and the abort protocol (spec/revocation.md)
+        _sig("revoke_request", "REV-1", "env", "resource", "target", "deadline", kind="kernel"),
+        _sig("abort", "REV-3", "env", kind="kernel"),
+    ]
+}
+
+
+def arg_ok(kind: ArgKind, value: object) -> bool:
+    """Does ``value`` have the kind an argument needs? (Z3 terms pass: proofs use them.)"""
+    if kind == "int":
+        return (isinstance(value, int) and not isinstance(value, bool)) or isinstance(
+            value, z3.ArithRef
+        )
+    if kind == "bool":
+        return isinstance(value, bool | z3.BoolRef)
+    return isinstance(value, Cap) and all(
+        arg_ok("int", getattr(value, f)) for f in ("page", "gen", "rights")
+    )
+
+
+def null_value(sig: OpSig) -> Any:
+    """The value an operation returns with a failing status."""
+    return NULL_CAP if sig.result == "cap" else 0

@@ -1,0 +1,94 @@
+"""How a model operation is declared, and the predicates every subsystem shares.
+
+Every operation is ``op(state, *args) -> (new_state, Result)`` (GEN-1). ``transition``
+registers it under its name in the shared interface and adds the one check Python values
+need before any logic runs: an argument of the wrong type gives INVALID_ARGUMENT.
+``finish`` implements GEN-2: with any status but OK, the old state is returned unchanged.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeAlias
+
+from exo.interface import (
+    NO_ENTRY,
+    NULL_CAP,
+    OPERATIONS,
+    Cap,
+    OpSig,
+    Result,
+    Rights,
+    Status,
+    arg_ok,
+    null_value,
+)
+from exo.logic import And, BoolV, If, IntV, Or, in_range
+from exo.model.state import State
+
+Transition: TypeAlias = Callable[..., tuple[State, Result]]
+
+REGISTRY: dict[str, Transition] = {}
+"""Every model operation by its interface name, in declaration order."""
+
+
+def transition(name: str) -> Callable[[Transition], Transition]:
+    """Declare the model's transition for the interface operation ``name``."""
+    sig: OpSig = OPERATIONS[name]
+
+    def deco(fn: Transition) -> Transition:
+        @functools.wraps(fn)
+        def op(state: State, *args: Any) -> tuple[State, Result]:
+            well_typed = len(args) == len(sig.args) and all(
+                arg_ok(kind, a) for (_, kind), a in zip(sig.args, args, strict=False)
+            )
+            if not well_typed:  # a fact about Python types, never about model values
+                return state, Result(Status.INVALID_ARGUMENT, null_value(sig))
+            return fn(state, *args)
+
+        op.sig = sig  # type: ignore[attr-defined]
+        REGISTRY[name] = op
+        return op
+
+    return deco
+
+
+def finish(old: State, new: State, status: IntV, value: Any = 0) -> tuple[State, Result]:
+    """GEN-2: the new state and value only if ``status`` is OK; else the old state."""
+    ok = status == Status.OK
+    null = NULL_CAP if isinstance(value, Cap) else 0
+    return If(ok, new, old), Result(status, If(ok, value, null))
+
+
+# --------------------------------------------------------------------------- shared predicates
+
+
+def live(s: State, e: IntV) -> BoolV:
+    """``e`` names a live environment (ENV-1)."""
+    return And(in_range(e, s.cfg.n_envs), s.env_alive[e])
+
+
+def rights_ok(r: IntV) -> BoolV:
+    """``r`` is READ or READWRITE: a right a capability may carry (MEM-6)."""
+    return And(r >= Rights.READ, r <= Rights.READWRITE)
+
+
+def cap_valid(s: State, e: IntV, cap: Cap) -> BoolV:
+    """MEM-6: ``cap`` is current and held: right generation, and ``e`` holds its rights."""
+    return And(
+        in_range(cap.page, s.cfg.n_pages),
+        cap.gen == s.gen[cap.page],
+        rights_ok(cap.rights),
+        s.rights[e, cap.page] >= cap.rights,
+    )
+
+
+def needed(write: BoolV) -> IntV:
+    """The right an access or mapping needs: READWRITE to write, READ otherwise."""
+    return If(write, int(Rights.READWRITE), int(Rights.READ))
+
+
+def entry_ok(s: State, entry: IntV) -> BoolV:
+    """An entry address: NO_ENTRY (-1, unregister) or an address below ``addr_limit``."""
+    return Or(entry == NO_ENTRY, in_range(entry, s.cfg.addr_limit))

@@ -1,0 +1,189 @@
+"""The state of the machine and of the exokernel: every field, its meaning, its clause.
+
+A field is either a scalar (an int or bool, or a Z3 term standing for one) or a ``Map``
+(``exo.logic``) over a domain given by the configuration. ``initial`` builds the boot state
+(INV-0: it satisfies every invariant, which shows them satisfiable); ``symbolic`` builds an
+arbitrary state of arbitrary sizes for the proofs; ``lift`` turns a concrete state into Z3
+terms so both interpretations can be compared on the same state.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+import z3
+
+from exo.interface import FREE, NO_ENTRY, NUM_VECTORS, Config
+from exo.logic import ConMap, IntV, Map, SymMap, lift as lift_map
+
+
+@dataclass(frozen=True)
+class State:
+    """One state of the model. Comments name the clause that gives each field meaning."""
+
+    cfg: Config
+
+    # -- processor environments (ENV-1..ENV-5, spec/env.md)
+    env_alive: Map  # [env] -> bool
+    env_cid: Map  # [env] -> context id, FREE when dead (TLB-3)
+    cid_env: Map  # [cid] -> the live env using the context id, or FREE (INV-4)
+    entry: Map  # [env, Vector] -> entry address, or NO_ENTRY
+
+    # -- physical memory (MEM-1..MEM-6, spec/memory.md)
+    owner: Map  # [page] -> owning env, or FREE
+    gen: Map  # [page] -> generation; capabilities of older generations are stale
+    rights: Map  # [env, page] -> Rights the env holds on the page (owner: READWRITE)
+    word: Map  # [page, offset] -> contents
+
+    # -- hardware TLB, direct-mapped by tlb_index (TLB-6)
+    tlb_valid: Map  # [slot] -> bool
+    tlb_cid: Map  # [slot] -> context id tag
+    tlb_vpage: Map  # [slot] -> virtual page tag
+    tlb_page: Map  # [slot] -> physical page
+    tlb_write: Map  # [slot] -> bool, writable
+
+    # -- software TLB, direct-mapped by stlb_index (TLB-7)
+    stlb_valid: Map
+    stlb_cid: Map
+    stlb_vpage: Map
+    stlb_page: Map
+    stlb_write: Map
+
+    # -- guaranteed mappings, part of the addressing context (TLB-4, TLB-5)
+    gm_valid: Map  # [env, slot] -> bool
+    gm_vpage: Map  # [env, slot]
+    gm_page: Map  # [env, slot]
+    gm_write: Map  # [env, slot] -> bool
+
+    # -- CPU (CPU-1..CPU-6, PCT-1..PCT-3, EXC-1..EXC-3)
+    cur_env: IntV  # running environment, or FREE (idle)
+    hw_cid: IntV  # the hardware context-id register (ASID), FREE when idle
+    pc: IntV  # program counter of the running environment
+    epc: IntV  # exception program counter (where the exception was raised)
+    cause: IntV  # ExcKind of the last exception delivered, or -1
+    badvpage: IntV  # virtual page of the last TLB miss / protection fault
+    regs: Map  # [reg] -> value; never saved or cleared by the kernel (PCT-3)
+    now: IntV  # ticks since boot (the clock revocation deadlines refer to)
+    slice_owner: Map  # [slice] -> owning env, or FREE (CPU-1)
+    cur_slice: IntV  # index of the slice in progress
+    slice_left: IntV  # ticks left in the slice in progress
+    excess: Map  # [env] -> excess ticks still to be charged (CPU-4)
+
+    # -- revocation and the abort protocol (REV-1..REV-5)
+    rev_pending: Map  # [env] -> bool, a revocation request is outstanding
+    rev_kind: Map  # [env] -> Resource of the request
+    rev_target: Map  # [env] -> the page or slice the kernel takes if the env does not comply
+    rev_deadline: Map  # [env] -> tick by which the env must release
+    repo_page: Map  # [env, page] -> bool, the page was repossessed from env (repossession vector)
+    repo_slice: Map  # [env, slice] -> bool, the slice was repossessed from env
+    repo_exc: Map  # [env] -> bool, a repossession exception awaits delivery
+
+    def replace(self, **changes: Any) -> State:
+        """A copy with some fields changed."""
+        return dataclasses.replace(self, **changes)
+
+
+def _maps(cfg: Config) -> dict[str, tuple[tuple[Any, ...], Any, str]]:
+    """Each map field: its domain, its value at boot, and its Z3 sort ('int' or 'bool')."""
+    E, P, W = cfg.n_envs, cfg.n_pages, cfg.page_words
+    T, S, C = cfg.tlb_size, cfg.stlb_size, cfg.n_cids
+    G, R, Q = cfg.n_guaranteed, cfg.n_regs, cfg.n_slices
+    return {
+        "env_alive": ((E,), False, "bool"),
+        "env_cid": ((E,), FREE, "int"),
+        "cid_env": ((C,), FREE, "int"),
+        "entry": ((E, NUM_VECTORS), NO_ENTRY, "int"),
+        "owner": ((P,), FREE, "int"),
+        "gen": ((P,), 0, "int"),
+        "rights": ((E, P), 0, "int"),
+        "word": ((P, W), 0, "int"),
+        "tlb_valid": ((T,), False, "bool"),
+        "tlb_cid": ((T,), FREE, "int"),
+        "tlb_vpage": ((T,), 0, "int"),
+        "tlb_page": ((T,), FREE, "int"),
+        "tlb_write": ((T,), False, "bool"),
+        "stlb_valid": ((S,), False, "bool"),
+        "stlb_cid": ((S,), FREE, "int"),
+        "stlb_vpage": ((S,), 0, "int"),
+        "stlb_page": ((S,), FREE, "int"),
+        "stlb_write": ((S,), False, "bool"),
+        "gm_valid": ((E, G), False, "bool"),
+        "gm_vpage": ((E, G), 0, "int"),
+        "gm_page": ((E, G), FREE, "int"),
+        "gm_write": ((E, G), False, "bool"),
+        "regs": ((R,), 0, "int"),
+        "slice_owner": ((Q,), FREE, "int"),
+        "excess": ((E,), 0, "int"),
+        "rev_pending": ((E,), False, "bool"),
+        "rev_kind": ((E,), 0, "int"),
+        "rev_target": ((E,), FREE, "int"),
+        "rev_deadline": ((E,), 0, "int"),
+        "repo_page": ((E, P), False, "bool"),
+        "repo_slice": ((E, Q), False, "bool"),
+        "repo_exc": ((E,), False, "bool"),
+    }
+
+
+SCALARS: dict[str, int] = {
+    "cur_env": FREE,
+    "hw_cid": FREE,
+    "pc": 0,
+    "epc": 0,
+    "cause": -1,
+    "badvpage": 0,
+    "now": 0,
+    "cur_slice": 0,
+    "slice_left": 0,
+}
+"""Each scalar field and its value at boot."""
+
+
+def initial(cfg: Config | None = None) -> State:
+    """The boot state (INV-0): no environment, every page free, empty TLB and STLB.
+
+    Slice 0 is in progress with no ticks left, so the first tick starts the vector.
+    """
+    cfg = cfg or Config()
+    maps = {name: ConMap(dom, default) for name, (dom, default, _) in _maps(cfg).items()}
+    return State(cfg=cfg, **maps, **SCALARS)
+
+
+def symbolic(cfg: Config | None = None, prefix: str = "") -> State:
+    """An arbitrary state: every map an uninterpreted function, every scalar a constant.
+
+    With ``Config.symbolic()`` (the default) the sizes are unconstrained too; a proof
+    assumes ``cfg.size_constraints()`` and the invariants, nothing else.
+    """
+    cfg = cfg or Config.symbolic()
+    maps: dict[str, Any] = {}
+    for name, (dom, _, sort) in _maps(cfg).items():
+        z3sort = z3.BoolSort() if sort == "bool" else z3.IntSort()
+        maps[name] = SymMap.base(prefix + name, dom, z3sort)
+    scalars = {name: z3.Int(prefix + name) for name in SCALARS}
+    return State(cfg=cfg, **maps, **scalars)
+
+
+def lift(state: State) -> State:
+    """A concrete state as Z3 terms: maps become functions, scalars become numerals.
+
+    The sizes stay concrete Python ints, so ``logic.find`` and ``logic.forall`` still
+    enumerate; index functions become uninterpreted (``logic.hashed``) and must be pinned
+    by the caller.
+    """
+    changes: dict[str, Any] = {}
+    for f in dataclasses.fields(State):
+        v = getattr(state, f.name)
+        if isinstance(v, Map):
+            changes[f.name] = lift_map(v)
+        elif isinstance(v, bool):
+            changes[f.name] = z3.BoolVal(v)
+        elif isinstance(v, int):
+            changes[f.name] = z3.IntVal(v)
+    return state.replace(**changes)
+
+
+def map_fields() -> list[str]:
+    """Names of the map-valued fields, in declaration order."""
+    return list(_maps(Config()).keys())
