@@ -23,7 +23,7 @@ NO_ENTRY = -1
 
 
 class Status(IntEnum):
-    """Every operation's status (GEN-1). On any status but OK the state is unchanged (GEN-2)."""
+    """GEN-1: every operation's status. On any status but OK the state is unchanged (GEN-2)."""
 
     OK = 0
     INVALID_ARGUMENT = 1  # a number outside its range, or a value of the wrong type
@@ -151,7 +151,7 @@ class Result:
 
 @dataclass(frozen=True)
 class Config:
-    """Sizes and limits. Nothing in the model depends on particular values (GEN-4)."""
+    """GEN-4: sizes and limits. Nothing in the model depends on particular values."""
 
     n_envs: Any = 4
     n_pages: Any = 8

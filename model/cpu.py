@@ -1,6 +1,6 @@
 """Processor time: the time-slice vector, Yield, the timer, excess time (spec/cpu.md).
 
-Paper §5.1 (interrupt context: start and end of a time slice) and §5.2 (Aegis CPU
+Paper, Aegis "Processor environments" (interrupt context: start and end of a time slice) and Aegis CPU multiplexing (Aegis CPU
 multiplexing: a linear vector of time slices served round robin; a slice's position in the
 vector is its place in the schedule; time used past the end of a slice is excess time
 charged against later slices).
@@ -58,7 +58,7 @@ def next_slice(s: State) -> State:
 
 @transition("slice_alloc")
 def slice_alloc(s: State, env: IntV, slice: IntV) -> tuple[State, Result]:
-    """CPU-1 (paper §5.2): ``env`` takes the free time slice ``slice`` of the vector
+    """CPU-1 (paper: Aegis CPU multiplexing): ``env`` takes the free time slice ``slice`` of the vector
     (its position is its place in the round-robin order); a repossession record of the
     slice for ``env`` is cleared."""
     status = first_failure(
@@ -101,7 +101,7 @@ def slice_free(s: State, env: IntV, slice: IntV) -> tuple[State, Result]:
 
 @transition("yield_to")
 def yield_to(s: State, target: IntV) -> tuple[State, Result]:
-    """CPU-3 (paper §5.2, Yield): the running environment gives the rest of its slice to
+    """CPU-3 (paper: Aegis Yield): the running environment gives the rest of its slice to
     ``target``, which starts at its start-of-slice entry; ``target`` = FREE (-1) ends the
     slice now and the next one of the vector begins."""
     named = target != FREE

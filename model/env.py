@@ -1,6 +1,6 @@
 """Processor environments: create, destroy, and the contexts they register (spec/env.md).
 
-Paper §5.1 (Aegis processor environments: exception, interrupt, protected entry and
+Paper, Aegis "Processor environments" (Aegis processor environments: exception, interrupt, protected entry and
 addressing contexts). The addressing context's operations (CIDswitch, guaranteed mappings)
 live in ``exo.model.tlb``.
 """
@@ -51,7 +51,7 @@ def destroy_env(s: State, e: IntV) -> State:
 
 @transition("env_create")
 def env_create(s: State, env: IntV, cid: IntV) -> tuple[State, Result]:
-    """ENV-1 (paper §5.1): make environment ``env`` live with context id ``cid``.
+    """ENV-1 (paper: Processor environments): make environment ``env`` live with context id ``cid``.
 
     The new environment owns and holds nothing, has no entry points, no guaranteed
     mappings, no slices, no excess time, no revocation request and an empty repossession
@@ -84,7 +84,7 @@ def env_create(s: State, env: IntV, cid: IntV) -> tuple[State, Result]:
 
 @transition("env_destroy")
 def env_destroy(s: State, env: IntV) -> tuple[State, Result]:
-    """ENV-2 (paper §5.1): destroy ``env``; see ``destroy_env``."""
+    """ENV-2 (paper: Processor environments): destroy ``env``; see ``destroy_env``."""
     status = first_failure(
         [
             (Not(in_range(env, s.cfg.n_envs)), Status.INVALID_ARGUMENT),
@@ -113,20 +113,20 @@ def _set_vector(s: State, env: IntV, base: int, count: int, which: IntV, entry: 
 
 @transition("set_exception_context")
 def set_exception_context(s: State, env: IntV, exc: IntV, entry: IntV) -> tuple[State, Result]:
-    """ENV-3 (paper §5.1, exception context): the handler of exception kind ``exc``
+    """ENV-3 (paper: Processor environments, exception context): the handler of exception kind ``exc``
     (an ``ExcKind``); ``entry`` = NO_ENTRY unregisters it."""
     return _set_vector(s, env, int(Vector.TLB_MISS), NUM_EXCEPTIONS, exc, entry)
 
 
 @transition("set_interrupt_context")
 def set_interrupt_context(s: State, env: IntV, which: IntV, entry: IntV) -> tuple[State, Result]:
-    """ENV-4 (paper §5.1, interrupt context): the start- or end-of-slice entry point
+    """ENV-4 (paper: Processor environments, interrupt context): the start- or end-of-slice entry point
     (an ``Interrupt``)."""
     return _set_vector(s, env, int(Vector.SLICE_START), 2, which, entry)
 
 
 @transition("set_protected_entry")
 def set_protected_entry(s: State, env: IntV, which: IntV, entry: IntV) -> tuple[State, Result]:
-    """ENV-5 (paper §5.1, protected entry context): the synchronous or asynchronous entry
+    """ENV-5 (paper: Processor environments, protected entry context): the synchronous or asynchronous entry
     point (an ``EntryKind``) that protected control transfers land on."""
     return _set_vector(s, env, int(Vector.PCT_SYNC), 2, which, entry)

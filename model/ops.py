@@ -34,7 +34,8 @@ REGISTRY: dict[str, Transition] = {}
 
 
 def transition(name: str) -> Callable[[Transition], Transition]:
-    """Declare the model's transition for the interface operation ``name``."""
+    """GEN-1: declare the model's transition for the interface operation ``name``; an
+    argument of the wrong Python type gives INVALID_ARGUMENT, never an exception."""
     sig: OpSig = OPERATIONS[name]
 
     def deco(fn: Transition) -> Transition:
@@ -65,12 +66,12 @@ def finish(old: State, new: State, status: IntV, value: Any = 0) -> tuple[State,
 
 
 def live(s: State, e: IntV) -> BoolV:
-    """``e`` names a live environment (ENV-1)."""
+    """ENV-1: ``e`` names a live environment."""
     return And(in_range(e, s.cfg.n_envs), s.env_alive[e])
 
 
 def rights_ok(r: IntV) -> BoolV:
-    """``r`` is READ or READWRITE: a right a capability may carry (MEM-6)."""
+    """MEM-6: ``r`` is READ or READWRITE, a right a capability may carry."""
     return And(r >= Rights.READ, r <= Rights.READWRITE)
 
 
@@ -85,10 +86,10 @@ def cap_valid(s: State, e: IntV, cap: Cap) -> BoolV:
 
 
 def needed(write: BoolV) -> IntV:
-    """The right an access or mapping needs: READWRITE to write, READ otherwise."""
+    """MEM-6: the right an access or mapping needs: READWRITE to write, READ otherwise."""
     return If(write, int(Rights.READWRITE), int(Rights.READ))
 
 
 def entry_ok(s: State, entry: IntV) -> BoolV:
-    """An entry address: NO_ENTRY (-1, unregister) or an address below ``addr_limit``."""
+    """GEN-3: an entry address is NO_ENTRY (-1, unregister) or below ``addr_limit``."""
     return Or(entry == NO_ENTRY, in_range(entry, s.cfg.addr_limit))

@@ -1,6 +1,6 @@
 """Protected control transfer: Scall and Acall (spec/pct.md).
 
-Paper §5.2 (Aegis protected control transfer: control lands on the callee's registered
+Paper, Aegis "Protected control transfers" (Aegis protected control transfer: control lands on the callee's registered
 entry point; the kernel saves no registers and switches only the addressing context;
 a synchronous call donates the current and future instances of the time slice, an
 asynchronous one only the rest of the current instance).
@@ -42,7 +42,7 @@ def _transfer(s: State, callee: IntV, vector: int, donate: bool) -> tuple[State,
 
 @transition("scall")
 def scall(s: State, callee: IntV) -> tuple[State, Result]:
-    """PCT-1 (paper §5.2, synchronous protected control transfer): control jumps to
+    """PCT-1 (paper: Aegis PCT, synchronous protected control transfer): control jumps to
     ``callee``'s synchronous entry point and the current slice — this instance and every
     future one — is donated to it, if the caller owns it. A slice the caller is being asked
     to give back (REV-1) cannot be donated: BUSY."""
@@ -51,6 +51,6 @@ def scall(s: State, callee: IntV) -> tuple[State, Result]:
 
 @transition("acall")
 def acall(s: State, callee: IntV) -> tuple[State, Result]:
-    """PCT-2 (paper §5.2, asynchronous protected control transfer): control jumps to
+    """PCT-2 (paper: Aegis PCT, asynchronous protected control transfer): control jumps to
     ``callee``'s asynchronous entry point for the rest of the current slice only."""
     return _transfer(s, callee, int(Vector.PCT_ASYNC), donate=False)

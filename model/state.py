@@ -141,7 +141,7 @@ SCALARS: dict[str, int] = {
 
 
 def initial(cfg: Config | None = None) -> State:
-    """The boot state (INV-0): no environment, every page free, empty TLB and STLB.
+    """INV-0: the boot state: no environment, every page free, empty TLB and STLB.
 
     Slice 0 is in progress with no ticks left, so the first tick starts the vector.
     """

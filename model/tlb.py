@@ -1,7 +1,7 @@
 """Secure bindings for memory: TLB, STLB, guaranteed mappings, context ids (spec/tlb.md).
 
-Paper §3.2 (secure bindings), §5.3 (Aegis: TLBwr, TLBvadelete, CIDswitch, the STLB) and
-§5.1 (addressing context, guaranteed mappings).
+Paper, "Secure bindings", Aegis "Address translation" (TLBwr, TLBvadelete, CIDswitch, the STLB) and
+Aegis "Processor environments" (addressing context, guaranteed mappings).
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ def guaranteed_page(s: State, e: IntV, page: IntV) -> BoolV:
 
 @transition("tlbwr")
 def tlbwr(s: State, env: IntV, vpage: IntV, cap: Cap, writable: BoolV) -> tuple[State, Result]:
-    """TLB-1 (paper §5.3, TLBwr): install ``vpage → cap.page`` for ``env``'s context id.
+    """TLB-1 (paper: Aegis TLBwr): install ``vpage → cap.page`` for ``env``'s context id.
 
     The secure binding is authorized here, once: the capability must be current and held
     by ``env`` with at least the rights the mapping grants. The binding goes into the
@@ -160,7 +160,7 @@ def tlbwr(s: State, env: IntV, vpage: IntV, cap: Cap, writable: BoolV) -> tuple[
 
 @transition("tlbvadelete")
 def tlbvadelete(s: State, env: IntV, vpage: IntV) -> tuple[State, Result]:
-    """TLB-2 (paper §5.3, TLBvadelete): remove ``env``'s binding of ``vpage``.
+    """TLB-2 (paper: Aegis TLBvadelete): remove ``env``'s binding of ``vpage``.
 
     Removed from the TLB and the STLB both; a guaranteed mapping of ``vpage`` stays (it is
     removed with ``gm_clear``) and will refill the TLB on the next miss.
@@ -186,7 +186,7 @@ def tlbvadelete(s: State, env: IntV, vpage: IntV) -> tuple[State, Result]:
 
 @transition("cid_switch")
 def cid_switch(s: State, env: IntV, cid: IntV) -> tuple[State, Result]:
-    """TLB-3 (paper §5.3, CIDswitch): give ``env``'s addressing context the id ``cid``.
+    """TLB-3 (paper: Aegis CIDswitch): give ``env``'s addressing context the id ``cid``.
 
     The old context id is released and every binding tagged with it is broken; if ``env``
     is running, the hardware context-id register follows.
@@ -214,7 +214,7 @@ def cid_switch(s: State, env: IntV, cid: IntV) -> tuple[State, Result]:
 def gm_set(
     s: State, env: IntV, slot: IntV, vpage: IntV, cap: Cap, writable: BoolV
 ) -> tuple[State, Result]:
-    """TLB-4 (paper §5.1, addressing context): set guaranteed mapping ``slot`` of ``env``.
+    """TLB-4 (paper: Processor environments, addressing context): set guaranteed mapping ``slot`` of ``env``.
 
     A guaranteed mapping binds one of ``env``'s *own* pages; the kernel refills the TLB
     from it on a miss, and the page is never repossessed (REV-5), so a page named by a
