@@ -144,9 +144,17 @@ def initial(cfg: Config | None = None) -> State:
     """INV-0: the boot state: no environment, every page free, empty TLB and STLB.
 
     Slice 0 is in progress with no ticks left, so the first tick starts the vector.
+    With a symbolic configuration the maps are constant functions (the same boot state
+    for every size: the proof of INV-0).
     """
     cfg = cfg or Config()
-    maps = {name: ConMap(dom, default) for name, (dom, default, _) in _maps(cfg).items()}
+    concrete = not any(isinstance(v, z3.ExprRef) for v in dataclasses.astuple(cfg))
+    if concrete and cfg.problem() is not None:
+        raise ValueError(f"bad configuration: {cfg.problem()}")
+    maps: dict[str, Map] = {
+        name: ConMap(dom, default) if concrete else SymMap.const(dom, default)
+        for name, (dom, default, _) in _maps(cfg).items()
+    }
     return State(cfg=cfg, **maps, **SCALARS)
 
 
