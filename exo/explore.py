@@ -68,7 +68,31 @@ def draw_args(rng: random.Random, name: str, s: State, caps: list[Cap]) -> list[
             args.append(rng.randrange(-5, 1000))
         else:
             args.append(rng.randrange(_range_for(arg, s)))
+    return _aim(rng, name, s, args)
+
+
+def _aim(rng: random.Random, name: str, s: State, args: list[Any]) -> list[Any]:
+    """Often point the caller at the resource it names, so deep paths get exercised."""
+    if rng.random() < 0.3:
+        return args
+    names = [a for a, _ in OPERATIONS[name].args]
+    if "cap" in names and "env" in names:
+        cap = args[names.index("cap")]
+        owner = s.owner[cap.page] if isinstance(cap.page, int) else -1
+        if isinstance(owner, int) and owner >= 0:
+            args[names.index("env")] = owner
+    if name == "revoke_request":
+        pages = [(o, p, 0) for p, o in _items(s.owner) if o >= 0]
+        slices = [(o, q, 1) for q, o in _items(s.slice_owner) if o >= 0]
+        if pages or slices:
+            env, target, kind = rng.choice(pages + slices)
+            args[0], args[1], args[2] = env, kind, target
+            args[3] = s.now + rng.randrange(1, 4)
     return args
+
+
+def _items(m: Any) -> list[tuple[Any, Any]]:
+    return list(m.items())
 
 
 @dataclass
@@ -82,8 +106,10 @@ class Walk:
 
 
 # Operations the walk favours: the ones that build up state for the rest to act on.
-WEIGHTS = {"env_create": 4, "alloc": 4, "tlbwr": 3, "slice_alloc": 3, "timer_tick": 3,
-           "set_interrupt_context": 3, "set_exception_context": 2, "load": 3, "store": 3}
+WEIGHTS: dict[str, float] = {"env_create": 4, "alloc": 4, "tlbwr": 3, "slice_alloc": 3, "timer_tick": 4,
+           "set_interrupt_context": 3, "set_exception_context": 2, "set_protected_entry": 3,
+           "load": 3, "store": 3, "grant": 2, "revoke_request": 2, "abort": 2,
+           "scall": 2, "acall": 2, "yield_to": 2, "set_reg": 2, "env_destroy": 0.3}
 
 
 def random_walk(

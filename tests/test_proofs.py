@@ -1,0 +1,105 @@
+"""The proof obligations: every one proved for all sizes, and none that cannot fail.
+
+Sensitivity: for every invariant, a deliberately broken variant of an operation — the real
+model code with one check or one step taken out — must make Z3 return a counterexample.
+The variants are applied by patching one name in one model module for the duration of a
+proof, so the rest of the transition is the code that runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+from unittest import mock
+
+import pytest
+
+import exo.model.env as env_mod
+import exo.model.memory as memory_mod
+import exo.model.revocation as revocation_mod
+import exo.model.tlb as tlb_mod
+from exo import logic
+from exo.interface import Status
+from exo.proofs.obligations import Obligation, discharge, obligations
+from exo.spec.invariants import INVARIANTS
+
+
+@pytest.mark.parametrize("ob", obligations(), ids=lambda ob: ob.name)
+def test_obligation_is_proved(ob: Obligation) -> None:
+    res = discharge(ob)
+    assert res.verdict == "proved", f"{ob.name}: {res.verdict} {res.detail} {res.counterexample}"
+
+
+def without(status: Status) -> Callable[..., Any]:
+    """``first_failure`` with every precondition that answers ``status`` left out."""
+    def broken(checks: list[tuple[Any, int]], ok: int) -> Any:
+        return logic.first_failure([c for c in checks if c[1] != status], ok)
+    return broken
+
+
+real_revalidate = tlb_mod.revalidate
+real_destroy = env_mod.destroy_env
+real_free_page = memory_mod.free_page
+
+
+def keep(*fields: str) -> Callable[..., Any]:
+    """``revalidate`` that forgets to break bindings in the given fields."""
+    def broken(s: Any) -> Any:
+        return real_revalidate(s).replace(**{f: getattr(s, f) for f in fields})
+    return broken
+
+
+def destroy_keeping(*fields: str) -> Callable[..., Any]:
+    """``destroy_env`` that forgets to reset the given fields."""
+    def broken(s: Any, e: Any) -> Any:
+        return real_destroy(s, e).replace(**{f: getattr(s, f) for f in fields})
+    return broken
+
+
+def free_page_keeping_rights(s: Any, page: Any) -> Any:
+    """``free_page`` that forgets the holders' rights."""
+    return real_free_page(s, page).replace(rights=s.rights)
+
+
+# invariant -> (operation, module patched, name in it, broken replacement, what it forgets)
+VARIANTS: dict[str, tuple[str, Any, str, Any, str]] = {
+    "INV-1": ("dealloc", memory_mod, "revalidate", keep("tlb_valid"), "TLB not flushed"),
+    "INV-2": ("dealloc", memory_mod, "revalidate", keep("stlb_valid"), "STLB not flushed"),
+    "INV-3": ("dealloc", memory_mod, "revalidate", keep("gm_valid"), "guaranteed mapping kept"),
+    "INV-4": ("env_create", env_mod, "first_failure", without(Status.IN_USE),
+              "context id reused"),
+    "INV-5": ("dealloc", memory_mod, "free_page", free_page_keeping_rights,
+              "holders keep rights on a free page"),
+    "INV-6": ("env_destroy", env_mod, "destroy_env", destroy_keeping("owner"),
+              "pages of a dead env stay owned"),
+    "INV-7": ("env_destroy", env_mod, "destroy_env", destroy_keeping("slice_owner"),
+              "slices of a dead env stay owned"),
+    "INV-8": ("abort", revocation_mod, "free_page", lambda s, p: s,
+              "abort records the loss but takes nothing"),
+    "INV-9": ("gm_set", tlb_mod, "first_failure", without(Status.NOT_OWNER),
+              "guaranteed mapping of a page merely held"),
+    "INV-10": ("env_destroy", env_mod, "destroy_env", destroy_keeping("cur_env", "hw_cid"),
+               "a destroyed env keeps running"),
+    "INV-11": ("revoke_request", revocation_mod, "first_failure", without(Status.GUARANTEED),
+               "revocation names a guaranteed page"),
+}
+
+
+def test_every_invariant_has_a_broken_variant() -> None:
+    assert sorted(VARIANTS) == sorted(inv.id for inv in INVARIANTS)
+
+
+@contextmanager
+def patched(module: Any, name: str, replacement: Any) -> Iterator[None]:
+    with mock.patch.object(module, name, replacement):
+        yield
+
+
+@pytest.mark.parametrize("inv", sorted(VARIANTS), ids=str)
+def test_broken_variant_yields_a_counterexample(inv: str) -> None:
+    op, module, name, replacement, what = VARIANTS[inv]
+    with patched(module, name, replacement):
+        res = discharge(Obligation("step", inv, op))
+    assert res.verdict == "counterexample", f"{inv} / {op} ({what}): {res.verdict} {res.detail}"
+    assert res.counterexample, "the counterexample names the operation's arguments"
