@@ -16,10 +16,18 @@ from typing import Any, NoReturn
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from exo import __version__
+from exo.interface import Config
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 
@@ -147,9 +155,12 @@ def verify_cmd(steps: int, seed: int, no_proofs: bool, json_out: Path | None) ->
     for cfg_name, cfg in v.WALK_CONFIGS.items():
         with _progress(console) as prog:
             task = prog.add_task(f"random walk, {cfg_name}", total=steps)
-            record(f"random walk, {cfg_name}",
-                   lambda cfg=cfg, task=task, prog=prog: v.check_walk(
-                       cfg, steps, seed, lambda n: prog.update(task, completed=n)))
+
+            def walk(cfg: Config = cfg, task: TaskID = task, prog: Progress = prog
+                     ) -> tuple[bool, str]:
+                return v.check_walk(cfg, steps, seed, lambda n: prog.update(task, completed=n))
+
+            record(f"random walk, {cfg_name}", walk)
     record("symbolic run", v.check_symbolic_run)
     if not no_proofs:
         from exo.proofs.obligations import obligations

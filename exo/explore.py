@@ -23,7 +23,7 @@ HOSTILE = (-1, -(2**63), 2**64, 10**9)
 
 def _range_for(arg: str, s: State) -> int:
     c = s.cfg
-    return {
+    sizes: dict[str, int] = {
         "env": c.n_envs,
         "grantee": c.n_envs,
         "callee": c.n_envs,
@@ -38,7 +38,8 @@ def _range_for(arg: str, s: State) -> int:
         "which": 2,
         "rights": 3,
         "resource": 2,
-    }.get(arg, 8)
+    }
+    return sizes.get(arg, 8)
 
 
 def draw_args(rng: random.Random, name: str, s: State, caps: list[Cap]) -> list[Any]:
@@ -106,10 +107,12 @@ class Walk:
 
 
 # Operations the walk favours: the ones that build up state for the rest to act on.
-WEIGHTS: dict[str, float] = {"env_create": 4, "alloc": 4, "tlbwr": 3, "slice_alloc": 3, "timer_tick": 4,
-           "set_interrupt_context": 3, "set_exception_context": 2, "set_protected_entry": 3,
-           "load": 3, "store": 3, "grant": 2, "revoke_request": 2, "abort": 2,
-           "scall": 2, "acall": 2, "yield_to": 2, "set_reg": 2, "env_destroy": 0.3}
+WEIGHTS: dict[str, float] = {
+    "env_create": 4, "alloc": 4, "tlbwr": 3, "slice_alloc": 3, "timer_tick": 4,
+    "set_interrupt_context": 3, "set_exception_context": 2, "set_protected_entry": 3,
+    "load": 3, "store": 3, "grant": 2, "revoke_request": 2, "abort": 2,
+    "scall": 2, "acall": 2, "yield_to": 2, "set_reg": 2, "env_destroy": 0.3,
+}
 
 
 def random_walk(

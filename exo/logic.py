@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeAlias
 
@@ -130,7 +130,7 @@ def in_range(k: IntV, n: IntV) -> BoolV:
     return And(0 <= k, k < n)
 
 
-def first_failure(checks: list[tuple[BoolV, int]], ok: int) -> IntV:
+def first_failure(checks: Sequence[tuple[BoolV, int]], ok: int) -> IntV:
     """The status of the first failing check, else ``ok``.
 
     ``checks`` is a list of ``(failed, status)`` pairs in the order the spec clause lists
@@ -202,13 +202,13 @@ def strict_symbolic(ctx: SymbolicContext | None = None) -> Iterator[SymbolicCont
     """
     ctx = ctx or SymbolicContext()
     saved = z3.ExprRef.__bool__
-    z3.ExprRef.__bool__ = _strict_bool  # type: ignore[method-assign]
+    z3.ExprRef.__bool__ = _strict_bool
     _active.append(ctx)
     try:
         yield ctx
     finally:
         _active.pop()
-        z3.ExprRef.__bool__ = saved  # type: ignore[method-assign]
+        z3.ExprRef.__bool__ = saved
 
 
 # --------------------------------------------------------------------------- search

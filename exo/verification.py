@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from collections import Counter
+from collections.abc import Callable
 
 import z3
 
@@ -11,6 +11,8 @@ from exo.explore import random_walk
 from exo.interface import OPERATIONS, Config
 from exo.logic import strict_symbolic
 from exo.model import REGISTRY, initial, symbolic
+from exo.proofs.obligations import Obligation
+from exo.proofs.obligations import Result as ProofResult
 from exo.spec.invariants import INVARIANTS, all_hold, check
 
 BOOT_CONFIGS: dict[str, Config] = {
@@ -69,7 +71,7 @@ def check_symbolic_run() -> tuple[bool, str]:
         try:
             with strict_symbolic():
                 s = symbolic()
-                post, res = op(s, *symbolic_args(OPERATIONS[name]))
+                post, _ = op(s, *symbolic_args(OPERATIONS[name]))
                 if not isinstance(all_hold(post), z3.BoolRef):
                     return False, f"{name}: invariants did not build a Z3 formula"
         except (TypeError, RuntimeError, z3.Z3Exception) as exc:
@@ -77,7 +79,8 @@ def check_symbolic_run() -> tuple[bool, str]:
     return True, f"all {len(REGISTRY)} operations ran on Z3 terms without a Python branch"
 
 
-def check_proofs(obs: list, on_result: Callable[[object], None]) -> tuple[bool, str]:
+def check_proofs(obs: list[Obligation], on_result: Callable[[ProofResult], None]
+                 ) -> tuple[bool, str]:
     from exo.proofs.obligations import run
 
     results = list(run(obs, on_result=on_result))

@@ -1,6 +1,7 @@
 """Processor time: the time-slice vector, Yield, the timer, excess time (spec/cpu.md).
 
-Paper, Aegis "Processor environments" (interrupt context: start and end of a time slice) and Aegis CPU multiplexing (Aegis CPU
+Paper, Aegis "Processor environments" (interrupt context: start and end of a time slice) and Aegis
+CPU multiplexing (Aegis CPU
 multiplexing: a linear vector of time slices served round robin; a slice's position in the
 vector is its place in the schedule; time used past the end of a slice is excess time
 charged against later slices).
@@ -53,12 +54,14 @@ def next_slice(s: State) -> State:
         excess=s.excess.set(o, If(runs, s.excess[o] - charge, s.excess[o])),
     )
     idle = moved.replace(cur_env=FREE, hw_cid=FREE)
-    return If(runs, start(moved, o), idle)
+    result: State = If(runs, start(moved, o), idle)
+    return result
 
 
 @transition("slice_alloc")
 def slice_alloc(s: State, env: IntV, slice: IntV) -> tuple[State, Result]:
-    """CPU-1 (paper: Aegis CPU multiplexing): ``env`` takes the free time slice ``slice`` of the vector
+    """CPU-1 (paper: Aegis CPU multiplexing): ``env`` takes the free time slice ``slice`` of the
+    vector
     (its position is its place in the round-robin order); a repossession record of the
     slice for ``env`` is cleared."""
     status = first_failure(

@@ -1,6 +1,7 @@
 """Processor environments: create, destroy, and the contexts they register (spec/env.md).
 
-Paper, Aegis "Processor environments" (Aegis processor environments: exception, interrupt, protected entry and
+Paper, Aegis "Processor environments" (Aegis processor environments: exception, interrupt,
+protected entry and
 addressing contexts). The addressing context's operations (CIDswitch, guaranteed mappings)
 live in ``exo.model.tlb``.
 """
@@ -113,20 +114,23 @@ def _set_vector(s: State, env: IntV, base: int, count: int, which: IntV, entry: 
 
 @transition("set_exception_context")
 def set_exception_context(s: State, env: IntV, exc: IntV, entry: IntV) -> tuple[State, Result]:
-    """ENV-3 (paper: Processor environments, exception context): the handler of exception kind ``exc``
+    """ENV-3 (paper: Processor environments, exception context): the handler of exception kind
+    ``exc``
     (an ``ExcKind``); ``entry`` = NO_ENTRY unregisters it."""
     return _set_vector(s, env, int(Vector.TLB_MISS), NUM_EXCEPTIONS, exc, entry)
 
 
 @transition("set_interrupt_context")
 def set_interrupt_context(s: State, env: IntV, which: IntV, entry: IntV) -> tuple[State, Result]:
-    """ENV-4 (paper: Processor environments, interrupt context): the start- or end-of-slice entry point
+    """ENV-4 (paper: Processor environments, interrupt context): the start- or end-of-slice entry
+    point
     (an ``Interrupt``)."""
     return _set_vector(s, env, int(Vector.SLICE_START), 2, which, entry)
 
 
 @transition("set_protected_entry")
 def set_protected_entry(s: State, env: IntV, which: IntV, entry: IntV) -> tuple[State, Result]:
-    """ENV-5 (paper: Processor environments, protected entry context): the synchronous or asynchronous entry
+    """ENV-5 (paper: Processor environments, protected entry context): the synchronous or
+    asynchronous entry
     point (an ``EntryKind``) that protected control transfers land on."""
     return _set_vector(s, env, int(Vector.PCT_SYNC), 2, which, entry)

@@ -1,6 +1,7 @@
 """Exceptions raised by the running code, and how any exception is delivered (spec/exceptions.md).
 
-Paper, Aegis "Exceptions" (Aegis exceptions: the kernel saves a few scratch registers and jumps to the
+Paper, Aegis "Exceptions" (Aegis exceptions: the kernel saves a few scratch registers and jumps to
+the
 environment's handler; everything else is the library OS's business).
 """
 
@@ -36,7 +37,8 @@ the kernel)."""
 
 @transition("raise_exception")
 def raise_exception(s: State, exc: IntV) -> tuple[State, Result]:
-    """EXC-1 (paper: Aegis exceptions): the running code raises ``exc`` (unaligned access, arithmetic
+    """EXC-1 (paper: Aegis exceptions): the running code raises ``exc`` (unaligned access,
+    arithmetic
     overflow, coprocessor unusable, protection); delivered by EXC-2."""
     status = first_failure(
         [

@@ -1,8 +1,10 @@
 """Physical memory: Alloc, Dealloc, sharing grants, and the load/store hardware events
 (spec/memory.md).
 
-Paper, "Design principles" (exposing physical names: a library OS asks for a *specific* physical page),
-"Secure bindings" (self-authenticating capabilities, checked at bind time) and Aegis "Address translation" (Alloc, Dealloc).
+Paper, "Design principles" (exposing physical names: a library OS asks for a *specific* physical
+page),
+"Secure bindings" (self-authenticating capabilities, checked at bind time) and Aegis "Address
+translation" (Alloc, Dealloc).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from exo.model.tlb import guaranteed_slot, revalidate, stlb_hit, tlb_hit, tlb_pu
 
 @transition("alloc")
 def alloc(s: State, env: IntV, page: IntV) -> tuple[State, Result]:
-    """MEM-1 (paper: exposing physical names; Aegis Alloc): ``env`` takes the free physical page ``page``.
+    """MEM-1 (paper: exposing physical names; Aegis Alloc): ``env`` takes the free physical page
+    ``page``.
 
     ``env`` becomes its owner with READWRITE; the page reads as zeros (no data leaks from a
     previous owner); a repossession record of this page for ``env`` is cleared. Returns the
@@ -83,7 +86,8 @@ def dealloc(s: State, env: IntV, cap: Cap) -> tuple[State, Result]:
 
 @transition("grant")
 def grant(s: State, env: IntV, cap: Cap, grantee: IntV, rights: IntV) -> tuple[State, Result]:
-    """MEM-3 (paper: Secure bindings, sharing between library OSes): ``env`` gives ``grantee`` access
+    """MEM-3 (paper: Secure bindings, sharing between library OSes): ``env`` gives ``grantee``
+    access
     to ``cap.page`` with ``rights`` no greater than the capability's.
 
     The grantee's rights become the larger of what it had and ``rights``; a repossession

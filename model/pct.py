@@ -1,6 +1,7 @@
 """Protected control transfer: Scall and Acall (spec/pct.md).
 
-Paper, Aegis "Protected control transfers" (Aegis protected control transfer: control lands on the callee's registered
+Paper, Aegis "Protected control transfers" (Aegis protected control transfer: control lands on the
+callee's registered
 entry point; the kernel saves no registers and switches only the addressing context;
 a synchronous call donates the current and future instances of the time slice, an
 asynchronous one only the rest of the current instance).

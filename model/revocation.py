@@ -1,7 +1,9 @@
 """Visible revocation and the abort protocol (spec/revocation.md).
 
-Paper, "Visible resource revocation" (visible resource revocation: the kernel asks a library OS to give a resource
-back) and "The abort protocol" (the abort protocol: if it does not comply in time the kernel breaks its
+Paper, "Visible resource revocation" (visible resource revocation: the kernel asks a library OS to
+give a resource
+back) and "The abort protocol" (the abort protocol: if it does not comply in time the kernel breaks
+its
 secure bindings by force, records the loss in its repossession vector and raises a
 repossession exception; a few guaranteed pages are never repossessed).
 """
@@ -20,7 +22,8 @@ from exo.model.tlb import guaranteed_page
 def revoke_request(
     s: State, env: IntV, resource: IntV, target: IntV, deadline: IntV
 ) -> tuple[State, Result]:
-    """REV-1 (paper: Visible resource revocation): the kernel asks ``env`` to release one resource of kind
+    """REV-1 (paper: Visible resource revocation): the kernel asks ``env`` to release one resource
+    of kind
     ``resource`` (a ``Resource``) by tick ``deadline``.
 
     ``target`` names the page or slice the kernel will take if ``env`` releases none; the

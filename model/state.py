@@ -16,7 +16,8 @@ from typing import Any
 import z3
 
 from exo.interface import FREE, NO_ENTRY, NUM_VECTORS, Config
-from exo.logic import ConMap, IntV, Map, SymMap, lift as lift_map
+from exo.logic import ConMap, IntV, Map, SymMap
+from exo.logic import lift as lift_map
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,7 @@ def _maps(cfg: Config) -> dict[str, tuple[tuple[Any, ...], Any, str]]:
     }
 
 
-SCALARS: dict[str, int] = {
+SCALARS: dict[str, Any] = {
     "cur_env": FREE,
     "hw_cid": FREE,
     "pc": 0,

@@ -6,7 +6,7 @@ Aegis "Processor environments" (addressing context, guaranteed mappings).
 
 from __future__ import annotations
 
-from exo.interface import FREE, Cap, Result, Resource, Status, stlb_index, tlb_index
+from exo.interface import FREE, Cap, Resource, Result, Status, stlb_index, tlb_index
 from exo.logic import (
     And,
     BoolV,
@@ -214,7 +214,8 @@ def cid_switch(s: State, env: IntV, cid: IntV) -> tuple[State, Result]:
 def gm_set(
     s: State, env: IntV, slot: IntV, vpage: IntV, cap: Cap, writable: BoolV
 ) -> tuple[State, Result]:
-    """TLB-4 (paper: Processor environments, addressing context): set guaranteed mapping ``slot`` of ``env``.
+    """TLB-4 (paper: Processor environments, addressing context): set guaranteed mapping ``slot``
+    of ``env``.
 
     A guaranteed mapping binds one of ``env``'s *own* pages; the kernel refills the TLB
     from it on a miss, and the page is never repossessed (REV-5), so a page named by a
