@@ -93,6 +93,16 @@ class EntryKind(IntEnum):
     ASYNC = 1
 
 
+class Mode(IntEnum):
+    """The processor mode (CPU-5): user code of the running environment, or the kernel.
+
+    Kernel operations are atomic steps of the model, so between steps the CPU is in kernel
+    mode only while it idles (no environment runs)."""
+
+    KERNEL = 0
+    USER = 1
+
+
 class Resource(IntEnum):
     """Kinds of revocable resources (REV-1)."""
 
