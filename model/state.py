@@ -15,8 +15,8 @@ from typing import Any
 
 import z3
 
-from exo.interface import FREE, NO_ENTRY, NUM_VECTORS, Config
-from exo.logic import ConMap, IntV, Map, SymMap
+from exo.interface import FREE, NO_ENTRY, NUM_VECTORS, Config, Mode
+from exo.logic import ConMap, If, IntV, Map, SymMap
 from exo.logic import lift as lift_map
 
 
@@ -80,6 +80,12 @@ class State:
     repo_page: Map  # [env, page] -> bool, the page was repossessed from env (repossession vector)
     repo_slice: Map  # [env, slice] -> bool, the slice was repossessed from env
     repo_exc: Map  # [env] -> bool, a repossession exception awaits delivery
+
+    @property
+    def mode(self) -> IntV:
+        """CPU-5: USER while an environment runs, KERNEL while the CPU idles (derived from
+        ``cur_env``, so it can never disagree with it)."""
+        return If(self.cur_env == FREE, int(Mode.KERNEL), int(Mode.USER))
 
     def replace(self, **changes: Any) -> State:
         """A copy with some fields changed."""
