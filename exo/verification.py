@@ -11,8 +11,7 @@ from exo.explore import random_walk
 from exo.interface import OPERATIONS, Config
 from exo.logic import strict_symbolic
 from exo.model import REGISTRY, initial, symbolic
-from exo.proofs.obligations import Obligation
-from exo.proofs.obligations import Result as ProofResult
+from exo.proofs.obligations import Obligation, ProofResult
 from exo.spec.invariants import INVARIANTS, all_hold, check
 
 BOOT_CONFIGS: dict[str, Config] = {

@@ -49,7 +49,7 @@ class Obligation:
 
 
 @dataclass
-class Result:
+class ProofResult:
     """An obligation's verdict, its cost, and for a counterexample a readable model."""
 
     obligation: Obligation
@@ -136,7 +136,7 @@ def _rlimit_count() -> int:
     return int(stats.get_key_value("rlimit count")) if "rlimit count" in stats.keys() else 0
 
 
-def discharge(ob: Obligation, rlimit: int = RLIMIT, op: Transition | None = None) -> Result:
+def discharge(ob: Obligation, rlimit: int = RLIMIT, op: Transition | None = None) -> ProofResult:
     """Prove ``ob`` for every size; on failure look for a counterexample on small sizes."""
     start = time.perf_counter()
     used = 0
@@ -146,22 +146,22 @@ def discharge(ob: Obligation, rlimit: int = RLIMIT, op: Transition | None = None
         answer, cost, _ = _solve(q.hypotheses, rlimit)
         used += cost
         if answer != z3.sat:
-            return Result(ob, "vacuous", time.perf_counter() - start, used,
+            return ProofResult(ob, "vacuous", time.perf_counter() - start, used,
                           f"hypotheses not shown satisfiable ({answer})")
     q = build(ob, Config.symbolic(), op)
     answer, cost, _ = _solve([*q.hypotheses, q.goal], rlimit)
     used += cost
     if answer == z3.unsat:
-        return Result(ob, "proved", time.perf_counter() - start, used)
+        return ProofResult(ob, "proved", time.perf_counter() - start, used)
     for n in BOUNDED_SIZES:
         q = build(ob, bounded_config(n), op)
         small, cost, solver = _solve([*q.hypotheses, q.goal], rlimit)
         used += cost
         if small == z3.sat:
             model = solver.model()
-            return Result(ob, "counterexample", time.perf_counter() - start, used,
+            return ProofResult(ob, "counterexample", time.perf_counter() - start, used,
                           f"violated with every size = {n}", _summary(model))
-    return Result(ob, "unknown", time.perf_counter() - start, used,
+    return ProofResult(ob, "unknown", time.perf_counter() - start, used,
                   f"unbounded proof: {answer}; no counterexample up to size {BOUNDED_SIZES[-1]}")
 
 
@@ -175,7 +175,7 @@ def _summary(model: z3.ModelRef) -> dict[str, Any]:
 
 
 def run(selected: list[Obligation] | None = None, rlimit: int = RLIMIT,
-        on_result: Callable[[Result], None] | None = None) -> Iterator[Result]:
+        on_result: Callable[[ProofResult], None] | None = None) -> Iterator[ProofResult]:
     """Discharge obligations one after the other, reporting each result."""
     for ob in selected if selected is not None else obligations():
         res = discharge(ob, rlimit)
