@@ -106,7 +106,9 @@ def slice_free(s: State, env: IntV, slice: IntV) -> tuple[State, Result]:
 def yield_to(s: State, target: IntV) -> tuple[State, Result]:
     """CPU-3 (paper: Aegis Yield): the running environment gives the rest of its slice to
     ``target``, which starts at its start-of-slice entry; ``target`` = FREE (-1) ends the
-    slice now and the next one of the vector begins."""
+    slice now and the next one of the vector begins — and so does a yield after the slice
+    has run out (there is nothing left to donate, and the target must not be charged
+    excess time it did not use)."""
     named = target != FREE
     status = first_failure(
         [
@@ -117,8 +119,9 @@ def yield_to(s: State, target: IntV) -> tuple[State, Result]:
         ],
         Status.OK,
     )
-    new = If(named, start(s, target), next_slice(s))
-    outcome = If(named, int(Outcome.NONE), int(Outcome.NEXT_SLICE))
+    donates = And(named, s.slice_left > 0)
+    new = If(donates, start(s, target), next_slice(s))
+    outcome = If(donates, int(Outcome.NONE), int(Outcome.NEXT_SLICE))
     return finish(s, new, status, outcome)
 
 

@@ -260,7 +260,7 @@ def run(state: State, env: int) -> State:
     for _ in range(s.cfg.n_slices * (s.cfg.slice_ticks + 1) + 1):
         if s.cur_env == env:
             break
-        s, res = ok(s, "timer_tick")
+        s, _ = ok(s, "timer_tick")
     assert s.cur_env == env
     assert s.hw_cid == s.env_cid[env]
     return s
