@@ -22,16 +22,19 @@ def runnable(s: State, e: IntV) -> BoolV:
 
 
 def start(s: State, e: IntV) -> State:
-    """CPU-5: give the CPU to ``e``: its context id goes into the hardware register and
-    control lands on its start-of-slice entry — or on its repossession handler if a
-    repossession exception awaits delivery (REV-4). Nothing else is switched (PCT-3)."""
+    """CPU-5/REV-4: give the CPU to ``e``: its context id goes into the hardware register and
+    control lands on its start-of-slice entry — or, if a repossession exception awaits
+    delivery and ``e`` has a repossession handler, on that handler with ``epc`` set to the
+    start-of-slice entry (where it resumes). A waiting repossession exception without a
+    handler is dropped (the repossession vector still records the loss). Nothing else is
+    switched (PCT-3)."""
     repo_handler = s.entry[e, int(Vector.REPOSSESSION)]
     repossessed = And(s.repo_exc[e], repo_handler != NO_ENTRY)
     return s.replace(
         cur_env=e,
         hw_cid=s.env_cid[e],
         pc=If(repossessed, repo_handler, s.entry[e, int(Vector.SLICE_START)]),
-        epc=If(repossessed, s.pc, s.epc),
+        epc=If(repossessed, s.entry[e, int(Vector.SLICE_START)], s.epc),
         cause=If(repossessed, int(ExcKind.REPOSSESSION), s.cause),
         repo_exc=s.repo_exc.set(e, False),
     )
@@ -41,17 +44,20 @@ def next_slice(s: State) -> State:
     """CPU-5: the next slice of the vector (round robin) begins.
 
     Its owner, if runnable, gets the CPU for ``slice_ticks`` less the excess time it still
-    owes (CPU-4); otherwise the CPU idles through it.
+    owes (CPU-4); a slice the debt consumes entirely is skipped (paid, not run). Otherwise
+    the CPU idles through the slice.
     """
     cfg = s.cfg
     q = If(s.cur_slice + 1 >= cfg.n_slices, 0, s.cur_slice + 1)
     o = s.slice_owner[q]
-    runs = runnable(s, o)
-    charge = If(runs, Min(s.excess[o], cfg.slice_ticks), 0)
+    owner_runnable = runnable(s, o)
+    charge = If(owner_runnable, Min(s.excess[o], cfg.slice_ticks), 0)
+    left = cfg.slice_ticks - charge
+    runs = And(owner_runnable, left > 0)
     moved = s.replace(
         cur_slice=q,
-        slice_left=cfg.slice_ticks - charge,
-        excess=s.excess.set(o, If(runs, s.excess[o] - charge, s.excess[o])),
+        slice_left=left,
+        excess=s.excess.set(o, s.excess[o] - charge),
     )
     idle = moved.replace(cur_env=FREE, hw_cid=FREE)
     result: State = If(runs, start(moved, o), idle)
@@ -82,7 +88,7 @@ def slice_alloc(s: State, env: IntV, slice: IntV) -> tuple[State, Result]:
 
 @transition("slice_free")
 def slice_free(s: State, env: IntV, slice: IntV) -> tuple[State, Result]:
-    """CPU-2: the owner gives ``slice`` back (the current instance, if running, runs out).
+    """CPU-2/REV-2: the owner gives ``slice`` back (the current instance, if running, runs out).
     It counts as the release a pending slice revocation of ``env`` asks for (REV-2)."""
     status = first_failure(
         [

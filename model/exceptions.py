@@ -7,10 +7,10 @@ environment's handler; everything else is the library OS's business).
 
 from __future__ import annotations
 
-from exo.interface import FREE, NO_ENTRY, ExcKind, Outcome, Result, Status
+from exo.interface import NO_ENTRY, ExcKind, Outcome, Result, Status
 from exo.logic import If, IntV, Not, Or, first_failure
 from exo.model.env import destroy_env
-from exo.model.ops import finish, transition
+from exo.model.ops import finish, live, transition
 from exo.model.state import State
 
 
@@ -43,7 +43,7 @@ def raise_exception(s: State, exc: IntV) -> tuple[State, Result]:
     status = first_failure(
         [
             (Not(Or(*[exc == k for k in RAISABLE])), Status.INVALID_ARGUMENT),
-            (s.cur_env == FREE, Status.NOT_RUNNING),
+            (Not(live(s, s.cur_env)), Status.NOT_RUNNING),
         ],
         Status.OK,
     )

@@ -58,7 +58,8 @@ def free_page(s: State, page: IntV) -> State:
 
 @transition("dealloc")
 def dealloc(s: State, env: IntV, cap: Cap) -> tuple[State, Result]:
-    """MEM-2 (paper: Aegis Dealloc): the owner gives page ``cap.page`` back.
+    """MEM-2/REV-2 (paper: Aegis Dealloc): the owner gives page ``cap.page`` back; any
+    current capability of the owner for the page names it (ownership is the authority).
 
     Every capability for the page goes stale, every holder loses its rights, and every
     TLB entry, STLB entry and guaranteed mapping of the page is broken. It counts as the

@@ -66,8 +66,7 @@ def abort(s: State, env: IntV) -> tuple[State, Result]:
     A page is freed as by Dealloc — every secure binding that depended on it (TLB, STLB,
     other holders) is broken — a slice loses its owner (if it is in progress for ``env``
     the CPU idles for the rest of it). The loss is recorded in ``env``'s repossession
-    vector and a repossession exception is raised to it (REV-4): delivered now if it is
-    running and has a handler, else when it next gets the CPU.
+    vector and a repossession exception is raised to it (REV-4).
     """
     cfg = s.cfg
     kind, target = s.rev_kind[env], s.rev_target[env]
@@ -92,11 +91,16 @@ def abort(s: State, env: IntV) -> tuple[State, Result]:
         hw_cid=If(running_here, FREE, cleared.hw_cid),
     )
     taken = If(kind == Resource.PAGE, page_taken, slice_taken)
-    handler = taken.entry[env, int(Vector.REPOSSESSION)]
-    now_running = And(taken.cur_env == env, handler != NO_ENTRY)
-    raised = If(
-        now_running,
-        taken.replace(epc=taken.pc, cause=int(ExcKind.REPOSSESSION), pc=handler),
-        taken.replace(repo_exc=taken.repo_exc.set(env, True)),
-    )
-    return finish(s, raised, status)
+    return finish(s, raise_repossession(taken, env), status)
+
+
+def raise_repossession(s: State, env: IntV) -> State:
+    """REV-4: raise a repossession exception to ``env``: delivered now if it is running and
+    has a repossession handler (``epc`` keeps where it was), else left waiting and
+    delivered when it next starts a slice (CPU-5)."""
+    handler = s.entry[env, int(Vector.REPOSSESSION)]
+    now = And(s.cur_env == env, handler != NO_ENTRY)
+    delivered = s.replace(epc=s.pc, cause=int(ExcKind.REPOSSESSION), pc=handler)
+    waiting = s.replace(repo_exc=s.repo_exc.set(env, True))
+    result: State = If(now, delivered, waiting)
+    return result

@@ -58,7 +58,7 @@ class State:
     gm_page: Map  # [env, slot]
     gm_write: Map  # [env, slot] -> bool
 
-    # -- CPU (CPU-1..CPU-6, PCT-1..PCT-3, EXC-1..EXC-3)
+    # -- CPU (CPU-1..CPU-6, PCT-1..PCT-3, EXC-1..EXC-2)
     cur_env: IntV  # running environment, or FREE (idle)
     hw_cid: IntV  # the hardware context-id register (ASID), FREE when idle
     pc: IntV  # program counter of the running environment
@@ -150,7 +150,8 @@ SCALARS: dict[str, Any] = {
 def initial(cfg: Config | None = None) -> State:
     """INV-0: the boot state: no environment, every page free, empty TLB and STLB.
 
-    Slice 0 is in progress with no ticks left, so the first tick starts the vector.
+    Slice 0 is in progress with no ticks left, so the first tick starts slice 1 (slice 0
+    comes round last).
     With a symbolic configuration the maps are constant functions (the same boot state
     for every size: the proof of INV-0).
     """

@@ -23,6 +23,7 @@ from tests.builders import (
     ops_of,
     outcome,
     owning,
+    register_all,
     rejected,
     run,
     running_bare,
@@ -336,6 +337,24 @@ def test_excess_charged_against_next_slice_CPU_4() -> None:
     assert s.cur_slice == 1
     assert s.slice_left == T - 1 and s.excess[0] == 0
     assert s.pc == entry(0, Vector.SLICE_START)
+
+
+def test_slice_consumed_by_debt_is_skipped_CPU_5() -> None:
+    """CPU-4/CPU-5: a slice whose whole length goes to paying excess time is skipped, not
+    started with no time left (which would charge new excess at once)."""
+    cfg = dataclasses.replace(CFG, slice_ticks=1, excess_limit=2)
+    s = run(register_all(with_envs(2, cfg), 0), 0)
+    s, outs = ticks(s, 3)  # end of slice, then two excess ticks: owes 2
+    assert outs == [Outcome.SLICE_END, Outcome.EXCESS, Outcome.EXCESS] and s.excess[0] == 2
+    s = step(s, "yield_to", FREE)
+    for _ in range(cfg.n_slices):  # a full round: env 0's slice comes and is paid
+        assert s.cur_env != 0
+        s, _ = ticks(s, 1)
+    assert s.excess[0] == 1 and s.env_alive[0]
+    while s.cur_slice != 1 or s.cur_env != 0:  # the next round pays the rest and runs
+        s, _ = ticks(s, 1)
+        assert s.env_alive[0]
+    assert s.excess[0] == 0
 
 
 def test_round_robin_vector_CPU_5() -> None:

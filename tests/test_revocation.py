@@ -260,7 +260,7 @@ def test_abort_page_not_running_delivered_at_next_start_REV_4() -> None:
     assert new.cur_env == 1
     assert new.pc == entry(1, Vector.REPOSSESSION)
     assert new.cause == ExcKind.REPOSSESSION
-    assert new.epc == s.pc
+    assert new.epc == entry(1, Vector.SLICE_START), "resumes at its own prologue, no leak"
     assert new.repo_exc[1] is False
 
 
