@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import z3
 
@@ -230,7 +230,7 @@ def _sig(name: str, clause: str, *args: str, result: Literal["int", "cap"] = "in
     parsed: list[tuple[str, ArgKind]] = []
     for a in args:
         n, _, k = a.partition(":")
-        parsed.append((n, k or "int"))  # type: ignore[arg-type]
+        parsed.append((n, cast(ArgKind, k or "int")))
     return OpSig(name, clause, tuple(parsed), result, kind)
 
 

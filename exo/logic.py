@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeAlias
@@ -298,7 +299,7 @@ def _numeral(x: object) -> int | None:
 # --------------------------------------------------------------------------- maps
 
 
-class Map:
+class Map(ABC):
     """A total function from ``arity`` int keys to values, over a domain of sizes.
 
     Reading outside the domain gives the map's default concretely and an unconstrained
@@ -307,15 +308,17 @@ class Map:
 
     sizes: tuple[IntV, ...]
 
+    @abstractmethod
     def __getitem__(self, key: Any) -> Val:
-        raise NotImplementedError  # abstract: ConMap and SymMap define it
+        """The value at ``key`` (an int, or a tuple of ints for arity > 1)."""
 
+    @abstractmethod
     def set(self, key: Any, value: Val) -> Map:
-        raise NotImplementedError  # abstract
+        """A copy with ``key`` mapped to ``value``."""
 
+    @abstractmethod
     def map(self, fn: Callable[..., Val]) -> Map:
         """Bulk update: every key ``k`` gets ``fn(*k, old_value)``."""
-        raise NotImplementedError  # abstract
 
 
 def _key(key: Any) -> tuple[Any, ...]:

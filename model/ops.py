@@ -48,7 +48,6 @@ def transition(name: str) -> Callable[[Transition], Transition]:
                 return state, Result(Status.INVALID_ARGUMENT, null_value(sig))
             return fn(state, *args)
 
-        op.sig = sig  # type: ignore[attr-defined]
         REGISTRY[name] = op
         return op
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
 from exo.interface import NUM_EXCEPTIONS, OPERATIONS, Cap, Config, Status
+from exo.logic import ConMap
 from exo.model import REGISTRY, State, initial
 from exo.spec.invariants import INVARIANTS
 
@@ -77,11 +78,13 @@ class ModelMachine(RuleBasedStateMachine):
 
     @rule(target=caps, env=ARG["env"], page=ARG["page"])
     def alloc(self, env: int, page: int) -> Cap:
-        return self._apply("alloc", [env, page]).value  # type: ignore[no-any-return]
+        cap: Cap = self._apply("alloc", [env, page]).value
+        return cap
 
     @rule(target=caps, env=ARG["env"], cap=caps, grantee=ARG["grantee"], rights=ARG["rights"])
     def grant(self, env: int, cap: Cap, grantee: int, rights: int) -> Cap:
-        return self._apply("grant", [env, cap, grantee, rights]).value  # type: ignore[no-any-return]
+        granted: Cap = self._apply("grant", [env, cap, grantee, rights]).value
+        return granted
 
     @rule(target=caps, page=ARG["page"], gen=st.integers(-1, 3), rights=st.integers(-1, 3))
     def forge(self, page: int, gen: int, rights: int) -> Cap:
@@ -112,8 +115,9 @@ class ModelMachine(RuleBasedStateMachine):
     def revoke_something_owned(self, data: st.DataObject, kind: str, wait: int) -> None:
         """REV-1: the kernel asks an owner for one of its pages or slices back."""
         s = self.state
-        owned = ([(o, p) for p, o in s.owner.items() if o >= 0] if kind == "page"  # type: ignore[attr-defined]
-                 else [(o, q) for q, o in s.slice_owner.items() if o >= 0])  # type: ignore[attr-defined]
+        table = s.owner if kind == "page" else s.slice_owner
+        assert isinstance(table, ConMap)
+        owned = [(o, k) for k, o in table.items() if o >= 0]
         if not owned:
             return
         env, target = data.draw(st.sampled_from(owned), label="owner, target")
