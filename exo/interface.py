@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any, Literal, cast
+from typing import Any, Literal, cast, overload
 
 import z3
 
@@ -201,14 +201,25 @@ class Config:
         return z3.And(*cs)
 
 
-def tlb_index(cid: int, vpage: int, n: int) -> int:
-    """The hardware TLB slot of ``(cid, vpage)``: the model's TLB is direct-mapped (TLB-6)."""
+@overload
+def tlb_index(cid: int, vpage: int, n: int) -> int: ...
+@overload
+def tlb_index(cid: Any, vpage: Any, n: int) -> Any: ...
+def tlb_index(cid: Any, vpage: Any, n: int) -> Any:
+    """The hardware TLB slot of ``(cid, vpage)``: the model's TLB is direct-mapped (TLB-6).
+
+    Plain arithmetic, so it is also a Z3 term when ``cid``/``vpage`` are (bounded proofs
+    and counterexamples use the real function; unbounded proofs use any function)."""
     return (vpage + 3 * cid) % n
 
 
-def stlb_index(cid: int, vpage: int, n: int) -> int:
+@overload
+def stlb_index(cid: int, vpage: int, n: int) -> int: ...
+@overload
+def stlb_index(cid: Any, vpage: Any, n: int) -> Any: ...
+def stlb_index(cid: Any, vpage: Any, n: int) -> Any:
     """The STLB slot of ``(cid, vpage)``: direct-mapped like Aegis's 4096-entry STLB (TLB-7)."""
-    return (vpage ^ (cid * 5)) % n
+    return (vpage + 7 * cid + 1) % n
 
 
 ArgKind = Literal["int", "bool", "cap"]

@@ -263,17 +263,17 @@ def exists(n: IntV, pred: Callable[[IntV], BoolV], name: str = "found") -> BoolV
     return find(n, pred, name) >= 0
 
 
-def hashed(name: str, fn: Callable[[int, int, int], int], a: IntV, b: IntV, n: IntV) -> IntV:
+def hashed(name: str, fn: Callable[[Any, Any, int], Any], a: IntV, b: IntV, n: IntV) -> IntV:
     """A slot index in ``[0, n)`` computed from ``(a, b)``.
 
-    Concretely this is ``fn(a, b, n)`` (the shared interface's index function, which the
-    optimized implementation uses too). Symbolically it is an *uninterpreted* function
-    constrained only to land in range, so a proof holds for every index function.
+    With a concrete size this is ``fn(a, b, n)`` — the shared interface's index function,
+    which the optimized implementation uses too; it is plain arithmetic, so it also builds
+    a Z3 term on symbolic ``a``/``b``. With a symbolic size it is an *uninterpreted*
+    function constrained only to land in range, so a proof for all sizes holds for every
+    index function.
     """
-    if isinstance(n, int):
-        av, bv = _numeral(a), _numeral(b)
-        if av is not None and bv is not None:
-            return fn(av, bv, n)
+    if isinstance(n, int) and not isinstance(n, bool):
+        return fn(a, b, n)
     ctx = context()
     h = ctx.function(f"index_{name}", 2, z3.IntSort())
     if name not in ctx.range_axioms:
@@ -283,17 +283,6 @@ def hashed(name: str, fn: Callable[[int, int, int], int], a: IntV, b: IntV, n: I
         )
         ctx.range_axioms.add(name)
     return h(a, b)
-
-
-def _numeral(x: object) -> int | None:
-    """``x`` as a Python int if it is one or a Z3 term that simplifies to a numeral."""
-    if isinstance(x, int):
-        return int(x)
-    if isinstance(x, z3.ArithRef):
-        y = z3.simplify(x)
-        if z3.is_int_value(y):
-            return int(y.as_long())
-    return None
 
 
 # --------------------------------------------------------------------------- maps
