@@ -66,6 +66,9 @@ Examples:
   exo verify --steps 20000   a longer random walk over the model
   exo spec                   list every spec clause and where the model implements it
   exo spec MEM               only the memory clauses
+  exo prove -j 2             prove every obligation for all sizes, compare with the manifest
+  exo prove -k step/dealloc  only the obligations whose name contains step/dealloc
+  exo replay FILE            replay a saved counterexample on the executable model
 """,
 )
 @click.version_option(__version__, prog_name="exo")
@@ -119,9 +122,12 @@ def spec_cmd(prefix: str, as_json: bool) -> None:
               help="Steps of each random walk over the model.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the walks.")
 @click.option("--no-proofs", is_flag=True, help="Skip the Z3 proof obligations.")
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
+              help="Processes for the proofs (default: the machine's cores).")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the summary as JSON to this file.")
-def verify_cmd(steps: int, seed: int, no_proofs: bool, json_out: Path | None) -> None:
+def verify_cmd(steps: int, seed: int, no_proofs: bool, jobs: int | None,
+               json_out: Path | None) -> None:
     """Run every check of the model and every proof; print a summary table.
 
     \b
@@ -130,14 +136,17 @@ def verify_cmd(steps: int, seed: int, no_proofs: bool, json_out: Path | None) ->
       boot state     the initial state satisfies every invariant (INV-0), several sizes
       random walks   invariants after every step, failures leave the state unchanged
       symbolic run   every operation runs on Z3 terms (the proofs' interpretation)
-      proofs         Z3: every invariant holds initially and is preserved by every
-                     operation, for all sizes
+      proofs         Z3, for all sizes: invariants hold at boot and are preserved by
+                     every operation, postconditions, theorems (same as exo prove)
     Exit code 0 if everything passed, 1 otherwise.
     \b
     Examples:
       exo verify
       exo verify --steps 20000 --seed 7 --json verify.json
     """
+    from exo.proofs.runner import default_jobs
+
+    jobs = jobs or default_jobs()
     console = _console()
     checks: list[Check] = []
 
@@ -169,7 +178,7 @@ def verify_cmd(steps: int, seed: int, no_proofs: bool, json_out: Path | None) ->
         with _progress(console) as prog:
             task = prog.add_task("proof obligations", total=len(obs))
             record("proofs", lambda: v.check_proofs(
-                obs, lambda _: prog.advance(task)))
+                obs, jobs, lambda _: prog.advance(task)))
 
     table = Table(title="exo verify")
     for col in ("check", "result", "detail", "time"):
@@ -192,6 +201,147 @@ def verify_cmd(steps: int, seed: int, no_proofs: bool, json_out: Path | None) ->
         console.print(f"[red]{len(failed)} of {len(checks)} checks failed[/red]")
         sys.exit(EXIT_FAIL)
     console.print(f"[green]all {len(checks)} checks passed[/green]")
+
+
+# --------------------------------------------------------------------------- exo prove
+
+
+@main.command("prove")
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
+              help="Processes to run obligations in (default: the machine's cores).")
+@click.option("-k", "pattern", default=None, metavar="PATTERN",
+              help="Only obligations whose name contains PATTERN (or matches it as a glob).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write every result as JSON to this file.")
+@click.option("--junit", "junit_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write JUnit XML (one test case per obligation) to this file.")
+@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="The manifest to compare with (default: the shipped one).")
+@click.option("--update-manifest", is_flag=True,
+              help="Write the manifest from this run (all obligations must be selected).")
+@click.option("--cex-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("exo-counterexamples"), show_default=True,
+              help="Where counterexamples are saved as JSON.")
+@click.option("--failures-only", is_flag=True, help="List only obligations not proved.")
+def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
+              junit_out: Path | None, manifest_path: Path | None, update_manifest: bool,
+              cex_dir: Path, failures_only: bool) -> None:
+    """Prove every obligation with Z3, for all sizes; compare with the manifest.
+
+    \b
+    Obligations: init/INV-k (boot state), step/OP/INV-k (each operation preserves each
+    invariant), post/OP/{failure,frame,effect} (postconditions), thm/THM-n/OP (theorems).
+    Each is proved, or fails as counterexample (made concrete, replayed on the model,
+    saved under --cex-dir), unknown (budget exhausted: a failure) or vacuous.
+    Exit code 0 only if every selected obligation is proved and matches the manifest.
+    \b
+    Examples:
+      exo prove
+      exo prove -j 2 -k step/dealloc
+      exo prove -k 'thm/*' --junit proofs.xml --json proofs.json
+      exo replay exo-counterexamples/step__dealloc__INV-1.json
+    """
+    from exo.proofs import counterexample as cx
+    from exo.proofs import runner
+
+    jobs = jobs or runner.default_jobs()
+    selected = runner.select(pattern)
+    if not selected:
+        _fail_usage(f"no obligation matches {pattern!r}; try 'exo prove -k step/alloc'")
+    if update_manifest and pattern:
+        _fail_usage("--update-manifest needs every obligation: drop -k")
+    path = manifest_path or runner.default_manifest_path()
+    try:
+        manifest = runner.load_manifest(path)
+    except runner.ManifestError as exc:
+        _fail_usage(str(exc))
+    console = _console()
+    console.print(f"exo prove: {len(selected)} obligations, {jobs} processes")
+    with _progress(console) as prog:
+        task = prog.add_task("proving", total=len(selected))
+        results = runner.run_parallel(selected, manifest, jobs,
+                                      lambda _: prog.advance(task))
+    results.sort(key=lambda r: r.obligation.name)
+    if update_manifest:
+        if not all(r.ok for r in results):
+            _fail_usage("not every obligation is proved; refusing to record failures "
+                        "in the manifest")
+        try:
+            runner.write_manifest(path, results)
+        except OSError as exc:
+            _fail_usage(f"cannot write {path}: {exc.strerror}")
+        manifest = runner.load_manifest(path)
+        console.print(f"manifest written: {path}")
+    mismatches = runner.compare(results, manifest, complete=not pattern)
+    saved: dict[str, Path] = {}
+    for r in results:
+        if r.counterexample and r.counterexample.get("kind") is not None:
+            try:
+                saved[r.obligation.name] = cx.save(r.counterexample, cex_dir)
+            except OSError as exc:
+                _fail_usage(f"cannot write {cex_dir}: {exc.strerror}")
+    table = Table(title=f"exo prove: {len(results)} obligations")
+    for col in ("obligation", "status", "time", "rlimit"):
+        table.add_column(col, overflow="fold")
+    bad_names = {m.name for m in mismatches}
+    for r in results:
+        if failures_only and r.ok and r.obligation.name not in bad_names:
+            continue
+        color = "green" if r.ok else "red"
+        table.add_row(r.obligation.name, f"[{color}]{r.verdict}[/{color}]",
+                      f"{r.seconds:.2f}s", f"{r.rlimit:,}")
+    console.print(table)
+    for r in results:
+        if not r.ok:
+            console.print(f"[red]{r.obligation.name}: {r.verdict}[/red] {r.detail}")
+            if r.counterexample and r.counterexample.get("kind") is not None:
+                for line in cx.render(r.counterexample):
+                    console.print("    " + line, markup=False)
+                if r.obligation.name in saved:
+                    console.print(f"    saved: {saved[r.obligation.name]}  "
+                                  f"(exo replay {saved[r.obligation.name]})")
+    for m in mismatches:
+        console.print(f"[red]manifest: {m.name}: {m.problem}[/red]")
+    try:
+        if json_out is not None:
+            json_out.write_text(json.dumps(runner.results_json(results, mismatches), indent=1),
+                                encoding="utf-8")
+        if junit_out is not None:
+            junit_out.write_text(runner.junit_xml(results, mismatches), encoding="utf-8")
+    except OSError as exc:
+        _fail_usage(f"cannot write report: {exc.strerror}")
+    proved = sum(r.ok for r in results)
+    slowest = max(results, key=lambda r: r.seconds)
+    console.print(f"{proved}/{len(results)} proved; slowest {slowest.obligation.name} "
+                  f"{slowest.seconds:.2f}s; {len(mismatches)} manifest differences")
+    if proved != len(results) or mismatches:
+        sys.exit(EXIT_FAIL)
+
+
+# --------------------------------------------------------------------------- exo replay
+
+
+@main.command("replay")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def replay_cmd(file: Path) -> None:
+    """Replay a saved counterexample on the executable model and print the trace.
+
+    \b
+    Exit code 1 if the violation still happens, 0 if the model now keeps the obligation
+    on that step, 2 if the file is unreadable.
+    Examples:
+      exo replay exo-counterexamples/step__dealloc__INV-1.json
+    """
+    from exo.proofs import counterexample as cx
+
+    try:
+        record, lines = cx.replay_file(file)
+    except cx.ReplayError as exc:
+        _fail_usage(str(exc))
+    for line in lines:
+        click.echo(line)
+    if record["violations"]:
+        sys.exit(EXIT_FAIL)
 
 
 def _fail_usage(message: str) -> NoReturn:

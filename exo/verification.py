@@ -78,17 +78,22 @@ def check_symbolic_run() -> tuple[bool, str]:
     return True, f"all {len(REGISTRY)} operations ran on Z3 terms without a Python branch"
 
 
-def check_proofs(obs: list[Obligation], on_result: Callable[[ProofResult], None]
+def check_proofs(obs: list[Obligation], jobs: int, on_result: Callable[[ProofResult], None]
                  ) -> tuple[bool, str]:
-    from exo.proofs.obligations import run
+    from exo.proofs import runner
 
-    results = list(run(obs, on_result=on_result))
-    bad = [r for r in results if not r.ok]
+    manifest = runner.load_manifest(runner.default_manifest_path())
+    results = runner.run_parallel(obs, manifest, jobs, on_result)
+    mismatches = runner.compare(results, manifest, complete=True)
+    bad = sorted((r for r in results if not r.ok), key=lambda r: r.obligation.name)
     if bad:
         first = bad[0]
         return False, (f"{len(bad)} of {len(results)} not proved; first: "
-                       f"{first.obligation.name} {first.verdict} {first.detail} "
-                       f"{first.counterexample or ''}".strip())
+                       f"{first.obligation.name} {first.verdict}: {first.detail} "
+                       f"(details: exo prove -k {first.obligation.name})")
+    if mismatches:
+        return False, (f"all proved but {len(mismatches)} differ from the manifest; first: "
+                       f"{mismatches[0].name}: {mismatches[0].problem}")
     slowest = max(results, key=lambda r: r.seconds)
-    return True, (f"{len(results)} obligations proved for all sizes (slowest "
-                  f"{slowest.obligation.name}, {slowest.seconds:.2f}s)")
+    return True, (f"{len(results)} obligations proved for all sizes, manifest matched "
+                  f"(slowest {slowest.obligation.name}, {slowest.seconds:.2f}s)")

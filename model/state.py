@@ -92,7 +92,7 @@ class State:
         return dataclasses.replace(self, **changes)
 
 
-def _maps(cfg: Config) -> dict[str, tuple[tuple[Any, ...], Any, str]]:
+def layout(cfg: Config) -> dict[str, tuple[tuple[Any, ...], Any, str]]:
     """Each map field: its domain, its value at boot, and its Z3 sort ('int' or 'bool')."""
     E, P, W = cfg.n_envs, cfg.n_pages, cfg.page_words
     T, S, C = cfg.tlb_size, cfg.stlb_size, cfg.n_cids
@@ -161,7 +161,7 @@ def initial(cfg: Config | None = None) -> State:
         raise ValueError(f"bad configuration: {cfg.problem()}")
     maps: dict[str, Map] = {
         name: ConMap(dom, default) if concrete else SymMap.const(dom, default)
-        for name, (dom, default, _) in _maps(cfg).items()
+        for name, (dom, default, _) in layout(cfg).items()
     }
     return State(cfg=cfg, **maps, **SCALARS)
 
@@ -174,7 +174,7 @@ def symbolic(cfg: Config | None = None, prefix: str = "") -> State:
     """
     cfg = cfg or Config.symbolic()
     maps: dict[str, Any] = {}
-    for name, (dom, _, sort) in _maps(cfg).items():
+    for name, (dom, _, sort) in layout(cfg).items():
         z3sort = z3.BoolSort() if sort == "bool" else z3.IntSort()
         maps[name] = SymMap.base(prefix + name, dom, z3sort)
     scalars = {name: z3.Int(prefix + name) for name in SCALARS}
@@ -202,4 +202,9 @@ def lift(state: State) -> State:
 
 def map_fields() -> list[str]:
     """Names of the map-valued fields, in declaration order."""
-    return list(_maps(Config()).keys())
+    return list(layout(Config()).keys())
+
+
+def domains(cfg: Config) -> dict[str, tuple[Any, ...]]:
+    """Each map field's domain (its sizes) under ``cfg``."""
+    return {name: dom for name, (dom, _, _) in layout(cfg).items()}

@@ -1,21 +1,24 @@
 """Proof obligations over the model's own transitions, for any sizes.
 
-* ``init/INV-k``: the boot state satisfies invariant k, for every configuration
-  (INV-0; sizes are Z3 integers, the maps constant functions).
-* ``step/OP/INV-k``: if every invariant holds in an arbitrary state of arbitrary sizes,
-  invariant k holds after OP with arbitrary arguments. The transition is the very function
-  the tests run, executed on Z3 terms (``exo.logic.strict_symbolic``).
+Kinds (spec/invariants.md, spec/postconditions.md, spec/theorems.md):
 
-Each obligation's hypotheses are also shown satisfiable (vacuity check) on a small bounded
-instance, where Z3 finds models quickly; a failed unbounded proof is retried on bounded
-instances to produce a counterexample. ``unknown`` is a failure, never a pass. Budgets are
-Z3 resource limits (``rlimit``), deterministic unlike wall-clock timeouts.
+* ``init/INV-k``: the boot state satisfies invariant k for every configuration (INV-0);
+* ``step/OP/INV-k``: if every invariant holds in an arbitrary state of arbitrary sizes,
+  invariant k holds after OP with arbitrary arguments;
+* ``post/OP/{failure,frame,effect}``: OP's postconditions (GEN-2 and OP's own clause);
+* ``thm/THM-n/OP``: the theorems THM-1..THM-4 for the operations they speak of.
+
+The transition is the very function the tests run, executed on Z3 terms
+(``exo.logic.strict_symbolic``); only the invariants of the pre-state are assumed. Each
+obligation also shows its hypotheses satisfiable on a small instance (vacuity), and a
+failed proof is retried on small instances, where a counterexample is made concrete and
+replayed on the executable model (``exo.proofs.counterexample``). ``unknown`` is a failure,
+never a pass. Budgets are Z3 resource limits (``rlimit``), deterministic unlike time.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,13 +28,23 @@ from exo.interface import OPERATIONS, Cap, Config, OpSig
 from exo.logic import strict_symbolic
 from exo.model import REGISTRY, State, Transition, initial, symbolic
 from exo.spec.invariants import BY_ID, INVARIANTS, all_hold
+from exo.spec.postconditions import postconditions
+from exo.spec.theorems import theorems
+from exo.spec.twostate import TwoState
 
-RLIMIT = 5_000_000
-"""Default resource budget of one solver call (the obligations here use well under 1/10)."""
+RLIMIT = 4_000_000
+"""Budget of a proof attempt when the manifest names none."""
+
+SEARCH_RLIMIT = 20_000_000
+"""Budget of each vacuity check and bounded counterexample search."""
 
 BOUNDED_SIZES = (1, 2, 3)
-"""Bounded instances tried for vacuity checks and counterexamples: every size = n."""
+"""Small instances for counterexamples: every size = n."""
 
+VACUITY_SIZE = 2
+"""The instance on which hypotheses are shown satisfiable."""
+
+Kind = Literal["init", "step", "post", "thm"]
 Verdict = Literal["proved", "counterexample", "unknown", "vacuous"]
 
 
@@ -39,18 +52,16 @@ Verdict = Literal["proved", "counterexample", "unknown", "vacuous"]
 class Obligation:
     """One proof obligation."""
 
-    kind: Literal["init", "step"]
-    invariant: str
+    kind: Kind
+    name: str
+    clause: str
     op: str | None = None
-
-    @property
-    def name(self) -> str:
-        return f"init/{self.invariant}" if self.op is None else f"step/{self.op}/{self.invariant}"
+    invariant: str | None = None
 
 
 @dataclass
 class ProofResult:
-    """An obligation's verdict, its cost, and for a counterexample a readable model."""
+    """An obligation's verdict and cost; for a counterexample, the replayed witness."""
 
     obligation: Obligation
     verdict: Verdict
@@ -64,11 +75,22 @@ class ProofResult:
         return self.verdict == "proved"
 
 
+PROPERTIES: dict[str, TwoState] = {p.name: p for p in [*postconditions(), *theorems()]}
+"""Every two-state property by obligation name."""
+
+
 def obligations() -> list[Obligation]:
-    """Every obligation: the boot state × invariants, then operations × invariants."""
-    out = [Obligation("init", inv.id) for inv in INVARIANTS]
-    out += [Obligation("step", inv.id, op) for op in REGISTRY for inv in INVARIANTS]
+    """Every obligation, in a stable order."""
+    out = [Obligation("init", f"init/{inv.id}", inv.id, invariant=inv.id) for inv in INVARIANTS]
+    out += [Obligation("step", f"step/{op}/{inv.id}", inv.id, op=op, invariant=inv.id)
+            for op in REGISTRY for inv in INVARIANTS]
+    for prop in PROPERTIES.values():
+        kind: Kind = "post" if prop.name.startswith("post/") else "thm"
+        out.append(Obligation(kind, prop.name, prop.clause, op=prop.op))
     return out
+
+
+BY_NAME: dict[str, Obligation] = {ob.name: ob for ob in obligations()}
 
 
 def symbolic_args(sig: OpSig) -> list[Any]:
@@ -94,33 +116,41 @@ def bounded_config(n: int) -> Config:
 
 @dataclass
 class Query:
-    """The formulas of one obligation on one configuration."""
+    """The formulas of one obligation on one configuration, and the terms they speak of."""
 
     hypotheses: list[Any]
     goal: Any  # the negated conclusion
+    pre: State | None = None
+    args: list[Any] = field(default_factory=list)
 
 
 def build(ob: Obligation, cfg: Config, op: Transition | None = None) -> Query:
-    """The hypotheses and negated goal of ``ob`` on configuration ``cfg``.
+    """The hypotheses and negated goal of ``ob`` on ``cfg`` (symbolic or concrete sizes).
 
     ``op`` replaces the registered transition (the sensitivity tests pass broken ones).
     """
-    inv = BY_ID[ob.invariant]
     sizes = cfg.size_constraints()
     with strict_symbolic() as ctx:
         if ob.kind == "init":
-            return Query([sizes], z3.Not(inv.holds(initial(cfg))))
+            assert ob.invariant is not None
+            return Query([sizes], z3.Not(BY_ID[ob.invariant].holds(initial(cfg))))
         assert ob.op is not None
         transition = op or REGISTRY[ob.op]
         pre: State = symbolic(cfg)
-        post, _ = transition(pre, *symbolic_args(OPERATIONS[ob.op]))
+        args = symbolic_args(OPERATIONS[ob.op])
+        post, res = transition(pre, *args)
         hyps = [sizes, all_hold(pre)]
-        goal = z3.Not(inv.holds(post))
+        if ob.kind == "step":
+            assert ob.invariant is not None
+            goal = z3.Not(BY_ID[ob.invariant].holds(post))
+        else:
+            goal = z3.Not(PROPERTIES[ob.name].holds(pre, tuple(args), res, post))
         hyps.append(ctx.assumption())
-    return Query(hyps, goal)
+    return Query(hyps, goal, pre, args)
 
 
-def _solve(formulas: list[Any], rlimit: int) -> tuple[z3.CheckSatResult, int, z3.Solver]:
+def solve(formulas: list[Any], rlimit: int) -> tuple[z3.CheckSatResult, int, z3.Solver]:
+    """Check ``formulas`` in a fresh solver with a resource limit; the rlimit it used."""
     solver = z3.Solver()
     solver.set("rlimit", rlimit)
     solver.add(*formulas)
@@ -130,55 +160,42 @@ def _solve(formulas: list[Any], rlimit: int) -> tuple[z3.CheckSatResult, int, z3
 
 
 def _rlimit_count() -> int:
+    """Z3's resource counter (it only grows, so a difference is what a check used)."""
     probe = z3.Solver()
     probe.check()
     stats = probe.statistics()
     return int(stats.get_key_value("rlimit count")) if "rlimit count" in stats.keys() else 0
 
 
-def discharge(ob: Obligation, rlimit: int = RLIMIT, op: Transition | None = None) -> ProofResult:
-    """Prove ``ob`` for every size; on failure look for a counterexample on small sizes."""
+def discharge(ob: Obligation, rlimit: int = RLIMIT, op: Transition | None = None
+              ) -> ProofResult:
+    """Prove ``ob`` for every size; on failure find, concretize and replay a counterexample.
+
+    ``rlimit`` bounds the proof attempt; the vacuity check and the bounded searches have
+    their own fixed budget. ``rlimit`` in the result is what the proof attempt used.
+    """
+    from exo.proofs.counterexample import concretize
+
     start = time.perf_counter()
-    used = 0
-    # vacuity: the hypotheses must have a model (found on a bounded instance)
-    if ob.kind == "step":
-        q = build(ob, bounded_config(2), op)
-        answer, cost, _ = _solve(q.hypotheses, rlimit)
-        used += cost
+    if ob.kind != "init":
+        q = build(ob, bounded_config(VACUITY_SIZE), op)
+        answer, _, _ = solve(q.hypotheses, SEARCH_RLIMIT)
         if answer != z3.sat:
-            return ProofResult(ob, "vacuous", time.perf_counter() - start, used,
-                          f"hypotheses not shown satisfiable ({answer})")
+            return ProofResult(ob, "vacuous", time.perf_counter() - start, 0,
+                               f"hypotheses not shown satisfiable ({answer})")
     q = build(ob, Config.symbolic(), op)
-    answer, cost, _ = _solve([*q.hypotheses, q.goal], rlimit)
-    used += cost
+    answer, used, _ = solve([*q.hypotheses, q.goal], rlimit)
     if answer == z3.unsat:
         return ProofResult(ob, "proved", time.perf_counter() - start, used)
     for n in BOUNDED_SIZES:
-        q = build(ob, bounded_config(n), op)
-        small, cost, solver = _solve([*q.hypotheses, q.goal], rlimit)
-        used += cost
-        if small == z3.sat:
-            model = solver.model()
+        small = build(ob, bounded_config(n), op)
+        found, _, solver = solve([*small.hypotheses, small.goal], SEARCH_RLIMIT)
+        if found == z3.sat:
+            cex = concretize(ob, bounded_config(n), small, solver.model(), op)
+            detail = cex["summary"] if cex.get("replayed") else (
+                "Z3 model did not replay on the executable model: " + cex["summary"])
             return ProofResult(ob, "counterexample", time.perf_counter() - start, used,
-                          f"violated with every size = {n}", _summary(model))
+                               detail, cex)
     return ProofResult(ob, "unknown", time.perf_counter() - start, used,
-                  f"unbounded proof: {answer}; no counterexample up to size {BOUNDED_SIZES[-1]}")
-
-
-def _summary(model: z3.ModelRef) -> dict[str, Any]:
-    """The arguments of a counterexample (the full state rendering is the proof issue's)."""
-    out: dict[str, Any] = {}
-    for d in model.decls():
-        if d.arity() == 0 and d.name().startswith("arg_"):
-            out[d.name()[4:]] = str(model[d])
-    return out
-
-
-def run(selected: list[Obligation] | None = None, rlimit: int = RLIMIT,
-        on_result: Callable[[ProofResult], None] | None = None) -> Iterator[ProofResult]:
-    """Discharge obligations one after the other, reporting each result."""
-    for ob in selected if selected is not None else obligations():
-        res = discharge(ob, rlimit)
-        if on_result is not None:
-            on_result(res)
-        yield res
+                       f"proof: {answer} within rlimit {rlimit}; no counterexample with "
+                       f"sizes up to {BOUNDED_SIZES[-1]}")

@@ -19,8 +19,11 @@ from exo.interface import (
     OPERATIONS,
     Cap,
     Config,
+    EntryKind,
+    ExcKind,
     Interrupt,
     Outcome,
+    Resource,
     Result,
     Rights,
     Status,
@@ -48,6 +51,14 @@ CFG = Config(
 
 RW = int(Rights.READWRITE)
 RO = int(Rights.READ)
+PAGE = int(Resource.PAGE)
+SLICE = int(Resource.SLICE)
+
+VP_RW = 5
+"""The vpage at which ``mapped()`` maps env 0's page 0 writable."""
+
+VP_RO = 6
+"""The vpage at which ``mapped()`` maps env 0's page 1 read-only."""
 
 
 def entry(env: int, vector: Vector) -> int:
@@ -287,6 +298,85 @@ def running_bare() -> tuple[State, dict[int, Cap]]:
     s, caps = owning()
     s = run(s, 0)
     return s, caps
+
+
+@functools.cache
+def mapped(bare: bool = False) -> tuple[State, dict[int, Cap]]:
+    """Env 0 running with vpage ``VP_RW`` → page 0 (writable) and ``VP_RO`` → page 1
+    (read-only). With ``bare`` env 0 has no exception handlers."""
+    s, caps = running_bare() if bare else running_world()
+    s = step(s, "tlbwr", 0, VP_RW, caps[0], True)
+    s = step(s, "tlbwr", 0, VP_RO, caps[1], False)
+    return s, caps
+
+
+@functools.cache
+def requested(kind: int = PAGE, target: int = 0, bare: bool = False) -> State:
+    """REV-1: env 0 running on slice 1 (and owning slice 2) with a pending request for
+    ``target`` (a page or slice, by ``kind``) due at the next tick."""
+    s, _ = running_bare() if bare else running_world()
+    s = step(s, "slice_alloc", 0, 2)
+    return step(s, "revoke_request", 0, kind, target, s.now + 1)
+
+
+@functools.cache
+def overdue(kind: int = PAGE, target: int = 0, bare: bool = False) -> State:
+    """``requested`` after two ticks: the deadline has passed, env 0 still running."""
+    s, _ = ticks(requested(kind, target, bare), 2)
+    assert s.now > s.rev_deadline[0] and s.cur_env == 0
+    return s
+
+
+def repossess(state: State, env: int, kind: int, target: int) -> State:
+    """REV-1/REV-3: ``env`` is asked for ``target`` (a page or slice, by ``kind``) due at the
+    next tick, two ticks pass and the kernel aborts: the resource is repossessed."""
+    s = step(state, "revoke_request", env, kind, target, state.now + 1)
+    s, _ = ticks(s, 2)
+    s = step(s, "abort", env)
+    assert s.rev_pending[env] is False
+    return s
+
+
+def good_call(name: str) -> tuple[State, tuple[object, ...]]:
+    """GEN-1: a state and well-typed arguments on which the operation ``name`` succeeds,
+    for every operation of ``OPERATIONS``: the call every GEN-1 variant starts from."""
+    owned, caps = owning()
+    running, _ = running_world()
+    calls: dict[str, tuple[State, tuple[object, ...]]] = {
+        # environments (ENV-1..ENV-5)
+        "env_create": (with_envs(2), (2, 2)),
+        "env_destroy": (with_envs(2), (1,)),
+        "set_exception_context": (with_envs(2), (0, int(ExcKind.TLB_MISS), 5)),
+        "set_interrupt_context": (with_envs(2), (0, int(Interrupt.SLICE_END), 7)),
+        "set_protected_entry": (with_envs(2), (1, int(EntryKind.ASYNC), 9)),
+        # physical memory (MEM-1..MEM-5)
+        "alloc": (owned, (1, 3)),
+        "dealloc": (owned, (0, caps[0])),
+        "grant": (owned, (0, caps[0], 1, RO)),
+        "load": (mapped()[0], (VP_RW, 1, 0)),
+        "store": (mapped()[0], (VP_RW, 1, 0)),
+        # secure bindings (TLB-1..TLB-5)
+        "tlbwr": (owned, (0, 5, caps[0], True)),
+        "tlbvadelete": (owned, (0, 5)),
+        "cid_switch": (owned, (0, 3)),
+        "gm_set": (owned, (0, 1, 9, caps[1], False)),
+        "gm_clear": (owned, (1, 0)),
+        # processor time (CPU-1..CPU-4, CPU-6)
+        "slice_alloc": (running, (1, 2)),
+        "slice_free": (running, (0, 1)),
+        "yield_to": (running, (1,)),
+        "timer_tick": (running, ()),
+        "set_reg": (running, (1, 123)),
+        # protected control transfer (PCT-1, PCT-2)
+        "scall": (running, (1,)),
+        "acall": (running, (1,)),
+        # exceptions (EXC-1)
+        "raise_exception": (running, (int(ExcKind.OVERFLOW),)),
+        # revocation (REV-1, REV-3)
+        "revoke_request": (owned, (0, PAGE, 1, owned.now + 3)),
+        "abort": (overdue(), (0,)),
+    }
+    return calls[name]
 
 
 def outcome(res: Result) -> Outcome:

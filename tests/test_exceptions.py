@@ -10,11 +10,8 @@ from exo.interface import FREE, NO_ENTRY, ExcKind, Outcome, Status, Vector
 from exo.model.exceptions import RAISABLE
 from tests.builders import (
     changed,
-    check_extreme,
-    check_ill_typed,
     entry,
     ok,
-    op_id,
     ops_of,
     outcome,
     owning,
@@ -37,21 +34,6 @@ def test_raisable_kinds_EXC_1() -> None:
     """EXC-1: running code raises unaligned, overflow, coprocessor and protection."""
     assert set(RAISABLE) == {ExcKind.UNALIGNED, ExcKind.OVERFLOW, ExcKind.COPROC,
                              ExcKind.PROTECTION}
-
-
-@pytest.mark.parametrize("name", EXC_OPS, ids=op_id)
-def test_ill_typed_arguments_GEN_1(name: str) -> None:
-    """GEN-1/GEN-2: ill-typed arguments or a wrong count give INVALID_ARGUMENT and leave
-    the state unchanged."""
-    s, _ = running_world()
-    check_ill_typed(s, name, (int(ExcKind.OVERFLOW),))
-
-
-@pytest.mark.parametrize("name", EXC_OPS, ids=op_id)
-def test_extreme_ints_never_raise_GEN_1(name: str) -> None:
-    """GEN-1/GEN-2: huge and negative ints never raise; failures change nothing."""
-    s, _ = running_world()
-    check_extreme(s, name, (int(ExcKind.OVERFLOW),))
 
 
 # --------------------------------------------------------------------------- errors

@@ -17,18 +17,25 @@ import pytest
 
 import exo.model.env as env_mod
 import exo.model.memory as memory_mod
+import exo.model.pct as pct_mod
 import exo.model.revocation as revocation_mod
 import exo.model.tlb as tlb_mod
 from exo import logic
 from exo.interface import Status
-from exo.proofs.obligations import Obligation, discharge, obligations
+from exo.model.ops import finish as ops_finish
+from exo.proofs.obligations import BY_NAME, Obligation, discharge, obligations
+from exo.proofs.runner import default_manifest_path, load_manifest
 from exo.spec.invariants import INVARIANTS
+
+MANIFEST = load_manifest(default_manifest_path())
 
 
 @pytest.mark.parametrize("ob", obligations(), ids=lambda ob: ob.name)
 def test_obligation_is_proved(ob: Obligation) -> None:
-    res = discharge(ob)
-    assert res.verdict == "proved", f"{ob.name}: {res.verdict} {res.detail} {res.counterexample}"
+    """Every obligation, one test item each, within its manifest budget."""
+    res = discharge(ob, MANIFEST.budget(ob.name))
+    assert res.verdict == "proved", f"{ob.name}: {res.verdict} {res.detail}"
+    assert MANIFEST.expected(ob.name) == "proved"
 
 
 def without(status: Status) -> Callable[..., Any]:
@@ -100,6 +107,56 @@ def patched(module: Any, name: str, replacement: Any) -> Iterator[None]:
 def test_broken_variant_yields_a_counterexample(inv: str) -> None:
     op, module, name, replacement, what = VARIANTS[inv]
     with patched(module, name, replacement):
-        res = discharge(Obligation("step", inv, op))
+        res = discharge(BY_NAME[f"step/{op}/{inv}"])
     assert res.verdict == "counterexample", f"{inv} / {op} ({what}): {res.verdict} {res.detail}"
-    assert res.counterexample, "the counterexample names the operation's arguments"
+    cex = res.counterexample
+    assert cex["replayed"], f"the executable model must confirm it: {cex['summary']}"
+    assert cex["violations"] and cex["pre_invariants_hold"]
+
+
+def translate_always_permits(s: Any, vpage: Any, write: Any) -> Any:
+    """``translate`` that forgets the write-permission check."""
+    refilled, found, _permits, page, outcome = real_translate(s, vpage, write)
+    return refilled, found, True, page, outcome
+
+
+real_translate = memory_mod.translate
+
+
+def finish_keeping_changes(old: Any, new: Any, status: Any, value: Any = 0) -> Any:
+    """``finish`` that keeps the new state even when the operation failed."""
+    return new, real_finish(old, new, status, value)[1]
+
+
+real_finish = ops_finish
+
+
+def finish_touching_the_clock(old: Any, new: Any, status: Any, value: Any = 0) -> Any:
+    """``finish`` that also changes a field the operation must leave alone."""
+    return real_finish(old, new.replace(now=new.now + 1), status, value)
+
+# obligation -> (module patched, name in it, broken replacement, what it forgets)
+PROPERTY_VARIANTS: dict[str, tuple[Any, str, Any, str]] = {
+    "thm/THM-1/store": (memory_mod, "translate", translate_always_permits,
+                        "a store through a read-only binding"),
+    "thm/THM-2/dealloc": (memory_mod, "revalidate", keep("stlb_valid"), "STLB kept"),
+    "thm/THM-3/acall": (pct_mod, "first_failure", without(Status.NO_ENTRY),
+                        "transfer to an unregistered entry point"),
+    "thm/THM-4/alloc": (memory_mod, "first_failure", without(Status.IN_USE),
+                        "alloc of a page someone owns"),
+    "post/env_create/effect": (env_mod, "first_failure", without(Status.ENV_EXISTS),
+                               "create reuses a live environment id (design brief)"),
+    "post/alloc/failure": (memory_mod, "finish", finish_keeping_changes,
+                           "a failed alloc changes the state"),
+    "post/alloc/frame": (memory_mod, "finish", finish_touching_the_clock,
+                         "alloc also moves the clock"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PROPERTY_VARIANTS), ids=str)
+def test_broken_variant_breaks_a_theorem_or_postcondition(name: str) -> None:
+    module, attr, replacement, what = PROPERTY_VARIANTS[name]
+    with patched(module, attr, replacement):
+        res = discharge(BY_NAME[name])
+    assert res.verdict == "counterexample", f"{name} ({what}): {res.verdict} {res.detail}"
+    assert res.counterexample["replayed"], res.counterexample["summary"]

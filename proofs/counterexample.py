@@ -1,0 +1,291 @@
+"""Counterexamples in model terms: made concrete, replayed on the executable model, saved.
+
+A counterexample found by Z3 on a small instance is turned into a concrete ``State`` and
+concrete arguments, the operation is run on Python values, and the violation is checked
+again with the same invariant or property — so a red run always comes with a witness the
+executable model confirms. The witness is saved as JSON; ``exo replay FILE`` runs it again
+and prints the trace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+
+import z3
+
+from exo.interface import Cap, Config, Result, Status
+from exo.logic import ConMap
+from exo.model import REGISTRY, State, Transition, initial
+from exo.model.state import SCALARS, layout
+from exo.spec.invariants import BY_ID, check
+
+FORMAT = "exo-counterexample/1"
+
+
+class ReplayError(Exception):
+    """A counterexample file that cannot be read or does not describe a model step."""
+
+
+# --------------------------------------------------------------------------- from a Z3 model
+
+
+def _py(v: Any) -> Any:
+    if z3.is_true(v):
+        return True
+    if z3.is_false(v):
+        return False
+    if z3.is_int_value(v):
+        return v.as_long()
+    raise ReplayError(f"cannot read Z3 value {v}")
+
+
+def concrete_state(pre: State, cfg: Config, model: z3.ModelRef) -> State:
+    """The concrete state a Z3 model assigns to the symbolic state ``pre`` (sizes ``cfg``)."""
+    changes: dict[str, Any] = {"cfg": cfg}
+    for name, (dom, default, _) in layout(cfg).items():
+        sym = getattr(pre, name)
+        probe = ConMap(dom, default)
+        data = {k: _py(model.eval(sym[k], model_completion=True)) for k, _ in probe.items()}
+        changes[name] = ConMap(dom, default, data)
+    for name in SCALARS:
+        changes[name] = _py(model.eval(getattr(pre, name), model_completion=True))
+    return initial(cfg).replace(**changes)
+
+
+def concrete_arg(a: Any, model: z3.ModelRef) -> Any:
+    """A concrete argument from a Z3 model."""
+    if isinstance(a, Cap):
+        return Cap(*(concrete_arg(getattr(a, f), model) for f in ("page", "gen", "rights")))
+    return _py(model.eval(a, model_completion=True))
+
+
+def concretize(ob: Any, cfg: Config, query: Any, model: z3.ModelRef,
+               op: Transition | None = None) -> dict[str, Any]:
+    """The replayed, JSON-ready counterexample of obligation ``ob`` from a Z3 model."""
+    if ob.kind == "init":
+        return replay_record(ob.name, cfg, None, [], op)
+    pre = concrete_state(query.pre, cfg, model)
+    args = [concrete_arg(a, model) for a in query.args]
+    if _violates(ob.name, pre, args, op):
+        pre = minimize(ob.name, pre, args, op)
+    return replay_record(ob.name, cfg, pre, args, op)
+
+
+def _violates(name: str, pre: State, args: list[Any], op: Transition | None) -> bool:
+    """Does the step from ``pre`` (which satisfies every invariant) break obligation
+    ``name`` on Python values?"""
+    from exo.proofs.obligations import BY_NAME, PROPERTIES
+
+    ob = BY_NAME[name]
+    assert ob.op is not None
+    if check(pre):
+        return False
+    post, res = (op or REGISTRY[ob.op])(pre, *args)
+    if ob.kind == "step":
+        assert ob.invariant is not None
+        return bool(BY_ID[ob.invariant].violations(post, limit=1))
+    return PROPERTIES[name].holds(pre, tuple(args), res, post) is not True
+
+
+def minimize(name: str, pre: State, args: list[Any], op: Transition | None = None) -> State:
+    """Reset every entry of ``pre`` that the violation does not need to its boot value.
+
+    Greedy, one pass per entry: an entry stays only if resetting it makes the pre-state
+    break an invariant or the step stop violating the obligation. What is left is the
+    part of the state that matters.
+    """
+    boot = initial(pre.cfg)
+    s = pre
+    for name_ in SCALARS:
+        if getattr(s, name_) != getattr(boot, name_):
+            trial = s.replace(**{name_: getattr(boot, name_)})
+            if _violates(name, trial, args, op):
+                s = trial
+    for field in layout(pre.cfg):
+        m, b = getattr(s, field), getattr(boot, field)
+        for k, v in list(m.items()):
+            if v == b[k]:
+                continue
+            trial = s.replace(**{field: getattr(s, field).set(k, b[k])})
+            if _violates(name, trial, args, op):
+                s = trial
+    return s
+
+
+# --------------------------------------------------------------------------- replay
+
+
+def replay_record(name: str, cfg: Config, pre: State | None, args: list[Any],
+                  op: Transition | None = None) -> dict[str, Any]:
+    """Run the step on Python values and check the obligation's claim there.
+
+    The record says whether the violation ``replayed`` (the executable model confirms it)
+    and holds everything needed to run it again: configuration, pre-state, arguments.
+    """
+    from exo.proofs.obligations import BY_NAME, PROPERTIES
+
+    ob = BY_NAME.get(name)
+    if ob is None:
+        raise ReplayError(f"unknown obligation {name!r}")
+    record: dict[str, Any] = {"format": FORMAT, "obligation": name, "kind": ob.kind,
+                              "clause": ob.clause, "config": dataclasses.asdict(cfg)}
+    if ob.kind == "init":
+        assert ob.invariant is not None
+        bad = BY_ID[ob.invariant].violations(initial(cfg))
+        record.update(replayed=bool(bad), violations=bad,
+                      summary=f"boot state violates {ob.invariant} at {', '.join(bad) or '-'}")
+        return record
+    assert ob.op is not None and pre is not None
+    transition = op or REGISTRY[ob.op]
+    post, res = transition(pre, *args)
+    pre_broken = check(pre)
+    if ob.kind == "step":
+        assert ob.invariant is not None
+        bad = BY_ID[ob.invariant].violations(post)
+        what = f"{ob.invariant} violated at {', '.join(bad)}" if bad else "invariant holds"
+    else:
+        holds = PROPERTIES[name].holds(pre, tuple(args), res, post)
+        bad = [] if holds is True else [PROPERTIES[name].clause]
+        what = f"{name} fails" if bad else "property holds"
+    record.update(
+        op=ob.op, args=[_arg_json(a) for a in args], result=_result_json(res),
+        pre_state=state_json(pre), post_changes=diff(pre, post),
+        pre_invariants_hold=not pre_broken, violations=bad,
+        replayed=bool(bad) and not pre_broken,
+        summary=f"{ob.op}({', '.join(map(repr, args))}) -> {res!r}: {what}",
+    )
+    return record
+
+
+def _arg_json(a: Any) -> Any:
+    if isinstance(a, Cap):
+        return {"cap": [a.page, a.gen, a.rights]}
+    return a
+
+
+def _arg_from_json(a: Any) -> Any:
+    if isinstance(a, dict) and "cap" in a:
+        return Cap(*a["cap"])
+    return a
+
+
+def _result_json(res: Result) -> dict[str, Any]:
+    v = res.value
+    return {"status": Status(res.status).name, "value": _arg_json(v)}
+
+
+def state_json(s: State) -> dict[str, Any]:
+    """The entries of ``s`` that differ from the boot state (the parts that matter)."""
+    boot = initial(s.cfg)
+    maps: dict[str, list[list[Any]]] = {}
+    for name in layout(s.cfg):
+        m, b = getattr(s, name), getattr(boot, name)
+        rows = [[*(k if isinstance(k, tuple) else (k,)), v] for k, v in m.items() if v != b[k]]
+        if rows:
+            maps[name] = rows
+    scalars = {n: getattr(s, n) for n in SCALARS if getattr(s, n) != getattr(boot, n)}
+    return {"scalars": scalars, "maps": maps}
+
+
+def state_from_json(cfg: Config, data: dict[str, Any]) -> State:
+    """The state ``state_json`` describes."""
+    s = initial(cfg)
+    changes: dict[str, Any] = dict(data.get("scalars", {}))
+    for name, rows in data.get("maps", {}).items():
+        m = getattr(s, name)
+        for row in rows:
+            *key, value = row
+            m = m.set(tuple(key) if len(key) > 1 else key[0], value)
+        changes[name] = m
+    return s.replace(**changes)
+
+
+def diff(pre: State, post: State) -> list[str]:
+    """Readable lines for every field entry that changed."""
+    lines: list[str] = []
+    for name in layout(pre.cfg):
+        a, b = getattr(pre, name), getattr(post, name)
+        for k, v in b.items():
+            if a[k] != v:
+                lines.append(f"{name}[{_key(k)}]: {a[k]} -> {v}")
+    for n in SCALARS:
+        if getattr(pre, n) != getattr(post, n):
+            lines.append(f"{n}: {getattr(pre, n)} -> {getattr(post, n)}")
+    return lines
+
+
+def _key(k: Any) -> str:
+    return ", ".join(map(str, k)) if isinstance(k, tuple) else str(k)
+
+
+# --------------------------------------------------------------------------- files
+
+
+def save(record: dict[str, Any], directory: Path) -> Path:
+    """Write the record as ``directory/<obligation with / as __>.json``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    name = str(record["obligation"]).replace("/", "__")
+    path = directory / f"{name}.json"
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read and check a counterexample file."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ReplayError(f"cannot read {path}: {exc.strerror}") from exc
+    except json.JSONDecodeError as exc:
+        raise ReplayError(f"{path}:{exc.lineno}: not JSON ({exc.msg})") from exc
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ReplayError(f"{path}: not an Exo counterexample (format {FORMAT!r} expected)")
+    return data
+
+
+def replay_file(path: Path) -> tuple[dict[str, Any], list[str]]:
+    """Replay a saved counterexample on today's model: the new record and a trace."""
+    data = load(path)
+    try:
+        cfg = Config(**data["config"])
+        problem = cfg.problem()
+        if problem is not None:
+            raise ReplayError(f"{path}: bad configuration: {problem}")
+        pre = state_from_json(cfg, data["pre_state"]) if data["kind"] != "init" else None
+        args = [_arg_from_json(a) for a in data.get("args", [])]
+        record = replay_record(data["obligation"], cfg, pre, args)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ReplayError(f"{path}: malformed counterexample ({exc})") from exc
+    return record, render(record)
+
+
+def render(record: dict[str, Any]) -> list[str]:
+    """The counterexample as lines a person reads: state, step, violation."""
+    from exo.proofs.obligations import BY_NAME
+
+    ob = BY_NAME[record["obligation"]]
+    title = BY_ID[ob.invariant].title if ob.invariant else record["clause"]
+    cfg = record["config"]
+    lines = [f"obligation {record['obligation']} ({ob.clause}: {title})",
+             "sizes: " + ", ".join(f"{k}={v}" for k, v in cfg.items())]
+    if record["kind"] != "init":
+        lines.append("pre-state (entries that differ from boot):")
+        pre = record["pre_state"]
+        for n, v in pre["scalars"].items():
+            lines.append(f"  {n} = {v}")
+        for n, rows in pre["maps"].items():
+            for row in rows:
+                lines.append(f"  {n}[{', '.join(map(str, row[:-1]))}] = {row[-1]}")
+        args = ", ".join(json.dumps(a) for a in record["args"])
+        res = record["result"]
+        lines.append(f"step: {record['op']}({args}) -> {res['status']} {res['value']}")
+        lines.append("changes:")
+        lines += [f"  {c}" for c in record["post_changes"]] or ["  (none)"]
+    verdict = "VIOLATED" if record["violations"] else "holds"
+    lines.append(f"{verdict}: {record['summary']}")
+    if record["kind"] != "init" and not record["pre_invariants_hold"]:
+        lines.append("note: the pre-state itself breaks an invariant on today's model")
+    return lines
