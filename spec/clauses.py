@@ -19,7 +19,7 @@ CLAUSE_ID = re.compile(r"\b([A-Z]{2,4}-\d+)\b")
 HEADING = re.compile(r"^## ([A-Z]{2,4}-\d+) (.+?)\s*$")
 LEADING_IDS = re.compile(r"^\s*([A-Z]{2,4}-\d+(?:\s*/\s*[A-Z]{2,4}-\d+)*)")
 
-ORDER = ("GEN", "ENV", "MEM", "TLB", "CPU", "PCT", "EXC", "REV", "INV")
+ORDER = ("GEN", "ENV", "MEM", "TLB", "CPU", "PCT", "EXC", "REV", "INV", "THM")
 """Clause prefixes in reading order."""
 
 MODULES = (
@@ -34,6 +34,9 @@ MODULES = (
     "exo.model.exceptions",
     "exo.model.revocation",
     "exo.spec.invariants",
+    "exo.spec.twostate",
+    "exo.spec.postconditions",
+    "exo.spec.theorems",
 )
 """Where clause homes are looked for."""
 

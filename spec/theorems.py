@@ -94,9 +94,11 @@ def lost_pages_unbound_destroy(pre: State, a: A, res: Result, post: State) -> Bo
 
 
 def lands_on_entry(vector: Vector) -> Any:
+    """THM-3: the property for the transfer whose entry point is ``vector``."""
+
     def holds(pre: State, a: A, res: Result, post: State) -> BoolV:
-        """THM-3: control lands on the callee's registered entry point of that kind, only
-        the addressing context switches with it, and no register changes."""
+        """Control lands on the callee's registered entry point of that kind, only the
+        addressing context switches with it, and no register changes."""
         (callee,) = a
         return when_ok(res, And(
             post.pc == pre.entry[callee, int(vector)], post.pc != NO_ENTRY,

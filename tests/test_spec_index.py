@@ -20,7 +20,7 @@ def test_spec_and_model_link_both_ways() -> None:
 
 def test_every_subsystem_has_its_clauses() -> None:
     prefixes = {c.id.split("-")[0] for c in index()}
-    assert {"GEN", "ENV", "MEM", "TLB", "CPU", "PCT", "EXC", "REV", "INV"} <= prefixes
+    assert {"GEN", "ENV", "MEM", "TLB", "CPU", "PCT", "EXC", "REV", "INV", "THM"} <= prefixes
 
 
 @pytest.mark.parametrize("name", list(OPERATIONS))
