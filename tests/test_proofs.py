@@ -160,3 +160,22 @@ def test_broken_variant_breaks_a_theorem_or_postcondition(name: str) -> None:
         res = discharge(BY_NAME[name])
     assert res.verdict == "counterexample", f"{name} ({what}): {res.verdict} {res.detail}"
     assert res.counterexample["replayed"], res.counterexample["summary"]
+
+
+def test_contradictory_hypotheses_are_reported_vacuous(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proof from contradictory assumptions fails loudly (vacuity check)."""
+    import z3
+
+    import exo.proofs.obligations as obligations_mod
+
+    real = obligations_mod.all_hold
+    monkeypatch.setattr(obligations_mod, "all_hold",
+                        lambda s: z3.And(real(s), s.now < 0, s.now > 0))
+    res = discharge(BY_NAME["step/alloc/INV-1"])
+    assert res.verdict == "vacuous" and not res.ok
+
+
+def test_unknown_is_a_failure() -> None:
+    """A budget too small to decide gives 'unknown', which is not a pass."""
+    res = discharge(BY_NAME["step/load/INV-1"], rlimit=1)
+    assert res.verdict == "unknown" and not res.ok
