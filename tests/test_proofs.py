@@ -167,7 +167,6 @@ def test_contradictory_hypotheses_are_reported_vacuous(monkeypatch: pytest.Monke
     import z3
 
     import exo.proofs.obligations as obligations_mod
-
     from exo.spec.invariants import all_hold
 
     monkeypatch.setattr(obligations_mod, "all_hold",
