@@ -15,6 +15,9 @@ from typing import Any, Literal, cast, overload
 
 import z3
 
+MAX_PACKET = 65535
+"""Longest packet the network interface delivers (NET-3)."""
+
 FREE = -1
 """Owner of a free page or slice; context id of a dead environment; 'no environment'."""
 
@@ -39,6 +42,10 @@ class Status(IntEnum):
     GUARANTEED = 11  # the page is bound by a guaranteed mapping
     NO_REQUEST = 12  # abort without a pending revocation request
     TOO_EARLY = 13  # abort before the request's deadline
+    BAD_PROGRAM = 14  # a packet filter the verifier refuses (FLT-2, FLT-3)
+    OVERLAP = 15  # a packet filter that would accept another environment's packets
+    NO_SPACE = 16  # every filter slot is taken
+    EMPTY = 17  # no packet waiting in the receive ring
 
 
 class Rights(IntEnum):
@@ -108,6 +115,7 @@ class Resource(IntEnum):
 
     PAGE = 0
     SLICE = 1
+    FILTER = 2
 
 
 class Outcome(IntEnum):
@@ -123,6 +131,9 @@ class Outcome(IntEnum):
     SLICE_END = 7  # the end-of-slice interrupt was delivered
     NEXT_SLICE = 8  # the next slice of the vector started
     EXCESS = 9  # a tick past the end of the slice, charged as excess time
+    RX_DELIVERED = 10  # a packet went into the receive ring of its filter's owner
+    RX_RING_FULL = 11  # the owner's receive ring was full: dropped and counted
+    RX_NO_MATCH = 12  # no filter accepted the packet: the kernel dropped and counted it
 
 
 @dataclass(frozen=True)
@@ -175,6 +186,8 @@ class Config:
     slice_ticks: Any = 3
     excess_limit: Any = 2
     addr_limit: Any = 2**32
+    n_filters: Any = 4
+    ring_size: Any = 2
 
     def problem(self) -> str | None:
         """None if every field is a usable concrete value, else what is wrong."""
@@ -222,7 +235,7 @@ def stlb_index(cid: Any, vpage: Any, n: int) -> Any:
     return (vpage + 7 * cid + 1) % n
 
 
-ArgKind = Literal["int", "bool", "cap"]
+ArgKind = Literal["int", "bool", "cap", "program", "packet"]
 
 
 @dataclass(frozen=True)
@@ -280,6 +293,11 @@ OPERATIONS: dict[str, OpSig] = {
         # revocation and the abort protocol (spec/revocation.md)
         _sig("revoke_request", "REV-1", "env", "resource", "target", "deadline", kind="kernel"),
         _sig("abort", "REV-3", "env", kind="kernel"),
+        # downloaded packet filters and the network interface (spec/net.md)
+        _sig("filter_install", "NET-1", "env", "program:program"),
+        _sig("filter_remove", "NET-2", "env", "filter"),
+        _sig("packet_arrive", "NET-3", "packet:packet", kind="event"),
+        _sig("packet_take", "NET-4", "env"),
     ]
 }
 
@@ -292,6 +310,15 @@ def arg_ok(kind: ArgKind, value: object) -> bool:
         )
     if kind == "bool":
         return isinstance(value, bool | z3.BoolRef)
+    if kind == "program":
+        return isinstance(value, z3.ArithRef) or (isinstance(value, tuple) and all(
+            isinstance(i, tuple) and len(i) == 4
+            and all(isinstance(f, int) and not isinstance(f, bool) for f in i)
+            and 0 <= i[0] <= 0xFFFF and 0 <= i[1] <= 0xFF and 0 <= i[2] <= 0xFF
+            and 0 <= i[3] <= 0xFFFFFFFF for i in value))
+    if kind == "packet":
+        return isinstance(value, z3.ArithRef) or (
+            isinstance(value, bytes) and len(value) <= MAX_PACKET)
     return isinstance(value, Cap) and all(
         arg_ok("int", getattr(value, f)) for f in ("page", "gen", "rights")
     )

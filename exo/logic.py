@@ -85,6 +85,8 @@ def _merge(c: z3.BoolRef, a: Any, b: Any) -> Any:
         return z3.If(c, a, b)
     if isinstance(a, int | z3.ArithRef) and isinstance(b, int | z3.ArithRef):
         return z3.If(c, a, b)
+    if isinstance(a, int | z3.BitVecRef) and isinstance(b, int | z3.BitVecRef):
+        return z3.If(c, a, b)
     raise TypeError(f"logic.If: cannot merge {type(a).__name__} with {type(b).__name__}")
 
 
@@ -158,6 +160,7 @@ class SymbolicContext:
         self._counter = itertools.count()
         self._functions: dict[str, z3.FuncDeclRef] = {}
         self.range_axioms: set[str] = set()
+        self.oracle_axioms: set[str] = set()
 
     def fresh_int(self, prefix: str) -> z3.ArithRef:
         return z3.Int(f"{prefix}!{next(self._counter)}")
@@ -231,11 +234,16 @@ def forall(sizes: tuple[IntV, ...], body: Callable[..., BoolV], name: str = "i")
     return z3.ForAll(xs, z3.Implies(guard, body(*xs)))
 
 
-def find(n: IntV, pred: Callable[[IntV], BoolV], name: str = "found") -> IntV:
+def find(n: IntV, pred: Callable[[IntV], BoolV], name: str = "found",
+         fast: Callable[[], int] | None = None) -> IntV:
     """The least ``k`` in ``[0, n)`` with ``pred(k)``, or ``-1`` if there is none.
 
-    Symbolically: a fresh constant whose defining axiom is added to the context.
+    Symbolically: a fresh constant whose defining axiom is added to the context. With a
+    concrete size, ``fast`` (if given) computes the same answer faster than trying
+    ``pred`` on every index (tests check the two agree).
     """
+    if _sizes_concrete((n,)) and fast is not None:
+        return fast()
     if _sizes_concrete((n,)):
         hits = [pred(k) for k in range(n)]
         if all(isinstance(h, bool) for h in hits):
@@ -256,6 +264,23 @@ def find(n: IntV, pred: Callable[[IntV], BoolV], name: str = "found") -> IntV:
         )
     )
     return k
+
+
+def oracle(name: str, fn: Callable[..., Any], args: tuple[Any, ...], sort: z3.SortRef,
+           axioms: Callable[[SymbolicContext], list[Any]] | None = None) -> Any:
+    """A fact computed outside the logic layer (running a packet filter, asking Z3 whether
+    two filters overlap). On Python values: ``fn(*args)``. On Z3 terms: an uninterpreted
+    function ``name`` constrained only by ``axioms`` — facts the concrete ``fn`` is tested
+    to satisfy — so a proof holds for every function with those properties.
+    """
+    if not any(isinstance(a, z3.ExprRef) for a in args):
+        return fn(*args)
+    ctx = context()
+    f = ctx.function(name, len(args), sort)
+    if axioms is not None and name not in ctx.oracle_axioms:
+        ctx.oracle_axioms.add(name)
+        ctx.axioms.extend(axioms(ctx))
+    return f(*args)
 
 
 def exists(n: IntV, pred: Callable[[IntV], BoolV], name: str = "found") -> BoolV:
@@ -440,3 +465,71 @@ def lift(m: Map) -> SymMap:
     if isinstance(m, SymMap):
         return m
     return SymMap(m.sizes, _as_fn(m))
+
+
+# --------------------------------------------------------------------------- 32-bit words
+
+MASK32 = 0xFFFFFFFF
+
+
+def _ints(*xs: Any) -> bool:
+    return all(isinstance(x, int) and not isinstance(x, bool) for x in xs)
+
+
+def wconst(v: int, like: Any) -> Any:
+    """The 32-bit constant ``v`` in the interpretation of ``like``."""
+    return v & MASK32 if _ints(like) else z3.BitVecVal(v & MASK32, 32)
+
+
+def wadd(a: Any, b: Any) -> Any:
+    """``a + b`` modulo 2**32."""
+    return (a + b) & MASK32 if _ints(a, b) else a + b
+
+
+def wsub(a: Any, b: Any) -> Any:
+    """``a - b`` modulo 2**32."""
+    return (a - b) & MASK32 if _ints(a, b) else a - b
+
+
+def wmul(a: Any, b: Any) -> Any:
+    """``a * b`` modulo 2**32."""
+    return (a * b) & MASK32 if _ints(a, b) else a * b
+
+
+def wdiv(a: Any, b: Any) -> Any:
+    """Unsigned division (callers rule out ``b == 0`` first)."""
+    if _ints(a, b):
+        return a // b if b else 0
+    return z3.UDiv(a, b)
+
+
+def wmod(a: Any, b: Any) -> Any:
+    """Unsigned remainder (callers rule out ``b == 0`` first)."""
+    if _ints(a, b):
+        return a % b if b else 0
+    return z3.URem(a, b)
+
+
+def wshl(a: Any, k: int) -> Any:
+    """``a << k`` for a constant ``k < 32``, modulo 2**32."""
+    return (a << k) & MASK32 if _ints(a) else a << k
+
+
+def wshr(a: Any, k: int) -> Any:
+    """Logical ``a >> k`` for a constant ``k < 32``."""
+    return a >> k if _ints(a) else z3.LShR(a, k)
+
+
+def wneg(a: Any) -> Any:
+    """``-a`` modulo 2**32."""
+    return (-a) & MASK32 if _ints(a) else -a
+
+
+def wgt(a: Any, b: Any) -> BoolV:
+    """Unsigned ``a > b``."""
+    return a > b if _ints(a, b) else z3.UGT(a, b)
+
+
+def wge(a: Any, b: Any) -> BoolV:
+    """Unsigned ``a >= b``."""
+    return a >= b if _ints(a, b) else z3.UGE(a, b)

@@ -5,10 +5,10 @@ once over ``exo.logic`` so the same text runs on Python values and on Z3 terms. 
 operations by name: ``REGISTRY``; their signatures and clauses: ``exo.interface.OPERATIONS``.
 """
 
-from exo.model import cpu, env, exceptions, memory, pct, revocation, tlb
+from exo.model import cpu, env, exceptions, filters, memory, net, pct, revocation, tlb
 from exo.model.ops import REGISTRY, Transition
 from exo.model.state import State, initial, lift, symbolic
 
-SUBSYSTEMS = (env, memory, tlb, cpu, pct, exceptions, revocation)
+SUBSYSTEMS = (env, memory, tlb, cpu, pct, exceptions, revocation, net, filters)
 
 __all__ = ["REGISTRY", "SUBSYSTEMS", "State", "Transition", "initial", "lift", "symbolic"]

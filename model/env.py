@@ -19,10 +19,11 @@ def destroy_env(s: State, e: IntV) -> State:
     """ENV-2: return every resource of ``e`` and break every binding that depended on them.
 
     Its pages become free (their generation moves on, so every capability for them goes
-    stale, and every holder loses its rights), its held rights and slices go, its context
-    id is released, its guaranteed mappings, entry points, revocation request and
-    repossession vector are cleared, and if it was running the CPU idles for the rest of
-    the slice. Then every TLB and STLB entry without authority is broken (TLB-9).
+    stale, and every holder loses its rights), its held rights, slices and packet filters
+    go (NET-2), its context id is released, its guaranteed mappings, entry points,
+    revocation request, receive ring and repossession vector are cleared, and if it was
+    running the CPU idles for the rest of the slice. Then every TLB and STLB entry
+    without authority is broken (TLB-9).
     Callers check that ``e`` is live.
     """
 
@@ -44,6 +45,11 @@ def destroy_env(s: State, e: IntV) -> State:
         repo_page=s.repo_page.map(lambda x, p, old: And(old, x != e)),
         repo_slice=s.repo_slice.map(lambda x, q, old: And(old, x != e)),
         repo_exc=s.repo_exc.set(e, False),
+        repo_filter=s.repo_filter.map(lambda x, f, old: And(old, x != e)),
+        filter_valid=s.filter_valid.map(lambda f, old: And(old, s.filter_owner[f] != e)),
+        rx_head=s.rx_head.set(e, 0),
+        rx_count=s.rx_count.set(e, 0),
+        rx_drops=s.rx_drops.set(e, 0),
         cur_env=If(s.cur_env == e, FREE, s.cur_env),
         hw_cid=If(s.cur_env == e, FREE, s.hw_cid),
     )
@@ -79,6 +85,10 @@ def env_create(s: State, env: IntV, cid: IntV) -> tuple[State, Result]:
         repo_page=s.repo_page.map(lambda x, p, old: And(old, x != env)),
         repo_slice=s.repo_slice.map(lambda x, q, old: And(old, x != env)),
         repo_exc=s.repo_exc.set(env, False),
+        repo_filter=s.repo_filter.map(lambda x, f, old: And(old, x != env)),
+        rx_head=s.rx_head.set(env, 0),
+        rx_count=s.rx_count.set(env, 0),
+        rx_drops=s.rx_drops.set(env, 0),
     )
     return finish(s, new, status, env)
 

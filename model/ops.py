@@ -54,10 +54,12 @@ def transition(name: str) -> Callable[[Transition], Transition]:
     return deco
 
 
-def finish(old: State, new: State, status: IntV, value: Any = 0) -> tuple[State, Result]:
-    """GEN-2: the new state and value only if ``status`` is OK; else the old state."""
+def finish(old: State, new: State, status: IntV, value: Any = 0, on_failure: Any = None
+           ) -> tuple[State, Result]:
+    """GEN-2: the new state and value only if ``status`` is OK; else the old state (and
+    ``on_failure`` as the value, by default the null value)."""
     ok = status == Status.OK
-    null = NULL_CAP if isinstance(value, Cap) else 0
+    null = on_failure if on_failure is not None else NULL_CAP if isinstance(value, Cap) else 0
     return If(ok, new, old), Result(status, If(ok, value, null))
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from exo.interface import FREE, NO_ENTRY, ExcKind, Resource, Result, Status, Vector
 from exo.logic import And, If, IntV, Not, Or, first_failure, in_range
 from exo.model.memory import free_page
+from exo.model.net import remove_filter
 from exo.model.ops import finish, transition
 from exo.model.state import State
 from exo.model.tlb import guaranteed_page
@@ -34,17 +35,21 @@ def revoke_request(
     cfg = s.cfg
     is_page = resource == Resource.PAGE
     is_slice = resource == Resource.SLICE
+    is_filter = resource == Resource.FILTER
     status = first_failure(
         [
             (Not(in_range(env, cfg.n_envs)), Status.INVALID_ARGUMENT),
-            (Not(Or(is_page, is_slice)), Status.INVALID_ARGUMENT),
+            (Not(Or(is_page, is_slice, is_filter)), Status.INVALID_ARGUMENT),
             (And(is_page, Not(in_range(target, cfg.n_pages))), Status.INVALID_ARGUMENT),
             (And(is_slice, Not(in_range(target, cfg.n_slices))), Status.INVALID_ARGUMENT),
+            (And(is_filter, Not(in_range(target, cfg.n_filters))), Status.INVALID_ARGUMENT),
             (deadline <= s.now, Status.INVALID_ARGUMENT),
             (Not(s.env_alive[env]), Status.NO_SUCH_ENV),
             (s.rev_pending[env], Status.BUSY),
             (And(is_page, s.owner[target] != env), Status.NOT_OWNER),
             (And(is_slice, s.slice_owner[target] != env), Status.NOT_OWNER),
+            (And(is_filter, Not(And(s.filter_valid[target], s.filter_owner[target] == env))),
+             Status.NOT_OWNER),
             (And(is_page, guaranteed_page(s, env, target)), Status.GUARANTEED),
         ],
         Status.OK,
@@ -65,7 +70,8 @@ def abort(s: State, env: IntV) -> tuple[State, Result]:
 
     A page is freed as by Dealloc — every secure binding that depended on it (TLB, STLB,
     other holders) is broken — a slice loses its owner (if it is in progress for ``env``
-    the CPU idles for the rest of it). The loss is recorded in ``env``'s repossession
+    the CPU idles for the rest of it), a packet filter is removed (NET-2). The loss is
+    recorded in ``env``'s repossession
     vector and a repossession exception is raised to it (REV-4).
     """
     cfg = s.cfg
@@ -90,7 +96,10 @@ def abort(s: State, env: IntV) -> tuple[State, Result]:
         cur_env=If(running_here, FREE, cleared.cur_env),
         hw_cid=If(running_here, FREE, cleared.hw_cid),
     )
-    taken = If(kind == Resource.PAGE, page_taken, slice_taken)
+    filter_taken = remove_filter(cleared, target).replace(
+        repo_filter=cleared.repo_filter.set((env, target), True))
+    taken = If(kind == Resource.PAGE, page_taken,
+               If(kind == Resource.SLICE, slice_taken, filter_taken))
     return finish(s, raise_repossession(taken, env), status)
 
 

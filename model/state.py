@@ -80,6 +80,17 @@ class State:
     repo_page: Map  # [env, page] -> bool, the page was repossessed from env (repossession vector)
     repo_slice: Map  # [env, slice] -> bool, the slice was repossessed from env
     repo_exc: Map  # [env] -> bool, a repossession exception awaits delivery
+    repo_filter: Map  # [env, filter] -> bool, the filter was repossessed from env
+
+    # -- downloaded packet filters and the network interface (NET-1..NET-4)
+    filter_valid: Map  # [filter] -> bool
+    filter_owner: Map  # [filter] -> the env whose packets the filter claims
+    filter_code: Map  # [filter] -> the program (a tuple of instructions; an id in proofs)
+    rx_head: Map  # [env] -> index of the oldest packet in its receive ring
+    rx_count: Map  # [env] -> packets waiting in its receive ring
+    rx_pkt: Map  # [env, ring slot] -> packet bytes (an id in proofs)
+    rx_drops: Map  # [env] -> packets dropped because its ring was full
+    kernel_drops: IntV  # packets no filter accepted
 
     @property
     def mode(self) -> IntV:
@@ -130,6 +141,14 @@ def layout(cfg: Config) -> dict[str, tuple[tuple[Any, ...], Any, str]]:
         "repo_page": ((E, P), False, "bool"),
         "repo_slice": ((E, Q), False, "bool"),
         "repo_exc": ((E,), False, "bool"),
+        "repo_filter": ((E, cfg.n_filters), False, "bool"),
+        "filter_valid": ((cfg.n_filters,), False, "bool"),
+        "filter_owner": ((cfg.n_filters,), FREE, "int"),
+        "filter_code": ((cfg.n_filters,), (), "int"),
+        "rx_head": ((E,), 0, "int"),
+        "rx_count": ((E,), 0, "int"),
+        "rx_pkt": ((E, cfg.ring_size), b"", "int"),
+        "rx_drops": ((E,), 0, "int"),
     }
 
 
@@ -143,6 +162,7 @@ SCALARS: dict[str, Any] = {
     "now": 0,
     "cur_slice": 0,
     "slice_left": 0,
+    "kernel_drops": 0,
 }
 """Each scalar field and its value at boot."""
 
@@ -191,6 +211,8 @@ def lift(state: State) -> State:
     changes: dict[str, Any] = {}
     for f in dataclasses.fields(State):
         v = getattr(state, f.name)
+        if f.name in OPAQUE:
+            continue
         if isinstance(v, Map):
             changes[f.name] = lift_map(v)
         elif isinstance(v, bool):
@@ -198,6 +220,11 @@ def lift(state: State) -> State:
         elif isinstance(v, int):
             changes[f.name] = z3.IntVal(v)
     return state.replace(**changes)
+
+
+OPAQUE = frozenset({"filter_code", "rx_pkt"})
+"""Fields holding programs and packets: Python values concretely, opaque ids in proofs
+(their meaning comes from the oracles of NET-1..NET-3); ``lift`` leaves them concrete."""
 
 
 def map_fields() -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 
 import z3
 
-from exo.interface import Cap, Config, Result, Status
+from exo.interface import OPERATIONS, Cap, Config, Result, Status
 from exo.logic import ConMap
 from exo.model import REGISTRY, State, Transition, initial
 from exo.model.state import SCALARS, layout
@@ -67,11 +67,30 @@ def concretize(ob: Any, cfg: Config, query: Any, model: z3.ModelRef,
     """The replayed, JSON-ready counterexample of obligation ``ob`` from a Z3 model."""
     if ob.kind == "init":
         return replay_record(ob.name, cfg, None, [], op)
+    if ob.op in OPAQUE_OPS or any(k in ("program", "packet") for _, k in
+                                  OPERATIONS[ob.op].args):
+        return _unreplayable(ob, cfg, query, model)
     pre = concrete_state(query.pre, cfg, model)
+    if any(pre.filter_valid[f] for f in range(cfg.n_filters)):
+        return _unreplayable(ob, cfg, query, model)
     args = [concrete_arg(a, model) for a in query.args]
     if _violates(ob.name, pre, args, op):
         pre = minimize(ob.name, pre, args, op)
     return replay_record(ob.name, cfg, pre, args, op)
+
+
+OPAQUE_OPS = frozenset({"filter_install", "filter_remove", "packet_arrive", "packet_take"})
+"""Operations whose arguments or state include programs and packets, which are opaque ids
+in the proofs: their counterexamples are reported as Z3 values, not replayed."""
+
+
+def _unreplayable(ob: Any, cfg: Config, query: Any, model: z3.ModelRef) -> dict[str, Any]:
+    args = {str(d.name()): str(model[d]) for d in model.decls()
+            if d.arity() == 0 and d.name().startswith("arg_")}
+    return {"format": FORMAT, "obligation": ob.name, "kind": ob.kind, "clause": ob.clause,
+            "config": dataclasses.asdict(cfg), "replayed": False, "violations": [ob.clause],
+            "summary": f"{ob.op}({args}): Z3 model on a state with packet filters, whose "
+                       "programs are opaque ids in the proofs (not replayable)"}
 
 
 def _violates(name: str, pre: State, args: list[Any], op: Transition | None) -> bool:

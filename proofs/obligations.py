@@ -97,7 +97,7 @@ def symbolic_args(sig: OpSig) -> list[Any]:
     """Arbitrary arguments for an operation: one Z3 constant per argument."""
     args: list[Any] = []
     for name, kind in sig.args:
-        if kind == "int":
+        if kind in ("int", "program", "packet"):
             args.append(z3.Int(f"arg_{name}"))
         elif kind == "bool":
             args.append(z3.Bool(f"arg_{name}"))
@@ -111,7 +111,7 @@ def bounded_config(n: int) -> Config:
     """A small instance: every size ``n`` (two registers and words, slices of 2 ticks)."""
     return Config(n_envs=n, n_pages=n, page_words=2, tlb_size=n, stlb_size=n, n_cids=n,
                   n_slices=n, n_guaranteed=n, n_regs=2, slice_ticks=2, excess_limit=1,
-                  addr_limit=16)
+                  addr_limit=16, n_filters=n, ring_size=n)
 
 
 @dataclass

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from exo.interface import FREE, Config, Resource, Rights
-from exo.logic import And, BoolV, Implies, IntV, Or, forall, in_range
+from exo.logic import And, BoolV, Implies, IntV, Not, Or, forall, in_range
+from exo.model.net import overlaps, verified
 from exo.model.ops import live, needed
 from exo.model.state import State
 from exo.model.tlb import authorized
@@ -131,6 +132,11 @@ def repossessed_slice_gone(s: State, e: IntV, q: IntV) -> BoolV:
     return Implies(s.repo_slice[e, q], s.slice_owner[q] != e)
 
 
+def repossessed_filter_gone(s: State, e: IntV, f: IntV) -> BoolV:
+    """INV-8 (filters): a filter repossessed from ``e`` is not installed for ``e``."""
+    return Implies(s.repo_filter[e, f], Not(And(s.filter_valid[f], s.filter_owner[f] == e)))
+
+
 def gm_own_page(s: State, e: IntV, g: IntV) -> BoolV:
     """INV-9: a guaranteed mapping binds a page its environment owns."""
     return Implies(s.gm_valid[e, g], s.owner[s.gm_page[e, g]] == e)
@@ -161,11 +167,13 @@ def request_well_formed(s: State, e: IntV) -> BoolV:
         s.rev_pending[e],
         And(
             live(s, e),
-            Or(kind == Resource.PAGE, kind == Resource.SLICE),
+            Or(kind == Resource.PAGE, kind == Resource.SLICE, kind == Resource.FILTER),
             Implies(kind == Resource.PAGE, And(in_range(t, s.cfg.n_pages), s.owner[t] == e)),
             Implies(
                 kind == Resource.SLICE, And(in_range(t, s.cfg.n_slices), s.slice_owner[t] == e)
             ),
+            Implies(kind == Resource.FILTER, And(in_range(t, s.cfg.n_filters),
+                                                 s.filter_valid[t], s.filter_owner[t] == e)),
         ),
     )
 
@@ -177,6 +185,27 @@ def request_not_guaranteed(s: State, e: IntV, g: IntV) -> BoolV:
         And(s.rev_pending[e], s.rev_kind[e] == Resource.PAGE, s.gm_valid[e, g]),
         s.gm_page[e, g] != s.rev_target[e],
     )
+
+
+def filter_installed_well(s: State, f: IntV) -> BoolV:
+    """INV-12: an installed filter belongs to a live environment and passed the verifier."""
+    return Implies(s.filter_valid[f], And(live(s, s.filter_owner[f]),
+                                          verified(s.filter_code[f])))
+
+
+def filters_disjoint(s: State, f: IntV, g: IntV) -> BoolV:
+    """INV-13: installed filters of different environments accept no common packet — no
+    library OS can take another's packets."""
+    return Implies(
+        And(s.filter_valid[f], s.filter_valid[g], s.filter_owner[f] != s.filter_owner[g]),
+        Not(overlaps(s.filter_code[f], s.filter_code[g])))
+
+
+def ring_bounded(s: State, e: IntV) -> BoolV:
+    """INV-14: a receive ring holds between 0 and ``ring_size`` packets, its head inside it,
+    and drop counters never go negative."""
+    return And(s.rx_count[e] >= 0, s.rx_count[e] <= s.cfg.ring_size,
+               in_range(s.rx_head[e], s.cfg.ring_size), s.rx_drops[e] >= 0)
 
 
 # --------------------------------------------------------------------------- the list
@@ -199,7 +228,8 @@ INVARIANTS: tuple[Invariant, ...] = (
         _part("slice", lambda c: (c.n_slices,), slice_owned),)),
     Invariant("INV-8", "repossessed resources neither held nor bound by the loser", (
         _part("env page", lambda c: (c.n_envs, c.n_pages), repossessed_page_gone),
-        _part("env slice", lambda c: (c.n_envs, c.n_slices), repossessed_slice_gone))),
+        _part("env slice", lambda c: (c.n_envs, c.n_slices), repossessed_slice_gone),
+        _part("env filter", lambda c: (c.n_envs, c.n_filters), repossessed_filter_gone))),
     Invariant("INV-9", "guaranteed mappings point only at their environment's own pages", (
         _part("env slot", lambda c: (c.n_envs, c.n_guaranteed), gm_own_page),)),
     Invariant("INV-10", "CPU state consistent with the running environment", (
@@ -208,6 +238,13 @@ INVARIANTS: tuple[Invariant, ...] = (
     Invariant("INV-11", "revocation requests well formed, never on a guaranteed page", (
         _part("env", lambda c: (c.n_envs,), request_well_formed),
         _part("env slot", lambda c: (c.n_envs, c.n_guaranteed), request_not_guaranteed))),
+    Invariant("INV-12", "installed filters are verified and owned by live environments", (
+        _part("filter", lambda c: (c.n_filters,), filter_installed_well),)),
+    Invariant("INV-13", "filters of different environments are disjoint", (
+        _part("filter other", lambda c: (c.n_filters, c.n_filters), filters_disjoint),)),
+    Invariant("INV-14", "receive rings within bounds", (
+        _part("env", lambda c: (c.n_envs,), ring_bounded),
+        _part("", lambda c: (), lambda s: s.kernel_drops >= 0))),
 )
 
 BY_ID: dict[str, Invariant] = {inv.id: inv for inv in INVARIANTS}

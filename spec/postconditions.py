@@ -31,6 +31,7 @@ from exo.interface import (
     Vector,
 )
 from exo.logic import And, BoolV, If, Implies, Max, Not, Or, forall, in_range
+from exo.model.net import overlaps, verified
 from exo.model.ops import needed
 from exo.model.state import State
 from exo.model.tlb import stlb_hit, tlb_hit
@@ -48,7 +49,8 @@ A = tuple[Any, ...]
 
 _DESTROY = ["env_alive", "env_cid", "cid_env", "entry", "owner", "gen", "rights", "gm_valid",
             "slice_owner", "excess", "rev_pending", "repo_page", "repo_slice", "repo_exc",
-            "cur_env", "hw_cid", "tlb_valid", "stlb_valid"]
+            "cur_env", "hw_cid", "tlb_valid", "stlb_valid", "repo_filter", "filter_valid",
+            "rx_head", "rx_count", "rx_drops"]
 _TLB = ["tlb_valid", "tlb_cid", "tlb_vpage", "tlb_page", "tlb_write"]
 _STLB = ["stlb_valid", "stlb_cid", "stlb_vpage", "stlb_page", "stlb_write"]
 _DELIVER = ["epc", "cause", "badvpage", "pc", *_DESTROY]
@@ -57,7 +59,8 @@ _NEXT = ["cur_slice", "slice_left", "excess", *_START]
 
 MODIFIES: dict[str, list[str]] = {
     "env_create": ["env_alive", "env_cid", "cid_env", "entry", "gm_valid", "excess",
-                   "rev_pending", "repo_page", "repo_slice", "repo_exc"],
+                   "rev_pending", "repo_page", "repo_slice", "repo_exc", "repo_filter",
+                   "rx_head", "rx_count", "rx_drops"],
     "env_destroy": _DESTROY,
     "set_exception_context": ["entry"],
     "set_interrupt_context": ["entry"],
@@ -83,7 +86,11 @@ MODIFIES: dict[str, list[str]] = {
     "revoke_request": ["rev_pending", "rev_kind", "rev_target", "rev_deadline"],
     "abort": ["rev_pending", "owner", "gen", "rights", "tlb_valid", "stlb_valid", "gm_valid",
               "repo_page", "slice_owner", "repo_slice", "cur_env", "hw_cid", "epc", "cause",
-              "pc", "repo_exc"],
+              "pc", "repo_exc", "filter_valid", "repo_filter"],
+    "filter_install": ["filter_valid", "filter_owner", "filter_code", "repo_filter"],
+    "filter_remove": ["filter_valid", "rev_pending"],
+    "packet_arrive": ["rx_pkt", "rx_count", "rx_drops", "kernel_drops"],
+    "packet_take": ["rx_head", "rx_count"],
 }
 """GEN-2: the fields each operation may change when it succeeds."""
 
@@ -378,7 +385,9 @@ def effect_revoke_request(pre: State, a: A, res: Result, post: State) -> BoolV:
         Implies(is_page, And(pre.owner[target] == env, forall(
             (c.n_guaranteed,),
             lambda g: Not(And(pre.gm_valid[env, g], pre.gm_page[env, g] == target))))),
-        Implies(Not(is_page), pre.slice_owner[target] == env),
+        Implies(resource == Resource.SLICE, pre.slice_owner[target] == env),
+        Implies(resource == Resource.FILTER,
+                And(pre.filter_valid[target], pre.filter_owner[target] == env)),
     ))
 
 
@@ -393,9 +402,54 @@ def effect_abort(pre: State, a: A, res: Result, post: State) -> BoolV:
         pre.rev_pending[env], pre.now > pre.rev_deadline[env], Not(post.rev_pending[env]),
         Implies(is_page, And(post.owner[t] == FREE, post.repo_page[env, t],
                              no_binding_of_page(post, t))),
-        Implies(Not(is_page), And(post.slice_owner[t] == FREE, post.repo_slice[env, t])),
+        Implies(pre.rev_kind[env] == Resource.SLICE,
+                And(post.slice_owner[t] == FREE, post.repo_slice[env, t])),
+        Implies(pre.rev_kind[env] == Resource.FILTER,
+                And(Not(post.filter_valid[t]), post.repo_filter[env, t])),
         Or(post.repo_exc[env], And(post.pc == handler, post.cause == int(Vector.REPOSSESSION))),
     ))
+
+
+def effect_filter_install(pre: State, a: A, res: Result, post: State) -> BoolV:
+    """NET-1: only a verified program that overlaps no other environment's installed
+    filter is installed, in a slot that was free, for the caller."""
+    env, program = a
+    c = pre.cfg
+    f = res.value
+    return when_ok(res, And(
+        verified(program), in_range(f, c.n_filters), Not(pre.filter_valid[f]),
+        post.filter_valid[f], post.filter_owner[f] == env, post.filter_code[f] == program,
+        forall((c.n_filters,), lambda j: Implies(
+            And(pre.filter_valid[j], pre.filter_owner[j] != env),
+            Not(overlaps(program, pre.filter_code[j])))),
+    ))
+
+
+def effect_filter_remove(pre: State, a: A, res: Result, post: State) -> BoolV:
+    """NET-2: only the owner; the filter is gone."""
+    env, f = a
+    return when_ok(res, And(pre.filter_valid[f], pre.filter_owner[f] == env,
+                            Not(post.filter_valid[f])))
+
+
+def effect_packet_arrive(pre: State, a: A, res: Result, post: State) -> BoolV:
+    """NET-3: always OK; exactly one counter moves: the owner's ring, the owner's drops, or
+    the kernel's drops."""
+    c = pre.cfg
+    same_count = forall((c.n_envs,), lambda e: post.rx_count[e] == pre.rx_count[e])
+    same_drops = forall((c.n_envs,), lambda e: post.rx_drops[e] == pre.rx_drops[e])
+    same_kernel = post.kernel_drops == pre.kernel_drops
+    return And(ok(res), If(
+        res.value == int(Outcome.RX_NO_MATCH),
+        And(same_count, same_drops, post.kernel_drops == pre.kernel_drops + 1),
+        And(same_kernel, If(res.value == int(Outcome.RX_RING_FULL), same_count, same_drops))))
+
+
+def effect_packet_take(pre: State, a: A, res: Result, post: State) -> BoolV:
+    """NET-4: the oldest packet comes out and the ring shrinks by one."""
+    (env,) = a
+    return when_ok(res, And(res.value == pre.rx_pkt[env, pre.rx_head[env]],
+                            post.rx_count[env] == pre.rx_count[env] - 1))
 
 
 EFFECTS: dict[str, Any] = {
@@ -424,6 +478,10 @@ EFFECTS: dict[str, Any] = {
     "raise_exception": effect_raise_exception,
     "revoke_request": effect_revoke_request,
     "abort": effect_abort,
+    "filter_install": effect_filter_install,
+    "filter_remove": effect_filter_remove,
+    "packet_arrive": effect_packet_arrive,
+    "packet_take": effect_packet_take,
 }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from exo.interface import FREE, NO_ENTRY, OPERATIONS, Resource, Result, Rights, Vector
 from exo.logic import And, BoolV, Implies, Not, forall
 from exo.model.memory import translate
+from exo.model.net import accepts, matching_filter
 from exo.model.ops import needed
 from exo.model.state import State
 from exo.spec.postconditions import accessed
@@ -115,6 +116,24 @@ def conservation(pre: State, a: A, res: Result, post: State) -> BoolV:
         And(pre.owner[p] != FREE, post.owner[p] != FREE), post.owner[p] == pre.owner[p]))
 
 
+def demux_to_owner(pre: State, a: A, res: Result, post: State) -> BoolV:
+    """THM-5: a packet goes into the ring of an environment only if one of its installed
+    filters accepts it, and then no filter of any other environment accepts it."""
+    (packet,) = a
+    c = pre.cfg
+    k = matching_filter(pre, packet)
+
+    def got_it(e: Any) -> BoolV:
+        return post.rx_count[e] != pre.rx_count[e]
+
+    return forall((c.n_envs,), lambda e: Implies(got_it(e), And(
+        k >= 0, pre.filter_owner[k] == e,
+        forall((c.n_filters,), lambda j: Implies(
+            And(pre.filter_valid[j], accepts(pre.filter_code[j], packet)),
+            pre.filter_owner[j] == e), name="j")
+    )))
+
+
 def theorems() -> list[TwoState]:
     """Every theorem obligation."""
     out = [
@@ -126,6 +145,7 @@ def theorems() -> list[TwoState]:
         TwoState("thm/THM-2/env_destroy", "THM-2", "env_destroy", lost_pages_unbound_destroy),
         TwoState("thm/THM-3/scall", "THM-3", "scall", lands_on_entry(Vector.PCT_SYNC)),
         TwoState("thm/THM-3/acall", "THM-3", "acall", lands_on_entry(Vector.PCT_ASYNC)),
+        TwoState("thm/THM-5/packet_arrive", "THM-5", "packet_arrive", demux_to_owner),
     ]
     out += [TwoState(f"thm/THM-4/{op}", "THM-4", op, conservation) for op in OPERATIONS]
     return out

@@ -1,0 +1,535 @@
+"""Downloaded packet filters: classic BPF, its verifier and its reference interpreter
+(spec/filters.md).
+
+Paper: "Secure bindings" (downloading code into the kernel: packet filters). The language
+is classic BPF as tcpdump/libpcap emit it (``struct sock_filter {u16 code; u8 jt; u8 jf;
+u32 k}``). Three readers (``tcpdump -ddd`` text, ``tcpdump -dd`` C text, raw bytes), the
+verifier (Linux ``bpf_check_classic`` rules plus FLT-3's stricter ones), and one
+interpreter with libpcap's semantics written over the logic layer: on Python values it
+runs a packet, on Z3 terms it gives the filter's verdict on *every* packet, which is how
+overlap (FLT-6) and equivalence (FLT-7) are decided.
+"""
+
+from __future__ import annotations
+
+import re
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import z3
+
+from exo.logic import (
+    And,
+    BoolV,
+    If,
+    Implies,
+    Not,
+    Or,
+    wadd,
+    wconst,
+    wdiv,
+    wge,
+    wgt,
+    wmod,
+    wmul,
+    wneg,
+    wshl,
+    wshr,
+    wsub,
+)
+
+Insn = tuple[int, int, int, int]
+"""One instruction: (code, jt, jf, k)."""
+Program = tuple[Insn, ...]
+
+MAX_INSNS = 4096  # BPF_MAXINSNS
+MEMWORDS = 16  # BPF_MEMWORDS
+MAX_PACKET = 65535
+"""Longest packet the symbolic interpreter considers (FLT-6)."""
+
+# instruction classes, sizes, modes, operations (linux/filter.h)
+LD, LDX, ST, STX, ALU, JMP, RET, MISC = range(8)
+W, H, B = 0x00, 0x08, 0x10
+IMM, ABS, IND, MEM, LEN, MSH = 0x00, 0x20, 0x40, 0x60, 0x80, 0xA0
+ADD, SUB, MUL, DIV, OR_, AND_, LSH, RSH, NEG, MOD, XOR = (
+    0x00, 0x10, 0x20, 0x30, 0x40, 0x50, 0x60, 0x70, 0x80, 0x90, 0xA0)
+JA, JEQ, JGT, JGE, JSET = 0x00, 0x10, 0x20, 0x30, 0x40
+K, X = 0x00, 0x08
+RET_K, RET_A = RET | 0x00, RET | 0x10
+TAX, TXA = MISC | 0x00, MISC | 0x80
+
+ALU_OPS = (ADD, SUB, MUL, DIV, OR_, AND_, LSH, RSH, MOD, XOR)
+JMP_CONDS = (JEQ, JGT, JGE, JSET)
+
+VALID_CODES: frozenset[int] = frozenset(
+    [ALU | op | src for op in ALU_OPS for src in (K, X)] + [ALU | NEG]
+    + [LD | W | ABS, LD | H | ABS, LD | B | ABS, LD | W | LEN, LD | W | IND, LD | H | IND,
+       LD | B | IND, LD | IMM, LD | MEM]
+    + [LDX | W | LEN, LDX | B | MSH, LDX | IMM, LDX | MEM, ST, STX, TAX, TXA, RET_K, RET_A]
+    + [JMP | JA] + [JMP | c | src for c in JMP_CONDS for src in (K, X)]
+)
+"""FLT-2: the opcodes Linux's classic verifier accepts."""
+
+SIZE = {W: 4, H: 2, B: 1}
+
+
+# --------------------------------------------------------------------------- reading (FLT-1)
+
+
+class FilterSyntaxError(ValueError):
+    """A program text or byte string that is not a cBPF program: says where and what."""
+
+    def __init__(self, where: str, what: str) -> None:
+        super().__init__(f"{where}: {what}")
+        self.where, self.what = where, what
+
+
+def _field(text: str, where: str, lo: int, hi: int, name: str) -> int:
+    try:
+        v = int(text, 0)
+    except ValueError:
+        raise FilterSyntaxError(where, f"{name} {text!r} is not a number") from None
+    if not lo <= v <= hi:
+        raise FilterSyntaxError(where, f"{name} {v} out of range {lo}..{hi}")
+    return v
+
+
+def _insn(parts: list[str], where: str) -> Insn:
+    if len(parts) != 4:
+        raise FilterSyntaxError(where, f"expected 4 fields (code jt jf k), found {len(parts)}")
+    return (_field(parts[0], where, 0, 0xFFFF, "code"), _field(parts[1], where, 0, 0xFF, "jt"),
+            _field(parts[2], where, 0, 0xFF, "jf"), _field(parts[3], where, 0, 0xFFFFFFFF, "k"))
+
+
+def parse_ddd(text: str, name: str = "<text>") -> Program:
+    """FLT-1: ``tcpdump -ddd`` output: a count line, then ``code jt jf k`` in decimal."""
+    lines = [(i, ln.strip()) for i, ln in enumerate(text.splitlines(), 1) if ln.strip()]
+    if not lines:
+        raise FilterSyntaxError(name, "empty program text")
+    first_no, first = lines[0]
+    count = _field(first, f"{name}:{first_no}", 0, 1 << 20, "instruction count")
+    body = lines[1:]
+    if count != len(body):
+        raise FilterSyntaxError(f"{name}:{first_no}",
+                                f"count says {count} instructions, {len(body)} follow")
+    return tuple(_insn(ln.split(), f"{name}:{no}") for no, ln in body)
+
+
+_DD = re.compile(r"\{\s*([^,{}]+),\s*([^,{}]+),\s*([^,{}]+),\s*([^,{}]+?)\s*\}")
+
+
+def parse_dd(text: str, name: str = "<text>") -> Program:
+    """FLT-1: ``tcpdump -dd`` output: ``{ 0x28, 0, 0, 0x0000000c },`` lines (C array)."""
+    out: list[Insn] = []
+    for no, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        m = _DD.fullmatch(stripped.rstrip(","))
+        if m is None:
+            raise FilterSyntaxError(f"{name}:{no}", "expected '{ code, jt, jf, k },'")
+        out.append(_insn(list(m.groups()), f"{name}:{no}"))
+    if not out:
+        raise FilterSyntaxError(name, "no instructions")
+    return tuple(out)
+
+
+def parse_raw(data: bytes, name: str = "<bytes>") -> Program:
+    """FLT-1: raw ``struct sock_filter`` array, 8 bytes per instruction, little-endian
+    (x86 and arm64 host order: u16 code, u8 jt, u8 jf, u32 k)."""
+    if not data or len(data) % 8:
+        raise FilterSyntaxError(name, f"{len(data)} bytes is not a positive multiple of 8")
+    return tuple(struct.unpack_from("<HBBI", data, off) for off in range(0, len(data), 8))
+
+
+def to_raw(prog: Program) -> bytes:
+    """The raw little-endian form of ``prog`` (what ``parse_raw`` reads)."""
+    return b"".join(struct.pack("<HBBI", *i) for i in prog)
+
+
+def to_ddd(prog: Program) -> str:
+    """The ``tcpdump -ddd`` form of ``prog``."""
+    return "\n".join([str(len(prog)), *(" ".join(map(str, i)) for i in prog)]) + "\n"
+
+
+def parse_any(data: bytes, name: str = "<input>") -> Program:
+    """FLT-1: read any of the three formats: ``-dd`` C text (has braces), ``-ddd`` text
+    (digits and blanks only), else raw 8-byte instructions."""
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError:
+        return parse_raw(data, name)
+    if "{" in text:
+        return parse_dd(text, name)
+    if text.strip() and all(c.isdigit() or c.isspace() for c in text):
+        return parse_ddd(text, name)
+    if data and len(data) % 8 == 0 and not text.isprintable():
+        return parse_raw(data, name)
+    raise FilterSyntaxError(name, "neither tcpdump -ddd text, tcpdump -dd text, nor raw "
+                                  "8-byte instructions")
+
+
+# --------------------------------------------------------------------------- verifier (FLT-2/3)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """Why a program is refused: the instruction index (or -1: the whole program) and the
+    rule, in words."""
+
+    index: int
+    rule: str
+    words: str
+
+    def __str__(self) -> str:
+        at = "program" if self.index < 0 else f"instruction {self.index}"
+        return f"{at}: {self.words} [{self.rule}]"
+
+
+def _cls(code: int) -> int:
+    return code & 0x07
+
+
+def verify(prog: Program) -> list[Rejection]:
+    """FLT-2/FLT-3: every reason to refuse ``prog`` (empty list: accepted).
+
+    Linux ``bpf_check_classic`` rules (FLT-2) and Exo's stricter ones (FLT-3), in program
+    order; the first is the verdict's reason.
+    """
+    n = len(prog)
+    if n == 0 or n > MAX_INSNS:
+        return [Rejection(-1, "FLT-2.1", f"length {n} is not between 1 and {MAX_INSNS}")]
+    out: list[Rejection] = []
+    for pc, (code, jt, jf, k) in enumerate(prog):
+        if code not in VALID_CODES:
+            out.append(Rejection(pc, "FLT-2.2", f"unknown opcode {code:#06x}"))
+            continue
+        cls = _cls(code)
+        if cls == ALU and (code & 0xF0) in (DIV, MOD) and (code & X) == K and k == 0:
+            out.append(Rejection(pc, "FLT-2.3", "division or modulo by constant 0"))
+        if cls == ALU and (code & 0xF0) in (LSH, RSH) and (code & X) == K and k >= 32:
+            out.append(Rejection(pc, "FLT-2.4", f"constant shift by {k} (32 or more)"))
+        if code in (LD | MEM, LDX | MEM, ST, STX) and k >= MEMWORDS:
+            out.append(Rejection(pc, "FLT-2.5", f"scratch memory index {k} (16 or more)"))
+        is_ja, is_cond = code == JMP | JA, cls == JMP and code != JMP | JA
+        if not jump_ok(is_ja, is_cond, jt, jf, k, pc, n):
+            what = f"jump by {k}" if is_ja else f"branch ({jt}, {jf})"
+            out.append(Rejection(pc, "FLT-2.6", f"{what} leaves the program"))
+        if code & 0xE0 in (ABS, IND) and cls == LD and k >= 1 << 31:
+            out.append(Rejection(pc, "FLT-3.1",
+                                 f"negative or ancillary load offset {k:#x} (Exo refuses)"))
+        if cls == ALU and (code & 0xF0) in (LSH, RSH) and (code & X) == X:
+            out.append(Rejection(pc, "FLT-3.2", "shift by register X (Exo refuses)"))
+    if _cls(prog[-1][0]) != RET or prog[-1][0] not in VALID_CODES:
+        out.append(Rejection(n - 1, "FLT-2.7", "last instruction is not a return"))
+    if not out:
+        out += _scratch_reads(prog)
+    return sorted(out, key=lambda r: r.index)
+
+
+def _scratch_reads(prog: Program) -> list[Rejection]:
+    """FLT-2.8: a scratch slot read on some path before any write (forward dataflow)."""
+    n = len(prog)
+    written: list[int | None] = [None] * n  # slots surely written on every path to pc
+    written[0] = 0
+    for pc, (code, jt, jf, k) in enumerate(prog):
+        have = written[pc]
+        if have is None:
+            continue  # unreachable
+        if code in (LD | MEM, LDX | MEM) and not have >> k & 1:
+            return [Rejection(pc, "FLT-2.8", f"scratch slot {k} may be read before written")]
+        out = have | (1 << k) if code in (ST, STX) else have
+        if _cls(code) == RET:
+            succ: list[int] = []
+        elif code == JMP | JA:
+            succ = [pc + 1 + k]
+        elif _cls(code) == JMP:
+            succ = [pc + 1 + jt, pc + 1 + jf]
+        else:
+            succ = [pc + 1]
+        for t in succ:
+            written[t] = out if written[t] is None else (written[t] or 0) & out
+    return []
+
+
+# --------------------------------------------------------------------------- interpreter (FLT-4)
+
+
+@dataclass(frozen=True)
+class Packet:
+    """A packet for the interpreter: concrete bytes, or Z3 terms for every packet."""
+
+    length: Any  # int, or a 32-bit Z3 term
+    data: Any  # bytes, or a Z3 array from 32-bit index to 8-bit byte
+
+    @staticmethod
+    def of(raw: bytes) -> Packet:
+        return Packet(len(raw), bytes(raw))
+
+    @staticmethod
+    def symbolic(prefix: str = "pkt") -> Packet:
+        return Packet(z3.BitVec(f"{prefix}_len", 32),
+                      z3.Array(f"{prefix}_bytes", z3.BitVecSort(32), z3.BitVecSort(8)))
+
+    def concrete(self) -> bool:
+        return isinstance(self.length, int)
+
+    def byte(self, i: Any) -> Any:
+        if self.concrete():
+            return self.data[i] if 0 <= i < self.length else 0
+        return z3.ZeroExt(24, z3.Select(self.data, i))
+
+    def load(self, off: Any, size: int) -> Any:
+        """``size`` bytes at ``off``, big-endian (network order), as a 32-bit word."""
+        if self.concrete():
+            v = 0
+            for j in range(size):
+                v = (v << 8) | self.byte(off + j)
+            return v
+        parts = [z3.Select(self.data, off + j) for j in range(size)]
+        word = parts[0] if size == 1 else z3.Concat(*parts)
+        return z3.ZeroExt(32 - 8 * size, word) if size < 4 else word
+
+    def out_of_bounds(self, off: Any, size: int) -> BoolV:
+        """FLT-4: ``off + size > length``, computed without wrap-around."""
+        if self.concrete() and isinstance(off, int):
+            return off + size > self.length
+        if isinstance(off, z3.BitVecRef):
+            off64 = z3.ZeroExt(64 - off.size(), off) if off.size() < 64 else off
+        else:
+            off64 = z3.BitVecVal(off, 64)
+        return z3.UGT(off64 + size, z3.ZeroExt(32, self.length))
+
+
+@dataclass(frozen=True)
+class Regs:
+    """The machine: accumulator, index register, 16 scratch words."""
+
+    a: Any
+    x: Any
+    mem: tuple[Any, ...]
+
+
+def jump_ok(is_ja: BoolV, is_cond: BoolV, jt: Any, jf: Any, k: Any, pc: Any, n: Any
+            ) -> BoolV:
+    """FLT-2.6: a jump at ``pc`` stays inside a program of ``n`` instructions (all jumps go
+    forward: offsets are unsigned). Shared by ``verify`` and the termination proof."""
+    return And(Implies(is_ja, k < n - pc - 1),
+               Implies(is_cond, And(pc + jt + 1 < n, pc + jf + 1 < n)))
+
+
+def next_pc(is_ja: BoolV, is_cond: BoolV, jt: Any, jf: Any, k: Any, pc: Any, taken: BoolV
+            ) -> Any:
+    """FLT-5: the pc after a non-return instruction at ``pc`` (``taken``: the condition of
+    a conditional jump). Shared by the interpreter and the termination proof."""
+    return If(is_ja, pc + 1 + k, If(is_cond, If(taken, pc + 1 + jt, pc + 1 + jf), pc + 1))
+
+
+def run(prog: Program, pkt: Packet) -> Any:
+    """FLT-4: the value ``prog`` returns on ``pkt`` (libpcap semantics): 0 drops the packet.
+
+    On concrete bytes this is the filter's answer; on ``Packet.symbolic()`` it is a Z3
+    term giving the answer for every packet. The program is always concrete; it must
+    have passed ``verify`` (forward jumps only, defined scratch reads, no division by a
+    constant 0), which is what makes one pass over the instructions complete.
+    """
+    n = len(prog)
+    zero = wconst(0, pkt.length)
+    incoming: list[list[tuple[BoolV, Regs]]] = [[] for _ in range(n)]
+    incoming[0].append((True, Regs(zero, zero, (zero,) * MEMWORDS)))
+    results: list[tuple[BoolV, Any]] = []
+    for pc in range(n):
+        if not incoming[pc]:
+            continue
+        reach = Or(*[c for c, _ in incoming[pc]])
+        if reach is False:
+            continue
+        r = incoming[pc][0][1]
+        for c, other in incoming[pc][1:]:
+            r = If(c, other, r)
+        code, jt, jf, k = prog[pc]
+        kw = wconst(k, pkt.length)
+
+        def goto(target: int, cond: BoolV, regs: Regs) -> None:
+            incoming[target].append((cond, regs))
+
+        def done(cond: BoolV, value: Any) -> None:
+            results.append((cond, value))
+
+        cls = code & 0x07
+        if cls == RET:
+            done(reach, kw if code == RET_K else r.a)
+            continue
+        if code in (LD | W | ABS, LD | H | ABS, LD | B | ABS, LD | W | IND, LD | H | IND,
+                    LD | B | IND, LDX | B | MSH):
+            size = SIZE[code & 0x18]
+            off = k if code & 0xE0 in (ABS, MSH) else _ind(r.x, k, pkt)
+            bad = pkt.out_of_bounds(off, size)
+            done(And(reach, bad), zero)
+            ok = And(reach, Not(bad))
+            if code == LDX | B | MSH:
+                goto(pc + 1, ok, Regs(r.a, wshl(pkt.byte(off) & 0xF, 2), r.mem))
+            else:
+                goto(pc + 1, ok, Regs(pkt.load(_idx(off, pkt), size), r.x, r.mem))
+            continue
+        if cls in (LD, LDX):
+            mode = code & 0xE0
+            v = kw if mode == IMM else pkt.length if mode == LEN else r.mem[k]
+            goto(pc + 1, reach, Regs(v, r.x, r.mem) if cls == LD else Regs(r.a, v, r.mem))
+            continue
+        if cls in (ST, STX):
+            mem = tuple((r.a if cls == ST else r.x) if i == k else m for i, m in enumerate(r.mem))
+            goto(pc + 1, reach, Regs(r.a, r.x, mem))
+            continue
+        if code == TAX:
+            goto(pc + 1, reach, Regs(r.a, r.a, r.mem))
+            continue
+        if code == TXA:
+            goto(pc + 1, reach, Regs(r.x, r.x, r.mem))
+            continue
+        if cls == ALU:
+            op, src = code & 0xF0, (r.x if code & X else kw)
+            if op in (DIV, MOD) and code & X:
+                zero_div = src == zero
+                done(And(reach, zero_div), zero)
+                reach = And(reach, Not(zero_div))
+            goto(next_pc(False, False, jt, jf, k, pc, False), reach,
+                 Regs(_alu(op, r.a, src, k), r.x, r.mem))
+            continue
+        # jumps: the targets come from next_pc, the same text the termination proof runs
+        if code == JMP | JA:
+            goto(next_pc(True, False, jt, jf, k, pc, True), reach, r)
+            continue
+        src = r.x if code & X else kw
+        op = code & 0xF0
+        taken = (r.a == src if op == JEQ else wgt(r.a, src) if op == JGT
+                 else wge(r.a, src) if op == JGE else (r.a & src) != zero)
+        goto(next_pc(False, True, jt, jf, k, pc, True), And(reach, taken), r)
+        goto(next_pc(False, True, jt, jf, k, pc, False), And(reach, Not(taken)), r)
+    value: Any = zero
+    for cond, v in reversed(results):
+        value = If(cond, v, value)
+    return value
+
+
+def _ind(x: Any, k: int, pkt: Packet) -> Any:
+    """The offset of an indirect load, X + k, without wrap-around (64 bits symbolically)."""
+    if isinstance(x, int):
+        return x + k
+    return z3.ZeroExt(32, x) + k
+
+
+def _idx(off: Any, pkt: Packet) -> Any:
+    """A load offset as a packet index (the low 32 bits; only used when in bounds)."""
+    if isinstance(off, int):
+        return off if pkt.concrete() else z3.BitVecVal(off & 0xFFFFFFFF, 32)
+    return z3.Extract(31, 0, off) if off.size() > 32 else off
+
+
+def _alu(op: int, a: Any, b: Any, k: int) -> Any:
+    if op == ADD:
+        return wadd(a, b)
+    if op == SUB:
+        return wsub(a, b)
+    if op == MUL:
+        return wmul(a, b)
+    if op == DIV:
+        return wdiv(a, b)
+    if op == MOD:
+        return wmod(a, b)
+    if op == AND_:
+        return a & b
+    if op == OR_:
+        return a | b
+    if op == XOR:
+        return a ^ b
+    if op == LSH:
+        return wshl(a, k)
+    if op == RSH:
+        return wshr(a, k)
+    return wneg(a)
+
+
+def evaluate(prog: Program, packet: bytes) -> int:
+    """FLT-4: the filter's return value on concrete bytes."""
+    value: int = run(prog, Packet.of(packet))
+    return value
+
+
+# --------------------------------------------------------------------------- Z3 questions
+
+
+_PKT = Packet.symbolic("p")
+
+
+@lru_cache(maxsize=8192)
+def verdict_term(prog: Program) -> Any:
+    """The return value of ``prog`` on the symbolic packet, built once per program."""
+    return run(prog, _PKT)
+
+
+def _witness(model: z3.ModelRef) -> bytes:
+    n = model.eval(_PKT.length, model_completion=True).as_long()
+    return bytes(model.eval(z3.Select(_PKT.data, z3.BitVecVal(i, 32)),
+                            model_completion=True).as_long() for i in range(n))
+
+
+def _solve(*constraints: Any) -> z3.ModelRef | None:
+    s = z3.Solver()
+    s.add(z3.ULE(_PKT.length, MAX_PACKET), *constraints)
+    if s.check() != z3.sat:
+        return None
+    # prefer a short witness: shrink the length bound while still satisfiable
+    model = s.model()
+    for cap in (64, 128, 256, 1514):
+        if model.eval(_PKT.length).as_long() <= cap:
+            break
+        s.push()
+        s.add(z3.ULE(_PKT.length, cap))
+        if s.check() == z3.sat:
+            model = s.model()
+            s.pop()
+            break
+        s.pop()
+    return model
+
+
+class WitnessError(RuntimeError):
+    """Z3 produced a packet that the concrete interpreter does not confirm (a bug)."""
+
+
+def overlap(a: Program, others: list[Program]) -> tuple[int, bytes] | None:
+    """FLT-6: a packet ``a`` and one of ``others`` both accept, replayed on the reference
+    interpreter, as (index into ``others``, packet); None if there is none."""
+    if not others:
+        return None
+    fa = verdict_term(a)
+    zero = z3.BitVecVal(0, 32)
+    model = _solve(fa != zero, z3.Or(*[verdict_term(b) != zero for b in others]))
+    if model is None:
+        return None
+    pkt = _witness(model)
+    if evaluate(a, pkt) == 0:
+        raise WitnessError("overlap witness not accepted by the new filter on replay")
+    for i, b in enumerate(others):
+        if evaluate(b, pkt) != 0:
+            return i, pkt
+    raise WitnessError("overlap witness not accepted by any installed filter on replay")
+
+
+def difference(a: Program, b: Program) -> bytes | None:
+    """FLT-7: a packet on which ``a`` and ``b`` return different values (replayed), or None
+    if they are equal on every packet."""
+    model = _solve(verdict_term(a) != verdict_term(b))
+    if model is None:
+        return None
+    pkt = _witness(model)
+    if evaluate(a, pkt) == evaluate(b, pkt):
+        raise WitnessError("difference witness gives equal results on replay")
+    return pkt
+
+
+Checker = Callable[[Program], list[Rejection]]
