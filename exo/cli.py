@@ -275,7 +275,7 @@ def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
     mismatches = runner.compare(results, manifest, complete=not pattern)
     saved: dict[str, Path] = {}
     for r in results:
-        if r.counterexample and r.counterexample.get("kind") is not None:
+        if cx.replayable(r.counterexample):
             try:
                 saved[r.obligation.name] = cx.save(r.counterexample, cex_dir)
             except OSError as exc:
@@ -294,7 +294,7 @@ def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
     for r in results:
         if not r.ok:
             console.print(f"[red]{r.obligation.name}: {r.verdict}[/red] {r.detail}")
-            if r.counterexample and r.counterexample.get("kind") is not None:
+            if cx.replayable(r.counterexample):
                 for line in cx.render(r.counterexample):
                     console.print("    " + line, markup=False)
                 if r.obligation.name in saved:

@@ -21,6 +21,20 @@ from exo.spec.invariants import check
 HOSTILE = (-1, -(2**63), 2**64, 10**9)
 
 
+def _first_byte_is(v: int) -> tuple[tuple[int, int, int, int], ...]:
+    return ((0x30, 0, 0, 0), (0x15, 0, 1, v), (0x06, 0, 0, 0xFFFF), (0x06, 0, 0, 0))
+
+
+PROGRAMS: tuple[tuple[tuple[int, int, int, int], ...], ...] = (
+    *(_first_byte_is(v) for v in range(4)),
+    ((0x06, 0, 0, 1),),  # accept everything
+    ((0x06, 0, 0, 0),),  # accept nothing
+    ((0x30, 0, 0, 1), (0x15, 0, 1, 7), (0x06, 0, 0, 0xFFFF), (0x06, 0, 0, 0)),  # 2nd byte 7
+    ((0x05, 0, 0, 0),),  # refused by the verifier: jumps out of the program
+)
+"""Filters the walk installs: disjoint ones, overlapping ones, and a refused one."""
+
+
 def _range_for(arg: str, s: State) -> int:
     c = s.cfg
     sizes: dict[str, int] = {
@@ -37,7 +51,8 @@ def _range_for(arg: str, s: State) -> int:
         "exc": NUM_EXCEPTIONS,
         "which": 2,
         "rights": 3,
-        "resource": 2,
+        "resource": 3,
+        "filter": c.n_filters,
     }
     return sizes.get(arg, 8)
 
@@ -49,6 +64,10 @@ def draw_args(rng: random.Random, name: str, s: State, caps: list[Cap]) -> list[
         hostile = rng.random() < 0.05
         if kind == "bool":
             args.append(rng.random() < 0.5)
+        elif kind == "program":
+            args.append(rng.choice(PROGRAMS))
+        elif kind == "packet":
+            args.append(bytes([rng.randrange(5)]) + rng.randbytes(rng.randrange(4)))
         elif kind == "cap":
             if caps and not hostile and rng.random() < 0.85:
                 args.append(rng.choice(caps))

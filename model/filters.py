@@ -46,6 +46,7 @@ Insn = tuple[int, int, int, int]
 Program = tuple[Insn, ...]
 
 MAX_INSNS = 4096  # BPF_MAXINSNS
+PC_MODULUS = 1 << 32  # the program counter is a 32-bit machine word
 MEMWORDS = 16  # BPF_MEMWORDS
 MAX_PACKET = 65535
 """Longest packet the symbolic interpreter considers (FLT-6)."""
@@ -162,6 +163,8 @@ def parse_any(data: bytes, name: str = "<input>") -> Program:
         text = data.decode("ascii")
     except UnicodeDecodeError:
         return parse_raw(data, name)
+    if not all(c.isprintable() or c.isspace() for c in text):
+        return parse_raw(data, name)
     if "{" in text:
         return parse_dd(text, name)
     if text.strip() and all(c.isdigit() or c.isspace() for c in text):
@@ -218,7 +221,7 @@ def verify(prog: Program) -> list[Rejection]:
         if not jump_ok(is_ja, is_cond, jt, jf, k, pc, n):
             what = f"jump by {k}" if is_ja else f"branch ({jt}, {jf})"
             out.append(Rejection(pc, "FLT-2.6", f"{what} leaves the program"))
-        if code & 0xE0 in (ABS, IND) and cls == LD and k >= 1 << 31:
+        if ((code & 0xE0 in (ABS, IND) and cls == LD) or code == LDX | B | MSH) and k >= 1 << 31:
             out.append(Rejection(pc, "FLT-3.1",
                                  f"negative or ancillary load offset {k:#x} (Exo refuses)"))
         if cls == ALU and (code & 0xF0) in (LSH, RSH) and (code & X) == X:
@@ -231,27 +234,28 @@ def verify(prog: Program) -> list[Rejection]:
 
 
 def _scratch_reads(prog: Program) -> list[Rejection]:
-    """FLT-2.8: a scratch slot read on some path before any write (forward dataflow)."""
+    """FLT-2.8: a scratch slot read before it is surely written — Linux's own linear pass
+    (``check_load_and_stores``): the set of written slots flows to the next instruction
+    (also past a return, and through unreachable code) and is intersected at jump
+    targets; a jump resets it for the instruction after it."""
     n = len(prog)
-    written: list[int | None] = [None] * n  # slots surely written on every path to pc
-    written[0] = 0
+    everything = (1 << MEMWORDS) - 1
+    masks = [everything] * n
+    valid = 0
     for pc, (code, jt, jf, k) in enumerate(prog):
-        have = written[pc]
-        if have is None:
-            continue  # unreachable
-        if code in (LD | MEM, LDX | MEM) and not have >> k & 1:
-            return [Rejection(pc, "FLT-2.8", f"scratch slot {k} may be read before written")]
-        out = have | (1 << k) if code in (ST, STX) else have
-        if _cls(code) == RET:
-            succ: list[int] = []
+        valid &= masks[pc]
+        if code in (ST, STX):
+            valid |= 1 << k
+        elif code in (LD | MEM, LDX | MEM):
+            if not valid >> k & 1:
+                return [Rejection(pc, "FLT-2.8", f"scratch slot {k} may be read before written")]
         elif code == JMP | JA:
-            succ = [pc + 1 + k]
+            masks[pc + 1 + k] &= valid
+            valid = everything
         elif _cls(code) == JMP:
-            succ = [pc + 1 + jt, pc + 1 + jf]
-        else:
-            succ = [pc + 1]
-        for t in succ:
-            written[t] = out if written[t] is None else (written[t] or 0) & out
+            masks[pc + 1 + jt] &= valid
+            masks[pc + 1 + jf] &= valid
+            valid = everything
     return []
 
 
@@ -324,8 +328,11 @@ def jump_ok(is_ja: BoolV, is_cond: BoolV, jt: Any, jf: Any, k: Any, pc: Any, n: 
 def next_pc(is_ja: BoolV, is_cond: BoolV, jt: Any, jf: Any, k: Any, pc: Any, taken: BoolV
             ) -> Any:
     """FLT-5: the pc after a non-return instruction at ``pc`` (``taken``: the condition of
-    a conditional jump). Shared by the interpreter and the termination proof."""
-    return If(is_ja, pc + 1 + k, If(is_cond, If(taken, pc + 1 + jt, pc + 1 + jf), pc + 1))
+    a conditional jump), computed as the machine does, modulo 2**32 — so a jump offset the
+    verifier let through could go backward. Shared by the interpreter and the termination
+    proof."""
+    target = If(is_ja, pc + 1 + k, If(is_cond, If(taken, pc + 1 + jt, pc + 1 + jf), pc + 1))
+    return target % PC_MODULUS
 
 
 def run(prog: Program, pkt: Packet) -> Any:
@@ -366,7 +373,7 @@ def run(prog: Program, pkt: Packet) -> Any:
         if code in (LD | W | ABS, LD | H | ABS, LD | B | ABS, LD | W | IND, LD | H | IND,
                     LD | B | IND, LDX | B | MSH):
             size = SIZE[code & 0x18]
-            off = k if code & 0xE0 in (ABS, MSH) else _ind(r.x, k, pkt)
+            off = k if code & 0xE0 in (ABS, MSH) else indirect_offset(r.x, k)
             bad = pkt.out_of_bounds(off, size)
             done(And(reach, bad), zero)
             ok = And(reach, Not(bad))
@@ -415,11 +422,13 @@ def run(prog: Program, pkt: Packet) -> Any:
     return value
 
 
-def _ind(x: Any, k: int, pkt: Packet) -> Any:
-    """The offset of an indirect load, X + k, without wrap-around (64 bits symbolically)."""
-    if isinstance(x, int):
+def indirect_offset(x: Any, k: Any) -> Any:
+    """FLT-4: the offset of an indirect load, X + k, without wrap-around (libpcap; Linux
+    wraps modulo 2**32) — 64 bits on Z3 terms. Shared with the bounds proof."""
+    if isinstance(x, int) and isinstance(k, int):
         return x + k
-    return z3.ZeroExt(32, x) + k
+    kk = z3.ZeroExt(32, k) if isinstance(k, z3.BitVecRef) else k
+    return z3.ZeroExt(32, x) + kk
 
 
 def _idx(off: Any, pkt: Packet) -> Any:

@@ -19,7 +19,7 @@ import z3
 from exo.interface import OPERATIONS, Cap, Config, Result, Status
 from exo.logic import ConMap
 from exo.model import REGISTRY, State, Transition, initial
-from exo.model.state import SCALARS, layout
+from exo.model.state import OPAQUE, SCALARS, layout
 from exo.spec.invariants import BY_ID, check
 
 FORMAT = "exo-counterexample/1"
@@ -73,6 +73,9 @@ def concretize(ob: Any, cfg: Config, query: Any, model: z3.ModelRef,
     pre = concrete_state(query.pre, cfg, model)
     if any(pre.filter_valid[f] for f in range(cfg.n_filters)):
         return _unreplayable(ob, cfg, query, model)
+    # with no filter installed, programs and packets play no part: boot values for them
+    boot = initial(cfg)
+    pre = pre.replace(**{name: getattr(boot, name) for name in OPAQUE})
     args = [concrete_arg(a, model) for a in query.args]
     if _violates(ob.name, pre, args, op):
         pre = minimize(ob.name, pre, args, op)
@@ -308,3 +311,10 @@ def render(record: dict[str, Any]) -> list[str]:
     if record["kind"] != "init" and not record["pre_invariants_hold"]:
         lines.append("note: the pre-state itself breaks an invariant on today's model")
     return lines
+
+
+def replayable(record: dict[str, Any]) -> bool:
+    """Does ``record`` describe a model step ``exo replay`` can run (not a filter lemma or
+    a state with opaque programs)?"""
+    return record.get("format") == FORMAT and (record.get("kind") == "init"
+                                               or "pre_state" in record)

@@ -19,7 +19,7 @@ CLAUSE_ID = re.compile(r"\b([A-Z]{2,4}-\d+)\b")
 HEADING = re.compile(r"^## ([A-Z]{2,4}-\d+) (.+?)\s*$")
 LEADING_IDS = re.compile(r"^\s*([A-Z]{2,4}-\d+(?:\s*/\s*[A-Z]{2,4}-\d+)*)")
 
-ORDER = ("GEN", "ENV", "MEM", "TLB", "CPU", "PCT", "EXC", "REV", "INV", "THM")
+ORDER = ("GEN", "ENV", "MEM", "TLB", "CPU", "PCT", "EXC", "REV", "FLT", "NET", "INV", "THM")
 """Clause prefixes in reading order."""
 
 MODULES = (
@@ -33,6 +33,8 @@ MODULES = (
     "exo.model.pct",
     "exo.model.exceptions",
     "exo.model.revocation",
+    "exo.model.filters",
+    "exo.model.net",
     "exo.spec.invariants",
     "exo.spec.twostate",
     "exo.spec.postconditions",

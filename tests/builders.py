@@ -125,6 +125,16 @@ BAD_CAPS: tuple[object, ...] = (
 )
 """Values that are not a capability of three ints."""
 
+BAD_PROGRAMS: tuple[object, ...] = (
+    None, "ret #1", [(6, 0, 0, 1)], ((6, 0, 0),), ((6, 0, 0, -1),), ((6, 0, 0, 2**32),),
+    ((2**16, 0, 0, 1),), ((6, 256, 0, 1),), ((6.0, 0, 0, 1),), ((True, 0, 0, 1),), 7,
+)
+"""Values that are not a program: tuples of (code, jt, jf, k) with u16/u8/u8/u32 fields."""
+
+BAD_PACKETS: tuple[object, ...] = (None, "abc", [1, 2], bytearray(b"a"), 7,
+                                   b"x" * 65536)
+"""Values that are not a packet: bytes of at most 65535."""
+
 EXTREME_INTS: tuple[int, ...] = (-1, -2, -(2**63), -(2**200), 2**31, 2**63, 2**64, 2**200)
 """Huge and negative ints: they must never raise."""
 
@@ -134,7 +144,8 @@ def ill_typed(name: str, good: tuple[object, ...]) -> list[tuple[str, tuple[obje
     or by the number of arguments; each labelled for assertion messages."""
     sig = OPERATIONS[name]
     assert len(good) == len(sig.args)
-    pools = {"int": BAD_INTS, "bool": BAD_BOOLS, "cap": BAD_CAPS}
+    pools = {"int": BAD_INTS, "bool": BAD_BOOLS, "cap": BAD_CAPS, "program": BAD_PROGRAMS,
+             "packet": BAD_PACKETS}
     out: list[tuple[str, tuple[object, ...]]] = []
     for i, (arg, kind) in enumerate(sig.args):
         for bad in pools[kind]:
@@ -337,6 +348,23 @@ def repossess(state: State, env: int, kind: int, target: int) -> State:
     return s
 
 
+def byte_filter(v: int) -> tuple[tuple[int, int, int, int], ...]:
+    """NET-1: a filter accepting exactly the packets whose first byte is ``v``."""
+    return ((0x30, 0, 0, 0), (0x15, 0, 1, v), (0x06, 0, 0, 0xFFFF), (0x06, 0, 0, 0))
+
+
+@functools.cache
+def filtered() -> State:
+    """Envs 0 and 1, env 0's filter in slot 0 (first byte 1), env 1's in slot 1 (first
+    byte 2), and one packet waiting in env 1's ring."""
+    s = with_envs(2)
+    s = step(s, "filter_install", 0, byte_filter(1))
+    s = step(s, "filter_install", 1, byte_filter(2))
+    s = step(s, "packet_arrive", b"\x02hello")
+    assert s.rx_count[1] == 1
+    return s
+
+
 def good_call(name: str) -> tuple[State, tuple[object, ...]]:
     """GEN-1: a state and well-typed arguments on which the operation ``name`` succeeds,
     for every operation of ``OPERATIONS``: the call every GEN-1 variant starts from."""
@@ -375,6 +403,11 @@ def good_call(name: str) -> tuple[State, tuple[object, ...]]:
         # revocation (REV-1, REV-3)
         "revoke_request": (owned, (0, PAGE, 1, owned.now + 3)),
         "abort": (overdue(), (0,)),
+        # packet filters (NET-1..NET-4)
+        "filter_install": (with_envs(2), (0, byte_filter(1))),
+        "filter_remove": (filtered(), (0, 0)),
+        "packet_arrive": (filtered(), (b"\x01abc",)),
+        "packet_take": (filtered(), (1,)),
     }
     return calls[name]
 

@@ -17,11 +17,13 @@ import pytest
 
 import exo.model.env as env_mod
 import exo.model.memory as memory_mod
+import exo.model.net as net_mod
 import exo.model.pct as pct_mod
 import exo.model.revocation as revocation_mod
 import exo.model.tlb as tlb_mod
 from exo import logic
 from exo.interface import Status
+from exo.model import filters as filters_mod
 from exo.model.ops import finish as ops_finish
 from exo.proofs.obligations import BY_NAME, Obligation, discharge, obligations
 from exo.proofs.runner import default_manifest_path, load_manifest
@@ -90,7 +92,15 @@ VARIANTS: dict[str, tuple[str, Any, str, Any, str]] = {
                "a destroyed env keeps running"),
     "INV-11": ("revoke_request", revocation_mod, "first_failure", without(Status.GUARANTEED),
                "revocation names a guaranteed page"),
+    "INV-12": ("filter_install", net_mod, "first_failure", without(Status.BAD_PROGRAM),
+               "install without the verifier"),
+    "INV-13": ("filter_install", net_mod, "first_failure", without(Status.OVERLAP),
+               "install that skips the overlap check (issue: no packet stealing)"),
+    "INV-14": ("packet_take", net_mod, "first_failure", without(Status.EMPTY),
+               "take from an empty ring"),
 }
+
+NET_OPS = {"filter_install", "filter_remove", "packet_arrive", "packet_take"}
 
 
 def test_every_invariant_has_a_broken_variant() -> None:
@@ -110,6 +120,9 @@ def test_broken_variant_yields_a_counterexample(inv: str) -> None:
         res = discharge(BY_NAME[f"step/{op}/{inv}"])
     assert res.verdict == "counterexample", f"{inv} / {op} ({what}): {res.verdict} {res.detail}"
     cex = res.counterexample
+    if op in NET_OPS:  # programs and packets are opaque ids in proofs: Z3 values only
+        assert "arg_env" in cex["summary"] or "arg_" in cex["summary"], cex["summary"]
+        return
     assert cex["replayed"], f"the executable model must confirm it: {cex['summary']}"
     assert cex["violations"] and cex["pre_invariants_hold"]
 
@@ -179,3 +192,30 @@ def test_unknown_is_a_failure() -> None:
     """A budget too small to decide gives 'unknown', which is not a pass."""
     res = discharge(BY_NAME["step/load/INV-1"], rlimit=1)
     assert res.verdict == "unknown" and not res.ok
+
+
+def jump_ok_modulo(is_ja: Any, is_cond: Any, jt: Any, jf: Any, k: Any, pc: Any, n: Any) -> Any:
+    """A verifier that checks the jump *target* modulo 2**32 — so it lets a jump wrap around
+    to an earlier instruction (a backward jump)."""
+    from exo.logic import And, Implies
+
+    return And(Implies(is_ja, (pc + 1 + k) % filters_mod.PC_MODULUS < n),
+               Implies(is_cond, And(pc + jt + 1 < n, pc + jf + 1 < n)))
+
+
+def wrapping_offset(x: Any, k: Any) -> Any:
+    """Indirect load offsets computed in 32 bits, wrapping around."""
+    return (x + k) & 0xFFFFFFFF if isinstance(x, int) else x + k
+
+
+@pytest.mark.parametrize(("lemma", "attr", "broken"), [
+    ("flt/FLT-5/termination", "jump_ok", jump_ok_modulo),
+    ("flt/FLT-4/bounds-ind", "indirect_offset", wrapping_offset),
+], ids=["backward-jump", "wrapping-bounds-check"])
+def test_broken_filter_semantics_yield_counterexamples(lemma: str, attr: str,
+                                                        broken: Any) -> None:
+    """FLT-5/FLT-4 sensitivity: a verifier that allows a backward jump, and a bounds check
+    that wraps, each give a counterexample re-checked with Python values."""
+    with patched(filters_mod, attr, broken):
+        res = discharge(BY_NAME[lemma])
+    assert res.verdict == "counterexample" and res.counterexample["replayed"], res.detail

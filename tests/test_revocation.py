@@ -44,7 +44,8 @@ def test_revoke_request_out_of_range_REV_1() -> None:
     s, _ = running_world()
     s = step(s, "slice_alloc", 0, 2)
     d = s.now + 3
-    for args in [(-1, PAGE, 0, d), (3, PAGE, 0, d), (0, -1, 0, d), (0, 2, 0, d),
+    for args in [(-1, PAGE, 0, d), (3, PAGE, 0, d), (0, -1, 0, d), (0, 3, 0, d),
+                 (0, 2, CFG.n_filters, d),
                  (0, PAGE, -1, d), (0, PAGE, CFG.n_pages, d), (0, SLICE, -1, d),
                  (0, SLICE, CFG.n_slices, d), (0, PAGE, 0, s.now), (0, PAGE, 0, s.now - 1),
                  (0, PAGE, 0, -(2**64)), (2, SLICE, CFG.n_slices, d)]:

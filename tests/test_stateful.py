@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
+from exo.explore import PROGRAMS
 from exo.interface import NUM_EXCEPTIONS, OPERATIONS, Cap, Config, Status
 from exo.logic import ConMap
 from exo.model import REGISTRY, State, initial
@@ -34,7 +35,10 @@ ARG: dict[str, st.SearchStrategy[Any]] = {
     "page": index(CFG.n_pages), "vpage": index(4), "offset": index(CFG.page_words),
     "reg": index(CFG.n_regs), "cid": index(CFG.n_cids), "slot": index(CFG.n_guaranteed),
     "slice": index(CFG.n_slices), "exc": index(NUM_EXCEPTIONS), "which": index(2),
-    "rights": index(3), "resource": index(2), "target": index(4),
+    "rights": index(3), "resource": index(3), "target": index(4),
+    "filter": index(CFG.n_filters),
+    "program": st.sampled_from(PROGRAMS),
+    "packet": st.binary(max_size=6),
     "entry": st.sampled_from([-1, 0x100, 0x200, -7, 2**40]),
     "value": st.integers(-(2**40), 2**40), "deadline": st.integers(-1, 12),
 }
@@ -107,21 +111,24 @@ class ModelMachine(RuleBasedStateMachine):
         [n for n, sig in OPERATIONS.items() if all(k != "cap" for _, k in sig.args)]))
     def other(self, data: st.DataObject, name: str) -> None:
         """Any operation without a capability argument, with drawn arguments."""
-        args = [data.draw(ARG[a] if k == "int" else st.booleans(), label=a)
+        args = [data.draw(st.booleans() if k == "bool" else ARG[a], label=a)
                 for a, k in OPERATIONS[name].args]
         self._apply(name, args)
 
-    @rule(data=st.data(), kind=st.sampled_from(["page", "slice"]), wait=st.integers(1, 3))
+    @rule(data=st.data(), kind=st.sampled_from(["page", "slice", "filter"]),
+          wait=st.integers(1, 3))
     def revoke_something_owned(self, data: st.DataObject, kind: str, wait: int) -> None:
-        """REV-1: the kernel asks an owner for one of its pages or slices back."""
+        """REV-1: the kernel asks an owner for one of its pages, slices or filters back."""
         s = self.state
-        table = s.owner if kind == "page" else s.slice_owner
+        table = {"page": s.owner, "slice": s.slice_owner, "filter": s.filter_owner}[kind]
         assert isinstance(table, ConMap)
-        owned = [(o, k) for k, o in table.items() if o >= 0]
+        owned = [(o, k) for k, o in table.items()
+                 if o >= 0 and (kind != "filter" or s.filter_valid[k])]
         if not owned:
             return
         env, target = data.draw(st.sampled_from(owned), label="owner, target")
-        self._apply("revoke_request", [env, 0 if kind == "page" else 1, target, s.now + wait])
+        resource = {"page": 0, "slice": 1, "filter": 2}[kind]
+        self._apply("revoke_request", [env, resource, target, s.now + wait])
 
     @rule(env=index(CFG.n_envs))
     def tick_past_deadline_and_abort(self, env: int) -> None:

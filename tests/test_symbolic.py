@@ -15,7 +15,7 @@ from exo.explore import draw_args
 from exo.interface import Cap, Config, Status
 from exo.logic import ConMap, Map, strict_symbolic
 from exo.model import REGISTRY, State, initial, lift
-from exo.model.state import map_fields
+from exo.model.state import OPAQUE, map_fields
 
 CFG = Config(n_envs=2, n_pages=3, page_words=2, tlb_size=2, stlb_size=3, n_cids=3,
              n_slices=2, n_guaranteed=2, n_regs=2, slice_ticks=2, excess_limit=1, addr_limit=64)
@@ -63,6 +63,8 @@ def to_z3(a: Any) -> Any:
 
 def assert_same(concrete: State, symbolic: State) -> None:
     for name in map_fields():
+        if name in OPAQUE:
+            continue
         cm: Map = getattr(concrete, name)
         sm: Map = getattr(symbolic, name)
         assert isinstance(cm, ConMap)
@@ -76,7 +78,13 @@ def assert_same(concrete: State, symbolic: State) -> None:
             assert literal(getattr(symbolic, f.name)) == v, f.name
 
 
-@pytest.mark.parametrize("name", list(REGISTRY))
+NET_OPS = ("filter_install", "filter_remove", "packet_arrive", "packet_take")
+"""Operations on programs and packets: on Z3 terms these are opaque ids whose meaning comes
+from the oracles (NET-1), so the lifted-state comparison covers every other operation; the
+oracles are linked to the real functions by tests/test_net.py."""
+
+
+@pytest.mark.parametrize("name", [n for n in REGISTRY if n not in NET_OPS])
 def test_operation_on_z3_terms_equals_operation_on_python_values(name: str) -> None:
     op = REGISTRY[name]
     for seed in range(2):
