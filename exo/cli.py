@@ -69,6 +69,8 @@ Examples:
   exo prove -j 2             prove every obligation for all sizes, compare with the manifest
   exo prove -k step/dealloc  only the obligations whose name contains step/dealloc
   exo replay FILE            replay a saved counterexample on the executable model
+  exo filter verify F.bpf    verify a tcpdump -ddd / -dd / raw BPF program
+  exo filter equiv A B       prove two filters equal, or show a packet where they differ
 """,
 )
 @click.version_option(__version__, prog_name="exo")
@@ -316,6 +318,116 @@ def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
                   f"{slowest.seconds:.2f}s; {len(mismatches)} manifest differences")
     if proved != len(results) or mismatches:
         sys.exit(EXIT_FAIL)
+
+
+# --------------------------------------------------------------------------- exo filter
+
+
+@main.group("filter")
+def filter_group() -> None:
+    """Classic BPF packet filters: verify, run, and compare them with Z3.
+
+    \b
+    PROG is a file holding `tcpdump -ddd` text, `tcpdump -dd` C text, or raw 8-byte
+    little-endian instructions, or '-' for standard input. A bad file gets one line saying
+    what and where, and exit code 2.
+    Examples:
+      tcpdump -ddd 'tcp port 80' > web.bpf && exo filter verify web.bpf
+      exo filter eval web.bpf --packet 0000...0050
+      exo filter overlap web.bpf other.bpf
+      exo filter equiv unoptimized.bpf optimized.bpf
+    """
+
+
+def _program(path: str) -> Any:
+    from exo.model import filters
+
+    try:
+        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    except OSError as exc:
+        _fail_usage(f"{path}: cannot read: {exc.strerror}")
+    try:
+        return filters.parse_any(data, "<stdin>" if path == "-" else path)
+    except filters.FilterSyntaxError as exc:
+        _fail_usage(str(exc))
+
+
+def _verified(path: str) -> Any:
+    from exo.model import filters
+
+    prog = _program(path)
+    problems = filters.verify(prog)
+    if problems:
+        _fail_usage(f"{path}: refused by the verifier: {problems[0]}")
+    return prog
+
+
+@filter_group.command("verify")
+@click.argument("prog")
+def filter_verify(prog: str) -> None:
+    """Run the verifier (FLT-2, FLT-3): 'accepted', or every rejection with its instruction
+    and rule; exit 1 if refused."""
+    from exo.model import filters
+
+    program = _program(prog)
+    problems = filters.verify(program)
+    if not problems:
+        click.echo(f"{prog}: accepted ({len(program)} instructions)")
+        return
+    for p in problems:
+        click.echo(f"{prog}: {p}")
+    sys.exit(EXIT_FAIL)
+
+
+@filter_group.command("eval")
+@click.argument("prog")
+@click.option("--packet", "packet_hex", required=True, metavar="HEX",
+              help="The packet's bytes in hex.")
+def filter_eval(prog: str, packet_hex: str) -> None:
+    """Run PROG on a packet (FLT-4, libpcap semantics) and print the return value (0: the
+    packet is dropped)."""
+    from exo.model import filters
+
+    program = _verified(prog)
+    try:
+        packet = bytes.fromhex(packet_hex)
+    except ValueError as exc:
+        _fail_usage(f"--packet: not hex ({exc})")
+    click.echo(str(filters.evaluate(program, packet)))
+
+
+@filter_group.command("overlap")
+@click.argument("a")
+@click.argument("b")
+def filter_overlap(a: str, b: str) -> None:
+    """Is there a packet both A and B accept (FLT-6)? Prints a witness packet in hex,
+    replayed on the interpreter, and exits 1; or prints 'disjoint'."""
+    from exo.model import filters
+
+    found = filters.overlap(_verified(a), [_verified(b)])
+    if found is None:
+        click.echo("disjoint")
+        return
+    click.echo(f"overlap: both accept {found[1].hex()}")
+    sys.exit(EXIT_FAIL)
+
+
+@filter_group.command("equiv")
+@click.argument("a")
+@click.argument("b")
+def filter_equiv(a: str, b: str) -> None:
+    """Do A and B return the same value on every packet (FLT-7)? Prints 'equivalent', or a
+    packet on which they differ with both values, and exits 1."""
+    from exo.model import filters
+
+    pa, pb = _verified(a), _verified(b)
+    pkt = filters.difference(pa, pb)
+    if pkt is None:
+        click.echo("equivalent: proved equal on every packet")
+        return
+    click.echo(f"differ on {pkt.hex()}: {a} returns {filters.evaluate(pa, pkt)}, "
+               f"{b} returns {filters.evaluate(pb, pkt)}")
+    sys.exit(EXIT_FAIL)
 
 
 # --------------------------------------------------------------------------- exo replay

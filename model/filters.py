@@ -169,8 +169,6 @@ def parse_any(data: bytes, name: str = "<input>") -> Program:
         return parse_dd(text, name)
     if text.strip() and all(c.isdigit() or c.isspace() for c in text):
         return parse_ddd(text, name)
-    if data and len(data) % 8 == 0 and not text.isprintable():
-        return parse_raw(data, name)
     raise FilterSyntaxError(name, "neither tcpdump -ddd text, tcpdump -dd text, nor raw "
                                   "8-byte instructions")
 
