@@ -27,7 +27,8 @@ def revoke_request(
     of kind
     ``resource`` (a ``Resource``) by tick ``deadline``.
 
-    ``target`` names the page, slice or packet filter the kernel will take if ``env`` releases none; the
+    ``target`` names the page, slice or packet filter the kernel will take if ``env``
+    releases none; the
     request is visible to ``env`` in its state, and ``env`` may satisfy it by releasing any
     resource of that kind (REV-2). One request per environment at a time; a page bound by
     a guaranteed mapping cannot be named (REV-5).
