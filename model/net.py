@@ -15,6 +15,7 @@ are uninterpreted, constrained by the facts the tests check of the real ones.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import z3
@@ -66,10 +67,12 @@ def overlaps(a: Any, b: Any) -> BoolV:
     return oracle("overlaps", _overlaps_concrete, (a, b), z3.BoolSort(), _overlap_axioms)
 
 
+@lru_cache(maxsize=4096)
 def _runnable(c: filters.Program) -> bool:
     return len(c) > 0 and not filters.verify(c)
 
 
+@lru_cache(maxsize=65536)
 def _overlaps_concrete(a: filters.Program, b: filters.Program) -> bool:
     return _runnable(a) and _runnable(b) and filters.overlap(a, [b]) is not None
 

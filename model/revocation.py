@@ -28,10 +28,9 @@ def revoke_request(
     ``resource`` (a ``Resource``) by tick ``deadline``.
 
     ``target`` names the page, slice or packet filter the kernel will take if ``env``
-    releases none; the
-    request is visible to ``env`` in its state, and ``env`` may satisfy it by releasing any
-    resource of that kind (REV-2). One request per environment at a time; a page bound by
-    a guaranteed mapping cannot be named (REV-5).
+    releases none; the request is visible to ``env`` in its state, and ``env`` may satisfy
+    it by releasing any resource of that kind (REV-2). One request per environment at a
+    time; a page bound by a guaranteed mapping cannot be named (REV-5).
     """
     cfg = s.cfg
     is_page = resource == Resource.PAGE
