@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import z3
+from test_logic import value as literal
 
 from exo.explore import draw_args
 from exo.interface import Cap, Config, Status
@@ -37,18 +38,6 @@ def walked_state(seed: int, steps: int = 60) -> tuple[State, list[Cap]]:
         if isinstance(res.value, Cap) and res.status == Status.OK:
             caps.append(res.value)
     return s, caps
-
-
-def literal(t: Any) -> Any:
-    if isinstance(t, bool | int):
-        return t
-    t = z3.simplify(t)
-    if z3.is_true(t):
-        return True
-    if z3.is_false(t):
-        return False
-    assert z3.is_int_value(t), f"did not simplify to a literal: {t}"
-    return t.as_long()
 
 
 def to_z3(a: Any) -> Any:
