@@ -1,0 +1,115 @@
+"""The conformance contract: what an implementation of the exokernel interface provides, and
+the one abstraction function from its state to the model's.
+
+An implementation (Exo's own ``exo.impl``, or yours) is a class constructed with a
+``Config`` that offers
+
+* ``apply(name, *args) -> Result`` — run the operation ``name`` of
+  ``exo.interface.OPERATIONS`` with the same arguments, statuses and values as the model
+  (errors are values: it must never raise);
+* ``observe() -> dict[str, Any]`` — its state in the model's vocabulary: for every field
+  of ``exo.model.State`` but ``cfg``, a scalar for scalar fields, or a dict from key (an
+  int, or a tuple of ints for two-index fields) to value for map fields. Entries left out
+  take the boot value, so a sparse dict of what differs from boot is enough.
+
+``abstract`` turns an observation into a model ``State``; ``canonical`` erases the fields
+that carry no meaning (an invalid TLB slot's old page, the words of a free page, a cleared
+request's target…) on both sides, so the differential test compares meaning only (design
+brief). ``exo.testing`` runs model and implementation in lockstep on this contract.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from exo.interface import FREE, Cap, Config, Result, Status
+from exo.model import State, initial
+from exo.model.state import SCALARS, layout
+
+
+class Implementation(Protocol):
+    """GEN-1: the interface a third-party implementation provides (see module doc)."""
+
+    def apply(self, name: str, *args: Any) -> Result: ...
+
+    def observe(self) -> dict[str, Any]: ...
+
+
+def abstract(cfg: Config, observation: dict[str, Any]) -> State:
+    """The model state an implementation's observation stands for."""
+    s = initial(cfg)
+    changes: dict[str, Any] = {}
+    fields = layout(cfg)
+    for name, value in observation.items():
+        if name in SCALARS:
+            changes[name] = value
+        elif name in fields:
+            m = getattr(s, name)
+            for key, v in value.items():
+                m = m.set(key, v)
+            changes[name] = m
+        else:
+            raise KeyError(f"observation has a field the model does not: {name!r}")
+    return s.replace(**changes)
+
+
+def canonical(s: State) -> State:
+    """``s`` with every meaningless entry set to its boot value."""
+    boot = initial(s.cfg)
+    c = s.cfg
+    ch: dict[str, Any] = {}
+
+    def clear(field: str, keep: Any) -> None:
+        m, b = ch.get(field, getattr(s, field)), getattr(boot, field)
+        for k, _ in b.items():
+            if not keep(k):
+                m = m.set(k, b[k])
+        ch[field] = m
+
+    for prefix in ("tlb", "stlb"):
+        valid = getattr(s, f"{prefix}_valid")
+        for f in ("cid", "vpage", "page", "write"):
+            clear(f"{prefix}_{f}", lambda k, v=valid: v[k])
+    for f in ("gm_vpage", "gm_page", "gm_write"):
+        clear(f, lambda k: s.gm_valid[k])
+    for f in ("filter_owner", "filter_code"):
+        clear(f, lambda k: s.filter_valid[k])
+    for f in ("rev_kind", "rev_target", "rev_deadline"):
+        clear(f, lambda k: s.rev_pending[k])
+    clear("word", lambda k: s.owner[k[0]] != FREE)
+
+    def waiting(k: tuple[int, int]) -> bool:
+        e, slot = k
+        return (slot - s.rx_head[e]) % c.ring_size < s.rx_count[e]
+
+    clear("rx_pkt", waiting)
+    return s.replace(**ch)
+
+
+def differences(model: State, impl: State, limit: int = 8) -> list[str]:
+    """Where two states differ in meaning (after ``canonical``), as readable lines."""
+    a, b = canonical(model), canonical(impl)
+    out: list[str] = []
+    for name in layout(model.cfg):
+        ma, mb = getattr(a, name), getattr(b, name)
+        for k, v in ma.items():
+            if mb[k] != v:
+                out.append(f"{name}[{k}]: model {v!r}, implementation {mb[k]!r}")
+                if len(out) >= limit:
+                    return out
+    for name in SCALARS:
+        if getattr(a, name) != getattr(b, name):
+            out.append(f"{name}: model {getattr(a, name)!r}, implementation "
+                       f"{getattr(b, name)!r}")
+    return out[:limit]
+
+
+def same_result(a: Result, b: Result) -> bool:
+    """GEN-1: equal statuses and equal values (capabilities field by field)."""
+    if Status(a.status) != Status(b.status):
+        return False
+    if isinstance(a.value, Cap) or isinstance(b.value, Cap):
+        return isinstance(a.value, Cap) and isinstance(b.value, Cap) and (
+            (a.value.page, a.value.gen, a.value.rights)
+            == (b.value.page, b.value.gen, b.value.rights))
+    return bool(a.value == b.value)
