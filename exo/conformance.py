@@ -80,7 +80,7 @@ def canonical(s: State) -> State:
 
     def waiting(k: tuple[int, int]) -> bool:
         e, slot = k
-        return (slot - s.rx_head[e]) % c.ring_size < s.rx_count[e]
+        return bool((slot - s.rx_head[e]) % c.ring_size < s.rx_count[e])
 
     clear("rx_pkt", waiting)
     return s.replace(**ch)
