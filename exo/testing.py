@@ -1,0 +1,611 @@
+"""The public conformance kit: run your implementation of the exokernel interface in
+lockstep with the model (like ``trio.testing``, for users' own implementations).
+
+What an implementation provides
+-------------------------------
+A *factory* — usually the class itself — called with an ``exo.interface.Config`` (the
+sizes) and returning an object with two methods:
+
+``apply(name: str, *args) -> exo.interface.Result``
+    Run the operation ``name`` of ``exo.interface.OPERATIONS`` with the model's argument
+    order (ints, bools, ``Cap`` capabilities, BPF programs as tuples of
+    ``(code, jt, jf, k)``, packets as ``bytes``). The ``Result`` must carry exactly the
+    model's ``Status`` — not just "some error" — and the same value (an int, or a ``Cap``
+    compared field by field). Errors are values (GEN-1): ``apply`` must **never raise**,
+    whatever the arguments: negative or huge ints, ``True`` where an int is expected,
+    ``None``, strings, the wrong number of arguments, forged or stale capabilities. A
+    failed operation leaves the state unchanged (GEN-2).
+
+``observe() -> dict[str, Any]``
+    The implementation's state in the model's vocabulary, one entry per field of
+    ``exo.model.State`` (except ``cfg``): a scalar for a scalar field (``cur_env``,
+    ``now``…), or a dict for a map field, from its key (an int, or a tuple of ints for
+    two-index fields such as ``rights[env, page]``) to its value. Missing fields and
+    missing keys take the boot value, so a sparse dict of what differs from boot is
+    enough. Fields that carry no meaning (an invalid TLB slot's old page, the words of a
+    free page…) are ignored (``exo.conformance.canonical``).
+
+Using the kit
+-------------
+* In your own pytest suite::
+
+      from exo.interface import Config
+      from exo.testing import lockstep_machine
+      TestMyKernel = lockstep_machine(MyKernel, Config()).TestCase
+
+* From the command line: ``exo check --impl mypackage.kernel:MyKernel``.
+* Programmatically: ``run_check(MyKernel, Config(), steps=50, examples=200)``.
+
+After every step the machine asserts that model and implementation returned the same
+result (``same_result``), that the observation means the model's state
+(``differences(model, abstract(cfg, impl.observe())) == []``), and that the model still
+satisfies every invariant (``exo.spec.invariants.check``). A failure is shrunk by
+Hypothesis to a short program of operation calls. ``ModelImplementation`` is the model
+itself behind this interface: a reference, and the kit's own self-test.
+"""
+
+from __future__ import annotations
+
+import importlib
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.errors import HypothesisException
+from hypothesis.reporting import with_reporter
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+    run_state_machine_as_test,
+)
+
+from exo.conformance import Implementation, abstract, differences, same_result
+from exo.explore import PROGRAMS
+from exo.interface import (
+    NUM_EXCEPTIONS,
+    OPERATIONS,
+    Cap,
+    Config,
+    OpSig,
+    Result,
+    Status,
+)
+from exo.logic import ConMap
+from exo.model import REGISTRY, State, initial
+from exo.model.state import SCALARS, layout
+from exo.spec.invariants import check
+
+Factory = Callable[[Config], Implementation]
+
+__all__ = [
+    "CheckReport",
+    "ModelImplementation",
+    "Program",
+    "load_factory",
+    "lockstep_machine",
+    "run_check",
+]
+
+
+# --------------------------------------------------------------------------- the model as one
+
+
+class ModelImplementation:
+    """The reference model behind the implementation interface: ``apply`` runs
+    ``exo.model.REGISTRY`` on an internal ``State``; ``observe`` returns every field."""
+
+    def __init__(self, cfg: Config | None = None) -> None:
+        self.cfg = cfg if cfg is not None else Config()
+        self.state: State = initial(self.cfg)
+
+    def apply(self, name: str, *args: Any) -> Result:
+        op = REGISTRY.get(name) if isinstance(name, str) else None
+        if op is None:
+            return Result(Status.INVALID_ARGUMENT, 0)
+        self.state, res = op(self.state, *args)
+        return res
+
+    def observe(self) -> dict[str, Any]:
+        """Every field: scalars as they are; each map as a dict of the entries that
+        differ from boot (the sparse form the contract allows)."""
+        s = self.state
+        out: dict[str, Any] = {name: getattr(s, name) for name in SCALARS}
+        for name, (_, boot, _) in layout(self.cfg).items():
+            out[name] = {k: v for k, v in getattr(s, name).items() if v != boot}
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+# --------------------------------------------------------------------------- argument values
+
+
+class Program(tuple):  # type: ignore[type-arg]
+    """A BPF program (a tuple of ``(code, jt, jf, k)``) that prints as its short name, so a
+    shrunk failure reads like a program rather than a wall of numbers."""
+
+    name: str
+
+    def __new__(cls, name: str, instructions: tuple[Any, ...]) -> Program:
+        p = super().__new__(cls, instructions)
+        p.name = name
+        return p
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_PROGRAM_NAMES = ("byte0_is_0", "byte0_is_1", "byte0_is_2", "byte0_is_3", "accept_all",
+                  "accept_none", "byte1_is_7", "bad_jump")
+
+NAMED_PROGRAMS: tuple[Program, ...] = (
+    *(Program(_PROGRAM_NAMES[i] if i < len(_PROGRAM_NAMES) else f"program{i}", p)
+      for i, p in enumerate(PROGRAMS)),
+    Program("empty", ()),  # refused by the verifier
+    Program("div_by_zero", ((0x34, 0, 0, 0), (0x16, 0, 0, 0))),  # A /= 0: refused
+    Program("field_out_of_range", ((0x10000, 0, 0, 0),)),  # not a program: wrong type
+)
+"""Real small BPF programs (exo.explore.PROGRAMS: disjoint, overlapping, refused) and a
+few hostile ones, each printing as its name."""
+
+SCENARIOS = ("empty", "two_envs", "two_envs_mapped")
+"""What ``boot`` sets up before the random steps (see ``LockstepMachine.boot``)."""
+
+HOSTILE_INTS = (-1, -(2**63), 2**64, 10**9)
+"""Ints no size allows: negative, beyond 64 bits, absurdly large."""
+
+JUNK: tuple[Any, ...] = ("x", None, 1.5, True, (), b"", Cap("p", 0, 1))
+"""Values of the wrong type for some or every argument kind (``True`` is not an int)."""
+
+
+def _index(n: int) -> st.SearchStrategy[int]:
+    """Mostly a valid index below ``n``, sometimes one just outside, sometimes absurd."""
+    valid = st.integers(0, max(n - 1, 0))
+    return st.one_of(*[valid] * 6, st.integers(-2, n + 1), st.sampled_from(HOSTILE_INTS))
+
+
+def _arg_strategy(op: str, arg: str, kind: str, cfg: Config) -> st.SearchStrategy[Any]:
+    """The strategy for argument ``arg`` of operation ``op`` (not for capabilities)."""
+    if kind == "bool":
+        return st.booleans()
+    if kind == "program":
+        return st.sampled_from(NAMED_PROGRAMS)
+    if kind == "packet":
+        return st.binary(max_size=6)
+    sizes = {
+        "env": cfg.n_envs, "grantee": cfg.n_envs, "callee": cfg.n_envs,
+        "page": cfg.n_pages, "vpage": 4, "offset": cfg.page_words, "reg": cfg.n_regs,
+        "cid": cfg.n_cids, "slot": cfg.n_guaranteed, "slice": cfg.n_slices,
+        "exc": NUM_EXCEPTIONS, "which": 2, "rights": 3, "resource": 3,
+        "filter": cfg.n_filters,
+    }
+    if arg in sizes:
+        return _index(sizes[arg])
+    if arg == "target" and op == "yield_to":
+        return st.one_of(st.just(-1), _index(cfg.n_envs))
+    if arg == "target":
+        return _index(max(cfg.n_pages, cfg.n_slices))
+    if arg == "entry":
+        return st.sampled_from([-1, 0x100, 0x200, -7, 2**40])
+    if arg == "value":
+        return st.one_of(st.integers(-5, 1000), st.integers(-(2**70), 2**70))
+    if arg == "deadline":
+        return st.one_of(st.integers(-1, 12), st.sampled_from(HOSTILE_INTS))
+    return _index(8)
+
+
+def _call_text(name: str, args: tuple[Any, ...] | list[Any]) -> str:
+    return f"{name}({', '.join(map(repr, args))})"
+
+
+# --------------------------------------------------------------------------- the machine
+
+
+class LockstepMachine(RuleBasedStateMachine):
+    """Base of the machines ``lockstep_machine`` builds: model and implementation side by
+    side. Subclasses set ``factory`` and ``cfg``."""
+
+    factory: Factory
+    cfg: Config
+    caps = Bundle("caps")
+    started = 0  # machines built so far (progress reporting)
+    on_start: Callable[[], None] | None = None
+
+    def __init__(self) -> None:
+        super().__init__()
+        cls = type(self)
+        if cls.on_start is not None:
+            cls.on_start()
+        self.model: State = initial(self.cfg)
+        try:
+            self.impl: Implementation = cls.factory(self.cfg)
+        except Exception as exc:
+            raise AssertionError(
+                f"the implementation's factory raised with {self.cfg!r}: "
+                f"{type(exc).__name__}: {exc}") from exc
+        self.last: list[str] = []
+        self.checked: State | None = None
+
+    # ------------------------------------------------------------------ one lockstep step
+
+    def _apply(self, name: str, args: tuple[Any, ...] | list[Any]) -> Result:
+        call = _call_text(name, args)
+        self.last.append(call)
+        op = REGISTRY[name]
+        new, expected = op(self.model, *args)
+        try:
+            got = self.impl.apply(name, *args)
+        except Exception as exc:
+            raise AssertionError(
+                f"{call}: the implementation raised {type(exc).__name__}: {exc} "
+                f"(the model returns {expected!r}; GEN-1: errors are values, never "
+                f"exceptions)") from exc
+        try:
+            same = same_result(expected, got)
+        except Exception:
+            same = False
+        if not same:
+            raise AssertionError(
+                f"{call}: model returns {expected!r}, implementation returns {got!r} "
+                f"(statuses and values must match exactly)")
+        self.model = new
+        return expected
+
+    def _cap_result(self, name: str, args: tuple[Any, ...]) -> Any:
+        res = self._apply(name, args)
+        if Status(res.status) == Status.OK and isinstance(res.value, Cap):
+            return res.value
+        return multiple()
+
+    @initialize(target=caps, scenario=st.sampled_from(SCENARIOS))
+    def boot(self, scenario: str) -> Any:
+        """Boot, then set up ``scenario`` so few steps reach deep states:
+
+        * ``empty``: nothing more;
+        * ``two_envs``: environments 0 and 1 with every entry point registered, each
+          owning a slice, env 0 running;
+        * ``two_envs_mapped``: also each env allocates page ``env`` and maps virtual page 0
+          to it writable (TLB and STLB); their capabilities go to ``caps``.
+
+        Scenarios the configuration is too small for fall back to ``empty``."""
+        self.last = []
+        c = self.cfg
+        if scenario == "empty" or min(c.n_envs, c.n_cids, c.n_slices, c.n_pages) < 2:
+            return multiple()
+        steps: list[tuple[str, list[Any]]] = [("env_create", [0, 0]), ("env_create", [1, 1])]
+        for env in (0, 1):
+            steps += [("set_exception_context", [env, k, 0x1000 + k])
+                      for k in range(NUM_EXCEPTIONS)]
+            steps += [("set_interrupt_context", [env, w, 0x2000 + w]) for w in (0, 1)]
+            steps += [("set_protected_entry", [env, w, 0x3000 + w]) for w in (0, 1)]
+        steps += [("slice_alloc", [1, 0]), ("slice_alloc", [0, 1]), ("timer_tick", [])]
+        for name, args in steps:
+            self._apply(name, args)
+        if scenario != "two_envs_mapped":
+            return multiple()
+        caps = []
+        for env in (0, 1):
+            cap = self._apply("alloc", [env, env]).value
+            self._apply("tlbwr", [env, 0, cap, True])
+            caps.append(cap)
+        return multiple(*caps)
+
+    @rule(target=caps, page=st.integers(-1, 9), gen=st.integers(-1, 3),
+          rights=st.integers(-1, 3))
+    def forge(self, page: int, gen: int, rights: int) -> Cap:
+        """A capability made up by an attacker: refused unless current and held."""
+        return Cap(page, gen, rights)
+
+    # -- aimed calls: the capability's owner presents it, so deep paths get exercised
+    #    (explore._aim does the same for the random walks); the exact call made is in
+    #    every failure message.
+
+    def _owner(self, cap: Cap) -> Any:
+        page = cap.page
+        if isinstance(page, int) and not isinstance(page, bool) and (
+                0 <= page < self.cfg.n_pages):
+            return self.model.owner[page]
+        return -1
+
+    @rule(target=caps, cap=caps, grantee=st.integers(0, 3), rights=st.integers(0, 3))
+    def grant_as_owner(self, cap: Cap, grantee: int, rights: int) -> Any:
+        """grant(owner of cap.page, cap, grantee, rights)."""
+        return self._cap_result("grant", (self._owner(cap), cap, grantee, rights))
+
+    @rule(cap=caps)
+    def dealloc_as_owner(self, cap: Cap) -> None:
+        """dealloc(owner of cap.page, cap)."""
+        self._apply("dealloc", (self._owner(cap), cap))
+
+    @rule(vpage=st.integers(0, 3), cap=caps, writable=st.booleans())
+    def tlbwr_as_owner(self, vpage: int, cap: Cap, writable: bool) -> None:
+        """tlbwr(owner of cap.page, vpage, cap, writable)."""
+        self._apply("tlbwr", (self._owner(cap), vpage, cap, writable))
+
+    @rule(slot=st.integers(0, 1), vpage=st.integers(0, 3), cap=caps, writable=st.booleans())
+    def gm_set_as_owner(self, slot: int, vpage: int, cap: Cap, writable: bool) -> None:
+        """gm_set(owner of cap.page, slot, vpage, cap, writable)."""
+        self._apply("gm_set", (self._owner(cap), slot, vpage, cap, writable))
+
+    @rule(name=st.sampled_from(sorted(OPERATIONS)), junk=st.sampled_from(JUNK),
+          position=st.integers(0, 4))
+    def wrong_type(self, name: str, junk: Any, position: int) -> None:
+        """GEN-1: a value of the wrong type at one argument (the others plausible)."""
+        sig = OPERATIONS[name]
+        plausible = {"int": 0, "bool": False, "cap": Cap(0, 0, 1), "program": NAMED_PROGRAMS[4],
+                     "packet": b"\x00"}
+        args = [plausible[k] for _, k in sig.args]
+        if args:
+            args[position % len(args)] = junk
+        else:
+            args = [junk]
+        self._apply(name, args)
+
+    @rule(name=st.sampled_from(sorted(OPERATIONS)), extra=st.booleans())
+    def wrong_arity(self, name: str, extra: bool) -> None:
+        """GEN-1: one argument too many or too few."""
+        n = len(OPERATIONS[name].args)
+        args = [0] * (n + 1 if extra or n == 0 else n - 1)
+        self._apply(name, args)
+
+    @rule(kind=st.sampled_from(["page", "slice", "filter"]), pick=st.integers(0, 15),
+          wait=st.integers(1, 3))
+    def revoke_owned(self, kind: str, pick: int, wait: int) -> None:
+        """REV-1: the kernel asks an owner for one of its pages, slices or filters back
+        (the ``pick``-th owned one, wrapping around; nothing if none is owned)."""
+        s = self.model
+        table = {"page": s.owner, "slice": s.slice_owner, "filter": s.filter_owner}[kind]
+        assert isinstance(table, ConMap)
+        owned = [(o, k) for k, o in table.items()
+                 if o >= 0 and (kind != "filter" or s.filter_valid[k])]
+        if not owned:
+            return
+        env, target = owned[pick % len(owned)]
+        resource = {"page": 0, "slice": 1, "filter": 2}[kind]
+        self._apply("revoke_request", [env, resource, target, s.now + wait])
+
+    @rule(env=st.integers(0, 3))
+    def tick_past_deadline_and_abort(self, env: int) -> None:
+        """REV-3: let the clock pass a pending request's deadline, then abort it."""
+        for _ in range(6):
+            s = self.model
+            if not (0 <= env < self.cfg.n_envs and s.rev_pending[env]) or (
+                    s.now > s.rev_deadline[env]):
+                break
+            self._apply("timer_tick", [])
+        self._apply("abort", [env])
+
+    # ------------------------------------------------------------------ after every step
+
+    @invariant()
+    def conforms(self) -> None:
+        """The observation means the model's state; the model keeps every invariant."""
+        after = "; ".join(self.last[-3:]) or "boot"
+        self.last = []
+        try:
+            observation = self.impl.observe()
+            seen = abstract(self.cfg, observation)
+        except Exception as exc:
+            raise AssertionError(
+                f"after {after}: observe() failed or is malformed: "
+                f"{type(exc).__name__}: {exc}") from exc
+        if seen != self.model:  # equal states need no canonical comparison
+            diff = differences(self.model, seen)
+            assert not diff, f"after {after}: state differs: " + "; ".join(diff)
+        if self.model is self.checked:  # unchanged since the last check
+            return
+        self.checked = self.model
+        broken = check(self.model)
+        assert not broken, f"after {after}: model invariant violated: " + "; ".join(
+            f"{k} at {', '.join(v)}" for k, v in broken.items())
+
+
+_KEYWORD = {"target": "target_", "targets": "targets_"}
+
+
+def _op_rule(name: str, sig: OpSig, cfg: Config) -> Callable[..., Any]:
+    """A rule applying operation ``name``; its keyword arguments are the operation's."""
+    # ``target`` is a keyword of ``rule`` itself: that argument is spelled ``target_``
+    names = [_KEYWORD.get(a, a) for a, _ in sig.args]
+    strategies: dict[str, Any] = {
+        _KEYWORD.get(a, a): (
+            LockstepMachine.caps if k == "cap" else _arg_strategy(name, a, k, cfg))
+        for a, k in sig.args
+    }
+
+    if sig.result == "cap":
+        def make(self: LockstepMachine, **kw: Any) -> Any:
+            return self._cap_result(name, tuple(kw[a] for a in names))
+
+        made: Callable[..., Any] = rule(target=LockstepMachine.caps, **strategies)(
+            _named(make, name, sig))
+        return made
+
+    def step(self: LockstepMachine, **kw: Any) -> None:
+        self._apply(name, tuple(kw[a] for a in names))
+
+    decorate: Callable[[Callable[..., Any]], Callable[..., Any]] = rule(**strategies)
+    return decorate(_named(step, name, sig))
+
+
+def _named(fn: Callable[..., Any], name: str, sig: OpSig) -> Callable[..., Any]:
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"{sig.clause}: apply {name} to the model and the implementation."
+    return fn
+
+
+HEALTH = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
+          HealthCheck.large_base_example]
+
+
+def lockstep_machine(factory: Factory, cfg: Config | None = None
+                     ) -> type[RuleBasedStateMachine]:
+    """A Hypothesis state machine running ``factory(cfg)`` in lockstep with the model.
+
+    One rule per operation of ``exo.interface.OPERATIONS`` (named after it, its keyword
+    arguments the operation's), plus forged capabilities, wrong types, wrong arity,
+    revocation and the abort protocol. Use ``lockstep_machine(MyKernel, cfg).TestCase``
+    in a pytest suite; set ``.TestCase.settings`` to change the budget.
+    """
+    cfg = cfg if cfg is not None else Config()
+    problem = cfg.problem()
+    if problem is not None:
+        raise ValueError(f"bad configuration: {problem}")
+    label = getattr(factory, "__name__", type(factory).__name__)
+    body: dict[str, Any] = {
+        "factory": staticmethod(factory),
+        "cfg": cfg,
+        "__doc__": f"{label} in lockstep with the exo model.",
+    }
+    for name, sig in OPERATIONS.items():
+        body[name] = _op_rule(name, sig, cfg)
+    machine = type(f"Lockstep_{label}", (LockstepMachine,), body)
+    machine.TestCase.settings = settings(  # type: ignore[attr-defined]
+        max_examples=100, stateful_step_count=30, deadline=None,
+        suppress_health_check=HEALTH)
+    return machine
+
+
+# --------------------------------------------------------------------------- programmatic run
+
+
+@dataclass
+class CheckReport:
+    """What ``run_check`` found: passed, or the shrunk failing program and why."""
+
+    passed: bool
+    examples: int
+    steps: int
+    program: str = ""
+    error: str = ""
+    runs: int = 0
+
+    def text(self) -> str:
+        if self.passed:
+            return f"conformant: {self.examples} examples x {self.steps} steps"
+        return f"NOT conformant: {self.error}\n\nshrunk failing program:\n{self.program}"
+
+
+def run_check(
+    factory: Factory,
+    cfg: Config | None = None,
+    steps: int = 50,
+    examples: int = 100,
+    on_progress: Callable[[int], None] | None = None,
+    derandomize: bool = False,
+) -> CheckReport:
+    """Run the lockstep machine for ``examples`` programs of up to ``steps`` steps.
+
+    ``on_progress(n)`` is told how many programs have run (at most ``examples``; shrinking
+    a failure runs more). Raises ``ValueError`` if ``factory`` cannot build something
+    with ``apply`` and ``observe`` (a usage error, not a conformance failure).
+    """
+    cfg = cfg if cfg is not None else Config()
+    try:
+        probe = factory(cfg)
+    except Exception as exc:
+        raise ValueError(f"cannot build an implementation with {_name(factory)}(cfg): "
+                         f"{type(exc).__name__}: {exc}") from exc
+    missing = [m for m in ("apply", "observe") if not callable(getattr(probe, m, None))]
+    if missing:
+        raise ValueError(f"{_name(factory)}(cfg) has no {' or '.join(missing)} method; "
+                         "see 'exo.testing' for the interface")
+    base = lockstep_machine(factory, cfg)
+    count = [0]
+
+    def started() -> None:
+        count[0] += 1
+        if on_progress is not None and count[0] <= examples:
+            on_progress(count[0])
+
+    machine = type(base.__name__, (base,), {"on_start": staticmethod(started)})
+    lines: list[object] = []
+    options = settings(
+        max_examples=examples, stateful_step_count=max(steps, 1), deadline=None,
+        suppress_health_check=HEALTH, database=None, print_blob=False,
+        report_multiple_bugs=False, derandomize=derandomize,
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+    )
+    report = CheckReport(passed=True, examples=examples, steps=steps)
+    try:
+        with with_reporter(lines.append):
+            run_state_machine_as_test(machine, settings=options)
+    except HypothesisException as exc:
+        # Hypothesis's own complaints (e.g. flaky): still a failure, say what it said
+        report.passed = False
+        report.error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+        report.program = _program_text(lines, exc)
+    except Exception as exc:
+        report.passed = False
+        report.error = _first_line(exc)
+        report.program = _program_text(lines, exc)
+    report.runs = count[0]
+    if on_progress is not None and report.passed:
+        on_progress(examples)
+    return report
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
+
+
+def _program_text(lines: list[object], exc: BaseException) -> str:
+    """The falsifying program Hypothesis printed (reporter lines or exception notes)."""
+    notes = [str(n) for n in getattr(exc, "__notes__", [])]
+    text = [str(x) for x in lines] + notes
+    steps = [ln for chunk in text for ln in chunk.splitlines()
+             if ln.startswith(("state", "caps_", "Falsifying"))
+             or ln.lstrip().startswith(("state.", "caps_"))]
+    noise = ("Falsifying", "state.conforms()", "state.teardown()")
+    steps = [ln for ln in steps if not ln.strip().startswith(noise)]
+    if steps:
+        return "\n".join(steps)
+    if text:
+        return "\n".join(text)
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+def _name(factory: Any) -> str:
+    return str(getattr(factory, "__qualname__", None) or repr(factory))
+
+
+# --------------------------------------------------------------------------- MODULE:FACTORY
+
+
+def load_factory(spec: str) -> Factory:
+    """Resolve ``"package.module:Factory"`` (the attribute may be dotted). Any problem is a
+    ``ValueError`` with a one-line message saying what to fix."""
+    if not isinstance(spec, str) or spec.count(":") != 1:
+        raise ValueError(f"--impl must look like 'package.module:Factory', got {spec!r}")
+    module_name, _, attr = spec.partition(":")
+    module_name, attr = module_name.strip(), attr.strip()
+    if not module_name or not attr:
+        raise ValueError(f"--impl must look like 'package.module:Factory', got {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise ValueError(f"cannot import {module_name!r}: {exc} (is it installed, or on "
+                         f"PYTHONPATH?)") from exc
+    except Exception as exc:
+        raise ValueError(f"importing {module_name!r} failed: {type(exc).__name__}: "
+                         f"{_first_line(exc)}") from exc
+    obj: Any = module
+    for part in attr.split("."):
+        if not part.isidentifier() or not hasattr(obj, part):
+            raise ValueError(f"module {module_name!r} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ValueError(f"{spec} is a {type(obj).__name__}, not a class or function "
+                         "taking a Config")
+    factory: Factory = obj
+    return factory
+

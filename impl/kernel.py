@@ -1,0 +1,87 @@
+"""The optimized kernel: one mutable state, the 29 operations dispatched by name.
+
+``Kernel(cfg).apply(name, *args)`` runs operation ``name`` of ``exo.interface.OPERATIONS``
+with the model's arguments, statuses, values and state effects (GEN-1); arguments of the
+wrong kind give INVALID_ARGUMENT with the null value, exactly like the model's
+``transition`` wrapper; every operation checks all its preconditions before it mutates
+anything, so a failure leaves the state unchanged (GEN-2). ``observe()`` renders the
+state in the model's vocabulary for ``exo.conformance.abstract``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import z3
+
+from exo.impl import cpu, env, exceptions, memory, net, pct, revocation, tlb
+from exo.impl.state import KernelState
+from exo.interface import OPERATIONS, Config, Result, Status, arg_ok, null_value
+
+HANDLERS: dict[str, Callable[..., Result]] = {
+    "env_create": env.env_create,
+    "env_destroy": env.env_destroy,
+    "set_exception_context": env.set_exception_context,
+    "set_interrupt_context": env.set_interrupt_context,
+    "set_protected_entry": env.set_protected_entry,
+    "alloc": memory.alloc,
+    "dealloc": memory.dealloc,
+    "grant": memory.grant,
+    "load": memory.load,
+    "store": memory.store,
+    "tlbwr": tlb.tlbwr,
+    "tlbvadelete": tlb.tlbvadelete,
+    "cid_switch": tlb.cid_switch,
+    "gm_set": tlb.gm_set,
+    "gm_clear": tlb.gm_clear,
+    "slice_alloc": cpu.slice_alloc,
+    "slice_free": cpu.slice_free,
+    "yield_to": cpu.yield_to,
+    "timer_tick": cpu.timer_tick,
+    "set_reg": cpu.set_reg,
+    "scall": pct.scall,
+    "acall": pct.acall,
+    "raise_exception": exceptions.raise_exception,
+    "revoke_request": revocation.revoke_request,
+    "abort": revocation.abort,
+    "filter_install": net.filter_install,
+    "filter_remove": net.filter_remove,
+    "packet_arrive": net.packet_arrive,
+    "packet_take": net.packet_take,
+}
+"""Every operation of the shared interface by name (the same names as ``OPERATIONS``)."""
+
+
+def _concrete(value: Any) -> bool:
+    """The implementation computes on Python values only; a Z3 term is not an argument."""
+    if isinstance(value, z3.ExprRef):
+        return False
+    if hasattr(value, "page") and hasattr(value, "gen") and hasattr(value, "rights"):
+        return not any(isinstance(getattr(value, f), z3.ExprRef)
+                       for f in ("page", "gen", "rights"))
+    return True
+
+
+class Kernel:
+    """GEN-1: the optimized implementation of the exokernel interface."""
+
+    def __init__(self, cfg: Config | None = None) -> None:
+        self.cfg = cfg or Config()
+        self.state = KernelState(self.cfg)
+
+    def apply(self, name: str, *args: Any) -> Result:
+        """GEN-1/GEN-2: run operation ``name``; never raises, a failure changes nothing."""
+        sig = OPERATIONS.get(name) if isinstance(name, str) else None
+        if sig is None:
+            return Result(Status.INVALID_ARGUMENT, 0)
+        well_typed = len(args) == len(sig.args) and all(
+            arg_ok(kind, a) and _concrete(a)
+            for (_, kind), a in zip(sig.args, args, strict=False))
+        if not well_typed:
+            return Result(Status.INVALID_ARGUMENT, null_value(sig))
+        return HANDLERS[name](self.state, *args)
+
+    def observe(self) -> dict[str, Any]:
+        """The state in the model's field vocabulary (``exo.conformance``)."""
+        return self.state.observe()

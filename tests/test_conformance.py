@@ -1,0 +1,238 @@
+"""The conformance kit (exo.testing) checks itself: the model wrapped as an implementation
+conforms, and deliberately broken implementations are caught with a short, shrunk program
+naming the operation that goes wrong. Plus the ``exo check`` command."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import settings
+
+from exo.cli import main
+from exo.conformance import abstract, differences
+from exo.interface import OPERATIONS, Cap, Config, Result, Status
+from exo.model import initial
+from exo.testing import (
+    CheckReport,
+    ModelImplementation,
+    load_factory,
+    lockstep_machine,
+    run_check,
+)
+
+SMALL = Config(n_envs=3, n_pages=4, page_words=2, tlb_size=2, stlb_size=4, n_cids=4,
+               n_slices=3, n_guaranteed=2, n_regs=2, slice_ticks=2, excess_limit=1,
+               addr_limit=1 << 16, n_filters=3, ring_size=2)
+
+
+# --------------------------------------------------------------------------- broken variants
+
+
+class KeepsStaleSTLB(ModelImplementation):
+    """(a) Dealloc does not flush the STLB: after a real dealloc, the STLB entries it
+    removed are put back into the observation (until the slot is reused)."""
+
+    def __init__(self, cfg: Config | None = None) -> None:
+        super().__init__(cfg)
+        self.ghosts: dict[int, tuple[Any, Any, Any, Any]] = {}
+
+    def apply(self, name: str, *args: Any) -> Result:
+        before = self.state
+        res = super().apply(name, *args)
+        if name == "dealloc" and res.status == Status.OK:
+            for j in range(self.cfg.stlb_size):
+                if before.stlb_valid[j] and not self.state.stlb_valid[j]:
+                    self.ghosts[j] = (before.stlb_cid[j], before.stlb_vpage[j],
+                                      before.stlb_page[j], before.stlb_write[j])
+        for j in [j for j in self.ghosts if self.state.stlb_valid[j]]:
+            del self.ghosts[j]
+        return res
+
+    def observe(self) -> dict[str, Any]:
+        out = super().observe()
+        for j, (cid, vpage, page, write) in self.ghosts.items():
+            out["stlb_valid"][j] = True
+            out["stlb_cid"][j], out["stlb_vpage"][j] = cid, vpage
+            out["stlb_page"][j], out["stlb_write"][j] = page, write
+        return out
+
+
+class ScallKeepsSlice(ModelImplementation):
+    """(b) Scall transfers control but forgets to donate the caller's slice."""
+
+    def apply(self, name: str, *args: Any) -> Result:
+        before = self.state
+        res = super().apply(name, *args)
+        if name == "scall" and res.status == Status.OK:
+            self.state = self.state.replace(slice_owner=before.slice_owner)
+        return res
+
+
+class OverflowStatus(ModelImplementation):
+    """(c) A hostile argument (an int beyond 64 bits) gets a different status: the
+    implementation says NO_SPACE where the model says something else."""
+
+    def apply(self, name: str, *args: Any) -> Result:
+        if any(isinstance(a, int) and not isinstance(a, bool) and abs(a) >= 2**63
+               for a in args):
+            return Result(Status.NO_SPACE, Cap(-1, -1, 0) if name in ("alloc", "grant") else 0)
+        return super().apply(name, *args)
+
+
+class RaisesOnWrongType(ModelImplementation):
+    """(d) An argument of the wrong type raises instead of returning INVALID_ARGUMENT."""
+
+    def apply(self, name: str, *args: Any) -> Result:
+        for a in args:
+            if isinstance(a, str | float) or a is None:
+                raise TypeError(f"{name}: bad argument {a!r}")
+        return super().apply(name, *args)
+
+
+def _caught(impl: Any, op: str, examples: int = 300, steps: int = 25) -> CheckReport:
+    report = run_check(impl, SMALL, steps=steps, examples=examples, derandomize=True)
+    assert not report.passed, f"{impl.__name__} was not caught"
+    lines = report.program.splitlines()
+    assert lines and lines[0].startswith("state = "), report.program
+    assert any(op in ln for ln in lines[1:]), report.text()
+    assert len(lines) <= 8, f"not shrunk:\n{report.program}"
+    return report
+
+
+# --------------------------------------------------------------------------- the kit
+
+
+def test_model_implementation_conforms() -> None:
+    seen: list[int] = []
+    report = run_check(ModelImplementation, SMALL, steps=25, examples=60,
+                       on_progress=seen.append)
+    assert report.passed, report.text()
+    assert report.text() == "conformant: 60 examples x 25 steps"
+    assert seen and seen[-1] == 60 and seen == sorted(seen)
+
+
+def test_model_implementation_observation_round_trips() -> None:
+    impl = ModelImplementation(SMALL)
+    impl.apply("env_create", 0, 0)
+    impl.apply("alloc", 0, 1)
+    obs = impl.observe()
+    assert set(obs) >= {"owner", "cur_env", "stlb_valid", "rights"}
+    assert obs["owner"] == {1: 0} and obs["rights"] == {(0, 1): 2}
+    assert abstract(SMALL, obs) == impl.state
+    assert differences(impl.state, abstract(SMALL, obs)) == []
+
+
+def test_model_implementation_never_raises_on_junk() -> None:
+    impl = ModelImplementation(SMALL)
+    assert impl.apply("no_such_op", 1).status == Status.INVALID_ARGUMENT
+    assert impl.apply("alloc", "x", None).status == Status.INVALID_ARGUMENT
+    assert impl.apply("alloc", 0).status == Status.INVALID_ARGUMENT
+
+
+def test_dealloc_without_stlb_flush_is_caught() -> None:
+    report = _caught(KeepsStaleSTLB, "dealloc")
+    assert "stlb" in report.error and "dealloc" in report.error
+
+
+def test_scall_without_donation_is_caught() -> None:
+    report = _caught(ScallKeepsSlice, "scall")
+    assert "slice_owner" in report.error
+
+
+def test_different_status_for_hostile_argument_is_caught() -> None:
+    report = _caught(OverflowStatus, "")
+    assert "NO_SPACE" in report.error and "model returns" in report.error
+
+
+def test_raising_on_wrong_type_is_caught() -> None:
+    report = _caught(RaisesOnWrongType, "wrong_type")
+    assert "raised TypeError" in report.error and "GEN-1" in report.error
+
+
+def test_machine_is_a_pytest_testcase() -> None:
+    machine = lockstep_machine(ModelImplementation, SMALL)
+    assert all(callable(getattr(machine, name)) for name in OPERATIONS)
+    case = machine.TestCase
+    case.settings = settings(case.settings, max_examples=3, stateful_step_count=5)
+    case("runTest").runTest()
+
+
+# How a user puts the kit in their own suite (here on the model itself, a small budget).
+TestModelLockstep = lockstep_machine(ModelImplementation, SMALL).TestCase
+TestModelLockstep.settings = settings(TestModelLockstep.settings, max_examples=10,
+                                      stateful_step_count=10)
+
+
+def test_factory_that_cannot_build_is_a_usage_error() -> None:
+    def no_methods(cfg: Config) -> Any:
+        return object()
+
+    def broken(cfg: Config) -> Any:
+        return 1 / 0
+
+    with pytest.raises(ValueError, match="no apply"):
+        run_check(no_methods, SMALL, steps=2, examples=1)
+    with pytest.raises(ValueError, match="cannot build"):
+        run_check(broken, SMALL, steps=2, examples=1)
+
+
+def test_bad_config_is_refused() -> None:
+    with pytest.raises(ValueError, match="n_envs"):
+        lockstep_machine(ModelImplementation, Config(n_envs=0))
+    assert initial(SMALL) == ModelImplementation(SMALL).state
+
+
+# --------------------------------------------------------------------------- load_factory
+
+
+def test_load_factory_resolves() -> None:
+    assert load_factory("exo.testing:ModelImplementation") is ModelImplementation
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("exo.testing", "package.module:Factory"),
+    (":Kernel", "package.module:Factory"),
+    ("exo.testing:", "package.module:Factory"),
+    ("a:b:c", "package.module:Factory"),
+    ("no_such_module_xyz:Kernel", "cannot import"),
+    ("exo.testing:NoSuchThing", "has no attribute"),
+    ("exo.testing:HOSTILE_INTS", "not a class or function"),
+])
+def test_load_factory_errors(spec: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as info:
+        load_factory(spec)
+    assert "\n" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- exo check
+
+
+def test_cli_check_model_passes() -> None:
+    result = CliRunner().invoke(main, ["check", "--impl", "exo.testing:ModelImplementation",
+                                       "--steps", "10", "--examples", "5"])
+    assert result.exit_code == 0, result.output
+    assert "conformant: 5 examples x 10 steps" in result.output
+
+
+def test_cli_check_broken_fails_with_program() -> None:
+    result = CliRunner().invoke(main, ["check", "--impl", f"{__name__}:RaisesOnWrongType",
+                                       "--steps", "10", "--examples", "500"])
+    assert result.exit_code == 1, result.output
+    assert "state = " in result.output and "raised TypeError" in result.output
+
+
+@pytest.mark.parametrize("impl", ["nonsense", "no_such_module_xyz:Kernel",
+                                  "exo.testing:Nope"])
+def test_cli_check_bad_impl_exits_2(impl: str) -> None:
+    result = CliRunner().invoke(main, ["check", "--impl", impl])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("exo: ")
+    assert "Traceback" not in result.output
+
+
+def test_cli_check_help_has_examples() -> None:
+    result = CliRunner().invoke(main, ["check", "--help"])
+    assert result.exit_code == 0
+    assert "--impl" in result.output and "exo check" in result.output
