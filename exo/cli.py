@@ -505,6 +505,45 @@ def check_cmd(impl_spec: str, steps: int, examples: int) -> None:
     sys.exit(EXIT_FAIL)
 
 
+
+# --------------------------------------------------------------------------- exo bench
+
+
+@main.command("bench")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the rows as JSON to this file.")
+@click.option("--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the demux cost curve (10/100/1000 filters) as a PNG "
+                   "(skipped with a note if matplotlib is not installed).")
+@click.option("--quick", is_flag=True, help="Fewer repeats, packets and steps (seconds).")
+@click.option("--repeat", default=5, show_default=True, type=click.IntRange(1, 1000),
+              help="Runs per measurement (the median is reported); --quick uses 1.")
+def bench_cmd(json_out: Path | None, plot_out: Path | None, quick: bool, repeat: int) -> None:
+    """Benchmark the optimized kernel (exo.impl) against the model; print the table.
+
+    \b
+    Rows (measured ratio, target, met): demux with 1,000 port filters model/impl, impl
+    demux 1,000/10 filters, impl demux/dict lookup, STLB refill load model/impl, impl
+    dealloc with STLB 10^5/10^3 entries, lockstep run_check steps per second.
+    Targets are reported, not enforced: the exit code is 0 unless the usage is wrong.
+    Needs the repository's benchmarks/ package (run from the repository root).
+    \b
+    Examples:
+      exo bench --quick
+      exo bench --json bench.json --plot demux.png
+    """
+    try:
+        from benchmarks.impl import plot, run
+    except ImportError as exc:
+        _fail_usage(f"cannot import benchmarks.impl ({exc}); run from the repository root")
+    rows = run(repeat=1 if quick else repeat, quick=quick)
+    if json_out is not None:
+        json_out.write_text(json.dumps(rows, indent=2) + "\n")
+        click.echo(f"rows written to {json_out}")
+    if plot_out is not None:
+        click.echo(plot(rows, plot_out))
+
+
 def _fail_usage(message: str) -> NoReturn:
     click.echo(f"exo: {message}", err=True)
     sys.exit(EXIT_USAGE)
