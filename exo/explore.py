@@ -115,6 +115,19 @@ def _items(m: Any) -> list[tuple[Any, Any]]:
     return list(m.items())
 
 
+def two_running_envs() -> list[tuple[str, list[Any]]]:
+    """The operations that create environments 0 and 1 (context ids 0 and 1) with every
+    entry point registered and a slice each, then tick so env 0 runs: the common start of
+    the walks and state machines that need running code early."""
+    steps: list[tuple[str, list[Any]]] = [("env_create", [0, 0]), ("env_create", [1, 1])]
+    for env in (0, 1):
+        steps += [("set_exception_context", [env, k, 0x1000 + k])
+                  for k in range(NUM_EXCEPTIONS)]
+        steps += [("set_interrupt_context", [env, w, 0x2000 + w]) for w in (0, 1)]
+        steps += [("set_protected_entry", [env, w, 0x3000 + w]) for w in (0, 1)]
+    return [*steps, ("slice_alloc", [1, 0]), ("slice_alloc", [0, 1]), ("timer_tick", [])]
+
+
 @dataclass
 class Walk:
     """What a random walk did and the first thing that went wrong, if anything."""

@@ -67,7 +67,7 @@ from hypothesis.stateful import (
 )
 
 from exo.conformance import Implementation, abstract, differences, same_result
-from exo.explore import PROGRAMS
+from exo.explore import PROGRAMS, two_running_envs
 from exo.interface import (
     NUM_EXCEPTIONS,
     OPERATIONS,
@@ -128,7 +128,7 @@ class ModelImplementation:
 # --------------------------------------------------------------------------- argument values
 
 
-class Program(tuple):  # type: ignore[type-arg]
+class Program(tuple[tuple[int, int, int, int], ...]):
     """A BPF program (a tuple of ``(code, jt, jf, k)``) that prints as its short name, so a
     shrunk failure reads like a program rather than a wall of numbers."""
 
@@ -280,14 +280,7 @@ class LockstepMachine(RuleBasedStateMachine):
         c = self.cfg
         if scenario == "empty" or min(c.n_envs, c.n_cids, c.n_slices, c.n_pages) < 2:
             return multiple()
-        steps: list[tuple[str, list[Any]]] = [("env_create", [0, 0]), ("env_create", [1, 1])]
-        for env in (0, 1):
-            steps += [("set_exception_context", [env, k, 0x1000 + k])
-                      for k in range(NUM_EXCEPTIONS)]
-            steps += [("set_interrupt_context", [env, w, 0x2000 + w]) for w in (0, 1)]
-            steps += [("set_protected_entry", [env, w, 0x3000 + w]) for w in (0, 1)]
-        steps += [("slice_alloc", [1, 0]), ("slice_alloc", [0, 1]), ("timer_tick", [])]
-        for name, args in steps:
+        for name, args in two_running_envs():
             self._apply(name, args)
         if scenario != "two_envs_mapped":
             return multiple()

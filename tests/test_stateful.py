@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
-from exo.explore import PROGRAMS
+from exo.explore import PROGRAMS, two_running_envs
 from exo.interface import NUM_EXCEPTIONS, OPERATIONS, Cap, Config, Status
 from exo.logic import ConMap
 from exo.model import REGISTRY, State, initial
@@ -60,14 +60,7 @@ class ModelMachine(RuleBasedStateMachine):
         self.state = initial(CFG)
         if not populated:
             return
-        steps: list[tuple[str, list[Any]]] = [("env_create", [0, 0]), ("env_create", [1, 1])]
-        for env in (0, 1):
-            steps += [("set_exception_context", [env, k, 0x1000 + k])
-                      for k in range(NUM_EXCEPTIONS)]
-            steps += [("set_interrupt_context", [env, w, 0x2000 + w]) for w in (0, 1)]
-            steps += [("set_protected_entry", [env, w, 0x3000 + w]) for w in (0, 1)]
-        steps += [("slice_alloc", [1, 0]), ("slice_alloc", [0, 1]), ("timer_tick", [])]
-        for name, args in steps:
+        for name, args in two_running_envs():
             assert self._apply(name, args).status == Status.OK, (name, args)
 
     def _apply(self, name: str, args: list[Any]) -> Any:
