@@ -44,10 +44,7 @@ def abstract(cfg: Config, observation: dict[str, Any]) -> State:
         if name in SCALARS:
             changes[name] = value
         elif name in fields:
-            m = getattr(s, name)
-            for key, v in value.items():
-                m = m.set(key, v)
-            changes[name] = m
+            changes[name] = getattr(s, name).update(value.items())
         else:
             raise KeyError(f"observation has a field the model does not: {name!r}")
     return s.replace(**changes)
@@ -61,10 +58,7 @@ def canonical(s: State) -> State:
 
     def clear(field: str, keep: Any) -> None:
         m, b = ch.get(field, getattr(s, field)), getattr(boot, field)
-        for k, _ in b.items():
-            if not keep(k):
-                m = m.set(k, b[k])
-        ch[field] = m
+        ch[field] = m.update((k, v) for k, v in b.items() if not keep(k))
 
     for prefix in ("tlb", "stlb"):
         valid = getattr(s, f"{prefix}_valid")

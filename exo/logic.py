@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeAlias
 
@@ -334,6 +334,17 @@ class Map(ABC):
     def map(self, fn: Callable[..., Val]) -> Map:
         """Bulk update: every key ``k`` gets ``fn(*k, old_value)``."""
 
+    def update(self, changes: Iterable[tuple[Any, Val]]) -> Map:
+        """A copy with every ``(key, value)`` of ``changes`` set, in order (keys outside
+        the domain ignored, as by ``set``)."""
+        m = self
+        for key, value in changes:
+            m = m.set(key, value)
+        return m
+
+
+_ABSENT: Any = object()
+
 
 def _key(key: Any) -> tuple[Any, ...]:
     return key if isinstance(key, tuple) else (key,)
@@ -362,6 +373,13 @@ class ConMap(Map):
         )
 
     def __getitem__(self, key: Any) -> Val:
+        # fast path: an in-domain key is a key of ``_data`` as it is (ints, not bools —
+        # ``True == 1`` would otherwise find slot 1)
+        kind = type(key)
+        if kind is int or (kind is tuple and all(type(k) is int for k in key)):
+            value = self._data.get(key, _ABSENT)
+            if value is not _ABSENT:
+                return value
         ks = _key(key)
         if not self._inside(ks):
             return self.default
@@ -373,6 +391,17 @@ class ConMap(Map):
             return self
         data = dict(self._data)
         data[self._norm(ks)] = value
+        return ConMap(self.sizes, self.default, data)
+
+    def update(self, changes: Iterable[tuple[Any, Val]]) -> ConMap:
+        batch = list(changes)
+        if not batch:
+            return self
+        data = dict(self._data)  # one copy for the whole batch
+        for key, value in batch:
+            ks = _key(key)
+            if self._inside(ks):
+                data[self._norm(ks)] = value
         return ConMap(self.sizes, self.default, data)
 
     def map(self, fn: Callable[..., Val]) -> ConMap:

@@ -52,13 +52,14 @@ returned verbatim by ``Demux.source()``:
    slot over every satisfied path of the trie, then tries fallback filters with a lower
    slot, in slot order.
 
-How equality with the reference is checked: ``tests/test_demux.py`` runs ``classify``
-against the reference interpreter (``exo.model.filters.evaluate`` of each filter in slot
-order) for every corpus program alone (optimized and unoptimized), for sets of 10, 50
-and 1000 hand-assembled port filters mixed with unmergeable corpus programs, on scapy
-frames, every truncation of them, and random bytes; ``compile_program`` is compared with
-``evaluate`` value for value; and the #430 witness packet keeps each program's own verdict.
-``Demux.source()`` is self-contained Python for a later Z3/CrossHair equivalence check.
+How equality with the reference is checked (FLT-8): the bundled kernel gives its
+``Demux`` a checker, ``exo.proofs.demux.check_source`` (through ``exo.impl.filtercheck``),
+which proves each generated module equal to the model's interpreter with Z3 — for every
+packet, by symbolic execution of the generated text itself — before the module
+classifies a packet; a finding raises ``DemuxCheckFailed``. ``tests/test_demux.py`` also
+runs ``classify`` against the reference interpreter on corpus programs, port-filter sets
+of 10 to 1000, random programs, scapy frames, their truncations and random bytes, and
+the #430 witness; ``tests/test_demux_check.py`` shows the check refuting broken modules.
 """
 
 from __future__ import annotations
@@ -542,14 +543,32 @@ class _Filter:
     paths: list[Path] | None  # None: not mergeable
 
 
-class Demux:
-    """Filters in numbered slots; ``classify`` gives the owner of the first accepting one."""
+Installed = list[tuple[int, int, Program]]
+"""The installed filters as (slot, owner, program), in slot order."""
+Checker = Callable[[str, Installed], object]
+"""FLT-8: checks generated source against the filters it was made from; returns None when
+the source is proved equal to the reference, else a finding (its ``str`` is the report)."""
 
-    def __init__(self) -> None:
+
+class DemuxCheckFailed(RuntimeError):
+    """FLT-8: the checker found a packet on which the generated source is wrong (a bug in
+    this module; the source is not used)."""
+
+
+class Demux:
+    """Filters in numbered slots; ``classify`` gives the owner of the first accepting one.
+
+    With ``check`` (FLT-8), every generated module is handed to it, with the filters it
+    was generated from, before it is compiled and used; a finding raises
+    ``DemuxCheckFailed``. The bundled kernel passes the Z3 translation validation of
+    ``exo.proofs.demux`` (through ``exo.impl.filtercheck``)."""
+
+    def __init__(self, check: Checker | None = None) -> None:
         self._filters: dict[int, _Filter] = {}
         self._decomposed: dict[Program, list[Path] | None] = {}
         self._source: str | None = None
         self._classify: Callable[[bytes], int] | None = None
+        self._check = check
 
     def add(self, slot: int, owner: int, program: tuple[Insn, ...]) -> None:
         """Install ``program`` (already verified) in ``slot`` for ``owner``, replacing what
@@ -570,10 +589,20 @@ class Demux:
         """The slots whose filter is in the merged trie (the rest use per-filter code)."""
         return sorted(s for s, f in self._filters.items() if f.paths is not None)
 
+    def installed(self) -> Installed:
+        """The installed filters as (slot, owner, program), in slot order."""
+        return [(s, f.owner, f.program) for s, f in sorted(self._filters.items())]
+
     def source(self) -> str:
-        """The generated Python module: per-filter functions, trie and ``classify``."""
+        """The generated Python module: per-filter functions, trie and ``classify``
+        (checked first when the demux has a checker, FLT-8)."""
         if self._source is None:
-            self._source = self._generate()
+            source = self._generate()
+            if self._check is not None:
+                finding = self._check(source, self.installed())
+                if finding is not None:
+                    raise DemuxCheckFailed(str(finding))
+            self._source = source
         return self._source
 
     def classify(self, packet: bytes) -> int:

@@ -66,9 +66,11 @@ def _concrete(value: Any) -> bool:
 class Kernel:
     """GEN-1: the optimized implementation of the exokernel interface."""
 
-    def __init__(self, cfg: Config | None = None) -> None:
+    def __init__(self, cfg: Config | None = None, check_demux: bool = True) -> None:
+        """``check_demux``: prove every generated demultiplexer equal to the reference
+        with Z3 before it classifies a packet (FLT-8); off only to measure without it."""
         self.cfg = cfg or Config()
-        self.state = KernelState(self.cfg)
+        self.state = KernelState(self.cfg, check_demux)
 
     def apply(self, name: str, *args: Any) -> Result:
         """GEN-1/GEN-2: run operation ``name``; never raises, a failure changes nothing."""

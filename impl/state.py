@@ -18,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from exo.impl.demux import Demux
+from exo.impl.filtercheck import check_source
 from exo.interface import FREE, NO_ENTRY, NUM_VECTORS, Config
 
 
@@ -91,7 +92,7 @@ class KernelState:
     """INV-0: the boot state, mutable: no environment, every page free, empty TLB and STLB,
     slice 0 in progress with no ticks left."""
 
-    def __init__(self, cfg: Config) -> None:
+    def __init__(self, cfg: Config, check_demux: bool = True) -> None:
         problem = cfg.problem()
         if problem is not None:
             raise ValueError(f"bad configuration: {problem}")
@@ -147,7 +148,8 @@ class KernelState:
         self.filter_owner = [FREE] * F
         self.filter_code: list[tuple[tuple[int, int, int, int], ...]] = [()] * F
         self.filters: list[set[int]] = [set() for _ in range(E)]
-        self.demux = Demux()
+        # FLT-8: every generated demultiplexer is proved equal to the reference before use
+        self.demux = Demux(check=check_source if check_demux else None)
         self.rx_head = [0] * E
         self.rx_count = [0] * E
         self.rx_pkt = [[b""] * cfg.ring_size for _ in range(E)]

@@ -469,33 +469,35 @@ def evaluate(prog: Program, packet: bytes) -> int:
 # --------------------------------------------------------------------------- Z3 questions
 
 
-_PKT = Packet.symbolic("p")
+SYMBOLIC_PACKET = Packet.symbolic("p")
+"""The one symbolic packet every Z3 question about filters is asked on (FLT-6..FLT-8)."""
 
 
 @lru_cache(maxsize=8192)
 def verdict_term(prog: Program) -> Any:
     """The return value of ``prog`` on the symbolic packet, built once per program."""
-    return run(prog, _PKT)
+    return run(prog, SYMBOLIC_PACKET)
 
 
-def _witness(model: z3.ModelRef) -> bytes:
-    n = model.eval(_PKT.length, model_completion=True).as_long()
-    return bytes(model.eval(z3.Select(_PKT.data, z3.BitVecVal(i, 32)),
+def witness_bytes(model: z3.ModelRef) -> bytes:
+    """The bytes of ``SYMBOLIC_PACKET`` in a Z3 model (its length, then each byte)."""
+    n = model.eval(SYMBOLIC_PACKET.length, model_completion=True).as_long()
+    return bytes(model.eval(z3.Select(SYMBOLIC_PACKET.data, z3.BitVecVal(i, 32)),
                             model_completion=True).as_long() for i in range(n))
 
 
 def _solve(*constraints: Any) -> z3.ModelRef | None:
     s = z3.Solver()
-    s.add(z3.ULE(_PKT.length, MAX_PACKET), *constraints)
+    s.add(z3.ULE(SYMBOLIC_PACKET.length, MAX_PACKET), *constraints)
     if s.check() != z3.sat:
         return None
     # prefer a short witness: shrink the length bound while still satisfiable
     model = s.model()
     for cap in (64, 128, 256, 1514):
-        if model.eval(_PKT.length).as_long() <= cap:
+        if model.eval(SYMBOLIC_PACKET.length).as_long() <= cap:
             break
         s.push()
-        s.add(z3.ULE(_PKT.length, cap))
+        s.add(z3.ULE(SYMBOLIC_PACKET.length, cap))
         if s.check() == z3.sat:
             model = s.model()
             s.pop()
@@ -518,7 +520,7 @@ def overlap(a: Program, others: list[Program]) -> tuple[int, bytes] | None:
     model = _solve(fa != zero, z3.Or(*[verdict_term(b) != zero for b in others]))
     if model is None:
         return None
-    pkt = _witness(model)
+    pkt = witness_bytes(model)
     if evaluate(a, pkt) == 0:
         raise WitnessError("overlap witness not accepted by the new filter on replay")
     for i, b in enumerate(others):
@@ -533,7 +535,7 @@ def difference(a: Program, b: Program) -> bytes | None:
     model = _solve(verdict_term(a) != verdict_term(b))
     if model is None:
         return None
-    pkt = _witness(model)
+    pkt = witness_bytes(model)
     if evaluate(a, pkt) == evaluate(b, pkt):
         raise WitnessError("difference witness gives equal results on replay")
     return pkt

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import z3
@@ -177,11 +178,22 @@ def initial(cfg: Config | None = None) -> State:
     """
     cfg = cfg or Config()
     concrete = not any(isinstance(v, z3.ExprRef) for v in dataclasses.astuple(cfg))
-    if concrete and cfg.problem() is not None:
+    if concrete:
+        return _initial_concrete(cfg)
+    maps: dict[str, Map] = {
+        name: SymMap.const(dom, default) for name, (dom, default, _) in layout(cfg).items()
+    }
+    return State(cfg=cfg, **maps, **SCALARS)
+
+
+@lru_cache(maxsize=64)
+def _initial_concrete(cfg: Config) -> State:
+    """The boot state of a concrete configuration: built once per configuration (states
+    and their maps are immutable, so sharing it is safe)."""
+    if cfg.problem() is not None:
         raise ValueError(f"bad configuration: {cfg.problem()}")
     maps: dict[str, Map] = {
-        name: ConMap(dom, default) if concrete else SymMap.const(dom, default)
-        for name, (dom, default, _) in layout(cfg).items()
+        name: ConMap(dom, default) for name, (dom, default, _) in layout(cfg).items()
     }
     return State(cfg=cfg, **maps, **SCALARS)
 

@@ -39,6 +39,7 @@ MODULES = (
     "exo.spec.twostate",
     "exo.spec.postconditions",
     "exo.spec.theorems",
+    "exo.proofs.demux",
 )
 """Where clause homes are looked for."""
 
