@@ -514,7 +514,7 @@ def check_cmd(impl_spec: str, steps: int, examples: int) -> None:
               help="Also write the rows as JSON to this file.")
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the demux cost curve (10/100/1000 filters) as a PNG "
-                   "(skipped with a note if matplotlib is not installed).")
+                   "(needs matplotlib: pip install 'exo-reference[bench]').")
 @click.option("--quick", is_flag=True, help="Fewer repeats, packets and steps (seconds).")
 @click.option("--repeat", default=5, show_default=True, type=click.IntRange(1, 1000),
               help="Runs per measurement (the median is reported); --quick uses 1.")
@@ -533,9 +533,11 @@ def bench_cmd(json_out: Path | None, plot_out: Path | None, quick: bool, repeat:
       exo bench --json bench.json --plot demux.png
     """
     try:
-        from benchmarks.impl import plot, run
+        from benchmarks.impl import plot, plot_available, run
     except ImportError as exc:
         _fail_usage(f"cannot import benchmarks.impl ({exc}); run from the repository root")
+    if plot_out is not None and plot_available() is not None:
+        _fail_usage(str(plot_available()))
     rows = run(repeat=1 if quick else repeat, quick=quick)
     if json_out is not None:
         json_out.write_text(json.dumps(rows, indent=2) + "\n")

@@ -5,8 +5,11 @@ Structure only: timing targets are never asserted here (they depend on the machi
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from benchmarks.impl import port_filter, run, udp_packet
@@ -36,3 +39,26 @@ def test_cli_bench_quick_exits_zero() -> None:
     res = CliRunner().invoke(main, ["bench", "--quick"])
     assert res.exit_code == 0, res.output
     assert "measured" in res.output and "target" in res.output
+
+
+def test_cli_bench_writes_json_and_png(tmp_path: Path) -> None:
+    out_json, out_png = tmp_path / "bench.json", tmp_path / "demux.png"
+    res = CliRunner().invoke(main, ["bench", "--quick", "--json", str(out_json),
+                                    "--plot", str(out_png)])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(out_json.read_text())
+    assert [r["name"] for r in rows] == [r["name"] for r in run(repeat=1, quick=True,
+                                                                 echo=False)]
+    assert set(rows[0]["flt8_check_s"]) == {"10", "100"}
+    assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "FLT-8 Z3 check" in res.output
+
+
+def test_cli_bench_plot_without_matplotlib_is_a_usage_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import benchmarks.impl
+
+    monkeypatch.setattr(benchmarks.impl, "plot_available", lambda: "--plot needs matplotlib")
+    res = CliRunner().invoke(main, ["bench", "--quick", "--plot", str(tmp_path / "x.png")])
+    assert res.exit_code == 2 and "needs matplotlib" in res.output
+    assert not (tmp_path / "x.png").exists()
