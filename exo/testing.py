@@ -37,7 +37,7 @@ Using the kit
 * Programmatically: ``run_check(MyKernel, Config(), steps=50, examples=200)``.
 
 After every step the machine asserts that model and implementation returned the same
-result (``same_result``), that the observation means the model's state
+result (``exo.conformance.same_outcome``), that the observation means the model's state
 (``differences(model, abstract(cfg, impl.observe())) == []``), and that the model still
 satisfies every invariant (``exo.spec.invariants.check``). A failure is shrunk by
 Hypothesis to a short program of operation calls. ``ModelImplementation`` is the model
@@ -66,7 +66,8 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from exo.conformance import Implementation, abstract, differences, same_result
+from exo.bpf_samples import SAMPLES
+from exo.conformance import Implementation, abstract, differences, same_outcome
 from exo.explore import PROGRAMS, two_running_envs
 from exo.interface import (
     NUM_EXCEPTIONS,
@@ -87,7 +88,9 @@ Factory = Callable[[Config], Implementation]
 __all__ = [
     "CheckReport",
     "ModelImplementation",
+    "Packet",
     "Program",
+    "frames",
     "load_factory",
     "lockstep_machine",
     "run_check",
@@ -149,12 +152,77 @@ _PROGRAM_NAMES = ("byte0_is_0", "byte0_is_1", "byte0_is_2", "byte0_is_3", "accep
 NAMED_PROGRAMS: tuple[Program, ...] = (
     *(Program(_PROGRAM_NAMES[i] if i < len(_PROGRAM_NAMES) else f"program{i}", p)
       for i, p in enumerate(PROGRAMS)),
+    *(Program(name, prog) for name, prog in SAMPLES.items()),
     Program("empty", ()),  # refused by the verifier
     Program("div_by_zero", ((0x34, 0, 0, 0), (0x16, 0, 0, 0))),  # A /= 0: refused
     Program("field_out_of_range", ((0x10000, 0, 0, 0),)),  # not a program: wrong type
 )
-"""Real small BPF programs (exo.explore.PROGRAMS: disjoint, overlapping, refused) and a
-few hostile ones, each printing as its name."""
+"""Small BPF programs (exo.explore.PROGRAMS: disjoint, overlapping, refused), real tcpdump
+programs (``exo.bpf_samples``: ports, arp, the libpcap #430 pair, a division) and a few
+hostile ones, each printing as its name."""
+
+
+class Packet(bytes):
+    """Packet bytes that print as a short description (``ipv4/udp 68>67 cut 32/48``)."""
+
+    name: str
+
+    def __new__(cls, name: str, data: bytes) -> Packet:
+        p = super().__new__(cls, data)
+        p.name = name
+        return p
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+_PORTS = (53, 67, 68, 80, 443, 1234)
+
+
+@st.composite
+def frames(draw: st.DrawFn) -> Packet:
+    """An Ethernet frame the sample filters care about — IPv4 (options and fragments
+    included) or IPv6 carrying TCP/UDP/ICMP, ARP, or another ethertype — cut at a random
+    length half of the time, which is where out-of-bounds aborts (libpcap #430) live."""
+    kind = draw(st.sampled_from(["ipv4", "ipv4", "ipv6", "arp", "other"]))
+    proto = draw(st.sampled_from([6, 17, 17, 1]))
+    sport, dport = draw(st.sampled_from(_PORTS)), draw(st.sampled_from(_PORTS))
+    flags = draw(st.sampled_from([0x12, 0x02, 0x10]))
+    if proto == 6:
+        l4 = (sport.to_bytes(2, "big") + dport.to_bytes(2, "big") + bytes(9) + bytes([flags])
+              + bytes(6))
+    elif proto == 17:
+        l4 = sport.to_bytes(2, "big") + dport.to_bytes(2, "big") + bytes([0, 8, 0, 0])
+    else:
+        l4 = bytes([8, 0, 0, 0])
+    label = {6: f"tcp {sport}>{dport}", 17: f"udp {sport}>{dport}", 1: "icmp"}[proto]
+    if kind == "ipv4":
+        words = draw(st.sampled_from([5, 5, 6, 15]))  # header length in 32-bit words
+        frag = draw(st.sampled_from([0, 0, 0x2000, 3]))  # none, more-fragments, offset 3
+        ip = (bytes([0x40 | words, 0]) + (4 * words + len(l4)).to_bytes(2, "big") + bytes(2)
+              + frag.to_bytes(2, "big") + bytes([64, proto]) + bytes(2) + bytes([10, 0, 0, 1])
+              + bytes([10, 0, 0, 2]) + bytes(4 * (words - 5)))
+        body, ethertype = ip + l4, 0x0800
+        label = f"ipv4/{label}" + (f" ihl {words}" if words != 5 else "") + (
+            f" frag {frag:#x}" if frag else "")
+    elif kind == "ipv6":
+        ip = (bytes([0x60, 0, 0, 0]) + len(l4).to_bytes(2, "big") + bytes([proto, 64])
+              + bytes(32))
+        body, ethertype, label = ip + l4, 0x86DD, f"ipv6/{label}"
+    elif kind == "arp":
+        body, ethertype, label = bytes([0, 1, 8, 0, 6, 4, 0, 1]) + bytes(20), 0x0806, "arp"
+    else:
+        ethertype = draw(st.integers(0, 0xFFFF))
+        body, label = bytes(8), f"ethertype {ethertype:#06x}"
+    frame = bytes([2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2]) + ethertype.to_bytes(2, "big") + body
+    # cut anywhere, or just inside a port field (source port in, destination port out)
+    ports_at = len(frame) - len(l4) if kind in ("ipv4", "ipv6") else 14
+    cut = min(len(frame), draw(st.one_of(
+        st.just(len(frame)), st.integers(0, len(frame)),
+        st.sampled_from([14, ports_at, ports_at + 2, ports_at + 3]))))
+    if cut < len(frame):
+        label += f" cut {cut}/{len(frame)}"
+    return Packet(label, frame[:cut])
 
 SCENARIOS = ("empty", "two_envs", "two_envs_mapped")
 """What ``boot`` sets up before the random steps (see ``LockstepMachine.boot``)."""
@@ -164,6 +232,10 @@ HOSTILE_INTS = (-1, -(2**63), 2**64, 10**9)
 
 JUNK: tuple[Any, ...] = ("x", None, 1.5, True, (), b"", Cap("p", 0, 1))
 """Values of the wrong type for some or every argument kind (``True`` is not an int)."""
+
+
+_PACKETS: st.SearchStrategy[bytes] = st.one_of(st.binary(max_size=6), frames())
+"""Packets: a few raw bytes (the small programs look at bytes 0 and 1), or a frame."""
 
 
 def _index(n: int) -> st.SearchStrategy[int]:
@@ -179,7 +251,7 @@ def _arg_strategy(op: str, arg: str, kind: str, cfg: Config) -> st.SearchStrateg
     if kind == "program":
         return st.sampled_from(NAMED_PROGRAMS)
     if kind == "packet":
-        return st.binary(max_size=6)
+        return _PACKETS
     sizes = {
         "env": cfg.n_envs, "grantee": cfg.n_envs, "callee": cfg.n_envs,
         "page": cfg.n_pages, "vpage": 4, "offset": cfg.page_words, "reg": cfg.n_regs,
@@ -249,7 +321,7 @@ class LockstepMachine(RuleBasedStateMachine):
                 f"(the model returns {expected!r}; GEN-1: errors are values, never "
                 f"exceptions)") from exc
         try:
-            same = same_result(expected, got)
+            same = same_outcome(self.model, name, args, expected, got)
         except Exception:
             same = False
         if not same:
@@ -364,6 +436,26 @@ class LockstepMachine(RuleBasedStateMachine):
         env, target = owned[pick % len(owned)]
         resource = {"page": 0, "slice": 1, "filter": 2}[kind]
         self._apply("revoke_request", [env, resource, target, s.now + wait])
+
+    @rule(pick=st.integers(0, 3), program=st.sampled_from(NAMED_PROGRAMS),
+          packets=st.lists(_PACKETS, min_size=1, max_size=4), take=st.booleans())
+    def filter_traffic(self, pick: int, program: Program, packets: list[Packet],
+                       take: bool) -> None:
+        """NET-1..NET-4 together: the ``pick``-th live environment (wrapping around;
+        nothing if none is live) installs ``program`` (real tcpdump programs among
+        them), the packets arrive, and (``take``) the environment takes one from its
+        ring. The Z3 overlap check, the demux and its FLT-8 check all run this way."""
+        s = self.model
+        assert isinstance(s.env_alive, ConMap)
+        live = [e for e, alive in s.env_alive.items() if alive]
+        if not live:
+            return
+        env = live[pick % len(live)]
+        self._apply("filter_install", [env, program])
+        for packet in packets:
+            self._apply("packet_arrive", [packet])
+        if take:
+            self._apply("packet_take", [env])
 
     @rule(env=st.integers(0, 3))
     def tick_past_deadline_and_abort(self, env: int) -> None:

@@ -558,10 +558,11 @@ class DemuxCheckFailed(RuntimeError):
 class Demux:
     """Filters in numbered slots; ``classify`` gives the owner of the first accepting one.
 
-    With ``check`` (FLT-8), every generated module is handed to it, with the filters it
-    was generated from, before it is compiled and used; a finding raises
-    ``DemuxCheckFailed``. The bundled kernel passes the Z3 translation validation of
-    ``exo.proofs.demux`` (through ``exo.impl.filtercheck``)."""
+    With ``check`` (FLT-8), every generated module is handed to it, with the filters the
+    demux holds, before it is compiled and used; a finding raises ``DemuxCheckFailed``.
+    The bundled kernel passes ``KernelState.check_demux``: the Z3 translation validation
+    of ``exo.proofs.demux`` (through ``exo.impl.filtercheck``) against the kernel's own
+    filter table."""
 
     def __init__(self, check: Checker | None = None) -> None:
         self._filters: dict[int, _Filter] = {}

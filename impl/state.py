@@ -149,12 +149,19 @@ class KernelState:
         self.filter_code: list[tuple[tuple[int, int, int, int], ...]] = [()] * F
         self.filters: list[set[int]] = [set() for _ in range(E)]
         # FLT-8: every generated demultiplexer is proved equal to the reference before use
-        self.demux = Demux(check=check_source if check_demux else None)
+        self.demux = Demux(check=self.check_demux if check_demux else None)
         self.rx_head = [0] * E
         self.rx_count = [0] * E
         self.rx_pkt = [[b""] * cfg.ring_size for _ in range(E)]
         self.rx_drops = [0] * E
         self.kernel_drops = 0
+
+    def check_demux(self, source: str, _installed: object) -> object:
+        """FLT-8: ``source`` against the kernel's own filter table — not against the
+        demux's copy of it, so a demux that mangles a program when it is added is
+        caught too. None if proved, else the finding."""
+        return check_source(source, [(j, self.filter_owner[j], self.filter_code[j])
+                                     for j in range(self.cfg.n_filters) if self.filter_valid[j]])
 
     # ------------------------------------------------------------------ small predicates
 

@@ -512,7 +512,14 @@ class WitnessError(RuntimeError):
 
 def overlap(a: Program, others: list[Program]) -> tuple[int, bytes] | None:
     """FLT-6: a packet ``a`` and one of ``others`` both accept, replayed on the reference
-    interpreter, as (index into ``others``, packet); None if there is none."""
+    interpreter, as (index into ``others``, packet); None if there is none. Answers are
+    cached per question: the same question always gets the same witness (Z3 may choose
+    another model for a repeated query), so the model stays a function of its state."""
+    return _overlap(a, tuple(others))
+
+
+@lru_cache(maxsize=65536)
+def _overlap(a: Program, others: tuple[Program, ...]) -> tuple[int, bytes] | None:
     if not others:
         return None
     fa = verdict_term(a)

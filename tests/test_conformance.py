@@ -10,8 +10,12 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import settings
 
+from exo.bpf_samples import SAMPLES
 from exo.cli import main
-from exo.conformance import abstract, differences
+from exo.conformance import abstract, differences, same_outcome
+from exo.explore import two_running_envs
+from exo.impl import Kernel
+from exo.impl.demux import Demux
 from exo.interface import OPERATIONS, Cap, Config, Result, Status
 from exo.model import initial
 from exo.testing import (
@@ -236,3 +240,68 @@ def test_cli_check_help_has_examples() -> None:
     result = CliRunner().invoke(main, ["check", "--help"])
     assert result.exit_code == 0
     assert "--impl" in result.output and "exo check" in result.output
+
+
+# --------------------------------------------------------------------------- broken demuxes
+
+
+class PaddingDemux(Demux):
+    """(e) Loads past the end of the packet read zeros instead of aborting the filter."""
+
+    def classify(self, packet: bytes) -> int:
+        return super().classify(bytes(packet) + bytes(64))
+
+
+class ReorderingDemux(Demux):
+    """(f) libpcap #430: the unoptimized DHCP filter is run as libpcap's optimizer
+    rewrote it, which moves the source-port load across the destination port's abort."""
+
+    def add(self, slot: int, owner: int, program: tuple[Any, ...]) -> None:
+        if tuple(program) == SAMPLES["dhcp_unopt"]:
+            program = SAMPLES["dhcp_opt"]
+        super().add(slot, owner, program)
+
+
+def _kernel_with(demux: type[Demux], check: bool) -> Any:
+    class BrokenDemuxKernel(Kernel):
+        def __init__(self, cfg: Config | None = None) -> None:
+            super().__init__(cfg)
+            self.state.demux = demux(check=self.state.check_demux if check else None)
+
+    BrokenDemuxKernel.__name__ = f"{demux.__name__}Kernel"
+    return BrokenDemuxKernel
+
+
+def test_demux_reading_past_the_end_is_caught() -> None:
+    report = _caught(_kernel_with(PaddingDemux, check=True), "filter_traffic")
+    assert "packet_arrive(" in report.error and "implementation returns OK:" in report.error
+
+
+def test_demux_reordering_loads_is_caught_by_the_flt8_check() -> None:
+    report = _caught(_kernel_with(ReorderingDemux, check=True), "dhcp_unopt")
+    assert "DemuxCheckFailed" in report.error and "FLT-8" in report.error
+
+
+def test_bundled_kernel_conforms_with_real_filters() -> None:
+    report = run_check(Kernel, SMALL, steps=25, examples=60, derandomize=True)
+    assert report.passed, report.text()
+
+
+def test_overlap_witness_may_be_any_packet_both_filters_accept() -> None:
+    """NET-1 asks for *a* witness: another valid one conforms, a wrong one does not."""
+    model = ModelImplementation(SMALL)
+    for name, args in two_running_envs():
+        model.apply(name, *args)
+    before = model.state
+    assert model.apply("filter_install", 0, SAMPLES["arp"]).status == Status.OK
+    before = model.state
+    expected = model.apply("filter_install", 1, SAMPLES["arp"])
+    assert expected.status == Status.OVERLAP
+    arp_frame = bytes(12) + b"\x08\x06"
+    assert expected.value != arp_frame.hex()
+    for value, ok in ((arp_frame.hex(), True), ((arp_frame + b"x").hex(), True),
+                      (bytes(14).hex(), False), ("zz", False), (7, False)):
+        got = Result(Status.OVERLAP, value)
+        assert same_outcome(before, "filter_install", (1, SAMPLES["arp"]), expected, got) is ok
+    assert not same_outcome(before, "filter_install", (1, SAMPLES["arp"]), expected,
+                            Result(Status.OK, 0))

@@ -226,3 +226,15 @@ def test_a_finding_stops_the_module_from_being_used() -> None:
     dm.add(0, 1, TCP80)
     with pytest.raises(DemuxCheckFailed, match="found a packet"):
         dm.classify(b"")
+
+
+def test_bundled_samples_are_the_corpus_programs() -> None:
+    """exo.bpf_samples (what the lockstep kit installs) is copied from the corpus that
+    tests/test_filter_oracles.py recompiles with tcpdump."""
+    from exo.bpf_samples import EXPRESSIONS, SAMPLES
+
+    assert set(SAMPLES) == set(EXPRESSIONS)
+    for name, (expr, optimized) in EXPRESSIONS.items():
+        text = BY_EXPR[expr]["ddd" if optimized else "ddd_unoptimized"]
+        assert SAMPLES[name] == parse_ddd(text), name
+        assert verify(SAMPLES[name]) == []
