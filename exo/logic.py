@@ -367,10 +367,14 @@ class ConMap(Map):
         return ks[0] if len(ks) == 1 else ks
 
     def _inside(self, ks: tuple[Any, ...]) -> bool:
-        return len(ks) == len(self.sizes) and all(
-            isinstance(k, int) and not isinstance(k, bool) and 0 <= k < n
-            for k, n in zip(ks, self.sizes, strict=True)
-        )
+        if len(ks) != len(self.sizes):
+            return False
+        for k, n in zip(ks, self.sizes, strict=True):
+            if type(k) is not int and (not isinstance(k, int) or isinstance(k, bool)):
+                return False
+            if not 0 <= k < n:
+                return False
+        return True
 
     def __getitem__(self, key: Any) -> Val:
         # fast path: an in-domain key is a key of ``_data`` as it is (ints, not bools —

@@ -100,8 +100,18 @@ class State:
         return If(self.cur_env == FREE, int(Mode.KERNEL), int(Mode.USER))
 
     def replace(self, **changes: Any) -> State:
-        """A copy with some fields changed."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed (``dataclasses.replace`` without re-running
+        ``__init__``: the model replaces states at every step)."""
+        unknown = changes.keys() - _FIELDS
+        if unknown:
+            raise TypeError(f"State has no field {sorted(unknown)[0]!r}")
+        new = object.__new__(State)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(State))
 
 
 def layout(cfg: Config) -> dict[str, tuple[tuple[Any, ...], Any, str]]:
