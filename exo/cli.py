@@ -138,6 +138,8 @@ def verify_cmd(steps: int, seed: int, no_proofs: bool, jobs: int | None,
       boot state     the initial state satisfies every invariant (INV-0), several sizes
       random walks   invariants after every step, failures leave the state unchanged
       symbolic run   every operation runs on Z3 terms (the proofs' interpretation)
+      demux (FLT-8)  the implementation's generated packet demultiplexer, for the
+                     bundled tcpdump programs, proved equal to the model's interpreter
       proofs         Z3, for all sizes: invariants hold at boot and are preserved by
                      every operation, postconditions, theorems (same as exo prove)
     Exit code 0 if everything passed, 1 otherwise.
@@ -173,6 +175,7 @@ def verify_cmd(steps: int, seed: int, no_proofs: bool, jobs: int | None,
 
             record(f"random walk, {cfg_name}", walk)
     record("symbolic run", v.check_symbolic_run)
+    record("generated demux (FLT-8)", v.check_demux)
     if not no_proofs:
         from exo.proofs.obligations import obligations
 

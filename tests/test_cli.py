@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -59,6 +60,7 @@ def test_verify_passes_and_writes_json(runner: CliRunner, tmp_path: Path) -> Non
     assert data["passed"] is True
     names = [c["name"] for c in data["checks"]]
     assert "spec index" in names and "boot state (INV-0)" in names and "symbolic run" in names
+    assert "generated demux (FLT-8)" in names
 
 
 def test_verify_fails_with_exit_1_when_a_check_fails(runner: CliRunner,
@@ -69,6 +71,23 @@ def test_verify_fails_with_exit_1_when_a_check_fails(runner: CliRunner,
     res = runner.invoke(main, ["verify", "--steps", "10", "--no-proofs"])
     assert res.exit_code == 1
     assert "INV-6 violated" in res.output and "FAILED" in res.output
+
+
+def test_verify_reports_a_wrong_generated_demux(runner: CliRunner,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """FLT-8 in exo verify: a generator that checks one byte too few is refuted."""
+    import exo.impl.demux as demux
+
+    real = demux._field_code
+
+    def short(key: Any, var: str, ind: str) -> tuple[list[str], str, str]:
+        lines, inner, v = real(key, var, ind)
+        return [ln.replace("if n >= 14:", "if n >= 13:") for ln in lines], inner, v
+
+    monkeypatch.setattr(demux, "_field_code", short)
+    res = runner.invoke(main, ["verify", "--steps", "10", "--no-proofs"])
+    assert res.exit_code == 1
+    assert "FLT-8: generated demux gives" in res.output and "IndexError" in res.output
 
 
 def test_verify_reports_an_invariant_broken_by_a_model_bug(
