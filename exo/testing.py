@@ -437,19 +437,27 @@ class LockstepMachine(RuleBasedStateMachine):
         resource = {"page": 0, "slice": 1, "filter": 2}[kind]
         self._apply("revoke_request", [env, resource, target, s.now + wait])
 
-    @rule(pick=st.integers(0, 3), program=st.sampled_from(NAMED_PROGRAMS),
+    @rule(pick=st.integers(0, 3), alone=st.booleans(),
+          program=st.one_of(st.sampled_from([p for p in NAMED_PROGRAMS if p.name in SAMPLES]),
+                            st.sampled_from(NAMED_PROGRAMS)),
           packets=st.lists(_PACKETS, min_size=1, max_size=4), take=st.booleans())
-    def filter_traffic(self, pick: int, program: Program, packets: list[Packet],
-                       take: bool) -> None:
-        """NET-1..NET-4 together: the ``pick``-th live environment (wrapping around;
-        nothing if none is live) installs ``program`` (real tcpdump programs among
-        them), the packets arrive, and (``take``) the environment takes one from its
-        ring. The Z3 overlap check, the demux and its FLT-8 check all run this way."""
+    def filter_traffic(self, pick: int, alone: bool, program: Program,
+                       packets: list[Packet], take: bool) -> None:
+        """NET-1..NET-4 together: (``alone``) every installed filter is removed by its
+        owner first, so the new one cannot overlap; the ``pick``-th live environment
+        (wrapping around; nothing if none is live) installs ``program`` (real tcpdump
+        programs half of the time), the packets arrive, and (``take``) the environment
+        takes one from its ring. The Z3 overlap check, the demux and its FLT-8 check all
+        run this way."""
         s = self.model
-        assert isinstance(s.env_alive, ConMap)
+        assert isinstance(s.env_alive, ConMap) and isinstance(s.filter_valid, ConMap)
         live = [e for e, alive in s.env_alive.items() if alive]
         if not live:
             return
+        if alone:
+            for slot, valid in s.filter_valid.items():
+                if valid:
+                    self._apply("filter_remove", [s.filter_owner[slot], slot])
         env = live[pick % len(live)]
         self._apply("filter_install", [env, program])
         for packet in packets:
