@@ -11,7 +11,9 @@ sizes) and returning an object with two methods:
     order (ints, bools, ``Cap`` capabilities, BPF programs as tuples of
     ``(code, jt, jf, k)``, packets as ``bytes``). The ``Result`` must carry exactly the
     model's ``Status`` — not just "some error" — and the same value (an int, or a ``Cap``
-    compared field by field). Errors are values (GEN-1): ``apply`` must **never raise**,
+    compared field by field; an ``OVERLAP`` witness may be any packet, in hex, that both
+    filters accept — ``exo.conformance.same_outcome``). Errors are values (GEN-1):
+    ``apply`` must **never raise**,
     whatever the arguments: negative or huge ints, ``True`` where an int is expected,
     ``None``, strings, the wrong number of arguments, forged or stale capabilities. A
     failed operation leaves the state unchanged (GEN-2).
@@ -24,6 +26,17 @@ sizes) and returning an object with two methods:
     missing keys take the boot value, so a sparse dict of what differs from boot is
     enough. Fields that carry no meaning (an invalid TLB slot's old page, the words of a
     free page…) are ignored (``exo.conformance.canonical``).
+
+What the machine does
+---------------------
+Every operation is a rule, with arguments mostly in range and sometimes hostile, plus
+rules for values of the wrong type and the wrong number of arguments, forged
+capabilities, revocation followed by abort, and ``filter_traffic``: install a filter
+(small hand-made programs, or real tcpdump programs from ``exo.bpf_samples`` — ports,
+arp, the libpcap #430 pair, a division, ``not port 22``), then let packets arrive: a few
+raw bytes, or Ethernet frames (IPv4 with options and fragments, IPv6, TCP/UDP/ICMP, ARP)
+cut at random lengths and at the edges of header fields, where out-of-bounds aborts
+decide the verdict.
 
 Using the kit
 -------------
