@@ -129,3 +129,50 @@ def test_tlbvadelete_breaks_a_binding_cached_in_the_hardware_tlb() -> None:
     p.do("tlbvadelete", 0, 2)
     miss = p.do("load", 2, 0, 0, expect=None)
     assert miss != hit
+
+
+def test_rights_beyond_the_capability_are_refused() -> None:
+    """MEM-3 and TLB-4: a read-only capability can neither grant write nor back a
+    writable guaranteed mapping (NO_PERMISSION, nothing changes)."""
+    p = Pair(SMALL)
+    p.do("env_create", 0, 0)
+    p.do("env_create", 1, 1)
+    cap = p.do("alloc", 0, 1).value
+    read = p.do("grant", 0, cap, 1, int(Rights.READ)).value
+    assert isinstance(read, Cap) and read.rights == Rights.READ
+    p.do("grant", 1, read, 0, int(Rights.READWRITE), expect=Status.NO_PERMISSION)
+    p.do("gm_set", 0, 0, 3, Cap(cap.page, cap.gen, int(Rights.READ)), True,
+         expect=Status.NO_PERMISSION)
+    p.do("gm_set", 0, 0, 3, cap, True)
+
+
+def test_full_ring_drops_against_its_owner() -> None:
+    """NET-3: with the ring full, a matching packet is dropped (RX_RING_FULL) and counted
+    against the owner; taking one makes room again."""
+    p = Pair(SMALL)
+    p.do("env_create", 0, 0)
+    p.do("filter_install", 0, byte_filter(1))
+    for _ in range(SMALL.ring_size):
+        assert p.do("packet_arrive", b"\x01x").value == 10  # RX_DELIVERED
+    assert p.do("packet_arrive", b"\x01y").value == 11  # RX_RING_FULL
+    assert p.do("packet_take", 0).value == b"\x01x"
+    assert p.do("packet_arrive", b"\x01z").value == 10
+
+
+def test_removing_a_filter_answers_a_filter_request_only() -> None:
+    """REV-2 through NET-2: removing any filter of the environment clears its pending
+    FILTER request (whatever filter it named); a pending PAGE request stays."""
+    p = Pair(SMALL)
+    p.do("env_create", 0, 0)
+    p.do("filter_install", 0, byte_filter(1))
+    p.do("filter_install", 0, byte_filter(2))
+    cap = p.do("alloc", 0, 1).value
+    assert isinstance(cap, Cap)
+    p.do("revoke_request", 0, int(Resource.PAGE), 1, 5)
+    p.do("filter_remove", 0, 1)
+    assert p.state.rev_pending[0]
+    p.do("dealloc", 0, cap)
+    p.do("revoke_request", 0, int(Resource.FILTER), 0, 5)
+    assert p.state.rev_pending[0]
+    p.do("filter_remove", 0, 0)
+    assert not p.state.rev_pending[0]
