@@ -192,3 +192,25 @@ def test_cli_bad_program_files_are_one_line_exit_2(tmp_path: Path, content: byte
 def test_cli_refused_program_and_stdin(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["filter", "verify", "-"], input="2\n5 0 0 9\n6 0 0 0\n")
     assert res.exit_code == 1 and "FLT-2.6" in res.output
+
+
+def test_the_same_overlap_question_gets_the_same_witness() -> None:
+    """FLT-6/NET-1: the model is a function of its state. Z3 may pick another model for a
+    repeated query (seen: four different witnesses in six calls), so answers are cached
+    per question; other questions in between do not change the answer."""
+    from exo.bpf_samples import SAMPLES
+
+    a, b, c = SAMPLES["tcp_port_80"], SAMPLES["not_port_22"], SAMPLES["dhcp_opt"]
+    first = filters.overlap(a, [b])
+    assert first is not None
+    for _ in range(3):
+        filters.overlap(c, [a, b])
+        filters.overlap(b, [a])
+        assert filters.overlap(a, [b]) == first
+    state = initial(Config())
+    for name, args in (("env_create", (0, 0)), ("env_create", (1, 1)),
+                       ("filter_install", (0, b))):
+        state, res = REGISTRY[name](state, *args)
+        assert res.status == Status.OK
+    results = {REGISTRY["filter_install"](state, 1, a)[1].value for _ in range(3)}
+    assert len(results) == 1 and isinstance(results.pop(), str)
