@@ -26,6 +26,7 @@ per-packet work of its demux is exactly the slot-order ``evaluate`` loop timed h
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import math
 import random
@@ -351,9 +352,7 @@ def table(rows: list[dict[str, Any]], repeat: int, quick: bool) -> str:
 
 def plot_available() -> str | None:
     """None if a plot can be written, else why not (a one-line message)."""
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("matplotlib") is None:
         return "--plot needs matplotlib: pip install 'exo-reference[bench]'"
     return None
 
