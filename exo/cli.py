@@ -7,6 +7,7 @@ standard error, never a traceback).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -15,18 +16,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
 from exo import __version__
+from exo.console import console as _console
+from exo.console import print_table, progress
 from exo.interface import Config
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
@@ -42,23 +35,63 @@ class Check:
     seconds: float
 
 
-def _console(stderr: bool = False) -> Console:
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+def _check_output(path: Path, option: str) -> None:
+    """Refuse an output file that cannot be written, before any work starts."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        _fail_usage(f"{option}: cannot write {path}: it is a folder")
+    if not parent.is_dir():
+        _fail_usage(f"{option}: cannot write {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        _fail_usage(f"{option}: cannot write {path}: permission denied")
 
 
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    )
+def _check_output_dir(path: Path, option: str) -> None:
+    """Refuse an output folder that cannot be created or written, before any work starts."""
+    probe = path
+    while not probe.exists():
+        if probe.parent == probe:
+            break
+        probe = probe.parent
+    if probe.exists() and not probe.is_dir():
+        _fail_usage(f"{option}: cannot write into {path}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK):
+        _fail_usage(f"{option}: cannot write into {path}: permission denied on {probe}")
+
+
+class _NeverRaised(Exception):
+    """Stands in for click's NoArgsIsHelpError on click versions without it."""
+
+
+_NO_ARGS: type[Exception] = getattr(click.exceptions, "NoArgsIsHelpError", _NeverRaised)
+
+
+class _Exo(click.Group):
+    """The command group, with usage errors made one line on standard error (exit 2), like
+    every other bad input, instead of click's three-line usage message."""
+
+    def main(self, args: Any = None, prog_name: str | None = None,
+             complete_var: str | None = None, standalone_mode: bool = True,
+             **extra: Any) -> Any:
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as exc:
+            ctx = exc.ctx if isinstance(exc, click.UsageError) else None
+            if isinstance(exc, _NO_ARGS) and ctx is not None:  # bare `exo`: its help
+                click.echo(ctx.get_help())
+                sys.exit(EXIT_OK)
+            where = ctx.command_path if ctx is not None else "exo"
+            text = exc.format_message().replace("\n", " ")
+            click.echo(f"exo: {text} (see '{where} --help')", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("exo: interrupted", err=True)
+            sys.exit(EXIT_FAIL)
+        sys.exit(code if isinstance(code, int) else EXIT_OK)
 
 
 @click.group(
+    cls=_Exo,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog="""\b
 Examples:
@@ -107,13 +140,11 @@ def spec_cmd(prefix: str, as_json: bool) -> None:
                  "model": c.homes} for c in clauses]
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table(title=f"Exo spec: {len(clauses)} clauses", show_lines=False)
-    for col in ("id", "title", "spec", "lives in"):
-        table.add_column(col, overflow="fold")
-    for c in clauses:
-        where = "\n".join(h.removeprefix("exo.") for h in c.homes) or "[red]nowhere[/red]"
-        table.add_row(c.id, c.title, f"spec/{c.file}:{c.line}", where)
-    _console().print(table)
+    cells = [[c.id, c.title, f"spec/{c.file}:{c.line}",
+             "\n".join(h.removeprefix("exo.") for h in c.homes) or "[red]nowhere[/red]"]
+             for c in clauses]
+    print_table(_console(), f"Exo spec: {len(clauses)} clauses",
+                ("id", "title", "spec", "lives in"), cells)
 
 
 # --------------------------------------------------------------------------- exo verify
@@ -150,48 +181,47 @@ def verify_cmd(steps: int, seed: int, no_proofs: bool, jobs: int | None,
     """
     from exo.proofs.runner import default_jobs
 
+    if json_out is not None:
+        _check_output(json_out, "--json")
     jobs = jobs or default_jobs()
     console = _console()
     checks: list[Check] = []
 
-    def record(name: str, fn: Callable[[], tuple[bool, str]]) -> None:
+    def record(name: str, fn: Callable[[Callable[[int], None]], tuple[bool, str]],
+               total: int | None = None) -> None:
         t0 = time.perf_counter()
-        passed, detail = fn()
+        with progress(name, total) as task:
+            passed, detail = fn(task.update)
         checks.append(Check(name, passed, detail, time.perf_counter() - t0))
-        mark = "[green]ok[/green]" if passed else "[red]FAILED[/red]"
-        console.print(f"{mark:>20} {name}: {detail}")
 
     from exo import verification as v
 
-    record("spec index", v.check_spec_index)
-    record("boot state (INV-0)", v.check_boot_states)
+    record("spec index", lambda _: v.check_spec_index())
+    record("boot state (INV-0)", lambda _: v.check_boot_states())
     for cfg_name, cfg in v.WALK_CONFIGS.items():
-        with _progress(console) as prog:
-            task = prog.add_task(f"random walk, {cfg_name}", total=steps)
+        def walk(on_step: Callable[[int], None], cfg: Config = cfg) -> tuple[bool, str]:
+            return v.check_walk(cfg, steps, seed, on_step)
 
-            def walk(cfg: Config = cfg, task: TaskID = task, prog: Progress = prog
-                     ) -> tuple[bool, str]:
-                return v.check_walk(cfg, steps, seed, lambda n: prog.update(task, completed=n))
-
-            record(f"random walk, {cfg_name}", walk)
-    record("symbolic run", v.check_symbolic_run)
-    record("generated demux (FLT-8)", v.check_demux)
+        record(f"random walk, {cfg_name}", walk, steps)
+    record("symbolic run", lambda _: v.check_symbolic_run())
+    record("generated demux (FLT-8)", lambda _: v.check_demux())
     if not no_proofs:
         from exo.proofs.obligations import obligations
 
         obs = obligations()
-        with _progress(console) as prog:
-            task = prog.add_task("proof obligations", total=len(obs))
-            record("proofs", lambda: v.check_proofs(
-                obs, jobs, lambda _: prog.advance(task)))
+        done = [0]
 
-    table = Table(title="exo verify")
-    for col in ("check", "result", "detail", "time"):
-        table.add_column(col, overflow="fold")
-    for c in checks:
-        table.add_row(c.name, "[green]passed[/green]" if c.passed else "[red]FAILED[/red]",
-                      c.detail, f"{c.seconds:.1f}s")
-    console.print(table)
+        def proofs(update: Callable[[int], None]) -> tuple[bool, str]:
+            def one(_: object) -> None:
+                done[0] += 1
+                update(done[0])
+            return v.check_proofs(obs, jobs, one)
+
+        record("proofs", proofs, len(obs))
+
+    rows = [[c.name, "[green]passed[/green]" if c.passed else "[red]FAILED[/red]", c.detail,
+             f"{c.seconds:.1f}s"] for c in checks]
+    print_table(console, "exo verify", ("check", "result", "detail", "time"), rows)
     failed = [c for c in checks if not c.passed]
     if json_out is not None:
         payload: dict[str, Any] = {
@@ -202,10 +232,12 @@ def verify_cmd(steps: int, seed: int, no_proofs: bool, jobs: int | None,
             json_out.write_text(json.dumps(payload, indent=2), encoding="utf-8")
         except OSError as exc:
             _fail_usage(f"cannot write {json_out}: {exc.strerror}")
+    total = sum(c.seconds for c in checks)
     if failed:
-        console.print(f"[red]{len(failed)} of {len(checks)} checks failed[/red]")
+        console.print(f"[red]{len(failed)} of {len(checks)} checks failed[/red] "
+                      f"({total:.0f} s)")
         sys.exit(EXIT_FAIL)
-    console.print(f"[green]all {len(checks)} checks passed[/green]")
+    console.print(f"[green]all {len(checks)} checks passed[/green] ({total:.0f} s)")
 
 
 # --------------------------------------------------------------------------- exo prove
@@ -256,16 +288,23 @@ def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
     if update_manifest and pattern:
         _fail_usage("--update-manifest needs every obligation: drop -k")
     path = manifest_path or runner.default_manifest_path()
-    try:
-        manifest = runner.load_manifest(path)
-    except runner.ManifestError as exc:
-        _fail_usage(str(exc))
+    for out_path, option in ((json_out, "--json"), (junit_out, "--junit")):
+        if out_path is not None:
+            _check_output(out_path, option)
+    if update_manifest:
+        _check_output(path, "--manifest")
+    _check_output_dir(cex_dir, "--cex-dir")
+    if update_manifest and not path.exists():
+        manifest = runner.Manifest()  # a new manifest file: nothing to compare with yet
+    else:
+        try:
+            manifest = runner.load_manifest(path)
+        except runner.ManifestError as exc:
+            _fail_usage(str(exc))
     console = _console()
     console.print(f"exo prove: {len(selected)} obligations, {jobs} processes")
-    with _progress(console) as prog:
-        task = prog.add_task("proving", total=len(selected))
-        results = runner.run_parallel(selected, manifest, jobs,
-                                      lambda _: prog.advance(task))
+    with progress("proving", len(selected)) as task:
+        results = runner.run_parallel(selected, manifest, jobs, lambda _: task.advance())
     results.sort(key=lambda r: r.obligation.name)
     if update_manifest:
         if not all(r.ok for r in results):
@@ -285,17 +324,16 @@ def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
                 saved[r.obligation.name] = cx.save(r.counterexample, cex_dir)
             except OSError as exc:
                 _fail_usage(f"cannot write {cex_dir}: {exc.strerror}")
-    table = Table(title=f"exo prove: {len(results)} obligations")
-    for col in ("obligation", "status", "time", "rlimit"):
-        table.add_column(col, overflow="fold")
     bad_names = {m.name for m in mismatches}
+    rows = []
     for r in results:
         if failures_only and r.ok and r.obligation.name not in bad_names:
             continue
         color = "green" if r.ok else "red"
-        table.add_row(r.obligation.name, f"[{color}]{r.verdict}[/{color}]",
-                      f"{r.seconds:.2f}s", f"{r.rlimit:,}")
-    console.print(table)
+        rows.append([r.obligation.name, f"[{color}]{r.verdict}[/{color}]",
+                     f"{r.seconds:.2f}s", f"{r.rlimit:,}"])
+    print_table(console, f"exo prove: {len(results)} obligations",
+                ("obligation", "status", "time", "rlimit"), rows)
     for r in results:
         if not r.ok:
             console.print(f"[red]{r.obligation.name}: {r.verdict}[/red] {r.detail}")
@@ -307,14 +345,17 @@ def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
                                   f"(exo replay {saved[r.obligation.name]})")
     for m in mismatches:
         console.print(f"[red]manifest: {m.name}: {m.problem}[/red]")
-    try:
-        if json_out is not None:
-            json_out.write_text(json.dumps(runner.results_json(results, mismatches), indent=1),
-                                encoding="utf-8")
-        if junit_out is not None:
-            junit_out.write_text(runner.junit_xml(results, mismatches), encoding="utf-8")
-    except OSError as exc:
-        _fail_usage(f"cannot write report: {exc.strerror}")
+    reports: list[tuple[Path | None, Callable[[], str]]] = [
+        (json_out, lambda: json.dumps(runner.results_json(results, mismatches), indent=1)),
+        (junit_out, lambda: runner.junit_xml(results, mismatches)),
+    ]
+    for out_path, text in reports:
+        if out_path is None:
+            continue
+        try:
+            out_path.write_text(text(), encoding="utf-8")
+        except OSError as exc:
+            _fail_usage(f"cannot write {out_path}: {exc.strerror}")
     proved = sum(r.ok for r in results)
     slowest = max(results, key=lambda r: r.seconds)
     console.print(f"{proved}/{len(results)} proved; slowest {slowest.obligation.name} "
@@ -487,16 +528,21 @@ def check_cmd(impl_spec: str, steps: int, examples: int) -> None:
     """
     from exo.testing import load_factory, run_check
 
+    # Like `python -m`, the current folder comes first: `--impl mykernel:Kernel` finds
+    # ./mykernel.py without PYTHONPATH.
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
     try:
         factory = load_factory(impl_spec)
     except ValueError as exc:
         _fail_usage(str(exc))
     console = _console()
-    with _progress(console) as prog:
-        task = prog.add_task(f"checking {impl_spec}", total=examples)
+    with progress(f"checking {impl_spec}: {examples} examples x {steps} steps",
+                  examples) as task:
         try:
             report = run_check(factory, Config(), steps=steps, examples=examples,
-                               on_progress=lambda n: prog.update(task, completed=n))
+                               on_progress=task.update)
         except ValueError as exc:
             _fail_usage(str(exc))
     if report.passed:
@@ -527,23 +573,38 @@ def bench_cmd(json_out: Path | None, plot_out: Path | None, quick: bool, repeat:
     \b
     Rows (measured ratio, target, met): demux with 1,000 port filters model/impl, impl
     demux 1,000/10 filters, impl demux/dict lookup, STLB refill load model/impl, impl
-    dealloc with STLB 10^5/10^3 entries, lockstep run_check steps per second.
+    dealloc with STLB 10^5/10^3 entries, lockstep run_check steps per second; then the
+    seconds the FLT-8 check of a generated demux takes for 10/100/1,000 filters.
+    Every figure is a median of --repeat runs measured side by side in this run.
     Targets are reported, not enforced: the exit code is 0 unless the usage is wrong.
-    Needs the repository's benchmarks/ package (run from the repository root).
+    A full run takes a few minutes on 2 cores; --quick takes well under one.
     \b
     Examples:
       exo bench --quick
       exo bench --json bench.json --plot demux.png
     """
-    try:
-        from benchmarks.impl import plot, plot_available, run
-    except ImportError as exc:
-        _fail_usage(f"cannot import benchmarks.impl ({exc}); run from the repository root")
+    from exo.bench import STAGES, plot, plot_available, run
+
     if plot_out is not None and plot_available() is not None:
         _fail_usage(str(plot_available()))
-    rows = run(repeat=1 if quick else repeat, quick=quick)
     if json_out is not None:
-        json_out.write_text(json.dumps(rows, indent=2) + "\n")
+        _check_output(json_out, "--json")
+    if plot_out is not None:
+        _check_output(plot_out, "--plot")
+    with progress("exo bench", len(STAGES)) as task:
+        def stage(name: str) -> None:
+            task.update(STAGES.index(name))
+            task.stage(f"exo bench: {name}")
+
+        rows = run(repeat=1 if quick else repeat, quick=quick, echo=False, on_stage=stage)
+    from exo.bench import table
+
+    click.echo(table(rows, 1 if quick else repeat, quick))
+    if json_out is not None:
+        try:
+            json_out.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            _fail_usage(f"cannot write {json_out}: {exc.strerror}")
         click.echo(f"rows written to {json_out}")
     if plot_out is not None:
         click.echo(plot(rows, plot_out))

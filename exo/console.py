@@ -1,0 +1,148 @@
+"""Terminal and log output for the ``exo`` command: tables and progress.
+
+On a terminal, tables are rich tables and progress is a transient bar. Anywhere else (a
+pipe, a file, a CI log) nothing may be cut to a terminal width, so:
+
+- a table is printed as plain rows: every cell whole on one line, columns padded to the
+  widest cell, markup removed (``exo spec | grep failure_unchanged`` finds its row);
+- progress is a line when a long step starts and then a line at least every
+  ``HEARTBEAT_S`` seconds (what is done so far, seconds elapsed) until it ends, so a
+  CI log never goes quiet for long.
+
+Progress goes to standard error, results to standard output.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import IO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+HEARTBEAT_S = 10.0
+"""Longest quiet interval of a long step in a log (seconds)."""
+
+
+def console(stderr: bool = False) -> Console:
+    """The ``exo`` console: no syntax highlighting, long lines never wrapped."""
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def plain(cell: str) -> str:
+    """A cell without rich markup, on one line."""
+    return Text.from_markup(cell).plain.replace("\n", ", ")
+
+
+def table_lines(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    """The table as plain text lines: a title, a header, one line per row, never cut."""
+    cells = [[plain(c) for c in r] for r in rows]
+    widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(columns)]
+
+    def line(values: Sequence[str]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
+    return [title, line(columns), line(["-" * w for w in widths]), *map(line, cells)]
+
+
+def print_table(out: Console, title: str, columns: Sequence[str],
+                rows: Sequence[Sequence[str]]) -> None:
+    """A rich table on a terminal, plain rows anywhere else."""
+    if out.is_terminal:
+        table = Table(title=title)
+        for col in columns:
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            table.add_row(*r)
+        out.print(table)
+        return
+    for text in table_lines(title, columns, rows):
+        out.file.write(text + "\n")
+    out.file.flush()
+
+
+class Task:
+    """One long step's progress: ``advance`` and ``update`` may be called from callbacks."""
+
+    def __init__(self, description: str, bar: Progress | None, task_id: TaskID | None,
+                 total: int | None, stream: IO[str] | None = None) -> None:
+        self.description = description
+        self.completed = 0
+        self.total = total
+        self._bar = bar
+        self._id = task_id
+        self._stream = stream
+
+    def advance(self, n: int = 1) -> None:
+        self.update(self.completed + n)
+
+    def update(self, completed: int) -> None:
+        self.completed = completed
+        if self._bar is not None and self._id is not None:
+            self._bar.update(self._id, completed=completed)
+
+    def stage(self, text: str) -> None:
+        """Name the part of the step now running (a bar's label, or a line in a log)."""
+        self.description = text
+        if self._bar is not None and self._id is not None:
+            self._bar.update(self._id, description=text)
+        elif self._stream is not None:
+            _emit(self._stream, f"{text} ...")
+
+    def status(self) -> str:
+        return f"{self.completed}/{self.total}" if self.total is not None else ""
+
+
+@contextmanager
+def progress(description: str, total: int | None = None, out: Console | None = None,
+             interval: float | None = None) -> Iterator[Task]:
+    """Show the progress of a long step (see the module docstring); in a log, a line every
+    ``interval`` seconds (default ``HEARTBEAT_S``)."""
+    err = out or console(stderr=True)
+    every = HEARTBEAT_S if interval is None else interval
+    if err.is_terminal:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TimeElapsedColumn(), console=err, transient=True) as bar:
+            task_id = bar.add_task(description, total=total)
+            yield Task(description, bar, task_id, total)
+        return
+    stream: IO[str] = err.file if err.file is not None else sys.stderr
+    task = Task(description, None, None, total, stream)
+    t0 = time.monotonic()
+    _emit(stream, f"{description} ...")
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            done = task.status()
+            _emit(stream, f"{task.description}: {done + ', ' if done else ''}"
+                          f"{time.monotonic() - t0:.0f} s")
+
+    thread = threading.Thread(target=beat, name="exo-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield task
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _emit(stream: IO[str], text: str) -> None:
+    try:
+        stream.write(text + "\n")
+        stream.flush()
+    except (OSError, ValueError):  # a closed pipe must not stop the work
+        pass
