@@ -383,13 +383,24 @@ def filter_group() -> None:
     """
 
 
+MAX_PROGRAM_FILE = 1 << 20
+"""Largest program file read (bytes): a 4,096-instruction program, the longest the verifier
+accepts, takes under 200 KB in any of the three formats."""
+
+
 def _program(path: str) -> Any:
     from exo.model import filters
 
     try:
-        data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+        if path == "-":
+            data = sys.stdin.buffer.read(MAX_PROGRAM_FILE + 1)
+        else:
+            with Path(path).open("rb") as f:
+                data = f.read(MAX_PROGRAM_FILE + 1)
     except OSError as exc:
-        _fail_usage(f"{path}: cannot read: {exc.strerror}")
+        _fail_usage(f"{path}: cannot read: {exc.strerror or exc}")
+    if len(data) > MAX_PROGRAM_FILE:
+        _fail_usage(f"{path}: larger than {MAX_PROGRAM_FILE:,} bytes; not a BPF program")
     try:
         return filters.parse_any(data, "<stdin>" if path == "-" else path)
     except filters.FilterSyntaxError as exc:
