@@ -302,26 +302,124 @@ OPERATIONS: dict[str, OpSig] = {
 }
 
 
-def arg_ok(kind: ArgKind, value: object) -> bool:
-    """Does ``value`` have the kind an argument needs? (Z3 terms pass: proofs use them.)"""
-    if kind == "int":
-        return (isinstance(value, int) and not isinstance(value, bool)) or isinstance(
-            value, z3.ArithRef
-        )
-    if kind == "bool":
-        return isinstance(value, bool | z3.BoolRef)
-    if kind == "program":
-        return isinstance(value, z3.ArithRef) or (isinstance(value, tuple) and all(
-            isinstance(i, tuple) and len(i) == 4
-            and all(isinstance(f, int) and not isinstance(f, bool) for f in i)
-            and 0 <= i[0] <= 0xFFFF and 0 <= i[1] <= 0xFF and 0 <= i[2] <= 0xFF
-            and 0 <= i[3] <= 0xFFFFFFFF for i in value))
-    if kind == "packet":
-        return isinstance(value, z3.ArithRef) or (
-            isinstance(value, bytes) and len(value) <= MAX_PACKET)
-    return isinstance(value, Cap) and all(
-        arg_ok("int", getattr(value, f)) for f in ("page", "gen", "rights")
-    )
+ENUMS: tuple[type[IntEnum], ...] = (
+    Status, Rights, ExcKind, Vector, Interrupt, EntryKind, Mode, Resource, Outcome)
+"""GEN-1: the project's own enumerations; a member of one is accepted where an integer is
+expected and handed to the operation as the plain ``int`` it stands for."""
+
+_ENUM_IDS: frozenset[int] = frozenset(id(e) for e in ENUMS)
+# Types are matched by identity (``id``/``is``), never by ``==`` or ``in``: a class whose
+# metaclass defines a raising ``__eq__`` must not get to run it (GEN-1).
+
+_REFUSED = object()
+"""What the one-value checks below return for a value that is not admitted."""
+
+_INSN_BOUNDS = (0xFFFF, 0xFF, 0xFF, 0xFFFFFFFF)
+"""Largest value of each field of a BPF instruction ``(code, jt, jf, k)``: u16, u8, u8, u32."""
+
+
+def _z3_int(value: object) -> bool:
+    """Is ``value`` exactly a Z3 integer term (``ArithRef`` or ``IntNumRef`` of sort Int)?"""
+    t = type(value)
+    if t is not z3.ArithRef and t is not z3.IntNumRef:
+        return False
+    try:  # the type is z3's own; only a malformed instance (no AST) could raise here
+        return bool(cast(z3.ArithRef, value).is_int())
+    except Exception:
+        return False
+
+
+def _admit_int(value: object, symbolic: bool) -> object:
+    t = type(value)
+    if t is int:
+        return value
+    if id(t) in _ENUM_IDS:  # a member of Status, Rights, ...: its plain int value
+        return int.__int__(cast(int, value))
+    if symbolic and _z3_int(value):
+        return value
+    return _REFUSED
+
+
+def _admit_cap(value: object, symbolic: bool) -> object:
+    if type(value) is not Cap:
+        return _REFUSED
+    try:  # an exact Cap has no __getattr__; only a forged instance dict could raise
+        fields = (getattr(value, "page", _REFUSED), getattr(value, "gen", _REFUSED),
+                  getattr(value, "rights", _REFUSED))
+    except Exception:
+        return _REFUSED
+    page, gen, rights = (_admit_int(f, symbolic) for f in fields)
+    if page is _REFUSED or gen is _REFUSED or rights is _REFUSED:
+        return _REFUSED
+    return Cap(page, gen, rights)  # a fresh Cap: plain fields, nothing else attached
+
+
+def _admit_program(value: object, symbolic: bool) -> object:
+    if symbolic and _z3_int(value):  # proofs: a program is an opaque Z3 integer (NET-1)
+        return value
+    if type(value) is not tuple:
+        return _REFUSED
+    for insn in value:
+        if type(insn) is not tuple or len(insn) != 4:
+            return _REFUSED
+        for f, top in zip(insn, _INSN_BOUNDS, strict=True):
+            if type(f) is not int or not 0 <= f <= top:
+                return _REFUSED
+    return value
+
+
+def _admit_packet(value: object, symbolic: bool) -> object:
+    if symbolic and _z3_int(value):  # proofs: a packet is an opaque Z3 integer (NET-1)
+        return value
+    if type(value) is bytes and len(value) <= MAX_PACKET:
+        return value
+    return _REFUSED
+
+
+def _admit_bool(value: object, symbolic: bool) -> object:
+    if type(value) is bool or (symbolic and type(value) is z3.BoolRef):
+        return value
+    return _REFUSED
+
+
+_ADMIT = {"int": _admit_int, "bool": _admit_bool, "cap": _admit_cap,
+          "program": _admit_program, "packet": _admit_packet}
+
+
+def admit(sig: OpSig, args: tuple[object, ...], symbolic: bool = False
+          ) -> tuple[Any, ...] | None:
+    """GEN-1: the arguments of a call of ``sig`` as the operation receives them, or None
+    when the call is INVALID_ARGUMENT before any logic runs. The one check model and
+    implementation share.
+
+    Types are checked exactly (``type(v) is T``), so subclasses and objects that fake
+    ``__class__`` are refused, and nothing of a value is called (no ``==``, ``hash``,
+    ``len``, ``bool``, ``int()``) before its exact type is known to be a plain one:
+
+    * the number of arguments must equal the signature's (checked first);
+    * ``int``: exactly ``int`` (not ``bool``), or a member of one of ``ENUMS``, which is
+      handed on as its plain ``int``;
+    * ``bool``: exactly ``bool``;
+    * ``cap``: exactly ``Cap``, with three fields that are integers as above (handed on
+      as a fresh ``Cap`` of plain fields);
+    * ``program``: exactly a ``tuple`` of exactly ``tuple`` s of four exact ``int`` s
+      ``(code, jt, jf, k)`` with u16, u8, u8 and u32 values;
+    * ``packet``: exactly ``bytes``, at most ``MAX_PACKET`` long.
+
+    With ``symbolic`` (the model, for the proofs) Z3 terms pass too: ``ArithRef`` or
+    ``IntNumRef`` of sort Int for an integer (also inside a ``Cap``), a program or a
+    packet (opaque ids, NET-1), ``BoolRef`` for a bool. Without it (an implementation) a
+    Z3 term is refused like any other foreign value.
+    """
+    if type(args) is not tuple or len(args) != len(sig.args):
+        return None
+    out: list[Any] = []
+    for (_, kind), a in zip(sig.args, args, strict=True):
+        v = _ADMIT[kind](a, symbolic)
+        if v is _REFUSED:
+            return None
+        out.append(v)
+    return tuple(out)
 
 
 def null_value(sig: OpSig) -> Any:

@@ -122,7 +122,7 @@ class ModelImplementation:
         self.state: State = initial(self.cfg)
 
     def apply(self, name: str, *args: Any) -> Result:
-        op = REGISTRY.get(name) if isinstance(name, str) else None
+        op = REGISTRY.get(name) if type(name) is str else None  # GEN-1: exact str only
         if op is None:
             return Result(Status.INVALID_ARGUMENT, 0)
         self.state, res = op(self.state, *args)
@@ -287,6 +287,16 @@ def _arg_strategy(op: str, arg: str, kind: str, cfg: Config) -> st.SearchStrateg
     return _index(8)
 
 
+def _plain(arg: Any) -> Any:
+    """A labelled ``Program`` or ``Packet`` as the plain ``tuple`` or ``bytes`` it holds:
+    operations admit exact types only (GEN-1); anything else is handed on as it is."""
+    if type(arg) is Program:
+        return tuple(arg)
+    if type(arg) is Packet:
+        return bytes(arg)
+    return arg
+
+
 def _call_text(name: str, args: tuple[Any, ...] | list[Any]) -> str:
     return f"{name}({', '.join(map(repr, args))})"
 
@@ -322,8 +332,9 @@ class LockstepMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------------ one lockstep step
 
     def _apply(self, name: str, args: tuple[Any, ...] | list[Any]) -> Result:
-        call = _call_text(name, args)
+        call = _call_text(name, args)  # the labels (Program, Packet) print; the values go
         self.last.append(call)
+        args = tuple(_plain(a) for a in args)  # as plain tuple/bytes (GEN-1: exact types)
         op = REGISTRY[name]
         new, expected = op(self.model, *args)
         try:

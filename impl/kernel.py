@@ -1,10 +1,11 @@
 """The optimized kernel: one mutable state, the 29 operations dispatched by name.
 
 ``Kernel(cfg).apply(name, *args)`` runs operation ``name`` of ``exo.interface.OPERATIONS``
-with the model's arguments, statuses, values and state effects (GEN-1); arguments of the
-wrong kind give INVALID_ARGUMENT with the null value, exactly like the model's
-``transition`` wrapper; every operation checks all its preconditions before it mutates
-anything, so a failure leaves the state unchanged (GEN-2). ``observe()`` renders the
+with the model's arguments, statuses, values and state effects (GEN-1); the arguments go
+through ``exo.interface.admit``, the same exact-type check as the model's ``transition``
+wrapper (Z3 terms refused here), so anything not exactly of its kind gives
+INVALID_ARGUMENT with the null value; every operation checks all its preconditions before
+it mutates anything, so a failure leaves the state unchanged (GEN-2). ``observe()`` renders the
 state in the model's vocabulary for ``exo.conformance.abstract``.
 """
 
@@ -13,11 +14,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import z3
-
 from exo.impl import cpu, env, exceptions, memory, net, pct, revocation, tlb
 from exo.impl.state import KernelState
-from exo.interface import OPERATIONS, Config, Result, Status, arg_ok, null_value
+from exo.interface import OPERATIONS, Config, Result, Status, admit, null_value
 
 HANDLERS: dict[str, Callable[..., Result]] = {
     "env_create": env.env_create,
@@ -53,16 +52,6 @@ HANDLERS: dict[str, Callable[..., Result]] = {
 """Every operation of the shared interface by name (the same names as ``OPERATIONS``)."""
 
 
-def _concrete(value: Any) -> bool:
-    """The implementation computes on Python values only; a Z3 term is not an argument."""
-    if isinstance(value, z3.ExprRef):
-        return False
-    if hasattr(value, "page") and hasattr(value, "gen") and hasattr(value, "rights"):
-        return not any(isinstance(getattr(value, f), z3.ExprRef)
-                       for f in ("page", "gen", "rights"))
-    return True
-
-
 class Kernel:
     """GEN-1: the optimized implementation of the exokernel interface."""
 
@@ -73,16 +62,16 @@ class Kernel:
         self.state = KernelState(self.cfg, check_demux)
 
     def apply(self, name: str, *args: Any) -> Result:
-        """GEN-1/GEN-2: run operation ``name``; never raises, a failure changes nothing."""
-        sig = OPERATIONS.get(name) if isinstance(name, str) else None
+        """GEN-1/GEN-2: run operation ``name``; never raises, a failure changes nothing.
+        ``name`` must be exactly a ``str`` (a subclass could hash or compare as it likes),
+        the arguments exactly of their kinds (``admit``, no Z3 terms)."""
+        sig = OPERATIONS.get(name) if type(name) is str else None
         if sig is None:
             return Result(Status.INVALID_ARGUMENT, 0)
-        well_typed = len(args) == len(sig.args) and all(
-            arg_ok(kind, a) and _concrete(a)
-            for (_, kind), a in zip(sig.args, args, strict=False))
-        if not well_typed:
+        plain = admit(sig, args)
+        if plain is None:
             return Result(Status.INVALID_ARGUMENT, null_value(sig))
-        return HANDLERS[name](self.state, *args)
+        return HANDLERS[name](self.state, *plain)
 
     def observe(self) -> dict[str, Any]:
         """The state in the model's field vocabulary (``exo.conformance``)."""

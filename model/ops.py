@@ -2,7 +2,9 @@
 
 Every operation is ``op(state, *args) -> (new_state, Result)`` (GEN-1). ``transition``
 registers it under its name in the shared interface and adds the one check Python values
-need before any logic runs: an argument of the wrong type gives INVALID_ARGUMENT.
+need before any logic runs (GEN-1, ``exo.interface.admit``, shared with the
+implementation): an argument that is not exactly of its kind gives INVALID_ARGUMENT, and
+the project's enum members are handed on as plain ints.
 ``finish`` implements GEN-2: with any status but OK, the old state is returned unchanged.
 """
 
@@ -21,7 +23,7 @@ from exo.interface import (
     Result,
     Rights,
     Status,
-    arg_ok,
+    admit,
     null_value,
 )
 from exo.logic import And, BoolV, If, IntV, Or, in_range
@@ -34,19 +36,20 @@ REGISTRY: dict[str, Transition] = {}
 
 
 def transition(name: str) -> Callable[[Transition], Transition]:
-    """GEN-1: declare the model's transition for the interface operation ``name``; an
-    argument of the wrong Python type gives INVALID_ARGUMENT, never an exception."""
+    """GEN-1: declare the model's transition for the interface operation ``name``. Before
+    any logic runs, ``admit`` checks the arguments by exact type (Z3 terms included, for
+    the proofs): anything it refuses — a subclass, a look-alike, a wrong count — gives
+    INVALID_ARGUMENT with the null value and the state passed in, never an exception."""
     sig: OpSig = OPERATIONS[name]
+    invalid = Result(Status.INVALID_ARGUMENT, null_value(sig))
 
     def deco(fn: Transition) -> Transition:
         @functools.wraps(fn)
         def op(state: State, *args: Any) -> tuple[State, Result]:
-            well_typed = len(args) == len(sig.args) and all(
-                arg_ok(kind, a) for (_, kind), a in zip(sig.args, args, strict=False)
-            )
-            if not well_typed:  # a fact about Python types, never about model values
-                return state, Result(Status.INVALID_ARGUMENT, null_value(sig))
-            return fn(state, *args)
+            plain = admit(sig, args, symbolic=True)
+            if plain is None:  # a fact about Python types, never about model values
+                return state, invalid
+            return fn(state, *plain)
 
         REGISTRY[name] = op
         return op
