@@ -375,11 +375,14 @@ def filter_group() -> None:
     PROG is a file holding `tcpdump -ddd` text, `tcpdump -dd` C text, or raw 8-byte
     little-endian instructions, or '-' for standard input. A bad file gets one line saying
     what and where, and exit code 2.
-    Examples:
-      tcpdump -ddd 'tcp port 80' > web.bpf && exo filter verify web.bpf
-      exo filter eval web.bpf --packet 0000...0050
-      exo filter overlap web.bpf other.bpf
-      exo filter equiv unoptimized.bpf optimized.bpf
+    Examples (tcpdump -ddd prints the optimized program, tcpdump -O -ddd the unoptimized):
+      tcpdump -ddd 'udp dst port 53' > dns.bpf && exo filter verify dns.bpf
+      P=ffffffffffff00000000000008004500002600010000401100007f0000017f000001
+      exo filter eval dns.bpf --packet ${P}04d200350012000078787878787878787878
+        prints 262144: accepted, up to 262144 bytes kept (0 would mean dropped)
+      tcpdump -ddd 'tcp port 80' > web.bpf && exo filter overlap dns.bpf web.bpf
+      tcpdump -O -ddd 'udp port 53' > unopt.bpf && tcpdump -ddd 'udp port 53' > opt.bpf
+      exo filter equiv unopt.bpf opt.bpf
     """
 
 
@@ -592,7 +595,8 @@ def bench_cmd(json_out: Path | None, plot_out: Path | None, quick: bool, repeat:
     \b
     Examples:
       exo bench --quick
-      exo bench --json bench.json --plot demux.png
+      exo bench --json bench.json
+      pip install 'exo-reference[bench]' && exo bench --plot demux.png
     """
     from exo.bench import STAGES, plot, plot_available, run
 
