@@ -20,14 +20,11 @@ from exo.interface import OPERATIONS, Cap, Config, Result, Status
 from exo.logic import ConMap
 from exo.model import REGISTRY, State, Transition, initial
 from exo.model.state import OPAQUE, SCALARS, layout
+from exo.proofs.record import FORMAT as FORMAT
+from exo.proofs.record import OPAQUE_OPS as OPAQUE_OPS
+from exo.proofs.record import ReplayError as ReplayError
+from exo.proofs.record import read_record, saved_unreplayable
 from exo.spec.invariants import BY_ID, check
-
-FORMAT = "exo-counterexample/1"
-
-
-class ReplayError(Exception):
-    """A counterexample file that cannot be read or does not describe a model step."""
-
 
 # --------------------------------------------------------------------------- from a Z3 model
 
@@ -80,11 +77,6 @@ def concretize(ob: Any, cfg: Config, query: Any, model: z3.ModelRef,
     if _violates(ob.name, pre, args, op):
         pre = minimize(ob.name, pre, args, op)
     return replay_record(ob.name, cfg, pre, args, op)
-
-
-OPAQUE_OPS = frozenset({"filter_install", "filter_remove", "packet_arrive", "packet_take"})
-"""Operations whose arguments or state include programs and packets, which are opaque ids
-in the proofs: their counterexamples are reported as Z3 values, not replayed."""
 
 
 def _unreplayable(ob: Any, cfg: Config, query: Any, model: z3.ModelRef) -> dict[str, Any]:
@@ -217,11 +209,8 @@ def state_from_json(cfg: Config, data: dict[str, Any]) -> State:
     s = initial(cfg)
     changes: dict[str, Any] = dict(data.get("scalars", {}))
     for name, rows in data.get("maps", {}).items():
-        m = getattr(s, name)
-        for row in rows:
-            *key, value = row
-            m = m.set(tuple(key) if len(key) > 1 else key[0], value)
-        changes[name] = m
+        changes[name] = getattr(s, name).update(
+            (tuple(key) if len(key) > 1 else key[0], value) for *key, value in rows)
     return s.replace(**changes)
 
 
@@ -256,31 +245,23 @@ def save(record: dict[str, Any], directory: Path) -> Path:
 
 
 def load(path: Path) -> dict[str, Any]:
-    """Read and check a counterexample file."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ReplayError(f"cannot read {path}: {exc.strerror}") from exc
-    except json.JSONDecodeError as exc:
-        raise ReplayError(f"{path}:{exc.lineno}: not JSON ({exc.msg})") from exc
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ReplayError(f"{path}: not an Exo counterexample (format {FORMAT!r} expected)")
-    return data
+    """Read a counterexample file and check the whole record (``exo.proofs.record``)."""
+    return read_record(path)
 
 
 def replay_file(path: Path) -> tuple[dict[str, Any], list[str]]:
-    """Replay a saved counterexample on today's model: the new record and a trace."""
+    """Replay a saved counterexample on today's model: the new record and a trace.
+
+    Nothing runs before the whole file is checked; a record saved as not replayable (a
+    Z3 model over packet filters) is reported as such."""
     data = load(path)
-    try:
-        cfg = Config(**data["config"])
-        problem = cfg.problem()
-        if problem is not None:
-            raise ReplayError(f"{path}: bad configuration: {problem}")
-        pre = state_from_json(cfg, data["pre_state"]) if data["kind"] != "init" else None
-        args = [_arg_from_json(a) for a in data.get("args", [])]
-        record = replay_record(data["obligation"], cfg, pre, args)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ReplayError(f"{path}: malformed counterexample ({exc})") from exc
+    if saved_unreplayable(data):
+        summary = " ".join(str(data.get("summary", "")).split())[:300]
+        raise ReplayError(f"{path}: saved as not replayable (Z3 values only): {summary}")
+    cfg = Config(**data["config"])
+    pre = state_from_json(cfg, data["pre_state"]) if data["kind"] != "init" else None
+    args = [_arg_from_json(a) for a in data.get("args", [])]
+    record = replay_record(data["obligation"], cfg, pre, args)
     return record, render(record)
 
 

@@ -53,18 +53,57 @@ def default_manifest_path() -> Path:
     return Path(str(resources.files("exo.proofs").joinpath(MANIFEST_NAME)))
 
 
+MAX_MANIFEST_BYTES = 4 << 20
+"""Largest manifest read (4 MiB; the shipped one, 548 entries, is 43 KB)."""
+
+MAX_RLIMIT = (1 << 32) - 1
+"""Largest rlimit budget a manifest may name (Z3 keeps it in an unsigned 32-bit int)."""
+
+VERDICTS = ("proved", "counterexample", "unknown", "vacuous")
+
+
 def load_manifest(path: Path) -> Manifest:
-    """Read a manifest; a missing file is an empty manifest (every obligation then differs)."""
-    if not path.exists():
-        return Manifest()
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        entries = data["obligations"]
-        for name, entry in entries.items():
-            if not isinstance(entry, dict) or {"expect", "rlimit"} - entry.keys():
-                raise ManifestError(f"{path}: entry {name!r} needs 'expect' and 'rlimit'")
-    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise ManifestError(f"{path}: unreadable manifest ({exc})") from exc
+    """Read a manifest: ``{"comment": TEXT (optional), "obligations": {NAME: {"expect":
+    VERDICT, "rlimit": 1..MAX_RLIMIT}}}``.
+
+    Anything else raises ``ManifestError`` with one line naming ``path``: a missing file (a
+    new manifest is ``exo prove --update-manifest``'s to create, not this function's), a
+    folder, an unreadable, oversized, non-UTF-8 or non-JSON file, or a wrong shape (unknown
+    keys included). Names of obligations that do not exist are not refused here: ``compare``
+    reports them as stale entries.
+    """
+    from exo.proofs.record import read_json
+
+    data = read_json(path, MAX_MANIFEST_BYTES, ManifestError, "manifest")
+    if not isinstance(data, dict):
+        raise ManifestError(f"{path}: not a manifest: expected a JSON object with "
+                            f"'obligations', found {type(data).__name__}")
+    for key in data:
+        if key not in ("comment", "obligations"):
+            raise ManifestError(f"{path}: unknown key {key[:40]!r} in the manifest "
+                                "(expected: comment, obligations)")
+    if "comment" in data and not isinstance(data["comment"], str):
+        raise ManifestError(f"{path}: comment: expected a string")
+    entries = data.get("obligations")
+    if not isinstance(entries, dict):
+        found = "nothing" if entries is None else type(entries).__name__
+        raise ManifestError(f"{path}: obligations: expected an object of NAME: {{expect, "
+                            f"rlimit}}, found {found}")
+    for name, entry in entries.items():
+        at = f"{path}: obligations[{name[:60]!r}]"
+        if not isinstance(entry, dict) or set(entry) != {"expect", "rlimit"}:
+            raise ManifestError(f"{at}: entry needs exactly 'expect' and 'rlimit'")
+        expect, rlimit = entry["expect"], entry["rlimit"]
+        if expect not in VERDICTS:
+            shown = repr(expect[:40]) if isinstance(expect, str) else type(expect).__name__
+            raise ManifestError(f"{at}.expect: expected one of {', '.join(VERDICTS)}, "
+                                f"found {shown}")
+        if not isinstance(rlimit, int) or isinstance(rlimit, bool) or \
+                not 1 <= rlimit <= MAX_RLIMIT:
+            shown = (str(rlimit)[:24] if isinstance(rlimit, int) and not isinstance(rlimit, bool)
+                     else type(rlimit).__name__)
+            raise ManifestError(f"{at}.rlimit: expected an integer in 1..{MAX_RLIMIT}, "
+                                f"found {shown}")
     return Manifest(entries)
 
 

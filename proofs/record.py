@@ -1,0 +1,469 @@
+"""The saved counterexample format (``exo-counterexample/1``), checked whole before replay.
+
+``exo replay FILE`` runs a step someone may have edited by hand, or a file that is not a
+counterexample at all. Nothing of it is replayed until every value has been checked here;
+any problem raises ``ReplayError`` with one line naming the file and the JSON path of the
+bad value, e.g. ``bad.json: pre_state.maps.owner[0]: expected [key, value] pair``.
+
+Reading (``read_json``): the file must be a regular file of at most ``MAX_FILE_BYTES``
+(8 MiB; checked before reading, and the read itself is bounded), UTF-8, and one JSON value
+(duplicate object keys, numbers of more than 4,300 digits, NaN and nesting deeper than
+Python's recursion limit are refused).
+
+The record (``check_record``), an object with these keys and no others (unknown keys are
+refused: a typo in a key name must not silently leave out what it meant to say):
+
+* ``format``: exactly ``FORMAT``; ``obligation``: the name of a model obligation
+  (``exo.proofs.obligations.BY_NAME``; ``flt/`` lemmas are not model steps);
+  ``kind`` and ``clause``: the obligation's own (the clause of ``init``/``step``
+  obligations is the invariant they are about, so this also pins the invariant).
+* ``config``: every field of ``exo.interface.Config``, nothing else, each an integer (not a
+  bool). Sizes (``SIZE_FIELDS``) lie in 1..``MAX_SIZE`` (4,096); ``slice_ticks`` and
+  ``addr_limit`` in 1..``MAX_LIMIT`` (2**64), ``excess_limit`` in 0..``MAX_LIMIT``; and
+  the work of one replay, ``state_work(cfg)`` (the entries of every map of the state, i.e.
+  the products of ``exo.model.state.layout``'s domains, plus the index tuples every
+  invariant enumerates), is at most ``MAX_STATE_WORK`` (65,536). These bound the time and
+  memory of building the state and replaying the step: measured, the largest allowed
+  configurations replay their slowest operation in under 1 s and 100 MB.
+* ``init`` obligations: nothing else but the recorded outcome (below).
+* other obligations, replayable form: ``op`` (the obligation's operation; operations whose
+  arguments or state hold programs or packets, ``OPAQUE_OPS``, are never replayable),
+  ``args`` (the operation's arity; ``int``: an integer, ``bool``: true/false, ``cap``:
+  ``{"cap": [page, gen, rights]}``), ``pre_state`` (``{"scalars": {NAME: int},
+  "maps": {NAME: [[key..., value], ...]}}``, either part may be left out: each map name a
+  map of ``exo.model.state.layout``, each row its domain's arity of keys, integers in the
+  domain, given once, then a value of the map's sort (bool or int); the opaque maps
+  ``filter_code`` and ``rx_pkt`` and a true ``filter_valid`` are refused: states with
+  installed filters are not replayable).
+* other obligations saved as not replayable (``"replayed": false`` and no ``pre_state``,
+  what ``exo prove`` records for a Z3 model over packet filters): the outcome only; they
+  are checked and then reported as not replayable.
+* the recorded outcome, optional (replay computes it again) but of the right type when
+  present: ``replayed``, ``pre_invariants_hold`` (bools), ``violations``,
+  ``post_changes`` (lists of strings), ``summary`` (a string), ``result``
+  (``{"status": STATUS NAME, "value": int or {"cap": [...]}}``).
+
+Values (map entries, scalars, arguments) are the model's mathematical integers: no bound
+beyond JSON's 4,300 digits; nothing in a replay loops over a value.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import json
+import math
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from exo.interface import OPERATIONS, Config, Status
+from exo.model.state import OPAQUE, SCALARS, layout
+
+FORMAT = "exo-counterexample/1"
+
+MAX_FILE_BYTES = 8 << 20
+"""Largest counterexample file read (8 MiB). JSON text of small lists costs about 27 bytes
+of memory per byte when parsed, so this keeps parsing under 300 MB and 2 s; a saved record
+of ``MAX_STATE_WORK`` entries, every one differing from boot, takes about 4 MB. Measured on
+the worst case (8 MiB of ``[0],``): 1.2 s and 280 MB."""
+
+MAX_SIZE = 4096
+"""Largest value of each size field (``SIZE_FIELDS``): Aegis's own STLB has 4,096 entries."""
+
+MAX_LIMIT = 1 << 64
+"""Largest ``slice_ticks``, ``addr_limit`` and ``excess_limit`` (limits, not sizes: nothing
+is allocated or enumerated by them)."""
+
+MAX_STATE_WORK = 1 << 16
+"""Most entries one replay may enumerate (``state_work``): 65,536, e.g. 8 environments x
+1,800 pages, or 250 filter slots (the invariants compare every pair). Building the state
+and replaying its slowest step take about 10 us per entry (measured: 0.65 s at most)."""
+
+SIZE_FIELDS = ("n_envs", "n_pages", "page_words", "tlb_size", "stlb_size", "n_cids",
+               "n_slices", "n_guaranteed", "n_regs", "n_filters", "ring_size")
+"""The fields of ``Config`` that size a map of the state."""
+
+LIMIT_FIELDS = {"slice_ticks": 1, "excess_limit": 0, "addr_limit": 1}
+"""The other fields of ``Config`` and their least value."""
+
+OPAQUE_OPS = frozenset({"filter_install", "filter_remove", "packet_arrive", "packet_take"})
+"""Operations whose arguments or state include programs and packets, which are opaque ids
+in the proofs: their counterexamples are reported as Z3 values, not replayed."""
+
+COMMON_KEYS: tuple[str, ...] = ("format", "obligation", "kind", "clause", "config")
+OUTCOME_KEYS: tuple[str, ...] = ("replayed", "violations", "summary")
+STEP_KEYS: tuple[str, ...] = ("op", "args", "result", "pre_state", "post_changes",
+                              "pre_invariants_hold")
+
+
+class ReplayError(Exception):
+    """A counterexample file that cannot be read or does not describe a model step."""
+
+
+class _Bad(Exception):
+    """A problem at a JSON path (turned into a ``ReplayError`` naming the file)."""
+
+    def __init__(self, where: str, what: str) -> None:
+        super().__init__(f"{where}: {what}" if where else what)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {_show(k)}")
+        out[k] = v
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def read_json(path: Path, max_bytes: int, error: Callable[[str], Exception],
+              what: str) -> Any:
+    """The JSON value in ``path``; anything else raises ``error(one line naming path)``.
+
+    Refused: a missing, unreadable or non-regular file (a folder, a device, a pipe), more
+    than ``max_bytes`` (checked before reading), bytes that are not UTF-8, text that is not
+    exactly one JSON value, duplicate keys, NaN/Infinity, nesting too deep to parse.
+    ``what`` names the expected content in messages ("counterexample", "manifest").
+    """
+    try:
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise error(f"{path}: is a folder, not a {what} file")
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{path}: not a regular file, not a {what} file")
+        if st.st_size > max_bytes:
+            raise error(f"{path}: {st.st_size:,} bytes, larger than the {max_bytes:,} a "
+                        f"{what} may have")
+        with path.open("rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+    if len(data) > max_bytes:
+        raise error(f"{path}: larger than the {max_bytes:,} bytes a {what} may have")
+    if not data.strip():
+        raise error(f"{path}: empty file, not a {what}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (byte {data[exc.start]:#04x} at offset "
+                    f"{exc.start}); a {what} is JSON") from exc
+    enabled = gc.isenabled()
+    gc.disable()  # parsing creates many containers and no cycles: no collections needed
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise error(f"{path}:{exc.lineno}:{exc.colno}: unreadable {what}, not JSON "
+                    f"({exc.msg})") from exc
+    except ValueError as exc:  # duplicate keys, NaN, numbers of more than 4,300 digits
+        raise error(f"{path}: unreadable {what}, not usable JSON ({_one_line(str(exc))})"
+                    ) from exc
+    except RecursionError as exc:
+        raise error(f"{path}: unreadable {what}, JSON nested too deeply") from exc
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """Read ``path`` and check it is a whole, consistent counterexample record."""
+    data = read_json(path, MAX_FILE_BYTES, ReplayError, "counterexample")
+    try:
+        check_record(data)
+    except _Bad as exc:
+        raise ReplayError(f"{path}: {exc}") from None
+    return data  # type: ignore[no-any-return]
+
+
+# --------------------------------------------------------------------------- the record
+
+
+def check_record(data: Any) -> None:
+    """Check a parsed record against the format (module docstring); raise ``_Bad``."""
+    from exo.proofs.obligations import BY_NAME
+
+    if not isinstance(data, dict):
+        raise _Bad("", f"expected a JSON object at the top level, found {_kind(data)} "
+                       f"(not an Exo counterexample)")
+    if data.get("format") != FORMAT:
+        found = _kind(data.get("format", _MISSING))
+        raise _Bad("format", f"expected {FORMAT!r}, found {found} (not an Exo counterexample)")
+    name = _string(data, "obligation")
+    ob = BY_NAME.get(name)
+    if ob is None:
+        raise _Bad("obligation", f"no such obligation {_show(name)} (see 'exo prove -k')")
+    if ob.kind == "flt":
+        raise _Bad("obligation", f"{name} is a lemma about filter programs, not a model step")
+    for key, want in (("kind", ob.kind), ("clause", ob.clause)):
+        got = _string(data, key)
+        if got != want:
+            raise _Bad(key, f"{_show(got)} does not match obligation {name} ({key} {want!r})")
+    unreplayable = (ob.kind != "init" and "pre_state" not in data
+                    and data.get("replayed") is False
+                    and not any(k in data for k in STEP_KEYS))
+    allowed = COMMON_KEYS + OUTCOME_KEYS
+    if ob.kind != "init" and not unreplayable:
+        allowed += STEP_KEYS
+    for key in data:
+        if key not in allowed:
+            why = "for an init obligation" if key in STEP_KEYS else "in a counterexample"
+            raise _Bad(_path("", key), f"unknown key {why} (expected: {', '.join(allowed)})")
+    cfg = check_config(data.get("config", _MISSING), "config")
+    _check_outcome(data)
+    if ob.kind == "init" or unreplayable:
+        return
+    assert ob.op is not None
+    op = _string(data, "op")
+    if op != ob.op:
+        raise _Bad("op", f"{_show(op)} does not match obligation {name} (op {ob.op!r})")
+    if op in OPAQUE_OPS:
+        raise _Bad("op", f"{op} takes or keeps programs and packets, opaque ids in the "
+                         "proofs: its counterexamples are not replayable")
+    _check_args(op, data.get("args", _MISSING))
+    check_state(cfg, data.get("pre_state", _MISSING), "pre_state")
+
+
+def saved_unreplayable(data: dict[str, Any]) -> bool:
+    """Was this (checked) record saved as not replayable (a Z3 model over filters)?"""
+    return data["kind"] != "init" and "pre_state" not in data
+
+
+# --------------------------------------------------------------------------- config
+
+
+def state_work(cfg: Config) -> int:
+    """Entries one replay on ``cfg`` enumerates: every map entry of the state, plus every
+    index tuple of every invariant part (``filters_disjoint`` pairs filters, which no map
+    does)."""
+    from exo.spec.invariants import INVARIANTS
+
+    maps = sum(math.prod(dom) for dom, _, _ in layout(cfg).values())
+    parts = sum(math.prod(p.domains(cfg)) for inv in INVARIANTS for p in inv.parts)
+    return int(maps + parts)
+
+
+def check_config(value: Any, where: str) -> Config:
+    """The ``Config`` a JSON object describes, every field checked against the maxima."""
+    obj = _object(value, where)
+    names = [f.name for f in dataclasses.fields(Config)]
+    for key in obj:
+        if key not in names:
+            raise _Bad(_path(where, key), "unknown configuration field (expected: "
+                                          f"{', '.join(names)})")
+    for key in names:
+        if key not in obj:
+            raise _Bad(_path(where, key), "missing")
+        v = _int(obj[key], _path(where, key))
+        least, most = (1, MAX_SIZE) if key in SIZE_FIELDS else (LIMIT_FIELDS[key], MAX_LIMIT)
+        if not least <= v <= most:
+            raise _Bad(_path(where, key), f"{_num(v)} is outside {least}..{_num(most)}")
+    cfg = Config(**obj)
+    work = state_work(cfg)
+    if work > MAX_STATE_WORK:
+        raise _Bad(where, f"sizes too large to replay: the state and its invariants span "
+                          f"{work:,} entries, at most {MAX_STATE_WORK:,} (MAX_STATE_WORK)")
+    return cfg
+
+
+# --------------------------------------------------------------------------- step
+
+
+def _check_args(op: str, value: Any) -> None:
+    sig = OPERATIONS[op]
+    shape = f"{op}({', '.join(n for n, _ in sig.args)})"
+    args = _list(value, "args")
+    if len(args) != len(sig.args):
+        raise _Bad("args", f"{shape} takes {len(sig.args)} arguments, found {len(args)}")
+    for i, ((arg_name, kind), a) in enumerate(zip(sig.args, args, strict=True)):
+        where = f"args[{i}]"
+        if kind == "int":
+            _int(a, where, f"an integer ({arg_name})")
+        elif kind == "bool":
+            if not isinstance(a, bool):
+                raise _Bad(where, f"expected true or false ({arg_name}), found {_kind(a)}")
+        else:  # "cap"; program and packet arguments belong to OPAQUE_OPS
+            _cap(a, where)
+
+
+def _cap(value: Any, where: str) -> None:
+    if not isinstance(value, dict) or list(value) != ["cap"]:
+        raise _Bad(where, f'expected a capability {{"cap": [page, gen, rights]}}, found '
+                          f"{_kind(value)}")
+    fields = value["cap"]
+    if not isinstance(fields, list) or len(fields) != 3:
+        raise _Bad(f"{where}.cap", f"expected [page, gen, rights], found {_kind(fields)}")
+    for j, (n, f) in enumerate(zip(("page", "gen", "rights"), fields, strict=True)):
+        _int(f, f"{where}.cap[{j}]", f"an integer ({n})")
+
+
+def check_state(cfg: Config, value: Any, where: str) -> None:
+    """A ``state_json`` object: known scalars and maps, keys in their domains, values of
+    the map's sort, no key twice."""
+    obj = _object(value, where)
+    for key in obj:
+        if key not in ("scalars", "maps"):
+            raise _Bad(_path(where, key), "unknown key (expected: scalars, maps)")
+    scalars = _object(obj.get("scalars", {}), f"{where}.scalars")
+    for key, v in scalars.items():
+        if key not in SCALARS:
+            raise _Bad(_path(f"{where}.scalars", key),
+                       f"no such scalar (expected one of: {', '.join(SCALARS)})")
+        _int(v, _path(f"{where}.scalars", key))
+    maps = _object(obj.get("maps", {}), f"{where}.maps")
+    shapes = layout(cfg)
+    for key, rows in maps.items():
+        at = _path(f"{where}.maps", key)
+        if key not in shapes:
+            raise _Bad(at, "no such map in the state (see exo.model.state.layout)")
+        if key in OPAQUE:
+            raise _Bad(at, "programs and packets are opaque ids in the proofs: a "
+                           "replayable state keeps their boot values")
+        dom, _, sort = shapes[key]
+        _check_rows(key, dom, sort, _list(rows, at), at)
+
+
+def _check_rows(name: str, dom: tuple[int, ...], sort: str, rows: list[Any],
+                where: str) -> None:
+    shape = "[key, value] pair" if len(dom) == 1 else \
+        f"[{', '.join(f'key{i + 1}' for i in range(len(dom)))}, value] row"
+    seen: set[tuple[int, ...]] = set()
+    for i, row in enumerate(rows):
+        at = f"{where}[{i}]"
+        if not isinstance(row, list) or len(row) != len(dom) + 1:
+            raise _Bad(at, f"expected {shape}, found {_kind(row)}")
+        *keys, value = row
+        for j, (k, n) in enumerate(zip(keys, dom, strict=True)):
+            k = _int(k, f"{at}[{j}]", "an integer key")
+            if not 0 <= k < n:
+                raise _Bad(f"{at}[{j}]", f"key {_num(k)} is outside the domain 0..{n - 1}")
+        key = tuple(keys)
+        if key in seen:
+            raise _Bad(at, f"key {', '.join(map(str, key))} given twice")
+        seen.add(key)
+        if sort == "bool":
+            if not isinstance(value, bool):
+                raise _Bad(f"{at}[{len(dom)}]", f"expected true or false, found {_kind(value)}")
+            if name == "filter_valid" and value:
+                raise _Bad(f"{at}[{len(dom)}]", "a state with an installed filter is not "
+                                                "replayable (programs are opaque ids in the "
+                                                "proofs)")
+        else:
+            _int(value, f"{at}[{len(dom)}]")
+
+
+# --------------------------------------------------------------------------- outcome
+
+
+def _check_outcome(data: dict[str, Any]) -> None:
+    for key in ("replayed", "pre_invariants_hold"):
+        if key in data and not isinstance(data[key], bool):
+            raise _Bad(key, f"expected true or false, found {_kind(data[key])}")
+    if "summary" in data:
+        _string(data, "summary")
+    for key in ("violations", "post_changes"):
+        if key in data:
+            for i, line in enumerate(_list(data[key], key)):
+                if not isinstance(line, str):
+                    raise _Bad(f"{key}[{i}]", f"expected a string, found {_kind(line)}")
+    if "result" in data:
+        res = _object(data["result"], "result")
+        for key in res:
+            if key not in ("status", "value"):
+                raise _Bad(_path("result", key), "unknown key (expected: status, value)")
+        status = _string(res, "status", "result.status")
+        if status not in Status.__members__:
+            raise _Bad("result.status", f"no such status {_show(status)}")
+        value = res.get("value", _MISSING)
+        if isinstance(value, dict):
+            _cap(value, "result.value")
+        else:
+            _int(value, "result.value", "an integer or a capability")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "missing"
+
+
+_MISSING: Any = _Missing()
+
+
+def _kind(v: Any) -> str:
+    """A short description of a JSON value for messages."""
+    if v is _MISSING:
+        return "nothing (missing)"
+    if isinstance(v, bool):
+        return f"{str(v).lower()} (a bool)"
+    if isinstance(v, int):
+        return f"{_num(v)} (an integer)"
+    if isinstance(v, float):
+        return f"{v!r} (a fraction)"
+    if isinstance(v, str):
+        return f"{_show(v)} (a string)"
+    if isinstance(v, list):
+        return f"a list of {len(v)}"
+    if isinstance(v, dict):
+        return "an object"
+    return "null"
+
+
+def _show(v: Any) -> str:
+    """``repr`` cut to one short line."""
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _num(v: int) -> str:
+    digits = len(str(abs(v)))
+    return str(v) if digits <= 24 else f"a {digits}-digit number"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:200]
+
+
+def _path(where: str, key: str) -> str:
+    name = key if key.isidentifier() else json.dumps(key)[:40]
+    return f"{where}.{name}" if where else name
+
+
+def _object(v: Any, where: str) -> dict[str, Any]:
+    if not isinstance(v, dict):
+        raise _Bad(where, f"expected an object, found {_kind(v)}")
+    return v
+
+
+def _list(v: Any, where: str) -> list[Any]:
+    if not isinstance(v, list):
+        raise _Bad(where, f"expected a list, found {_kind(v)}")
+    return v
+
+
+def _int(v: Any, where: str, what: str = "an integer") -> int:
+    if not isinstance(v, int) or isinstance(v, bool):
+        raise _Bad(where, f"expected {what}, found {_kind(v)}")
+    return v
+
+
+def _string(obj: dict[str, Any], key: str, where: str | None = None) -> str:
+    v = obj.get(key, _MISSING)
+    if not isinstance(v, str):
+        raise _Bad(where or key, f"expected a string, found {_kind(v)}")
+    return v
+
+
+__all__ = ["FORMAT", "MAX_FILE_BYTES", "MAX_LIMIT", "MAX_SIZE", "MAX_STATE_WORK",
+           "OPAQUE_OPS", "ReplayError", "check_config", "check_record", "check_state",
+           "read_json", "read_record", "saved_unreplayable", "state_work"]
+
