@@ -92,7 +92,7 @@ def _field(text: str, where: str, lo: int, hi: int, name: str) -> int:
     try:
         v = int(text, 0)
     except ValueError:
-        raise FilterSyntaxError(where, f"{name} {text!r} is not a number") from None
+        raise FilterSyntaxError(where, f"{name} {_shown(text)} is not a number") from None
     if not lo <= v <= hi:
         raise FilterSyntaxError(where, f"{name} {v} out of range {lo}..{hi}")
     return v
@@ -131,7 +131,8 @@ def parse_dd(text: str, name: str = "<text>") -> Program:
             continue
         m = _DD.fullmatch(stripped.rstrip(","))
         if m is None:
-            raise FilterSyntaxError(f"{name}:{no}", "expected '{ code, jt, jf, k },'")
+            raise FilterSyntaxError(f"{name}:{no}", "expected '{ code, jt, jf, k },', found "
+                                                    f"{_shown(stripped)}")
         out.append(_insn(list(m.groups()), f"{name}:{no}"))
     if not out:
         raise FilterSyntaxError(name, "no instructions")
@@ -141,8 +142,12 @@ def parse_dd(text: str, name: str = "<text>") -> Program:
 def parse_raw(data: bytes, name: str = "<bytes>") -> Program:
     """FLT-1: raw ``struct sock_filter`` array, 8 bytes per instruction, little-endian
     (x86 and arm64 host order: u16 code, u8 jt, u8 jf, u32 k)."""
-    if not data or len(data) % 8:
-        raise FilterSyntaxError(name, f"{len(data)} bytes is not a positive multiple of 8")
+    if not data:
+        raise FilterSyntaxError(name, "empty: no instructions")
+    if len(data) % 8:
+        raise FilterSyntaxError(name, f"{len(data)} bytes is not a positive multiple of 8: "
+                                      f"raw instruction {len(data) // 8} is cut short "
+                                      f"({len(data) % 8} of 8 bytes)")
     return tuple(struct.unpack_from("<HBBI", data, off) for off in range(0, len(data), 8))
 
 
@@ -158,19 +163,120 @@ def to_ddd(prog: Program) -> str:
 
 def parse_any(data: bytes, name: str = "<input>") -> Program:
     """FLT-1: read any of the three formats: ``-dd`` C text (has braces), ``-ddd`` text
-    (digits and blanks only), else raw 8-byte instructions."""
+    (digits and blanks only), else raw 8-byte instructions.
+
+    Errors name the input and, for text, the line and the offending token: a text that is
+    neither format (a typo such as ``4O 0 0 12``) is reported at its first token that is
+    not a decimal number; bytes that cannot be raw instructions (not a multiple of 8) but
+    read as text are reported at their first character no program text has."""
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError:
-        return parse_raw(data, name)
+        return _raw_or_text(data, name)
     if not all(c.isprintable() or c.isspace() for c in text):
-        return parse_raw(data, name)
+        return _raw_or_text(data, name)
+    if not text.strip():
+        raise FilterSyntaxError(name, "empty: no instructions")
     if "{" in text:
         return parse_dd(text, name)
-    if text.strip() and all(c.isdigit() or c.isspace() for c in text):
+    if all(c.isdigit() or c.isspace() for c in text):
         return parse_ddd(text, name)
-    raise FilterSyntaxError(name, "neither tcpdump -ddd text, tcpdump -dd text, nor raw "
-                                  "8-byte instructions")
+    raise _not_decimal(text, name)
+
+
+_DDD_FIELDS = ("code", "jt", "jf", "k")
+
+
+def _not_decimal(text: str, name: str) -> FilterSyntaxError:
+    """The first token of ``text`` that is not a decimal number, as an error at its line
+    (``text`` has one: the caller found a character that is not a digit or a blank)."""
+    first = True
+    for no, line in enumerate(text.splitlines(), 1):
+        tokens = line.split()
+        for i, tok in enumerate(tokens):
+            if not tok.isdigit():
+                field = ("instruction count" if first
+                         else _DDD_FIELDS[i] if i < len(_DDD_FIELDS) else f"field {i + 1}")
+                return FilterSyntaxError(
+                    f"{name}:{no}", f"{field} {_shown(tok)} is not a decimal number "
+                    "(tcpdump -ddd text is decimal numbers; -dd text has braces; raw "
+                    "programs are 8-byte instructions)")
+        first = first and not tokens
+    return FilterSyntaxError(name, "neither tcpdump -ddd text, tcpdump -dd text, nor raw "
+                                   "8-byte instructions")
+
+
+def _raw_or_text(data: bytes, name: str) -> Program:
+    """Raw instructions; if ``data`` cannot be (its length is not a multiple of 8) but reads
+    as text with a stray character, the error says where that character is."""
+    if data and len(data) % 8 == 0:
+        return parse_raw(data, name)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return parse_raw(data, name)
+    odd = [i for i, c in enumerate(text) if not (c.isascii() and (c.isprintable()
+                                                                 or c.isspace()))]
+    if not odd or len(odd) > max(3, len(text) // 20) or "\n" not in text.strip():
+        return parse_raw(data, name)  # binary after all: the length is the problem
+    at = odd[0]
+    line = text.count("\n", 0, at) + 1
+    raise FilterSyntaxError(f"{name}:{line}", f"character {text[at]!r} cannot appear in a "
+                            "tcpdump -ddd or -dd program text (and the file is no raw "
+                            f"program: {len(data)} bytes is not a multiple of 8)")
+
+
+def _shown(text: str) -> str:
+    """``repr`` of a token, cut to one short line."""
+    r = repr(text)
+    return r if len(r) <= 40 else r[:37] + "..."
+
+
+def parse_packet_hex(text: str, name: str = "--packet") -> bytes:
+    """A packet written in hex, as ``exo filter eval --packet`` takes it.
+
+    Two hex digits per byte, either case, optionally after one leading ``0x``. Blanks and
+    ``:`` may separate groups of whole bytes (``00:1b:21``, ``4500 003c``, or tcpdump
+    ``-x`` lines); a group with an odd number of digits is refused, since it would split a
+    byte. An empty text is the empty packet. At most ``MAX_PACKET`` bytes (NET-3).
+    Raises ``FilterSyntaxError`` naming ``name``: the first character that is not a hex
+    digit or separator with its position (counting from 1), or the odd digit count.
+    """
+    body, offset = text, 0
+    if body[:2] in ("0x", "0X"):
+        body, offset = body[2:], 2
+    groups: list[tuple[int, str]] = []
+    start = None
+    for i, c in enumerate(body + " "):
+        if c in " \t\r\n:":
+            if start is not None:
+                groups.append((start, body[start:i]))
+                start = None
+        elif c in "0123456789abcdefABCDEF":
+            if start is None:
+                start = i
+        else:
+            raise FilterSyntaxError(name, f"character {c!r} at position {offset + i + 1} "
+                                          "is not a hex digit")
+    digits = sum(len(g) for _, g in groups)
+    if digits % 2:
+        if len(groups) == 1:
+            raise FilterSyntaxError(name, f"odd number of hex digits ({digits}): a byte "
+                                          "needs two")
+        pos, group = next((p, g) for p, g in groups if len(g) % 2)
+        raise FilterSyntaxError(name, f"odd number of hex digits ({digits}): the group "
+                                      f"{_shown(group)} at position {offset + pos + 1} "
+                                      "splits a byte")
+    odd = next(((p, g) for p, g in groups if len(g) % 2), None)
+    if odd is not None:
+        raise FilterSyntaxError(name, f"the group {_shown(odd[1])} at position "
+                                      f"{offset + odd[0] + 1} has an odd number of hex "
+                                      f"digits ({len(odd[1])}): separators go between "
+                                      "whole bytes")
+    if digits // 2 > MAX_PACKET:
+        raise FilterSyntaxError(name, f"{digits // 2:,} bytes, longer than the "
+                                      f"{MAX_PACKET:,} a packet may have (NET-3)")
+    return bytes.fromhex("".join(g for _, g in groups))
 
 
 # --------------------------------------------------------------------------- verifier (FLT-2/3)
