@@ -440,7 +440,8 @@ def filter_verify(prog: str) -> None:
 @filter_group.command("eval")
 @click.argument("prog")
 @click.option("--packet", "packet_hex", required=True, metavar="HEX",
-              help="The packet's bytes in hex.")
+              help="The packet's bytes in hex, two digits a byte; blanks or ':' may "
+                   "separate whole bytes.")
 def filter_eval(prog: str, packet_hex: str) -> None:
     """Run PROG on a packet (FLT-4, libpcap semantics) and print the return value (0: the
     packet is dropped)."""
@@ -448,9 +449,9 @@ def filter_eval(prog: str, packet_hex: str) -> None:
 
     program = _verified(prog)
     try:
-        packet = bytes.fromhex(packet_hex)
-    except ValueError as exc:
-        _fail_usage(f"--packet: not hex ({exc})")
+        packet = filters.parse_packet_hex(packet_hex)
+    except filters.FilterSyntaxError as exc:
+        _fail_usage(str(exc))
     click.echo(str(filters.evaluate(program, packet)))
 
 
