@@ -780,6 +780,8 @@ def test_project_enum_members_are_plain_ints_GEN_1() -> None:
     assert plain is not None and all(type(a) is int for a in (plain[0], plain[2], plain[3]))
     assert type(plain[1].page) is int and type(plain[1].rights) is int
     assert admit(sig, (ForeignEnum.A, Cap(0, 0, 2), 1, 1)) is None
+    # programs are exact ints throughout: not even a project enum member inside one
+    assert admit(OPERATIONS["filter_install"], (0, ((Rights.NONE, 0, 0, 1),))) is None
     rng = random.Random(7)
     s, start_caps, _ = setup()
     caps = list(start_caps)
