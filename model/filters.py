@@ -207,10 +207,10 @@ def _not_decimal(text: str, name: str) -> FilterSyntaxError:
 
 
 def _raw_or_text(data: bytes, name: str) -> Program:
-    """Raw instructions; if ``data`` cannot be (its length is not a multiple of 8) but reads
-    as text with a stray character, the error says where that character is."""
-    if data and len(data) % 8 == 0:
-        return parse_raw(data, name)
+    """Raw instructions, unless ``data`` reads as program text with a few stray characters
+    (UTF-8, several lines, at most one character in 20 neither printable ASCII nor a
+    blank): then the error says where the first one is. Raw programs are mostly zero
+    bytes (jt, jf and the high bytes of k), so no real one reads as text."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
@@ -218,12 +218,11 @@ def _raw_or_text(data: bytes, name: str) -> Program:
     odd = [i for i, c in enumerate(text) if not (c.isascii() and (c.isprintable()
                                                                  or c.isspace()))]
     if not odd or len(odd) > max(3, len(text) // 20) or "\n" not in text.strip():
-        return parse_raw(data, name)  # binary after all: the length is the problem
+        return parse_raw(data, name)
     at = odd[0]
     line = text.count("\n", 0, at) + 1
-    raise FilterSyntaxError(f"{name}:{line}", f"character {text[at]!r} cannot appear in a "
-                            "tcpdump -ddd or -dd program text (and the file is no raw "
-                            f"program: {len(data)} bytes is not a multiple of 8)")
+    raise FilterSyntaxError(f"{name}:{line}", f"character {text[at]!r} cannot appear in "
+                            "tcpdump -ddd or -dd program text")
 
 
 def _shown(text: str) -> str:

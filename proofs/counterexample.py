@@ -209,8 +209,12 @@ def state_from_json(cfg: Config, data: dict[str, Any]) -> State:
     s = initial(cfg)
     changes: dict[str, Any] = dict(data.get("scalars", {}))
     for name, rows in data.get("maps", {}).items():
-        changes[name] = getattr(s, name).update(
-            (tuple(key) if len(key) > 1 else key[0], value) for *key, value in rows)
+        m = getattr(s, name)
+        assert isinstance(m, ConMap)
+        entries = dict(m.items())  # rows are checked (exo.proofs.record): keys in the domain
+        for *key, value in rows:
+            entries[tuple(key) if len(key) > 1 else key[0]] = value
+        changes[name] = ConMap(m.sizes, m.default, entries)
     return s.replace(**changes)
 
 
