@@ -208,7 +208,7 @@ def _not_decimal(text: str, name: str) -> FilterSyntaxError:
 
 def _raw_or_text(data: bytes, name: str) -> Program:
     """Raw instructions, unless ``data`` reads as program text with a few stray characters
-    (UTF-8, several lines, at most one character in 20 neither printable ASCII nor a
+    (valid utf-8, several lines, at most one character in 20 neither printable ASCII nor a
     blank): then the error says where the first one is. Raw programs are mostly zero
     bytes (jt, jf and the high bytes of k), so no real one reads as text."""
     try:

@@ -23,7 +23,7 @@ from exo.model.state import OPAQUE, SCALARS, layout
 from exo.proofs.record import FORMAT as FORMAT
 from exo.proofs.record import OPAQUE_OPS as OPAQUE_OPS
 from exo.proofs.record import ReplayError as ReplayError
-from exo.proofs.record import read_record, saved_unreplayable
+from exo.proofs.record import read_record, saved_unreplayable, shown_path
 from exo.spec.invariants import BY_ID, check
 
 # --------------------------------------------------------------------------- from a Z3 model
@@ -261,7 +261,8 @@ def replay_file(path: Path) -> tuple[dict[str, Any], list[str]]:
     data = load(path)
     if saved_unreplayable(data):
         summary = " ".join(str(data.get("summary", "")).split())[:300]
-        raise ReplayError(f"{path}: saved as not replayable (Z3 values only): {summary}")
+        raise ReplayError(f"{shown_path(path)}: saved as not replayable (Z3 values only): "
+                          f"{summary}")
     cfg = Config(**data["config"])
     pre = state_from_json(cfg, data["pre_state"]) if data["kind"] != "init" else None
     args = [_arg_from_json(a) for a in data.get("args", [])]

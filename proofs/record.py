@@ -127,6 +127,13 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def shown_path(path: Path) -> str:
+    """``path`` for a one-line message (quoted if it holds a newline or another control
+    character)."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
 def read_json(path: Path, max_bytes: int, error: Callable[[str], Exception],
               what: str) -> Any:
     """The JSON value in ``path``; anything else raises ``error(one line naming path)``.
@@ -136,40 +143,41 @@ def read_json(path: Path, max_bytes: int, error: Callable[[str], Exception],
     exactly one JSON value, duplicate keys, NaN/Infinity, nesting too deep to parse.
     ``what`` names the expected content in messages ("counterexample", "manifest").
     """
+    name = shown_path(path)
     try:
         st = path.stat()
         if stat.S_ISDIR(st.st_mode):
-            raise error(f"{path}: is a folder, not a {what} file")
+            raise error(f"{name}: is a folder, not a {what} file")
         if not stat.S_ISREG(st.st_mode):
-            raise error(f"{path}: not a regular file, not a {what} file")
+            raise error(f"{name}: not a regular file, not a {what} file")
         if st.st_size > max_bytes:
-            raise error(f"{path}: {st.st_size:,} bytes, larger than the {max_bytes:,} bytes "
+            raise error(f"{name}: {st.st_size:,} bytes, larger than the {max_bytes:,} bytes "
                         f"a {what} may have")
         with path.open("rb") as f:
             data = f.read(max_bytes + 1)
     except OSError as exc:
-        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+        raise error(f"cannot read {what} {name}: {exc.strerror or exc}") from exc
     if len(data) > max_bytes:
-        raise error(f"{path}: larger than the {max_bytes:,} bytes a {what} may have")
+        raise error(f"{name}: larger than the {max_bytes:,} bytes a {what} may have")
     if not data.strip():
-        raise error(f"{path}: empty file, not a {what}")
+        raise error(f"{name}: empty file, not a {what}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise error(f"{path}: not UTF-8 text (byte {data[exc.start]:#04x} at offset "
+        raise error(f"{name}: not UTF-8 text (byte {data[exc.start]:#04x} at offset "
                     f"{exc.start}); a {what} is JSON") from exc
     enabled = gc.isenabled()
     gc.disable()  # parsing creates many containers and no cycles: no collections needed
     try:
         return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise error(f"{path}:{exc.lineno}:{exc.colno}: unreadable {what}, not JSON "
+        raise error(f"{name}:{exc.lineno}:{exc.colno}: unreadable {what}, not JSON "
                     f"({exc.msg})") from exc
     except ValueError as exc:  # duplicate keys, NaN, numbers of more than 4,300 digits
-        raise error(f"{path}: unreadable {what}, not usable JSON ({_one_line(str(exc))})"
+        raise error(f"{name}: unreadable {what}, not usable JSON ({_one_line(str(exc))})"
                     ) from exc
     except RecursionError as exc:
-        raise error(f"{path}: unreadable {what}, JSON nested too deeply") from exc
+        raise error(f"{name}: unreadable {what}, JSON nested too deeply") from exc
     finally:
         if enabled:
             gc.enable()
@@ -181,7 +189,7 @@ def read_record(path: Path) -> dict[str, Any]:
     try:
         check_record(data)
     except _Bad as exc:
-        raise ReplayError(f"{path}: {exc}") from None
+        raise ReplayError(f"{shown_path(path)}: {exc}") from None
     return data  # type: ignore[no-any-return]
 
 
@@ -480,5 +488,5 @@ def _string(obj: dict[str, Any], key: str, where: str | None = None) -> str:
 
 __all__ = ["FORMAT", "MAX_FILE_BYTES", "MAX_LIMIT", "MAX_SIZE", "MAX_STATE_WORK",
            "OPAQUE_OPS", "ReplayError", "check_config", "check_record", "check_state",
-           "read_json", "read_record", "saved_unreplayable", "state_work"]
+           "read_json", "read_record", "saved_unreplayable", "shown_path", "state_work"]
 

@@ -72,25 +72,26 @@ def load_manifest(path: Path) -> Manifest:
     keys included). Names of obligations that do not exist are not refused here: ``compare``
     reports them as stale entries.
     """
-    from exo.proofs.record import read_json
+    from exo.proofs.record import read_json, shown_path
 
     data = read_json(path, MAX_MANIFEST_BYTES, ManifestError, "manifest")
+    where = shown_path(path)
     if not isinstance(data, dict):
-        raise ManifestError(f"{path}: not a manifest: expected a JSON object with "
+        raise ManifestError(f"{where}: not a manifest: expected a JSON object with "
                             f"'obligations', found {type(data).__name__}")
     for key in data:
         if key not in ("comment", "obligations"):
-            raise ManifestError(f"{path}: unknown key {key[:40]!r} in the manifest "
+            raise ManifestError(f"{where}: unknown key {key[:40]!r} in the manifest "
                                 "(expected: comment, obligations)")
     if "comment" in data and not isinstance(data["comment"], str):
-        raise ManifestError(f"{path}: comment: expected a string")
+        raise ManifestError(f"{where}: comment: expected a string")
     entries = data.get("obligations")
     if not isinstance(entries, dict):
         found = "nothing" if entries is None else type(entries).__name__
-        raise ManifestError(f"{path}: obligations: expected an object of NAME: {{expect, "
+        raise ManifestError(f"{where}: obligations: expected an object of NAME: {{expect, "
                             f"rlimit}}, found {found}")
     for name, entry in entries.items():
-        at = f"{path}: obligations[{name[:60]!r}]"
+        at = f"{where}: obligations[{name[:60]!r}]"
         if not isinstance(entry, dict) or set(entry) != {"expect", "rlimit"}:
             raise ManifestError(f"{at}: entry needs exactly 'expect' and 'rlimit'")
         expect, rlimit = entry["expect"], entry["rlimit"]
