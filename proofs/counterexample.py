@@ -4,7 +4,8 @@ A counterexample found by Z3 on a small instance is turned into a concrete ``Sta
 concrete arguments, the operation is run on Python values, and the violation is checked
 again with the same invariant or property — so a red run always comes with a witness the
 executable model confirms. The witness is saved as JSON; ``exo replay FILE`` runs it again
-and prints the trace.
+and prints the trace, once ``exo.proofs.record`` has checked the whole file (its format,
+sizes and maxima are documented there).
 """
 
 from __future__ import annotations
@@ -205,7 +206,8 @@ def state_json(s: State) -> dict[str, Any]:
 
 
 def state_from_json(cfg: Config, data: dict[str, Any]) -> State:
-    """The state ``state_json`` describes."""
+    """The state ``state_json`` describes (rows checked by ``exo.proofs.record``: map and
+    scalar names real, keys in their domains, each given once)."""
     s = initial(cfg)
     changes: dict[str, Any] = dict(data.get("scalars", {}))
     for name, rows in data.get("maps", {}).items():
