@@ -207,10 +207,12 @@ def _not_decimal(text: str, name: str) -> FilterSyntaxError:
 
 
 def _raw_or_text(data: bytes, name: str) -> Program:
-    """Raw instructions, unless ``data`` reads as program text with a few stray characters
-    (valid utf-8, several lines, at most one character in 20 neither printable ASCII nor a
-    blank): then the error says where the first one is. Raw programs are mostly zero
-    bytes (jt, jf and the high bytes of k), so no real one reads as text."""
+    """Raw instructions. If ``data`` cannot be (its length is not a multiple of 8) and reads
+    as program text with a few stray characters (valid utf-8, several lines, at most one
+    character in 20 neither printable ASCII nor a blank), the error says where the first
+    one is instead of only counting bytes. What parses as raw is unchanged."""
+    if data and len(data) % 8 == 0:
+        return parse_raw(data, name)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -493,10 +493,14 @@ DD = "\n".join(f"{{ {c:#x}, {jt}, {jf}, {k:#010x} }}," for c, jt, jf, k in
 
 
 def _typo(text: str, line: int, old: str, new: str) -> bytes:
+    """``text`` with ``old`` replaced on one line; never a multiple of 8 bytes long (such
+    a file with a stray byte would be read as raw instructions, and refused by the
+    verifier instead)."""
     lines = text.split("\n")
     assert old in lines[line - 1]
     lines[line - 1] = lines[line - 1].replace(old, new, 1)
-    return "\n".join(lines).encode()
+    data = "\n".join(lines).encode()
+    return data + b"\n" if len(data) % 8 == 0 else data
 
 
 # name -> (file content, texts the message must hold)
