@@ -24,7 +24,7 @@ refused: a typo in a key name must not silently leave out what it meant to say):
   the products of ``exo.model.state.layout``'s domains, plus the index tuples every
   invariant enumerates), is at most ``MAX_STATE_WORK`` (32,768). These bound the time and
   memory of building the state and replaying the step: measured, the largest allowed
-  configurations replay in about 1 s and 150 MB (the whole process).
+  configurations replay in about 1 s and 70 MB (the whole ``exo replay`` process).
 * ``init`` obligations: nothing else but the recorded outcome (below).
 * other obligations, replayable form: ``op`` (the obligation's operation; operations whose
   arguments or state hold programs or packets, ``OPAQUE_OPS``, are never replayable),
@@ -67,7 +67,7 @@ MAX_FILE_BYTES = 8 << 20
 """Largest counterexample file read (8 MiB). JSON text of small lists costs about 27 bytes
 of memory per byte when parsed, so this keeps parsing under 300 MB and 2 s; a saved record
 of ``MAX_STATE_WORK`` entries, every one differing from boot, takes about 2 MB. Measured on
-the worst case (8 MiB of ``[0],``): 1.2 s and 280 MB."""
+the worst case (8 MiB of ``[0],``): 1 s and 280 MB for the whole process."""
 
 MAX_SIZE = 4096
 """Largest value of each size field (``SIZE_FIELDS``): Aegis's own STLB has 4,096 entries."""
@@ -80,8 +80,8 @@ MAX_STATE_WORK = 1 << 15
 """Most entries one replay may enumerate (``state_work``): 32,768, e.g. 8 environments x
 850 pages, 8 pages x 4,000 words, or 175 filter slots (the invariants compare every pair
 of filters). Reading, checking, building and replaying a state whose entries all differ
-from boot takes about 25 us per entry: measured, 0.8 s for the whole ``exo replay``
-process at this bound, in under 150 MB."""
+from boot takes about 25 us per entry: measured, 1 s for the whole ``exo replay``
+process at this bound, in 70 MB."""
 
 SIZE_FIELDS = ("n_envs", "n_pages", "page_words", "tlb_size", "stlb_size", "n_cids",
                "n_slices", "n_guaranteed", "n_regs", "n_filters", "ring_size")
@@ -104,8 +104,9 @@ class ReplayError(Exception):
     """A counterexample file that cannot be read or does not describe a model step."""
 
 
-class _Bad(Exception):
-    """A problem at a JSON path (turned into a ``ReplayError`` naming the file)."""
+class RecordProblem(ValueError):
+    """What ``check_record`` raises: a problem at a JSON path (``read_record`` turns it
+    into a ``ReplayError`` naming the file)."""
 
     def __init__(self, where: str, what: str) -> None:
         super().__init__(f"{where}: {what}" if where else what)
@@ -188,7 +189,7 @@ def read_record(path: Path) -> dict[str, Any]:
     data = read_json(path, MAX_FILE_BYTES, ReplayError, "counterexample")
     try:
         check_record(data)
-    except _Bad as exc:
+    except RecordProblem as exc:
         raise ReplayError(f"{shown_path(path)}: {exc}") from None
     return data  # type: ignore[no-any-return]
 
@@ -197,25 +198,29 @@ def read_record(path: Path) -> dict[str, Any]:
 
 
 def check_record(data: Any) -> None:
-    """Check a parsed record against the format (module docstring); raise ``_Bad``."""
+    """Check a parsed record against the format (module docstring); raise ``RecordProblem``."""
     from exo.proofs.obligations import BY_NAME
 
     if not isinstance(data, dict):
-        raise _Bad("", f"expected a JSON object at the top level, found {_kind(data)} "
+        raise RecordProblem("", f"expected a JSON object at the top level, found {_kind(data)} "
                        f"(not an Exo counterexample)")
     if data.get("format") != FORMAT:
         found = _kind(data.get("format", _MISSING))
-        raise _Bad("format", f"expected {FORMAT!r}, found {found} (not an Exo counterexample)")
+        raise RecordProblem("format", f"expected {FORMAT!r}, found {found} (not an Exo "
+                                      "counterexample)")
     name = _string(data, "obligation")
     ob = BY_NAME.get(name)
     if ob is None:
-        raise _Bad("obligation", f"no such obligation {_show(name)} (see 'exo prove -k')")
+        raise RecordProblem("obligation",
+                            f"no such obligation {_show(name)} (see 'exo prove -k')")
     if ob.kind == "flt":
-        raise _Bad("obligation", f"{name} is a lemma about filter programs, not a model step")
+        raise RecordProblem("obligation",
+                            f"{name} is a lemma about filter programs, not a model step")
     for key, want in (("kind", ob.kind), ("clause", ob.clause)):
         got = _string(data, key)
         if got != want:
-            raise _Bad(key, f"{_show(got)} does not match obligation {name} ({key} {want!r})")
+            raise RecordProblem(key, f"{_show(got)} does not match obligation {name} "
+                                     f"({key} {want!r})")
     unreplayable = (ob.kind != "init" and "pre_state" not in data
                     and data.get("replayed") is False
                     and not any(k in data for k in STEP_KEYS))
@@ -225,7 +230,8 @@ def check_record(data: Any) -> None:
     for key in data:
         if key not in allowed:
             why = "for an init obligation" if key in STEP_KEYS else "in a counterexample"
-            raise _Bad(_path("", key), f"unknown key {why} (expected: {', '.join(allowed)})")
+            raise RecordProblem(_path("", key),
+                                f"unknown key {why} (expected: {', '.join(allowed)})")
     cfg = check_config(data.get("config", _MISSING), "config")
     _check_outcome(data)
     if ob.kind == "init" or unreplayable:
@@ -233,9 +239,9 @@ def check_record(data: Any) -> None:
     assert ob.op is not None
     op = _string(data, "op")
     if op != ob.op:
-        raise _Bad("op", f"{_show(op)} does not match obligation {name} (op {ob.op!r})")
+        raise RecordProblem("op", f"{_show(op)} does not match obligation {name} (op {ob.op!r})")
     if op in OPAQUE_OPS:
-        raise _Bad("op", f"{op} takes or keeps programs and packets, opaque ids in the "
+        raise RecordProblem("op", f"{op} takes or keeps programs and packets, opaque ids in the "
                          "proofs: its counterexamples are not replayable")
     _check_args(op, data.get("args", _MISSING))
     check_state(cfg, data.get("pre_state", _MISSING), "pre_state")
@@ -266,19 +272,19 @@ def check_config(value: Any, where: str) -> Config:
     names = [f.name for f in dataclasses.fields(Config)]
     for key in obj:
         if key not in names:
-            raise _Bad(_path(where, key), "unknown configuration field (expected: "
+            raise RecordProblem(_path(where, key), "unknown configuration field (expected: "
                                           f"{', '.join(names)})")
     for key in names:
         if key not in obj:
-            raise _Bad(_path(where, key), "missing")
+            raise RecordProblem(_path(where, key), "missing")
         v = _int(obj[key], _path(where, key))
         least, most = (1, MAX_SIZE) if key in SIZE_FIELDS else (LIMIT_FIELDS[key], MAX_LIMIT)
         if not least <= v <= most:
-            raise _Bad(_path(where, key), f"{_num(v)} is outside {least}..{_num(most)}")
+            raise RecordProblem(_path(where, key), f"{_num(v)} is outside {least}..{_num(most)}")
     cfg = Config(**obj)
     work = state_work(cfg)
     if work > MAX_STATE_WORK:
-        raise _Bad(where, f"sizes too large to replay: the state and its invariants span "
+        raise RecordProblem(where, f"sizes too large to replay: the state and its invariants span "
                           f"{work:,} entries, at most {MAX_STATE_WORK:,} (MAX_STATE_WORK)")
     return cfg
 
@@ -291,25 +297,25 @@ def _check_args(op: str, value: Any) -> None:
     shape = f"{op}({', '.join(n for n, _ in sig.args)})"
     args = _list(value, "args")
     if len(args) != len(sig.args):
-        raise _Bad("args", f"{shape} takes {len(sig.args)} arguments, found {len(args)}")
+        raise RecordProblem("args", f"{shape} takes {len(sig.args)} arguments, found {len(args)}")
     for i, ((arg_name, kind), a) in enumerate(zip(sig.args, args, strict=True)):
         where = f"args[{i}]"
         if kind == "int":
             _int(a, where, f"an integer ({arg_name})")
         elif kind == "bool":
             if not isinstance(a, bool):
-                raise _Bad(where, f"expected true or false ({arg_name}), found {_kind(a)}")
+                raise RecordProblem(where, f"expected true or false ({arg_name}), found {_kind(a)}")
         else:  # "cap"; program and packet arguments belong to OPAQUE_OPS
             _cap(a, where)
 
 
 def _cap(value: Any, where: str) -> None:
     if not isinstance(value, dict) or list(value) != ["cap"]:
-        raise _Bad(where, f'expected a capability {{"cap": [page, gen, rights]}}, found '
+        raise RecordProblem(where, f'expected a capability {{"cap": [page, gen, rights]}}, found '
                           f"{_kind(value)}")
     fields = value["cap"]
     if not isinstance(fields, list) or len(fields) != 3:
-        raise _Bad(f"{where}.cap", f"expected [page, gen, rights], found {_kind(fields)}")
+        raise RecordProblem(f"{where}.cap", f"expected [page, gen, rights], found {_kind(fields)}")
     for j, (n, f) in enumerate(zip(("page", "gen", "rights"), fields, strict=True)):
         _int(f, f"{where}.cap[{j}]", f"an integer ({n})")
 
@@ -320,11 +326,11 @@ def check_state(cfg: Config, value: Any, where: str) -> None:
     obj = _object(value, where)
     for key in obj:
         if key not in ("scalars", "maps"):
-            raise _Bad(_path(where, key), "unknown key (expected: scalars, maps)")
+            raise RecordProblem(_path(where, key), "unknown key (expected: scalars, maps)")
     scalars = _object(obj.get("scalars", {}), f"{where}.scalars")
     for key, v in scalars.items():
         if key not in SCALARS:
-            raise _Bad(_path(f"{where}.scalars", key),
+            raise RecordProblem(_path(f"{where}.scalars", key),
                        f"no such scalar (expected one of: {', '.join(SCALARS)})")
         _int(v, _path(f"{where}.scalars", key))
     maps = _object(obj.get("maps", {}), f"{where}.maps")
@@ -332,9 +338,9 @@ def check_state(cfg: Config, value: Any, where: str) -> None:
     for key, rows in maps.items():
         at = _path(f"{where}.maps", key)
         if key not in shapes:
-            raise _Bad(at, "no such map in the state (see exo.model.state.layout)")
+            raise RecordProblem(at, "no such map in the state (see exo.model.state.layout)")
         if key in OPAQUE:
-            raise _Bad(at, "programs and packets are opaque ids in the proofs: a "
+            raise RecordProblem(at, "programs and packets are opaque ids in the proofs: a "
                            "replayable state keeps their boot values")
         dom, _, sort = shapes[key]
         _check_rows(key, dom, sort, _list(rows, at), at)
@@ -362,24 +368,25 @@ def _row_problem(name: str, dom: tuple[int, ...], sort: str, row: Any,
     shape = "[key, value] pair" if len(dom) == 1 else \
         f"[{', '.join(f'key{i + 1}' for i in range(len(dom)))}, value] row"
     if not isinstance(row, list) or len(row) != len(dom) + 1:
-        raise _Bad(at, f"expected {shape}, found {_kind(row)}")
+        raise RecordProblem(at, f"expected {shape}, found {_kind(row)}")
     *keys, value = row
     for j, (k, n) in enumerate(zip(keys, dom, strict=True)):
         k = _int(k, f"{at}[{j}]", "an integer key")
         if not 0 <= k < n:
-            raise _Bad(f"{at}[{j}]", f"key {_num(k)} is outside the domain 0..{n - 1}")
+            raise RecordProblem(f"{at}[{j}]", f"key {_num(k)} is outside the domain 0..{n - 1}")
     key = tuple(keys)
     if key in seen:
-        raise _Bad(at, f"key {', '.join(map(str, key))} given twice")
+        raise RecordProblem(at, f"key {', '.join(map(str, key))} given twice")
     if sort == "bool":
         if not isinstance(value, bool):
-            raise _Bad(f"{at}[{len(dom)}]", f"expected true or false, found {_kind(value)}")
+            raise RecordProblem(f"{at}[{len(dom)}]",
+                                f"expected true or false, found {_kind(value)}")
         if name == "filter_valid" and value:
-            raise _Bad(f"{at}[{len(dom)}]", "a state with an installed filter is not "
+            raise RecordProblem(f"{at}[{len(dom)}]", "a state with an installed filter is not "
                                             "replayable (programs are opaque ids in the proofs)")
     else:
         _int(value, f"{at}[{len(dom)}]")
-    raise _Bad(at, f"expected {shape}")  # not reached: the fast test checks the same
+    raise RecordProblem(at, f"expected {shape}")  # not reached: the fast test checks the same
 
 
 # --------------------------------------------------------------------------- outcome
@@ -388,22 +395,22 @@ def _row_problem(name: str, dom: tuple[int, ...], sort: str, row: Any,
 def _check_outcome(data: dict[str, Any]) -> None:
     for key in ("replayed", "pre_invariants_hold"):
         if key in data and not isinstance(data[key], bool):
-            raise _Bad(key, f"expected true or false, found {_kind(data[key])}")
+            raise RecordProblem(key, f"expected true or false, found {_kind(data[key])}")
     if "summary" in data:
         _string(data, "summary")
     for key in ("violations", "post_changes"):
         if key in data:
             for i, line in enumerate(_list(data[key], key)):
                 if not isinstance(line, str):
-                    raise _Bad(f"{key}[{i}]", f"expected a string, found {_kind(line)}")
+                    raise RecordProblem(f"{key}[{i}]", f"expected a string, found {_kind(line)}")
     if "result" in data:
         res = _object(data["result"], "result")
         for key in res:
             if key not in ("status", "value"):
-                raise _Bad(_path("result", key), "unknown key (expected: status, value)")
+                raise RecordProblem(_path("result", key), "unknown key (expected: status, value)")
         status = _string(res, "status", "result.status")
         if status not in Status.__members__:
-            raise _Bad("result.status", f"no such status {_show(status)}")
+            raise RecordProblem("result.status", f"no such status {_show(status)}")
         value = res.get("value", _MISSING)
         if isinstance(value, dict):
             _cap(value, "result.value")
@@ -463,30 +470,31 @@ def _path(where: str, key: str) -> str:
 
 def _object(v: Any, where: str) -> dict[str, Any]:
     if not isinstance(v, dict):
-        raise _Bad(where, f"expected an object, found {_kind(v)}")
+        raise RecordProblem(where, f"expected an object, found {_kind(v)}")
     return v
 
 
 def _list(v: Any, where: str) -> list[Any]:
     if not isinstance(v, list):
-        raise _Bad(where, f"expected a list, found {_kind(v)}")
+        raise RecordProblem(where, f"expected a list, found {_kind(v)}")
     return v
 
 
 def _int(v: Any, where: str, what: str = "an integer") -> int:
     if not isinstance(v, int) or isinstance(v, bool):
-        raise _Bad(where, f"expected {what}, found {_kind(v)}")
+        raise RecordProblem(where, f"expected {what}, found {_kind(v)}")
     return v
 
 
 def _string(obj: dict[str, Any], key: str, where: str | None = None) -> str:
     v = obj.get(key, _MISSING)
     if not isinstance(v, str):
-        raise _Bad(where or key, f"expected a string, found {_kind(v)}")
+        raise RecordProblem(where or key, f"expected a string, found {_kind(v)}")
     return v
 
 
 __all__ = ["FORMAT", "MAX_FILE_BYTES", "MAX_LIMIT", "MAX_SIZE", "MAX_STATE_WORK",
-           "OPAQUE_OPS", "ReplayError", "check_config", "check_record", "check_state",
-           "read_json", "read_record", "saved_unreplayable", "shown_path", "state_work"]
+           "OPAQUE_OPS", "RecordProblem", "ReplayError", "check_config", "check_record",
+           "check_state", "read_json", "read_record", "saved_unreplayable", "shown_path",
+           "state_work"]
 
