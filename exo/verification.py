@@ -107,7 +107,10 @@ def check_proofs(obs: list[Obligation], jobs: int, on_result: Callable[[ProofRes
                  ) -> tuple[bool, str]:
     from exo.proofs import runner
 
-    manifest = runner.load_manifest(runner.default_manifest_path())
+    try:
+        manifest = runner.load_manifest(runner.default_manifest_path())
+    except runner.ManifestError as exc:  # a broken install: a failed check, not a crash
+        return False, str(exc)
     results = runner.run_parallel(obs, manifest, jobs, on_result)
     mismatches = runner.compare(results, manifest, complete=True)
     bad = sorted((r for r in results if not r.ok), key=lambda r: r.obligation.name)
