@@ -332,8 +332,9 @@ def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
         color = "green" if r.ok else "red"
         rows.append([r.obligation.name, f"[{color}]{r.verdict}[/{color}]",
                      f"{r.seconds:.2f}s", f"{r.rlimit:,}"])
-    print_table(console, f"exo prove: {len(results)} obligations",
-                ("obligation", "status", "time", "rlimit"), rows)
+    if rows or not failures_only:
+        print_table(console, f"exo prove: {len(results)} obligations",
+                    ("obligation", "status", "time", "rlimit"), rows)
     for r in results:
         if not r.ok:
             console.print(f"[red]{r.obligation.name}: {r.verdict}[/red] {r.detail}")

@@ -49,6 +49,12 @@ CFG = Config(
 )
 """A small configuration: three environments, four pages, three slices."""
 
+COLLIDING = Config(n_envs=3, n_pages=4, page_words=2, tlb_size=2, stlb_size=4, n_cids=4,
+                   n_slices=3, n_guaranteed=2, n_regs=2, slice_ticks=2, excess_limit=1,
+                   addr_limit=1 << 16, n_filters=3, ring_size=2)
+"""Smaller still, so TLB and STLB slots collide and filter slots run out (the lockstep and
+hostile-argument tests)."""
+
 RW = int(Rights.READWRITE)
 RO = int(Rights.READ)
 PAGE = int(Resource.PAGE)

@@ -63,10 +63,9 @@ from exo.interface import (
 )
 from exo.model import REGISTRY, State, initial
 from exo.testing import ModelImplementation
+from tests.builders import COLLIDING
 
-CFG = Config(n_envs=3, n_pages=4, page_words=2, tlb_size=2, stlb_size=4, n_cids=4,
-             n_slices=3, n_guaranteed=2, n_regs=2, slice_ticks=2, excess_limit=1,
-             addr_limit=1 << 16, n_filters=3, ring_size=2)
+CFG = COLLIDING
 
 NAMES = list(OPERATIONS)
 NAME_WEIGHTS = [WEIGHTS.get(n, 1) for n in NAMES]
