@@ -13,15 +13,26 @@ def runnable(k: KernelState, e: int) -> bool:
     return k.live(e) and k.entry[e][Vector.SLICE_START] != NO_ENTRY
 
 
+def clear_processor(k: KernelState) -> None:
+    """CPU-7: registers, ``epc``, ``cause`` and ``badvpage`` back to their boot values."""
+    regs = k.regs
+    for r in range(len(regs)):
+        regs[r] = 0
+    k.epc = 0
+    k.cause = -1
+    k.badvpage = 0
+
+
 def start(k: KernelState, e: int) -> None:
-    """CPU-5/REV-4: give the CPU to ``e`` at its start-of-slice entry — or at its
-    repossession handler, with ``epc`` the start-of-slice entry, if a repossession
-    exception awaits delivery and it has one (without one the waiting exception is
-    dropped)."""
+    """CPU-5/CPU-7/REV-4: give the CPU to ``e`` with a cleared processor state (CPU-7) at
+    its start-of-slice entry — or at its repossession handler, with ``epc`` the
+    start-of-slice entry, if a repossession exception awaits delivery and it has one
+    (without one the waiting exception is dropped)."""
     vectors = k.entry[e]
     handler = vectors[Vector.REPOSSESSION]
     k.cur_env = e
     k.hw_cid = k.env_cid[e]
+    clear_processor(k)
     if k.repo_exc[e] and handler != NO_ENTRY:
         k.pc = handler
         k.epc = vectors[Vector.SLICE_START]

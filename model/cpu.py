@@ -13,7 +13,7 @@ from exo.interface import FREE, NO_ENTRY, ExcKind, Outcome, Resource, Result, St
 from exo.logic import And, BoolV, If, IntV, Min, Not, first_failure, in_range
 from exo.model.env import destroy_env
 from exo.model.ops import finish, live, transition
-from exo.model.state import State
+from exo.model.state import SCALARS, State
 
 
 def runnable(s: State, e: IntV) -> BoolV:
@@ -21,21 +21,35 @@ def runnable(s: State, e: IntV) -> BoolV:
     return And(live(s, e), s.entry[e, int(Vector.SLICE_START)] != NO_ENTRY)
 
 
+def clear_processor(s: State) -> State:
+    """CPU-7: the register file, ``epc``, ``cause`` and ``badvpage`` take their boot values
+    (every register 0, ``epc`` 0, ``cause`` -1, ``badvpage`` 0), so an environment that
+    starts sees nothing its predecessor left in them."""
+    return s.replace(
+        regs=s.regs.map(lambda r, old: 0),  # a register's boot value (state.layout)
+        epc=SCALARS["epc"],
+        cause=SCALARS["cause"],
+        badvpage=SCALARS["badvpage"],
+    )
+
+
 def start(s: State, e: IntV) -> State:
-    """CPU-5/REV-4: give the CPU to ``e``: its context id goes into the hardware register and
-    control lands on its start-of-slice entry — or, if a repossession exception awaits
-    delivery and ``e`` has a repossession handler, on that handler with ``epc`` set to the
-    start-of-slice entry (where it resumes). A waiting repossession exception without a
-    handler is dropped (the repossession vector still records the loss). Nothing else is
-    switched (PCT-3)."""
+    """CPU-5/CPU-7/REV-4: give the CPU to ``e``: its context id goes into the hardware
+    register, the processor state another environment may have left (registers, ``epc``,
+    ``cause``, ``badvpage``) is cleared (CPU-7), and control lands on its start-of-slice
+    entry — or, if a repossession exception awaits delivery and ``e`` has a repossession
+    handler, on that handler with ``epc`` set to the start-of-slice entry (where it
+    resumes). A waiting repossession exception without a handler is dropped (the
+    repossession vector still records the loss)."""
     repo_handler = s.entry[e, int(Vector.REPOSSESSION)]
     repossessed = And(s.repo_exc[e], repo_handler != NO_ENTRY)
-    return s.replace(
+    clean = clear_processor(s)
+    return clean.replace(
         cur_env=e,
         hw_cid=s.env_cid[e],
         pc=If(repossessed, repo_handler, s.entry[e, int(Vector.SLICE_START)]),
-        epc=If(repossessed, s.entry[e, int(Vector.SLICE_START)], s.epc),
-        cause=If(repossessed, int(ExcKind.REPOSSESSION), s.cause),
+        epc=If(repossessed, s.entry[e, int(Vector.SLICE_START)], clean.epc),
+        cause=If(repossessed, int(ExcKind.REPOSSESSION), clean.cause),
         repo_exc=s.repo_exc.set(e, False),
     )
 

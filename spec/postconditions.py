@@ -54,7 +54,7 @@ _DESTROY = ["env_alive", "env_cid", "cid_env", "entry", "owner", "gen", "rights"
 _TLB = ["tlb_valid", "tlb_cid", "tlb_vpage", "tlb_page", "tlb_write"]
 _STLB = ["stlb_valid", "stlb_cid", "stlb_vpage", "stlb_page", "stlb_write"]
 _DELIVER = ["epc", "cause", "badvpage", "pc", *_DESTROY]
-_START = ["cur_env", "hw_cid", "pc", "epc", "cause", "repo_exc"]
+_START = ["cur_env", "hw_cid", "pc", "epc", "cause", "repo_exc", "regs", "badvpage"]
 _NEXT = ["cur_slice", "slice_left", "excess", *_START]
 
 MODIFIES: dict[str, list[str]] = {
@@ -319,15 +319,17 @@ def effect_slice_free(pre: State, a: A, res: Result, post: State) -> BoolV:
 
 
 def effect_yield_to(pre: State, a: A, res: Result, post: State) -> BoolV:
-    """CPU-3: a named target gets the rest of a slice that has time left, in the same slice;
-    otherwise the next slice begins."""
+    """CPU-3/CPU-7: a named target gets the rest of a slice that has time left, in the same
+    slice, with no register or ``badvpage`` of the yielder; otherwise the next slice
+    begins."""
     (target,) = a
     donate = And(target != FREE, pre.slice_left > 0)
     following = If(pre.cur_slice + 1 >= pre.cfg.n_slices, 0, pre.cur_slice + 1)
     return when_ok(res, If(
         donate,
         And(post.cur_env == target, post.cur_slice == pre.cur_slice,
-            post.slice_left == pre.slice_left),
+            post.slice_left == pre.slice_left, post.badvpage == 0,
+            forall((pre.cfg.n_regs,), lambda r: post.regs[r] == 0)),
         post.cur_slice == following,
     ))
 

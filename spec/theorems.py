@@ -1,7 +1,8 @@
 """The theorems users care about (spec/theorems.md), as two-state properties.
 
 THM-1 memory isolation, THM-2 lost pages leave no binding behind, THM-3 protected control
-transfer lands only on the registered entry point, THM-4 conservation of pages. Each is an
+transfer lands only on the registered entry point, THM-4 conservation of pages, THM-5
+demultiplexing to the owner, THM-6 nothing of one environment is visible to the next. Each is an
 obligation per operation it speaks of, proved for the model's transition for all sizes.
 """
 
@@ -9,8 +10,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from exo.interface import FREE, NO_ENTRY, OPERATIONS, Resource, Result, Rights, Vector
-from exo.logic import And, BoolV, Implies, Not, forall
+from exo.interface import (
+    FREE,
+    NO_ENTRY,
+    OPERATIONS,
+    ExcKind,
+    Resource,
+    Result,
+    Rights,
+    Vector,
+)
+from exo.logic import And, BoolV, Implies, Not, Or, forall
 from exo.model.memory import translate
 from exo.model.net import accepts, matching_filter
 from exo.model.ops import needed
@@ -134,6 +144,29 @@ def demux_to_owner(pre: State, a: A, res: Result, post: State) -> BoolV:
     )))
 
 
+def starts_clean(pre: State, a: A, res: Result, post: State) -> BoolV:
+    """THM-6: when the step gives the CPU to another environment (other than by a protected
+    control transfer), that environment starts with every register 0, ``badvpage`` 0, and
+    ``epc``/``cause`` at their boot values (0, -1) — or, if a repossession exception was
+    delivered as it started, its own start-of-slice entry and REPOSSESSION. No value
+    another environment left in the processor is visible to it."""
+    c = pre.cfg
+    e = post.cur_env
+    boot_exc = And(post.epc == 0, post.cause == -1)
+    own_exc = And(post.cause == int(ExcKind.REPOSSESSION),
+                  post.epc == post.entry[e, int(Vector.SLICE_START)])
+    return Implies(And(e != pre.cur_env, e != FREE), And(
+        forall((c.n_regs,), lambda r: post.regs[r] == 0, name="r"),
+        post.badvpage == 0,
+        Or(boot_exc, own_exc),
+    ))
+
+
+TRANSFERS = ("scall", "acall")
+"""PCT-3: the operations that hand the processor state to the callee on purpose (THM-6
+is about every other operation)."""
+
+
 def theorems() -> list[TwoState]:
     """Every theorem obligation."""
     out = [
@@ -148,4 +181,6 @@ def theorems() -> list[TwoState]:
         TwoState("thm/THM-5/packet_arrive", "THM-5", "packet_arrive", demux_to_owner),
     ]
     out += [TwoState(f"thm/THM-4/{op}", "THM-4", op, conservation) for op in OPERATIONS]
+    out += [TwoState(f"thm/THM-6/{op}", "THM-6", op, starts_clean)
+            for op in OPERATIONS if op not in TRANSFERS]
     return out

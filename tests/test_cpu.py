@@ -172,7 +172,8 @@ def test_yield_to_target_without_entry_CPU_3() -> None:
 
 def test_yield_to_named_target_CPU_3() -> None:
     """CPU-3: the target gets the rest of the slice at its start-of-slice entry; the slice
-    itself (owner, position, ticks left) and the registers do not change."""
+    itself (owner, position, ticks left) do not change; the target starts with cleared
+    registers (CPU-7)."""
     s, _ = running_world()
     s = step(s, "set_reg", 0, 8)
     s, _ = ticks(s, 1)
@@ -182,7 +183,7 @@ def test_yield_to_named_target_CPU_3() -> None:
     assert new.pc == entry(1, Vector.SLICE_START)
     assert new.slice_owner == s.slice_owner
     assert (new.cur_slice, new.slice_left) == (s.cur_slice, s.slice_left)
-    assert new.regs == s.regs
+    assert s.regs[0] == 8 and all(new.regs[r] == 0 for r in range(s.cfg.n_regs))
     # the rest of the slice runs out under env 1, which gets env 1's end-of-slice entry
     end, outs = ticks(new, s.slice_left)
     assert outs[-1] == Outcome.SLICE_END and end.pc == entry(1, Vector.SLICE_END)

@@ -15,6 +15,7 @@ from unittest import mock
 
 import pytest
 
+import exo.model.cpu as cpu_mod
 import exo.model.env as env_mod
 import exo.model.memory as memory_mod
 import exo.model.net as net_mod
@@ -148,6 +149,15 @@ def finish_touching_the_clock(old: Any, new: Any, status: Any, value: Any = 0) -
     """``finish`` that also changes a field the operation must leave alone."""
     return real_finish(old, new.replace(now=new.now + 1), status, value)
 
+
+def clear_processor_keeping_registers(s: Any) -> Any:
+    """``clear_processor`` that forgets the register file (the reported leak: the next
+    environment starts with the last one's registers)."""
+    return real_clear_processor(s).replace(regs=s.regs)
+
+
+real_clear_processor = cpu_mod.clear_processor
+
 # obligation -> (module patched, name in it, broken replacement, what it forgets)
 PROPERTY_VARIANTS: dict[str, tuple[Any, str, Any, str]] = {
     "thm/THM-1/store": (memory_mod, "translate", translate_always_permits,
@@ -157,6 +167,8 @@ PROPERTY_VARIANTS: dict[str, tuple[Any, str, Any, str]] = {
                         "transfer to an unregistered entry point"),
     "thm/THM-4/alloc": (memory_mod, "first_failure", without(Status.IN_USE),
                         "alloc of a page someone owns"),
+    "thm/THM-6/timer_tick": (cpu_mod, "clear_processor", clear_processor_keeping_registers,
+                             "a slice starts with the registers of the env that ran before"),
     "post/env_create/effect": (env_mod, "first_failure", without(Status.ENV_EXISTS),
                                "create reuses a live environment id (design brief)"),
     "post/alloc/failure": (memory_mod, "finish", finish_keeping_changes,
