@@ -8,8 +8,9 @@ Programs are assumed to have passed the verifier before ``add``; nothing of the 
 is re-implemented here, and this module imports nothing from the model.
 
 How a packet is classified — all of it is generated Python source, compiled with
-``compile()`` whenever the filter set changed (lazily, at the next ``classify``), and
-returned verbatim by ``Demux.source()``:
+``compile()`` whenever the filter set changed (with a checker: at once, in ``add`` and
+``remove``; without: lazily, at the next ``classify``), and returned verbatim by
+``Demux.source()``:
 
 1. **Per-filter code (the fallback, any verified program).** Each program becomes one
    straight-line function ``_f<slot>(p)``: one block per basic block, guarded by
@@ -55,8 +56,11 @@ returned verbatim by ``Demux.source()``:
 How equality with the reference is checked (FLT-8): the bundled kernel gives its
 ``Demux`` a checker, ``exo.proofs.demux.check_source`` (through ``exo.impl.filtercheck``),
 which proves each generated module equal to the model's interpreter with Z3 — for every
-packet, by symbolic execution of the generated text itself — before the module
-classifies a packet; a finding raises ``DemuxCheckFailed``. ``tests/test_demux.py`` also
+packet, by symbolic execution of the generated text itself — when the filter set
+changes, under a deterministic budget, before the module classifies a packet. A module
+that is not proved (a finding, ``unknown``, the budget exhausted, any exception of the
+checker) is never used: ``classify`` then runs ``interpret``, the plain BPF interpreter,
+on each filter in slot order; it never calls the checker. ``tests/test_demux.py`` also
 runs ``classify`` against the reference interpreter on corpus programs, port-filter sets
 of 10 to 1000, random programs, scapy frames, their truncations and random bytes, and
 the #430 witness; ``tests/test_demux_check.py`` shows the check refuting broken modules.
@@ -250,6 +254,87 @@ def compile_program(prog: Program) -> Callable[[bytes], int]:
     ns: dict[str, object] = {}
     exec(compile(program_source(prog, "f"), "<bpf>", "exec"), ns)
     return cast(Callable[[bytes], int], ns["f"])
+
+
+# --------------------------------------------------------------------------- the plain interpreter
+
+
+def interpret(prog: Program, p: bytes) -> int:
+    """FLT-4, FLT-8: what a verified ``prog`` returns on packet ``p``, by running it one
+    instruction at a time — the fallback that needs no proof: a direct reading of the
+    libpcap semantics (a load past the end returns 0 from the whole filter, division or
+    modulo by X == 0 returns 0, 32-bit wrap-around, forward jumps only), nothing
+    generated, no simplification. At most ``len(prog)`` steps."""
+    n = len(p)
+    a = x = 0
+    mem = [0] * 16
+    pc = 0
+    while 0 <= pc < len(prog):
+        code, jt, jf, k = prog[pc]
+        cls = code & 7
+        pc += 1
+        if cls == _RET:
+            return k & MASK32 if code == _RET else a
+        if cls in (_LD, _LDX):
+            mode, size = code & 0xE0, _SIZES.get(code & 0x18, 0)
+            if mode in (_ABS, _IND) and cls == _LD:
+                off = k + (x if mode == _IND else 0)
+                if off + size > n:
+                    return 0
+                v = int.from_bytes(p[off:off + size], "big")
+            elif mode == _MSH:
+                if k + 1 > n:
+                    return 0
+                v = (p[k] & 15) << 2
+            else:
+                v = k & MASK32 if mode == _IMM else n if mode == _LEN else mem[k]
+            if cls == _LD:
+                a = v
+            else:
+                x = v
+        elif cls in (_ST, _STX):
+            mem[k] = a if cls == _ST else x
+        elif cls == _MISC:
+            if code & 0xF8 == 0x80:
+                a = x
+            else:
+                x = a
+        elif cls == _ALU:
+            op, src = code & 0xF0, (x if code & 0x08 else k & MASK32)
+            if op in (0x30, 0x90) and src == 0:
+                if code & 0x08:
+                    return 0
+                a = 0
+            elif op == 0x00:
+                a = (a + src) & MASK32
+            elif op == 0x10:
+                a = (a - src) & MASK32
+            elif op == 0x20:
+                a = (a * src) & MASK32
+            elif op == 0x30:
+                a //= src
+            elif op == 0x90:
+                a %= src
+            elif op == 0x40:
+                a |= src
+            elif op == 0x50:
+                a &= src
+            elif op == 0xA0:
+                a ^= src
+            elif op == 0x60:
+                a = (a << k) & MASK32
+            elif op == 0x70:
+                a >>= k
+            else:
+                a = (-a) & MASK32
+        elif code == _JMP:
+            pc += k
+        else:
+            op, src = code & 0xF0, (x if code & 0x08 else k & MASK32)
+            taken = (a == src if op == 0x10 else a > src if op == 0x20
+                     else a >= src if op == 0x30 else (a & src) != 0)
+            pc += jt if taken else jf
+    return 0  # unreachable for a verified program
 
 
 # --------------------------------------------------------------------------- decomposition
@@ -552,24 +637,39 @@ the source is proved equal to the reference, else a finding (its ``str`` is the 
 
 class DemuxCheckFailed(RuntimeError):
     """FLT-8: the checker found a packet on which the generated source is wrong (a bug in
-    this module; the source is not used)."""
+    this module; the source is not used). Raised only by ``source()``, never by
+    ``classify``."""
 
 
 class Demux:
     """Filters in numbered slots; ``classify`` gives the owner of the first accepting one.
 
-    With ``check`` (FLT-8), every generated module is handed to it, with the filters the
-    demux holds, before it is compiled and used; a finding raises ``DemuxCheckFailed``.
-    The bundled kernel passes ``KernelState.check_demux``: the Z3 translation validation
-    of ``exo.proofs.demux`` (through ``exo.impl.filtercheck``) against the kernel's own
-    filter table."""
+    With ``check`` (FLT-8), the module is regenerated and handed to the checker *when the
+    filter set changes* (``add``, ``remove``), with the filters the demux holds, before it
+    is compiled. If the checker proves it, ``classify`` runs it; otherwise — a finding,
+    ``None`` not returned, any exception of the checker (unsupported source, ``unknown``,
+    budget exhausted) — ``classify`` runs the plain interpreter (``interpret``) on every
+    filter in slot order, which needs no proof. ``classify`` itself never calls the
+    checker and never raises. The bundled kernel passes ``KernelState.check_demux``: the
+    Z3 translation validation of ``exo.proofs.demux`` (through ``exo.impl.filtercheck``)
+    against the kernel's own filter table, and that table as ``table``: what the
+    interpreter runs (a demux whose copy of a program is wrong is not trusted either).
+    Without ``check`` the module is generated and
+    compiled lazily at the next ``classify`` and used unchecked."""
 
-    def __init__(self, check: Checker | None = None) -> None:
+    def __init__(self, check: Checker | None = None,
+                 table: Callable[[], Installed] | None = None) -> None:
         self._filters: dict[int, _Filter] = {}
+        self._table = table
+        self._plain: Installed = []
         self._decomposed: dict[Program, list[Path] | None] = {}
         self._source: str | None = None
         self._classify: Callable[[bytes], int] | None = None
         self._check = check
+        self._verdicts: dict[tuple[str, tuple[tuple[int, int, Program], ...]], str | None] = {}
+        self.fallback_reason: str | None = None
+        """Why the current filter set runs on the interpreter (None: the proved module,
+        or no checker)."""
 
     def add(self, slot: int, owner: int, program: tuple[Insn, ...]) -> None:
         """Install ``program`` (already verified) in ``slot`` for ``owner``, replacing what
@@ -579,12 +679,12 @@ class Demux:
         if prog not in self._decomposed:
             self._decomposed[prog] = decompose(prog)
         self._filters[slot] = _Filter(owner, prog, self._decomposed[prog])
-        self._source = self._classify = None
+        self._changed()
 
     def remove(self, slot: int) -> None:
         """Empty ``slot`` (nothing happens if it is empty)."""
         if self._filters.pop(slot, None) is not None:
-            self._source = self._classify = None
+            self._changed()
 
     def merged_slots(self) -> list[int]:
         """The slots whose filter is in the merged trie (the rest use per-filter code)."""
@@ -595,26 +695,61 @@ class Demux:
         return [(s, f.owner, f.program) for s, f in sorted(self._filters.items())]
 
     def source(self) -> str:
-        """The generated Python module: per-filter functions, trie and ``classify``
-        (checked first when the demux has a checker, FLT-8)."""
+        """The generated Python module: per-filter functions, trie and ``classify``.
+        With a checker, raises ``DemuxCheckFailed`` when the module was not proved (the
+        reason is ``fallback_reason``)."""
         if self._source is None:
-            source = self._generate()
-            if self._check is not None:
-                finding = self._check(source, self.installed())
-                if finding is not None:
-                    raise DemuxCheckFailed(str(finding))
-            self._source = source
+            self._source = self._generate()
+        if self._check is not None and self.fallback_reason is not None:
+            raise DemuxCheckFailed(self.fallback_reason)
         return self._source
 
     def classify(self, packet: bytes) -> int:
-        """The owner of the lowest-slot filter accepting ``packet``, or -1."""
+        """The owner of the lowest-slot filter accepting ``packet``, or -1. Never runs the
+        checker (FLT-8: it ran when the filter set changed)."""
         fn = self._classify
         if fn is None:
-            ns: dict[str, object] = {}
-            exec(compile(self.source(), "<demux>", "exec"), ns)
-            fn = cast(Callable[[bytes], int], ns["classify"])
+            fn = self._interpret if self._check is not None else self._compile(self.source())
             self._classify = fn
         return fn(packet)
+
+    def _interpret(self, packet: bytes) -> int:
+        """FLT-8's fallback: every filter in slot order through ``interpret`` — the
+        filters the check was about (``table``'s, when given), not the demux's copy."""
+        for _slot, owner, prog in self._plain:
+            if interpret(prog, packet) != 0:
+                return owner
+        return -1
+
+    @staticmethod
+    def _compile(source: str) -> Callable[[bytes], int]:
+        ns: dict[str, object] = {}
+        exec(compile(source, "<demux>", "exec"), ns)
+        return cast(Callable[[bytes], int], ns["classify"])
+
+    def _changed(self) -> None:
+        """The filter set changed: forget the module; with a checker, regenerate it and
+        validate it now (FLT-8), so that ``classify`` never has to."""
+        self._source = self._classify = None
+        self.fallback_reason = None
+        if self._check is None:
+            return
+        self._plain = sorted(self._table()) if self._table is not None else self.installed()
+        self._classify = self._interpret  # until proved, and for good if not
+        try:
+            source = self._source = self._generate()
+            key = (source, tuple(self.installed()))
+            if key not in self._verdicts:
+                if len(self._verdicts) >= 256:
+                    self._verdicts.clear()
+                finding = self._check(source, self.installed())
+                self._verdicts[key] = None if finding is None else str(finding)
+            self.fallback_reason = self._verdicts[key]
+            if self.fallback_reason is None:
+                self._classify = self._compile(source)
+        except Exception as e:  # any failure of generation or checker: not proved
+            self.fallback_reason = f"FLT-8: not proved ({type(e).__name__}: {e})"
+            self._classify = self._interpret
 
     def _generate(self) -> str:
         root = _Node()

@@ -148,20 +148,28 @@ class KernelState:
         self.filter_owner = [FREE] * F
         self.filter_code: list[tuple[tuple[int, int, int, int], ...]] = [()] * F
         self.filters: list[set[int]] = [set() for _ in range(E)]
-        # FLT-8: every generated demultiplexer is proved equal to the reference before use
-        self.demux = Demux(check=self.check_demux if check_demux else None)
+        # FLT-8: every generated demultiplexer is proved equal to the reference when the
+        # filter set changes, under a budget; if it is not, the filters of this table are
+        # interpreted. packet_arrive never runs the check.
+        self.demux = Demux(check=self.check_demux if check_demux else None,
+                           table=self.filter_table)
         self.rx_head = [0] * E
         self.rx_count = [0] * E
         self.rx_pkt = [[b""] * cfg.ring_size for _ in range(E)]
         self.rx_drops = [0] * E
         self.kernel_drops = 0
 
+    def filter_table(self) -> list[tuple[int, int, tuple[tuple[int, int, int, int], ...]]]:
+        """NET-1: the installed filters as (slot, owner, program), in slot order."""
+        return [(j, self.filter_owner[j], self.filter_code[j])
+                for j in range(self.cfg.n_filters) if self.filter_valid[j]]
+
     def check_demux(self, source: str, _installed: object) -> object:
         """FLT-8: ``source`` against the kernel's own filter table — not against the
         demux's copy of it, so a demux that mangles a program when it is added is
-        caught too. None if proved, else the finding."""
-        return check_source(source, [(j, self.filter_owner[j], self.filter_code[j])
-                                     for j in range(self.cfg.n_filters) if self.filter_valid[j]])
+        caught too — within ``CHECK_RLIMIT``. None if proved, else the finding (an
+        exception here is a failed check too: the demux falls back)."""
+        return check_source(source, self.filter_table())
 
     # ------------------------------------------------------------------ small predicates
 

@@ -222,10 +222,14 @@ def test_kernel_checks_each_generated_module(monkeypatch: pytest.MonkeyPatch) ->
 
 
 def test_a_finding_stops_the_module_from_being_used() -> None:
+    """FLT-8: a finding keeps the module out of use: ``classify`` interprets the filters
+    (no exception on the packet path), ``source()`` reports the finding."""
     dm = Demux(check=lambda source, filters: "FLT-8: found a packet")
     dm.add(0, 1, TCP80)
+    assert dm.fallback_reason == "FLT-8: found a packet"
+    assert dm.classify(b"") == -1
     with pytest.raises(DemuxCheckFailed, match="found a packet"):
-        dm.classify(b"")
+        dm.source()
 
 
 def test_bundled_samples_are_the_corpus_programs() -> None:
