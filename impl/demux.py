@@ -82,6 +82,9 @@ MAX_STEPS = 20000
 """Symbolic-execution budget (instructions over all paths) before giving up on merging."""
 MAX_EQ_ATOMS = 16
 """A path with more equality atoms than this is not merged (keeps nesting shallow)."""
+MAX_PATH_ATOMS = 256
+"""A program with a path of more atoms than this is not merged (bounds the install-time
+cost of ``decompose``: each step compares a new atom with those of its path)."""
 SMALL_TABLE = 3
 """Up to this many values a trie branch is an if/elif chain, above it a dict lookup."""
 NONE = 1 << 62
@@ -424,7 +427,7 @@ def decompose(prog: Program) -> list[Path] | None:
         st = stack.pop()
         while True:
             steps += 1
-            if steps > MAX_STEPS or not 0 <= st.pc < n:
+            if steps > MAX_STEPS or not 0 <= st.pc < n or len(st.atoms) > MAX_PATH_ATOMS:
                 return None
             code, jt, jf, k = prog[st.pc]
             cls = code & 7
