@@ -1,7 +1,8 @@
 """The ``exo`` command: ``exo verify`` (the main job) and ``exo spec`` (the clause index).
 
 Exit codes: 0 all checks passed, 1 a check failed, 2 bad usage or input (one line on
-standard error, never a traceback).
+standard error, never a traceback), 3 ``exo filter overlap``/``equiv``: Z3 did not decide
+the question within its budget (FLT-6, FLT-7).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from exo.console import console as _console
 from exo.console import print_table, progress
 from exo.interface import Config
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
 
 
 @dataclass
@@ -104,6 +105,7 @@ Examples:
   exo replay FILE            replay a saved counterexample on the executable model
   exo filter verify F.bpf    verify a tcpdump -ddd / -dd / raw BPF program
   exo filter equiv A B       prove two filters equal, or show a packet where they differ
+                             (exit 3: undecided within the Z3 budget)
 """,
 )
 @click.version_option(__version__, prog_name="exo")
@@ -461,13 +463,18 @@ def filter_eval(prog: str, packet_hex: str) -> None:
 @click.argument("b")
 def filter_overlap(a: str, b: str) -> None:
     """Is there a packet both A and B accept (FLT-6)? Prints a witness packet in hex,
-    replayed on the interpreter, and exits 1; or prints 'disjoint'."""
+    replayed on the interpreter, and exits 1; or prints 'disjoint'. If Z3 decides neither
+    within its budget (FILTER_RLIMIT, spec/filters.md), prints 'undecided within budget
+    (rlimit N)' and exits 3: not 'disjoint'."""
     from exo.model import filters
 
     found = filters.overlap(_verified(a), [_verified(b)])
     if found is None:
         click.echo("disjoint")
         return
+    if isinstance(found, filters.Undecided):
+        click.echo(str(found))
+        sys.exit(EXIT_UNDECIDED)
     click.echo(f"overlap: both accept {found[1].hex()}")
     sys.exit(EXIT_FAIL)
 
@@ -477,7 +484,9 @@ def filter_overlap(a: str, b: str) -> None:
 @click.argument("b")
 def filter_equiv(a: str, b: str) -> None:
     """Do A and B return the same value on every packet (FLT-7)? Prints 'equivalent', or a
-    packet on which they differ with both values, and exits 1."""
+    packet on which they differ with both values, and exits 1. If Z3 decides neither
+    within its budget (FILTER_RLIMIT, spec/filters.md), prints 'undecided within budget
+    (rlimit N)' and exits 3: not 'equivalent'."""
     from exo.model import filters
 
     pa, pb = _verified(a), _verified(b)
@@ -485,6 +494,9 @@ def filter_equiv(a: str, b: str) -> None:
     if pkt is None:
         click.echo("equivalent: proved equal on every packet")
         return
+    if isinstance(pkt, filters.Undecided):
+        click.echo(str(pkt))
+        sys.exit(EXIT_UNDECIDED)
     click.echo(f"differ on {pkt.hex()}: {a} returns {filters.evaluate(pa, pkt)}, "
                f"{b} returns {filters.evaluate(pb, pkt)}")
     sys.exit(EXIT_FAIL)

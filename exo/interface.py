@@ -46,6 +46,7 @@ class Status(IntEnum):
     OVERLAP = 15  # a packet filter that would accept another environment's packets
     NO_SPACE = 16  # every filter slot is taken
     EMPTY = 17  # no packet waiting in the receive ring
+    UNDECIDED = 18  # the filter overlap check ran out of its Z3 budget: not decided
 
 
 class Rights(IntEnum):

@@ -2,7 +2,8 @@
 the Z3 check of the generated demultiplexer, for the implementation.
 
 This adapter is the *only* place ``exo.impl`` touches ``exo.model`` (and ``exo.proofs``):
-the verifier (``verify``) and the Z3 overlap check (``overlap``) are shared with the model
+the verifier (``verify``) and the budgeted Z3 overlap check (``overlap``, whose answer
+may be ``Undecided``) are shared with the model
 deliberately — the same code, not re-implemented — so the implementation refuses exactly
 the programs the model refuses and reports exactly the same overlap witnesses. The
 demultiplexer is the implementation's own; ``check_source`` (FLT-8) proves each module it
@@ -12,7 +13,7 @@ generates equal to the model's interpreter before it is used. A test scans the s
 
 from __future__ import annotations
 
-from exo.model.filters import overlap, verify
+from exo.model.filters import Overlap, Undecided, overlap, verify
 from exo.proofs.demux import check_source
 
-__all__ = ["check_source", "overlap", "verify"]
+__all__ = ["Overlap", "Undecided", "check_source", "overlap", "verify"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from exo.impl.filtercheck import overlap, verify
+from exo.impl.filtercheck import Overlap, Undecided, overlap, verify
 from exo.impl.ops import OK, fail, in_range
 from exo.impl.state import KernelState
 from exo.interface import Outcome, Resource, Result, Status
@@ -23,23 +23,30 @@ def runnable(program: Program) -> bool:
 
 
 @lru_cache(maxsize=65536)
-def _overlaps(a: Program, b: Program) -> bool:
-    return runnable(a) and runnable(b) and overlap(a, [b]) is not None
+def _pair(a: Program, b: Program) -> Overlap:
+    """FLT-6 for two verified programs, asked in one order (the smaller tuple first), as
+    the model asks it: the same question, so the same cached answer."""
+    first, second = (a, b) if a <= b else (b, a)
+    return overlap(first, [second])
 
 
-def first_clash(k: KernelState, env: int, program: Program) -> int:
-    """NET-1: the first installed filter of another environment that ``program``
-    overlaps, or -1 (one Z3 query against their union, then located filter by filter)."""
-    others = [j for j in range(k.cfg.n_filters)
-              if k.filter_valid[j] and k.filter_owner[j] != env]
-    if not others or overlap(program, [k.filter_code[j] for j in others]) is None:
-        return -1
-    return next((j for j in others if _overlaps(program, k.filter_code[j])), -1)
+def first_clash(k: KernelState, env: int, program: Program) -> tuple[int, Overlap]:
+    """NET-1: the first installed filter of another environment, in slot order, that the
+    overlap check does not prove disjoint from ``program``, with that check's answer (an
+    overlap or ``Undecided``); (-1, None) if there is none."""
+    for j in range(k.cfg.n_filters):
+        if k.filter_valid[j] and k.filter_owner[j] != env:
+            found = _pair(program, k.filter_code[j])
+            if found is not None:
+                return j, found
+    return -1, None
 
 
 def filter_install(k: KernelState, env: int, program: Program) -> Result:
     """NET-1: install ``program`` for ``env`` in the lowest free slot; OVERLAP (value: the
-    witness packet in hex) if it accepts a packet another environment's filter accepts."""
+    witness packet in hex) if it accepts a packet another environment's filter accepts;
+    UNDECIDED if the first such check that is not "disjoint" ran out of its budget. Every
+    cheap check comes before the solver."""
     c = k.cfg
     if not in_range(env, c.n_envs):
         return fail(Status.INVALID_ARGUMENT)
@@ -50,10 +57,11 @@ def filter_install(k: KernelState, env: int, program: Program) -> Result:
     slot = next((j for j in range(c.n_filters) if not k.filter_valid[j]), -1)
     if slot < 0:
         return fail(Status.NO_SPACE)
-    clash = first_clash(k, env, program)
-    if clash >= 0:
-        found = overlap(program, [k.filter_code[clash]])
-        return fail(Status.OVERLAP, found[1].hex() if found else "")
+    _, found = first_clash(k, env, program)
+    if isinstance(found, Undecided):
+        return fail(Status.UNDECIDED)
+    if found is not None:
+        return fail(Status.OVERLAP, found[1].hex())
     k.filter_valid[slot] = True
     k.filter_owner[slot] = env
     k.filter_code[slot] = program

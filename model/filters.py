@@ -12,7 +12,6 @@ overlap (FLT-6) and equivalence (FLT-7) are decided.
 
 from __future__ import annotations
 
-import re
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -119,7 +118,17 @@ def parse_ddd(text: str, name: str = "<text>") -> Program:
     return tuple(_insn(ln.split(), f"{name}:{no}") for no, ln in body)
 
 
-_DD = re.compile(r"\{\s*([^,{}]+),\s*([^,{}]+),\s*([^,{}]+),\s*([^,{}]+?)\s*\}")
+def _dd_fields(line: str) -> list[str] | None:
+    """The four fields of one ``-dd`` instruction line (already stripped), or None if it
+    is not ``{ a, b, c, d }`` with an optional trailing comma. One pass over the line:
+    no backtracking, so a long line costs time linear in its length."""
+    body = line.rstrip(",")
+    if not (body.startswith("{") and body.endswith("}")) or len(body) < 2:
+        return None
+    parts = [p.strip() for p in body[1:-1].split(",")]
+    if len(parts) != 4 or any(not p or "{" in p or "}" in p for p in parts):
+        return None
+    return parts
 
 
 def parse_dd(text: str, name: str = "<text>") -> Program:
@@ -129,11 +138,11 @@ def parse_dd(text: str, name: str = "<text>") -> Program:
         stripped = line.strip()
         if not stripped:
             continue
-        m = _DD.fullmatch(stripped.rstrip(","))
-        if m is None:
+        fields = _dd_fields(stripped)
+        if fields is None:
             raise FilterSyntaxError(f"{name}:{no}", "expected '{ code, jt, jf, k },', found "
                                                     f"{_shown(stripped)}")
-        out.append(_insn(list(m.groups()), f"{name}:{no}"))
+        out.append(_insn(fields, f"{name}:{no}"))
     if not out:
         raise FilterSyntaxError(name, "no instructions")
     return tuple(out)
@@ -593,13 +602,49 @@ def witness_bytes(model: z3.ModelRef) -> bytes:
                             model_completion=True).as_long() for i in range(n))
 
 
-def _solve(*constraints: Any) -> z3.ModelRef | None:
+FILTER_RLIMIT = 1_000_000
+"""FLT-6, FLT-7: Z3's resource budget (``rlimit``, counted in Z3's own steps, not in
+seconds) for the first check of one overlap or equivalence question. A question not
+decided within it is undecided (``Undecided``), never "no overlap" and never "equal"."""
+
+SHRINK_RLIMIT = FILTER_RLIMIT // 4
+"""FLT-6: the budget of each of the (at most four) checks for a shorter witness."""
+
+_NO_TIMEOUT = 4294967295
+"""Z3's "no timeout": set on every solver here, so a global ``timeout`` that an embedding
+program set with ``z3.set_param`` cannot make an answer depend on the clock."""
+
+
+@dataclass(frozen=True)
+class Undecided:
+    """FLT-6, FLT-7: Z3 answered neither sat nor unsat within the budget: the question is
+    not decided. Neither "disjoint" nor "equal"."""
+
+    rlimit: int = FILTER_RLIMIT
+
+    def __str__(self) -> str:
+        return f"undecided within budget (rlimit {self.rlimit})"
+
+
+UNDECIDED = Undecided()
+
+
+def _solve(*constraints: Any) -> z3.ModelRef | Undecided | None:
+    """A model of ``constraints`` on the symbolic packet (at most MAX_PACKET bytes), None if
+    there is none, ``UNDECIDED`` if Z3 says anything else within ``FILTER_RLIMIT``."""
     s = z3.Solver()
+    s.set("rlimit", FILTER_RLIMIT)
+    s.set("timeout", _NO_TIMEOUT)
     s.add(z3.ULE(SYMBOLIC_PACKET.length, MAX_PACKET), *constraints)
-    if s.check() != z3.sat:
+    verdict = s.check()
+    if verdict == z3.unsat:
         return None
-    # prefer a short witness: shrink the length bound while still satisfiable
+    if verdict != z3.sat:
+        return UNDECIDED
+    # prefer a short witness: shrink the length bound while still satisfiable; a capped
+    # check that is not decided within SHRINK_RLIMIT keeps the witness already found
     model = s.model()
+    s.set("rlimit", SHRINK_RLIMIT)
     for cap in (64, 128, 256, 1514):
         if model.eval(SYMBOLIC_PACKET.length).as_long() <= cap:
             break
@@ -617,23 +662,44 @@ class WitnessError(RuntimeError):
     """Z3 produced a packet that the concrete interpreter does not confirm (a bug)."""
 
 
-def overlap(a: Program, others: list[Program]) -> tuple[int, bytes] | None:
+def _exact_program(prog: object, what: str) -> Program:
+    """``prog`` itself if it is exactly a program value: a ``tuple`` of ``tuple``s of four
+    ``int``s, each judged by its own type (no subclass, no ``bool``). Cached answers are
+    keyed on it, so a value that only compares equal to a program (``True`` for ``1``,
+    ``1.0``, an ``int`` subclass) must never reach a cache. Anything else: TypeError."""
+    if type(prog) is not tuple or not all(
+            type(i) is tuple and len(i) == 4 and all(type(f) is int for f in i) for i in prog):
+        raise TypeError(f"{what}: a program is a tuple of (code, jt, jf, k) tuples of int")
+    program: Program = prog
+    return program
+
+
+Overlap = tuple[int, bytes] | Undecided | None
+"""FLT-6's answer: (index, packet), None (disjoint) or ``Undecided``."""
+
+
+def overlap(a: Program, others: list[Program] | tuple[Program, ...]) -> Overlap:
     """FLT-6: a packet ``a`` and one of ``others`` both accept, replayed on the reference
-    interpreter, as (index into ``others``, packet); None if there is none. Answers are
-    cached per question: the same question always gets the same witness (Z3 may choose
-    another model for a repeated query), so the model stays a function of its state."""
-    return _overlap(a, tuple(others))
+    interpreter, as (index into ``others``, packet); None if there is none; ``UNDECIDED``
+    if Z3 decides neither within ``FILTER_RLIMIT``. Answers are cached per question (keyed
+    on the exact program values): the same question always gets the same answer (Z3 may
+    choose another model for a repeated query), so the model stays a function of its
+    state. Both programs must have passed the verifier."""
+    if type(others) not in (list, tuple):
+        raise TypeError("overlap: others is a list or tuple of programs")
+    return _overlap(_exact_program(a, "overlap"),
+                    tuple(_exact_program(b, "overlap") for b in others))
 
 
 @lru_cache(maxsize=65536)
-def _overlap(a: Program, others: tuple[Program, ...]) -> tuple[int, bytes] | None:
+def _overlap(a: Program, others: tuple[Program, ...]) -> Overlap:
     if not others:
         return None
     fa = verdict_term(a)
     zero = z3.BitVecVal(0, 32)
     model = _solve(fa != zero, z3.Or(*[verdict_term(b) != zero for b in others]))
-    if model is None:
-        return None
+    if model is None or isinstance(model, Undecided):
+        return model
     pkt = witness_bytes(model)
     if evaluate(a, pkt) == 0:
         raise WitnessError("overlap witness not accepted by the new filter on replay")
@@ -643,12 +709,18 @@ def _overlap(a: Program, others: tuple[Program, ...]) -> tuple[int, bytes] | Non
     raise WitnessError("overlap witness not accepted by any installed filter on replay")
 
 
-def difference(a: Program, b: Program) -> bytes | None:
-    """FLT-7: a packet on which ``a`` and ``b`` return different values (replayed), or None
-    if they are equal on every packet."""
+def difference(a: Program, b: Program) -> bytes | Undecided | None:
+    """FLT-7: a packet on which ``a`` and ``b`` return different values (replayed), None
+    if they are equal on every packet, ``UNDECIDED`` if Z3 decides neither within
+    ``FILTER_RLIMIT``. Cached per question like ``overlap``."""
+    return _difference(_exact_program(a, "difference"), _exact_program(b, "difference"))
+
+
+@lru_cache(maxsize=65536)
+def _difference(a: Program, b: Program) -> bytes | Undecided | None:
     model = _solve(verdict_term(a) != verdict_term(b))
-    if model is None:
-        return None
+    if model is None or isinstance(model, Undecided):
+        return model
     pkt = witness_bytes(model)
     if evaluate(a, pkt) == evaluate(b, pkt):
         raise WitnessError("difference witness gives equal results on replay")

@@ -8,9 +8,11 @@ another environment's filters, with a witness packet (NET-1), where Xok refused 
 structurally identical filters.
 
 The filters' meaning enters the transitions through three oracles (``exo.logic.oracle``):
-``verified``, ``accepts`` and ``overlaps``. On Python values they run the verifier, the
-reference interpreter and the Z3 overlap check of ``exo.model.filters``; in the proofs they
-are uninterpreted, constrained by the facts the tests check of the real ones.
+``verified``, ``accepts``, ``overlaps`` (the budgeted check does not prove the two
+disjoint) and ``undecided`` (it ran out of budget). On Python values they run the
+verifier, the reference interpreter and the budgeted Z3 overlap check of
+``exo.model.filters``; in the proofs they are uninterpreted, constrained by the facts the
+tests check of the real ones.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ from exo.model.state import State
 
 def _overlap_axioms(ctx: SymbolicContext) -> list[Any]:
     """NET-1: what the proofs know of ``overlaps``: it is symmetric, and two filters that
-    both accept some packet overlap (the Z3 check is sound)."""
+    both accept some packet overlap (the check is sound: it never proves disjoint two
+    filters that overlap). ``undecided`` needs no axiom: it only chooses the status."""
     ov = ctx.function("overlaps", 2, z3.BoolSort())
     acc = ctx.function("accepts", 2, z3.BoolSort())
     a, b, p = z3.Ints("ov_a ov_b ov_p")
@@ -63,8 +66,15 @@ def accepts(code: Any, packet: Any) -> BoolV:
 
 
 def overlaps(a: Any, b: Any) -> BoolV:
-    """FLT-6: some packet is accepted by both ``a`` and ``b``."""
+    """FLT-6: the overlap check does not prove ``a`` and ``b`` disjoint: it found a packet
+    both accept, or it was not decided within its budget (``undecided``)."""
     return oracle("overlaps", _overlaps_concrete, (a, b), z3.BoolSort(), _overlap_axioms)
+
+
+def undecided(a: Any, b: Any) -> BoolV:
+    """FLT-6, NET-1: the overlap check of ``a`` and ``b`` was not decided within its
+    budget (``filters.FILTER_RLIMIT``): no packet found, and not proved disjoint."""
+    return oracle("undecided", _undecided_concrete, (a, b), z3.BoolSort())
 
 
 @lru_cache(maxsize=4096)
@@ -73,32 +83,48 @@ def _runnable(c: filters.Program) -> bool:
 
 
 @lru_cache(maxsize=65536)
+def _pair(a: filters.Program, b: filters.Program) -> filters.Overlap:
+    """FLT-6 for two verified programs, asked in one order (the smaller tuple first)
+    whichever way round the question comes, so ``overlaps`` and ``undecided`` are
+    symmetric; None (disjoint) if either is not runnable."""
+    if not (_runnable(a) and _runnable(b)):
+        return None
+    first, second = (a, b) if a <= b else (b, a)
+    return filters.overlap(first, [second])
+
+
 def _overlaps_concrete(a: filters.Program, b: filters.Program) -> bool:
-    return _runnable(a) and _runnable(b) and filters.overlap(a, [b]) is not None
+    return _pair(a, b) is not None
+
+
+def _undecided_concrete(a: filters.Program, b: filters.Program) -> bool:
+    return isinstance(_pair(a, b), filters.Undecided)
 
 
 def _witness_hex(a: filters.Program, b: filters.Program) -> str:
-    found = filters.overlap(a, [b]) if _runnable(a) and _runnable(b) else None
-    return found[1].hex() if found else ""
+    found = _pair(a, b)
+    return found[1].hex() if isinstance(found, tuple) else ""
 
 
-def first_clash(s: State, env: IntV, program: Any) -> IntV:
-    """NET-1: the first installed filter of *another* environment that ``program``
-    overlaps, or -1. On Python values one Z3 query against the union of those filters
-    answers the common case (no overlap); only a clash is then located filter by filter."""
+def first_clash(s: State, env: IntV, program: Any, ready: BoolV = True) -> IntV:
+    """NET-1: the first installed filter of *another* environment that the overlap check
+    does not prove disjoint from ``program`` (it overlaps, or the check is undecided), or
+    -1. Also -1 when ``ready`` is false: an earlier precondition of NET-1 already decides
+    the status, and on Python values no solver runs at all. On Python values the filters
+    are checked pair by pair in slot order, each pair's answer cached."""
     def clashes(j: IntV) -> BoolV:
-        return And(s.filter_valid[j], s.filter_owner[j] != env,
+        return And(ready, s.filter_valid[j], s.filter_owner[j] != env,
                    overlaps(program, s.filter_code[j]))
 
     fast = None
-    if isinstance(program, tuple) and isinstance(s.cfg.n_filters, int):
+    if (isinstance(program, tuple) and isinstance(s.cfg.n_filters, int)
+            and isinstance(ready, bool)):
         def fast() -> int:
-            others = [j for j in range(s.cfg.n_filters)
-                      if s.filter_valid[j] and s.filter_owner[j] != env]
-            codes = [s.filter_code[j] for j in others]
-            if not _runnable(program) or filters.overlap(program, codes) is None:
+            if not ready:
                 return -1
-            return next(j for j in others if _overlaps_concrete(program, s.filter_code[j]))
+            return next((j for j in range(s.cfg.n_filters)
+                         if s.filter_valid[j] and s.filter_owner[j] != env
+                         and _pair(program, s.filter_code[j]) is not None), -1)
 
     return find(s.cfg.n_filters, clashes, name="clash", fast=fast)
 
@@ -111,18 +137,26 @@ def filter_install(s: State, env: IntV, program: Any) -> tuple[State, Result]:
     The program must pass the verifier (BAD_PROGRAM); a free filter slot must exist
     (NO_SPACE, the lowest is taken); and no packet may be accepted both by it and by an
     installed filter of another environment (OVERLAP: the result's value is then the
-    witness packet in hex, replayed on the reference interpreter). Filters of the same
-    environment may overlap. Returns the filter's slot.
+    witness packet in hex, replayed on the reference interpreter). If the first filter of
+    another environment that the check does not prove disjoint is one whose check ran out
+    of its budget, the status is UNDECIDED. Filters of the same environment may overlap.
+    Returns the filter's slot.
     """
     cfg = s.cfg
     slot = find(cfg.n_filters, lambda j: Not(s.filter_valid[j]), name="free_filter")
-    clash = first_clash(s, env, program)
+    env_ok = in_range(env, cfg.n_envs)
+    is_verified = verified(program)
+    # the cheap preconditions first: the solver runs only when all of them hold
+    clash = first_clash(s, env, program,
+                        ready=And(env_ok, s.env_alive[env], is_verified, slot >= 0))
+    clash_code = s.filter_code[clash]
     status = first_failure(
         [
-            (Not(in_range(env, cfg.n_envs)), Status.INVALID_ARGUMENT),
+            (Not(env_ok), Status.INVALID_ARGUMENT),
             (Not(s.env_alive[env]), Status.NO_SUCH_ENV),
-            (Not(verified(program)), Status.BAD_PROGRAM),
+            (Not(is_verified), Status.BAD_PROGRAM),
             (slot < 0, Status.NO_SPACE),
+            (And(clash >= 0, undecided(program, clash_code)), Status.UNDECIDED),
             (clash >= 0, Status.OVERLAP),
         ],
         Status.OK,
@@ -133,8 +167,7 @@ def filter_install(s: State, env: IntV, program: Any) -> tuple[State, Result]:
         filter_code=s.filter_code.set(slot, program),
         repo_filter=s.repo_filter.set((env, slot), False),
     )
-    witness = oracle("overlap_witness", _witness_hex, (program, s.filter_code[clash]),
-                     z3.IntSort())
+    witness = oracle("overlap_witness", _witness_hex, (program, clash_code), z3.IntSort())
     return finish(s, new, status, slot, on_failure=If(status == Status.OVERLAP, witness, 0))
 
 

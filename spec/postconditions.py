@@ -31,7 +31,7 @@ from exo.interface import (
     Vector,
 )
 from exo.logic import And, BoolV, If, Implies, Max, Not, Or, forall, in_range
-from exo.model.net import overlaps, verified
+from exo.model.net import overlaps, undecided, verified
 from exo.model.ops import needed
 from exo.model.state import State
 from exo.model.tlb import stlb_hit, tlb_hit
@@ -413,18 +413,36 @@ def effect_abort(pre: State, a: A, res: Result, post: State) -> BoolV:
 
 
 def effect_filter_install(pre: State, a: A, res: Result, post: State) -> BoolV:
-    """NET-1: only a verified program that overlaps no other environment's installed
-    filter is installed, in a slot that was free, for the caller."""
+    """NET-1: only a verified program that the overlap check proves disjoint from every
+    other environment's installed filter is installed, in a slot that was free, for the
+    caller. UNDECIDED only for a live caller, a verified program and a free slot, when the
+    check against some other environment's installed filter ran out of its budget;
+    OVERLAP only when the check against one of them is not proved disjoint and was
+    decided (it found a packet both accept)."""
     env, program = a
     c = pre.cfg
     f = res.value
-    return when_ok(res, And(
-        verified(program), in_range(f, c.n_filters), Not(pre.filter_valid[f]),
-        post.filter_valid[f], post.filter_owner[f] == env, post.filter_code[f] == program,
-        forall((c.n_filters,), lambda j: Implies(
-            And(pre.filter_valid[j], pre.filter_owner[j] != env),
-            Not(overlaps(program, pre.filter_code[j])))),
-    ))
+
+    def others(j: Any) -> BoolV:
+        return And(pre.filter_valid[j], pre.filter_owner[j] != env)
+
+    def some_other(pred: Any) -> BoolV:
+        return Not(forall((c.n_filters,), lambda j: Not(And(others(j), pred(j)))))
+
+    return And(
+        when_ok(res, And(
+            verified(program), in_range(f, c.n_filters), Not(pre.filter_valid[f]),
+            post.filter_valid[f], post.filter_owner[f] == env, post.filter_code[f] == program,
+            forall((c.n_filters,), lambda j: Implies(
+                others(j), Not(overlaps(program, pre.filter_code[j])))),
+        )),
+        Implies(res.status == Status.UNDECIDED, And(
+            in_range(env, c.n_envs), pre.env_alive[env], verified(program),
+            Not(forall((c.n_filters,), lambda j: pre.filter_valid[j])),
+            some_other(lambda j: undecided(program, pre.filter_code[j])))),
+        Implies(res.status == Status.OVERLAP, some_other(lambda j: And(
+            overlaps(program, pre.filter_code[j]), Not(undecided(program, pre.filter_code[j]))))),
+    )
 
 
 def effect_filter_remove(pre: State, a: A, res: Result, post: State) -> BoolV:

@@ -331,7 +331,7 @@ def test_libpcap_430_optimizer_changes_dhcp_filter() -> None:
     e = corpus_entry(DHCP)
     opt, unopt = parse_ddd(e["ddd"]), parse_ddd(e["ddd_unoptimized"])
     witness = difference(unopt, opt)
-    assert witness is not None
+    assert isinstance(witness, bytes)
     v_unopt, v_opt = evaluate(unopt, witness), evaluate(opt, witness)
     assert v_unopt != v_opt
     k_unopt, k_opt = kernel_run(unopt, witness), kernel_run(opt, witness)
