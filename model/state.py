@@ -66,7 +66,7 @@ class State:
     epc: IntV  # exception program counter (where the exception was raised)
     cause: IntV  # ExcKind of the last exception delivered, or -1
     badvpage: IntV  # virtual page of the last TLB miss / protection fault
-    regs: Map  # [reg] -> value; kept across a protected control transfer (PCT-3), cleared at every start (CPU-7)
+    regs: Map  # [reg] -> value; kept by PCT (PCT-3), cleared at every start (CPU-7)
     now: IntV  # ticks since boot (the clock revocation deadlines refer to)
     slice_owner: Map  # [slice] -> owning env, or FREE (CPU-1)
     cur_slice: IntV  # index of the slice in progress
