@@ -47,6 +47,7 @@ class Status(IntEnum):
     NO_SPACE = 16  # every filter slot is taken
     EMPTY = 17  # no packet waiting in the receive ring
     UNDECIDED = 18  # the filter overlap check ran out of its Z3 budget: not decided
+    NO_TIME = 19  # a protected control transfer after the slice in progress has run out
 
 
 class Rights(IntEnum):

@@ -25,6 +25,8 @@ def _transfer(k: KernelState, callee: int, vector: int, donate: bool) -> Result:
     if donate and owns and k.rev_pending[caller] and k.rev_kind[caller] == Resource.SLICE \
             and k.rev_target[caller] == q:
         return fail(Status.BUSY)
+    if k.slice_left <= 0:  # PCT-1/PCT-2: the caller's overrun stays its own (THM-7)
+        return fail(Status.NO_TIME)
     k.cur_env = callee
     k.hw_cid = k.env_cid[callee]
     k.pc = target

@@ -31,6 +31,9 @@ def _transfer(s: State, callee: IntV, vector: int, donate: bool) -> tuple[State,
     ]
     if donate:
         checks.append((And(owns, revoking), Status.BUSY))
+    # PCT-1/PCT-2: no time is handed on once the slice has run out; the caller's overrun
+    # stays the caller's excess time (CPU-4, THM-7)
+    checks.append((s.slice_left <= 0, Status.NO_TIME))
     status = first_failure(checks, Status.OK)
     new = s.replace(cur_env=callee, hw_cid=s.env_cid[callee], pc=target)
     if donate:  # a fact about which operation this is, not about model values

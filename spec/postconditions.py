@@ -351,6 +351,7 @@ def effect_scall(pre: State, a: A, res: Result, post: State) -> BoolV:
     q = pre.cur_slice
     return when_ok(res, And(
         post.cur_env == callee,
+        pre.slice_left > 0,  # PCT-1 item 6: no transfer on excess time (NO_TIME)
         Implies(pre.slice_owner[q] == pre.cur_env, post.slice_owner[q] == callee),
     ))
 
@@ -358,7 +359,8 @@ def effect_scall(pre: State, a: A, res: Result, post: State) -> BoolV:
 def effect_acall(pre: State, a: A, res: Result, post: State) -> BoolV:
     """PCT-2: the callee runs; no slice changes hands."""
     (callee,) = a
-    return when_ok(res, And(post.cur_env == callee, same(pre, post, "slice_owner")))
+    return when_ok(res, And(post.cur_env == callee, pre.slice_left > 0,  # PCT-2 item 5
+                            same(pre, post, "slice_owner")))
 
 
 def effect_raise_exception(pre: State, a: A, res: Result, post: State) -> BoolV:

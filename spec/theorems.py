@@ -162,6 +162,21 @@ def starts_clean(pre: State, a: A, res: Result, post: State) -> BoolV:
     ))
 
 
+def pays_own_time(pre: State, a: A, res: Result, post: State) -> BoolV:
+    """THM-7: an environment pays only for time it used itself. The only step that adds
+    excess time adds it to the environment that was running after its own slice had run
+    out; and no step hands the CPU to another environment with no time left in the slice
+    (which would make it pay for the time past the end that its predecessor used)."""
+    c = pre.cfg
+    e = post.cur_env
+    return And(
+        forall((c.n_envs,), lambda x: Implies(
+            post.excess[x] > pre.excess[x],
+            And(x == pre.cur_env, pre.slice_left <= 0)), name="x"),
+        Implies(And(e != pre.cur_env, e != FREE), post.slice_left > 0),
+    )
+
+
 TRANSFERS = ("scall", "acall")
 """PCT-3: the operations that hand the processor state to the callee on purpose (THM-6
 is about every other operation)."""
@@ -183,4 +198,5 @@ def theorems() -> list[TwoState]:
     out += [TwoState(f"thm/THM-4/{op}", "THM-4", op, conservation) for op in OPERATIONS]
     out += [TwoState(f"thm/THM-6/{op}", "THM-6", op, starts_clean)
             for op in OPERATIONS if op not in TRANSFERS]
+    out += [TwoState(f"thm/THM-7/{op}", "THM-7", op, pays_own_time) for op in OPERATIONS]
     return out

@@ -169,6 +169,8 @@ PROPERTY_VARIANTS: dict[str, tuple[Any, str, Any, str]] = {
                         "alloc of a page someone owns"),
     "thm/THM-6/timer_tick": (cpu_mod, "clear_processor", clear_processor_keeping_registers,
                              "a slice starts with the registers of the env that ran before"),
+    "thm/THM-7/acall": (pct_mod, "first_failure", without(Status.NO_TIME),
+                        "a transfer after the slice ran out: the callee pays the overrun"),
     "post/env_create/effect": (env_mod, "first_failure", without(Status.ENV_EXISTS),
                                "create reuses a live environment id (design brief)"),
     "post/alloc/failure": (memory_mod, "finish", finish_keeping_changes,
