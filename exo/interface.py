@@ -325,7 +325,9 @@ def _z3_int(value: object) -> bool:
     t = type(value)
     if t is not z3.ArithRef and t is not z3.IntNumRef:
         return False
-    try:  # the type is z3's own; only a malformed instance (no AST) could raise here
+    try:  # z3's own type, but its fields may be forged (no or a wrong ``ast``/``ctx``):
+        # z3's code then raises AttributeError, ctypes.ArgumentError or Z3Exception; any
+        # of them means "not a term" (GEN-1: admitting never raises)
         return bool(cast(z3.ArithRef, value).is_int())
     except Exception:
         return False
@@ -345,11 +347,10 @@ def _admit_int(value: object, symbolic: bool) -> object:
 def _admit_cap(value: object, symbolic: bool) -> object:
     if type(value) is not Cap:
         return _REFUSED
-    try:  # an exact Cap has no __getattr__; only a forged instance dict could raise
-        fields = (getattr(value, "page", _REFUSED), getattr(value, "gen", _REFUSED),
-                  getattr(value, "rights", _REFUSED))
-    except Exception:
-        return _REFUSED
+    # an exact Cap runs no code of its own on attribute reads (a dataclass, no
+    # __getattr__): a field removed from a forged instance reads as refused
+    fields = (getattr(value, "page", _REFUSED), getattr(value, "gen", _REFUSED),
+              getattr(value, "rights", _REFUSED))
     page, gen, rights = (_admit_int(f, symbolic) for f in fields)
     if page is _REFUSED or gen is _REFUSED or rights is _REFUSED:
         return _REFUSED
