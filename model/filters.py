@@ -596,9 +596,15 @@ def verdict_term(prog: Program) -> Any:
 
 
 def witness_bytes(model: z3.ModelRef) -> bytes:
-    """The bytes of ``SYMBOLIC_PACKET`` in a Z3 model (its length, then each byte)."""
-    n = model.eval(SYMBOLIC_PACKET.length, model_completion=True).as_long()
-    return bytes(model.eval(z3.Select(SYMBOLIC_PACKET.data, z3.BitVecVal(i, 32)),
+    """The bytes of ``SYMBOLIC_PACKET`` in a Z3 model of the main context (its length,
+    then each byte). A ``Question``'s model is read with ``Question.witness``."""
+    return _packet_in(model, SYMBOLIC_PACKET.length, SYMBOLIC_PACKET.data)
+
+
+def _packet_in(model: z3.ModelRef, length: Any, data: Any) -> bytes:
+    n = model.eval(length, model_completion=True).as_long()
+    ctx = length.ctx
+    return bytes(model.eval(z3.Select(data, z3.BitVecVal(i, 32, ctx)),
                             model_completion=True).as_long() for i in range(n))
 
 
@@ -629,33 +635,82 @@ class Undecided:
 UNDECIDED = Undecided()
 
 
-def _solve(*constraints: Any) -> z3.ModelRef | Undecided | None:
-    """A model of ``constraints`` on the symbolic packet (at most MAX_PACKET bytes), None if
-    there is none, ``UNDECIDED`` if Z3 says anything else within ``FILTER_RLIMIT``."""
-    s = z3.Solver()
-    s.set("rlimit", FILTER_RLIMIT)
-    s.set("timeout", _NO_TIMEOUT)
-    s.add(z3.ULE(SYMBOLIC_PACKET.length, MAX_PACKET), *constraints)
-    verdict = s.check()
+class Question:
+    """FLT-6..FLT-8: one budgeted Z3 question, asked in a Z3 context of its own.
+
+    Z3 counts ``rlimit`` steps in its own deterministic units, but how many steps a query
+    takes depends on what its context has seen before (term identifiers, simplifier
+    caches): the same question asked in the main context after other work took 504,018
+    steps in a fresh process and 581,140 after the bundled samples' pairs (measured with
+    ``statistics()["rlimit count"]``). Near the budget that turns "undecided" into "overlap"
+    depending on history. A fresh context, into which the question's terms are translated
+    in one fixed order, makes the answer a function of the question alone (FLT-6: the model
+    stays a function of its state). The packet's length is bounded by MAX_PACKET."""
+
+    def __init__(self, constraints: list[Any], rlimit: int) -> None:
+        self.ctx = z3.Context()
+        self.rlimit = rlimit
+        self._steps = 0
+        self.length = SYMBOLIC_PACKET.length.translate(self.ctx)
+        self.data = SYMBOLIC_PACKET.data.translate(self.ctx)
+        self.solver = z3.Solver(ctx=self.ctx)
+        self.solver.set("rlimit", rlimit)
+        self.solver.set("timeout", _NO_TIMEOUT)
+        self.solver.add(z3.ULE(self.length, z3.BitVecVal(MAX_PACKET, 32, self.ctx)))
+        self.solver.add(*[self.here(c) for c in constraints])
+
+    def here(self, term: Any) -> Any:
+        """``term`` (built in the main context) in this question's context."""
+        return term.translate(self.ctx)
+
+    def check(self) -> z3.CheckSatResult:
+        before = self._count()
+        verdict = self.solver.check()
+        self._steps += self._count() - before
+        return verdict
+
+    def _count(self) -> int:
+        stats = self.solver.statistics()
+        return int(stats.get_key_value("rlimit count")) if "rlimit count" in stats.keys() else 0
+
+    def steps(self) -> int:
+        """The ``rlimit`` steps this question's checks have used."""
+        return self._steps
+
+    def holds(self, model: z3.ModelRef, term: Any) -> bool:
+        """Whether the main-context formula ``term`` is true in ``model``."""
+        truth: bool = z3.is_true(model.eval(self.here(term), model_completion=True))
+        return truth
+
+    def witness(self, model: z3.ModelRef) -> bytes:
+        """The packet of a model of this question."""
+        return _packet_in(model, self.length, self.data)
+
+
+def _solve(*constraints: Any) -> bytes | Undecided | None:
+    """A packet (at most MAX_PACKET bytes) satisfying ``constraints``, None if there is
+    none, ``UNDECIDED`` if Z3 says anything else within ``FILTER_RLIMIT``."""
+    q = Question(list(constraints), FILTER_RLIMIT)
+    verdict = q.check()
     if verdict == z3.unsat:
         return None
     if verdict != z3.sat:
         return UNDECIDED
     # prefer a short witness: shrink the length bound while still satisfiable; a capped
     # check that is not decided within SHRINK_RLIMIT keeps the witness already found
-    model = s.model()
-    s.set("rlimit", SHRINK_RLIMIT)
+    model = q.solver.model()
+    q.solver.set("rlimit", SHRINK_RLIMIT)
     for cap in (64, 128, 256, 1514):
-        if model.eval(SYMBOLIC_PACKET.length).as_long() <= cap:
+        if model.eval(q.length).as_long() <= cap:
             break
-        s.push()
-        s.add(z3.ULE(SYMBOLIC_PACKET.length, cap))
-        if s.check() == z3.sat:
-            model = s.model()
-            s.pop()
+        q.solver.push()
+        q.solver.add(z3.ULE(q.length, z3.BitVecVal(cap, 32, q.ctx)))
+        if q.check() == z3.sat:
+            model = q.solver.model()
+            q.solver.pop()
             break
-        s.pop()
-    return model
+        q.solver.pop()
+    return q.witness(model)
 
 
 class WitnessError(RuntimeError):
@@ -697,10 +752,9 @@ def _overlap(a: Program, others: tuple[Program, ...]) -> Overlap:
         return None
     fa = verdict_term(a)
     zero = z3.BitVecVal(0, 32)
-    model = _solve(fa != zero, z3.Or(*[verdict_term(b) != zero for b in others]))
-    if model is None or isinstance(model, Undecided):
-        return model
-    pkt = witness_bytes(model)
+    pkt = _solve(fa != zero, z3.Or(*[verdict_term(b) != zero for b in others]))
+    if pkt is None or isinstance(pkt, Undecided):
+        return pkt
     if evaluate(a, pkt) == 0:
         raise WitnessError("overlap witness not accepted by the new filter on replay")
     for i, b in enumerate(others):
@@ -718,10 +772,9 @@ def difference(a: Program, b: Program) -> bytes | Undecided | None:
 
 @lru_cache(maxsize=65536)
 def _difference(a: Program, b: Program) -> bytes | Undecided | None:
-    model = _solve(verdict_term(a) != verdict_term(b))
-    if model is None or isinstance(model, Undecided):
-        return model
-    pkt = witness_bytes(model)
+    pkt = _solve(verdict_term(a) != verdict_term(b))
+    if pkt is None or isinstance(pkt, Undecided):
+        return pkt
     if evaluate(a, pkt) == evaluate(b, pkt):
         raise WitnessError("difference witness gives equal results on replay")
     return pkt

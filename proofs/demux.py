@@ -40,7 +40,7 @@ from typing import Any, cast
 import z3
 
 from exo.interface import MAX_PACKET
-from exo.model.filters import SYMBOLIC_PACKET, Program, evaluate, verdict_term, witness_bytes
+from exo.model.filters import SYMBOLIC_PACKET, Program, Question, evaluate, verdict_term
 
 WIDTH = 128
 """Bit width standing in for Python's unbounded integers."""
@@ -60,11 +60,6 @@ MAX_SOURCE_NODES = 20_000
 """FLT-8: the largest generated module (in ``ast`` nodes) that is interpreted at all: the
 symbolic interpretation runs before Z3 and is not counted by ``rlimit``. Measured: 1,000
 port filters are about 4,100 nodes; 14,500 nodes interpret in about 2.5 s."""
-
-
-_NO_TIMEOUT = 4294967295
-"""Z3's "no timeout", set on the solver so that a global ``timeout`` cannot make the
-answer depend on the clock (only ``rlimit`` bounds it)."""
 
 
 class UnsupportedSource(ValueError):
@@ -676,27 +671,22 @@ def _prove(source: str, name: str, reference_of: Callable[[], Any],
     if not isinstance(got, Num):
         raise UnsupportedSource(f"{name} does not return a number")
     ref = reference_of()
-    s = z3.Solver()
-    s.set("rlimit", rlimit)
-    s.set("timeout", _NO_TIMEOUT)
-    s.add(z3.ULE(SYMBOLIC_PACKET.length, MAX_PACKET))
     wrong = [(got.bv() != ref, "different answer")] + [
         (z3.Not(ok), what) for ok, what in interp.obligations]
-    s.add(z3.Or(*[w for w, _ in wrong]))
-    verdict = s.check()
+    q = Question([z3.Or(*[w for w, _ in wrong])], rlimit)
+    verdict = q.check()
     if verdict == z3.unsat:
         return None
     if verdict != z3.sat:
-        why = s.reason_unknown()
+        why = q.solver.reason_unknown()
         if "resource" in why or "canceled" in why:
             raise BudgetExhausted(f"FLT-8: Z3 answered {verdict} within rlimit {rlimit} "
                                   f"({why})")
         raise ValidationError(f"FLT-8: Z3 answered {verdict} ({why})")
-    model = s.model()
-    packet = witness_bytes(model)
+    model = q.solver.model()
+    packet = q.witness(model)
     # an exception on the way is the first thing a replay meets: name it before the answer
-    reason = next(what for w, what in [*wrong[1:], wrong[0]]
-                  if z3.is_true(model.eval(w, model_completion=True)))
+    reason = next(what for w, what in [*wrong[1:], wrong[0]] if q.holds(model, w))
     actual, expected = run_source(source, packet, name), concrete(packet)
     if actual == expected:
         raise ValidationError(f"FLT-8: counterexample ({reason}) does not replay on "
