@@ -66,6 +66,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis import core as hypothesis_core
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 from hypothesis.reporting import with_reporter
@@ -618,12 +619,15 @@ def run_check(
     examples: int = 100,
     on_progress: Callable[[int], None] | None = None,
     derandomize: bool = False,
+    seed: int | None = None,
 ) -> CheckReport:
     """Run the lockstep machine for ``examples`` programs of up to ``steps`` steps.
 
     ``on_progress(n)`` is told how many programs have run (at most ``examples``; shrinking
-    a failure runs more). Raises ``ValueError`` if ``factory`` cannot build something
-    with ``apply`` and ``observe`` (a usage error, not a conformance failure).
+    a failure runs more). ``seed`` makes the run repeatable: the same seed, implementation
+    and budget generate the same programs. Raises ``ValueError`` if ``factory`` cannot
+    build something with ``apply`` and ``observe`` (a usage error, not a conformance
+    failure).
     """
     cfg = cfg if cfg is not None else Config()
     try:
@@ -652,6 +656,8 @@ def run_check(
         phases=(Phase.explicit, Phase.generate, Phase.shrink),
     )
     report = CheckReport(passed=True, examples=examples, steps=steps)
+    forced = hypothesis_core.global_force_seed
+    hypothesis_core.global_force_seed = seed if seed is not None else forced
     try:
         with with_reporter(lines.append):
             run_state_machine_as_test(machine, settings=options)
@@ -664,6 +670,8 @@ def run_check(
         report.passed = False
         report.error = _first_line(exc)
         report.program = _program_text(lines, exc)
+    finally:
+        hypothesis_core.global_force_seed = forced
     report.runs = count[0]
     if on_progress is not None and report.passed:
         on_progress(examples)
