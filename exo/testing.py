@@ -656,8 +656,8 @@ def run_check(
         phases=(Phase.explicit, Phase.generate, Phase.shrink),
     )
     report = CheckReport(passed=True, examples=examples, steps=steps)
-    forced = hypothesis_core.global_force_seed
-    hypothesis_core.global_force_seed = seed if seed is not None else forced
+    forced: Any = hypothesis_core.global_force_seed
+    hypothesis_core.global_force_seed = seed if seed is not None else forced  # type: ignore[assignment]
     try:
         with with_reporter(lines.append):
             run_state_machine_as_test(machine, settings=options)
