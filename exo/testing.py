@@ -65,7 +65,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import HealthCheck, Phase, settings, target
 from hypothesis import core as hypothesis_core
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
@@ -82,6 +82,7 @@ from hypothesis.stateful import (
 
 from exo.bpf_samples import SAMPLES
 from exo.conformance import Implementation, abstract, differences, same_outcome
+from exo.coverage import Coverage
 from exo.explore import PROGRAMS, two_running_envs
 from exo.interface import (
     NUM_EXCEPTIONS,
@@ -92,6 +93,7 @@ from exo.interface import (
     Result,
     Status,
 )
+from exo.kitgen import GROUPS, KIT_CONFIGS, PREFIX_GROUP, LibosRules, on
 from exo.logic import ConMap
 from exo.model import REGISTRY, State, initial
 from exo.model.state import SCALARS, layout
@@ -305,7 +307,7 @@ def _call_text(name: str, args: tuple[Any, ...] | list[Any]) -> str:
 # --------------------------------------------------------------------------- the machine
 
 
-class LockstepMachine(RuleBasedStateMachine):
+class LockstepMachine(LibosRules, RuleBasedStateMachine):
     """Base of the machines ``lockstep_machine`` builds: model and implementation side by
     side. Subclasses set ``factory`` and ``cfg``."""
 
@@ -314,6 +316,8 @@ class LockstepMachine(RuleBasedStateMachine):
     caps = Bundle("caps")
     started = 0  # machines built so far (progress reporting)
     on_start: Callable[[], None] | None = None
+    coverage: Coverage | None = None  # the behaviour cells the model's steps hit
+    enabled: frozenset[str] = frozenset(GROUPS)  # swarm: the rule groups of this example
 
     def __init__(self) -> None:
         super().__init__()
@@ -329,6 +333,7 @@ class LockstepMachine(RuleBasedStateMachine):
                 f"{type(exc).__name__}: {exc}") from exc
         self.last: list[str] = []
         self.checked: State | None = None
+        self.cells: set[str] = set()
 
     # ------------------------------------------------------------------ one lockstep step
 
@@ -338,6 +343,8 @@ class LockstepMachine(RuleBasedStateMachine):
         args = tuple(_plain(a) for a in args)  # as plain tuple/bytes (GEN-1: exact types)
         op = REGISTRY[name]
         new, expected = op(self.model, *args)
+        if self.coverage is not None:
+            self.cells.update(self.coverage.record(self.model, name, args, expected, new, call))
         try:
             got = self.impl.apply(name, *args)
         except Exception as exc:
@@ -362,8 +369,9 @@ class LockstepMachine(RuleBasedStateMachine):
             return res.value
         return multiple()
 
-    @initialize(target=caps, scenario=st.sampled_from(SCENARIOS))
-    def boot(self, scenario: str) -> Any:
+    @initialize(target=caps, scenario=st.sampled_from(SCENARIOS),
+                swarm=st.sets(st.sampled_from(GROUPS)))
+    def boot(self, scenario: str, swarm: set[str]) -> Any:
         """Boot, then set up ``scenario`` so few steps reach deep states:
 
         * ``empty``: nothing more;
@@ -372,7 +380,9 @@ class LockstepMachine(RuleBasedStateMachine):
         * ``two_envs_mapped``: also each env allocates page ``env`` and maps virtual page 0
           to it writable (TLB and STLB); their capabilities go to ``caps``.
 
-        Scenarios the configuration is too small for fall back to ``empty``."""
+        Scenarios the configuration is too small for fall back to ``empty``. ``swarm`` is the
+        set of rule groups this example runs (``exo.kitgen.GROUPS``; empty: all of them)."""
+        self.enabled = frozenset(swarm) if swarm else frozenset(GROUPS)
         self.last = []
         c = self.cfg
         if scenario == "empty" or min(c.n_envs, c.n_cids, c.n_slices, c.n_pages) < 2:
@@ -388,6 +398,7 @@ class LockstepMachine(RuleBasedStateMachine):
             caps.append(cap)
         return multiple(*caps)
 
+    @on("hostile")
     @rule(target=caps, page=st.integers(-1, 9), gen=st.integers(-1, 3),
           rights=st.integers(-1, 3))
     def forge(self, page: int, gen: int, rights: int) -> Cap:
@@ -405,26 +416,31 @@ class LockstepMachine(RuleBasedStateMachine):
             return self.model.owner[page]
         return -1
 
+    @on("memory")
     @rule(target=caps, cap=caps, grantee=st.integers(0, 3), rights=st.integers(0, 3))
     def grant_as_owner(self, cap: Cap, grantee: int, rights: int) -> Any:
         """grant(owner of cap.page, cap, grantee, rights)."""
         return self._cap_result("grant", (self._owner(cap), cap, grantee, rights))
 
+    @on("memory")
     @rule(cap=caps)
     def dealloc_as_owner(self, cap: Cap) -> None:
         """dealloc(owner of cap.page, cap)."""
         self._apply("dealloc", (self._owner(cap), cap))
 
+    @on("tlb")
     @rule(vpage=st.integers(0, 3), cap=caps, writable=st.booleans())
     def tlbwr_as_owner(self, vpage: int, cap: Cap, writable: bool) -> None:
         """tlbwr(owner of cap.page, vpage, cap, writable)."""
         self._apply("tlbwr", (self._owner(cap), vpage, cap, writable))
 
+    @on("tlb")
     @rule(slot=st.integers(0, 1), vpage=st.integers(0, 3), cap=caps, writable=st.booleans())
     def gm_set_as_owner(self, slot: int, vpage: int, cap: Cap, writable: bool) -> None:
         """gm_set(owner of cap.page, slot, vpage, cap, writable)."""
         self._apply("gm_set", (self._owner(cap), slot, vpage, cap, writable))
 
+    @on("hostile")
     @rule(name=st.sampled_from(sorted(OPERATIONS)), junk=st.sampled_from(JUNK),
           position=st.integers(0, 4))
     def wrong_type(self, name: str, junk: Any, position: int) -> None:
@@ -439,6 +455,7 @@ class LockstepMachine(RuleBasedStateMachine):
             args = [junk]
         self._apply(name, args)
 
+    @on("hostile")
     @rule(name=st.sampled_from(sorted(OPERATIONS)), extra=st.booleans())
     def wrong_arity(self, name: str, extra: bool) -> None:
         """GEN-1: one argument too many or too few."""
@@ -446,6 +463,7 @@ class LockstepMachine(RuleBasedStateMachine):
         args = [0] * (n + 1 if extra or n == 0 else n - 1)
         self._apply(name, args)
 
+    @on("revocation")
     @rule(kind=st.sampled_from(["page", "slice", "filter"]), pick=st.integers(0, 15),
           wait=st.integers(1, 3))
     def revoke_owned(self, kind: str, pick: int, wait: int) -> None:
@@ -490,6 +508,7 @@ class LockstepMachine(RuleBasedStateMachine):
         if take:
             self._apply("packet_take", [env])
 
+    @on("revocation")
     @rule(env=st.integers(0, 3))
     def tick_past_deadline_and_abort(self, env: int) -> None:
         """REV-3: let the clock pass a pending request's deadline, then abort it."""
@@ -502,6 +521,11 @@ class LockstepMachine(RuleBasedStateMachine):
         self._apply("abort", [env])
 
     # ------------------------------------------------------------------ after every step
+
+    def teardown(self) -> None:
+        """Steer generation toward examples that hit many behaviour cells."""
+        if self.cells:
+            target(float(len(self.cells)), label="behaviour cells hit")
 
     @invariant()
     def conforms(self) -> None:
@@ -539,19 +563,21 @@ def _op_rule(name: str, sig: OpSig, cfg: Config) -> Callable[..., Any]:
         for a, k in sig.args
     }
 
+    group = on(PREFIX_GROUP[sig.clause.split("-")[0]])
     if sig.result == "cap":
         def make(self: LockstepMachine, **kw: Any) -> Any:
             return self._cap_result(name, tuple(kw[a] for a in names))
 
-        made: Callable[..., Any] = rule(target=LockstepMachine.caps, **strategies)(
-            _named(make, name, sig))
+        made: Callable[..., Any] = group(rule(target=LockstepMachine.caps, **strategies)(
+            _named(make, name, sig)))
         return made
 
     def step(self: LockstepMachine, **kw: Any) -> None:
         self._apply(name, tuple(kw[a] for a in names))
 
     decorate: Callable[[Callable[..., Any]], Callable[..., Any]] = rule(**strategies)
-    return decorate(_named(step, name, sig))
+    stepped: Callable[..., Any] = group(decorate(_named(step, name, sig)))
+    return stepped
 
 
 def _named(fn: Callable[..., Any], name: str, sig: OpSig) -> Callable[..., Any]:
@@ -605,6 +631,8 @@ class CheckReport:
     program: str = ""
     error: str = ""
     runs: int = 0
+    coverage: Coverage | None = None
+    config: Config | None = None  # the configuration of the failing run (or the last)
 
     def text(self) -> str:
         if self.passed:
@@ -629,17 +657,20 @@ def run_check(
     build something with ``apply`` and ``observe`` (a usage error, not a conformance
     failure).
     """
-    cfg = cfg if cfg is not None else Config()
-    try:
-        probe = factory(cfg)
-    except Exception as exc:
-        raise ValueError(f"cannot build an implementation with {_name(factory)}(cfg): "
-                         f"{type(exc).__name__}: {exc}") from exc
-    missing = [m for m in ("apply", "observe") if not callable(getattr(probe, m, None))]
-    if missing:
-        raise ValueError(f"{_name(factory)}(cfg) has no {' or '.join(missing)} method; "
-                         "see 'exo.testing' for the interface")
-    base = lockstep_machine(factory, cfg)
+    configs = [cfg] if cfg is not None else list(KIT_CONFIGS)
+    for c in configs:
+        try:
+            probe = factory(c)
+        except Exception as exc:
+            raise ValueError(f"cannot build an implementation with {_name(factory)}(cfg): "
+                             f"{type(exc).__name__}: {exc}") from exc
+        missing = [m for m in ("apply", "observe") if not callable(getattr(probe, m, None))]
+        if missing:
+            raise ValueError(f"{_name(factory)}(cfg) has no {' or '.join(missing)} method; "
+                             "see 'exo.testing' for the interface")
+    shares = _shares(examples, len(configs))
+    coverage = Coverage()
+    report = CheckReport(passed=True, examples=examples, steps=steps, coverage=coverage)
     count = [0]
 
     def started() -> None:
@@ -647,7 +678,39 @@ def run_check(
         if on_progress is not None and count[0] <= examples:
             on_progress(count[0])
 
-    machine = type(base.__name__, (base,), {"on_start": staticmethod(started)})
+    forced: Any = hypothesis_core.global_force_seed
+    hypothesis_core.global_force_seed = seed if seed is not None else forced  # type: ignore[assignment]
+    try:
+        for c, share in zip(configs, shares, strict=True):
+            if share == 0:
+                continue
+            base = lockstep_machine(factory, c)
+            machine = type(base.__name__, (base,), {"on_start": staticmethod(started),
+                                                    "coverage": coverage})
+            report.config = c
+            if not _run_machine(machine, share, steps, derandomize, report):
+                break
+    finally:
+        hypothesis_core.global_force_seed = forced
+    report.runs = count[0]
+    if on_progress is not None and report.passed:
+        on_progress(examples)
+    return report
+
+
+def _shares(examples: int, n: int) -> list[int]:
+    """``examples`` spread over ``n`` configurations: half to the first (the user's sizes
+    or the defaults), the rest evenly; every configuration gets at least one if it can."""
+    if n == 1:
+        return [examples]
+    first = max(1, examples // 2)
+    rest = examples - first
+    return [first] + [rest // (n - 1) + (1 if k < rest % (n - 1) else 0) for k in range(n - 1)]
+
+
+def _run_machine(machine: type[RuleBasedStateMachine], examples: int, steps: int,
+                 derandomize: bool, report: CheckReport) -> bool:
+    """Run one configuration's machine; on a failure fill ``report`` and return False."""
     lines: list[object] = []
     options = settings(
         max_examples=examples, stateful_step_count=max(steps, 1), deadline=None,
@@ -655,9 +718,6 @@ def run_check(
         report_multiple_bugs=False, derandomize=derandomize,
         phases=(Phase.explicit, Phase.generate, Phase.shrink),
     )
-    report = CheckReport(passed=True, examples=examples, steps=steps)
-    forced: Any = hypothesis_core.global_force_seed
-    hypothesis_core.global_force_seed = seed if seed is not None else forced  # type: ignore[assignment]
     try:
         with with_reporter(lines.append):
             run_state_machine_as_test(machine, settings=options)
@@ -670,12 +730,7 @@ def run_check(
         report.passed = False
         report.error = _first_line(exc)
         report.program = _program_text(lines, exc)
-    finally:
-        hypothesis_core.global_force_seed = forced
-    report.runs = count[0]
-    if on_progress is not None and report.passed:
-        on_progress(examples)
-    return report
+    return report.passed
 
 
 def _first_line(exc: BaseException) -> str:

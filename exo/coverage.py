@@ -1,0 +1,405 @@
+"""Behaviour coverage of the conformance kit: which of the spec's behaviours a run exercised.
+
+The coverage space is read from the spec, not written by hand twice:
+
+* ``status`` cells: every (operation, status) pair its clause names in its **Requires.**
+  and **Returns.** paragraphs (``alloc`` / ``IN_USE`` from MEM-1, …);
+* ``outcome`` cells: every ``Outcome`` its clause's **Returns.** paragraph names,
+  following "as for MEM-4" to the clause it points at (``load`` / ``REFILL_STLB``, …);
+* ``case`` cells: the named situations the clauses describe that no status or outcome
+  shows on its own: a grantee's binding broken by the owner's Dealloc (MEM-2), abort of
+  the slice in progress (REV-3), a repossession exception delivered later (REV-4), a
+  slice begun in debt (CPU-5), … — each a predicate on one step
+  ``(pre, operation, args, result, post)`` of the model, listed in ``CASES``.
+
+Every cell carries its clause id. ``Coverage.record`` classifies one lockstep step; the
+kit prints ``Coverage.table()`` at the end of ``exo check`` and writes ``as_json()``.
+Which cells are reachable is shown, not assumed: ``WITNESSES`` in ``exo.kitgen`` holds a
+concrete program for every cell, and a test replays each one on the model (spec GEN-6).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from exo.interface import OPERATIONS, Cap, ExcKind, Outcome, Resource, Result, Status
+from exo.model import State
+from exo.spec.clauses import HEADING, spec_files
+
+Predicate = Callable[[State, str, tuple[Any, ...], Result, State], bool]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One behaviour the spec names: ``id`` like ``load/REFILL_STLB`` or
+    ``case/MEM-2/grantee-binding-broken``, the clause, and a short description."""
+
+    id: str
+    clause: str
+    kind: str  # "status" | "outcome" | "case"
+    text: str
+
+
+# --------------------------------------------------------------------------- from the spec
+
+
+def _sections() -> dict[str, str]:
+    """Each clause id's text (heading excluded), from every spec file."""
+    out: dict[str, list[str]] = {}
+    for _, text in spec_files():
+        cur: str | None = None
+        for line in text.splitlines():
+            m = HEADING.match(line)
+            if m:
+                cur = m.group(1)
+                out[cur] = []
+                continue
+            if line.startswith("## "):
+                cur = None
+            if cur is not None:
+                out[cur].append(line)
+    return {k: "\n".join(v) for k, v in out.items()}
+
+
+def _paragraph(section: str, head: str) -> str:
+    """The ``**head.**`` paragraph of a clause (up to the next bold paragraph head)."""
+    lines: list[str] = []
+    on = False
+    for line in section.splitlines():
+        if line.startswith("**"):
+            on = line.startswith(f"**{head}.**")
+        if on:
+            lines.append(line)
+    return "\n".join(lines)
+
+
+_NAME = re.compile(r"`(?:Outcome\.|Status\.)?([A-Z_]+)`")
+_AS_FOR = re.compile(r"as for ([A-Z]{2,4}-\d+)")
+
+
+def _outcomes(sections: dict[str, str], clause: str, seen: frozenset[str] = frozenset()
+              ) -> list[str]:
+    returns = _paragraph(sections.get(clause, ""), "Returns")
+    names = [n for n in _NAME.findall(returns) if n in Outcome.__members__]
+    for other in _AS_FOR.findall(returns):
+        if other not in seen:
+            names += _outcomes(sections, other, seen | {clause})
+    return sorted(set(names), key=lambda n: Outcome[n].value)
+
+
+@lru_cache(maxsize=1)
+def spec_cells() -> tuple[Cell, ...]:
+    """The status and outcome cells, read from each operation's clause."""
+    sections = _sections()
+    cells: list[Cell] = []
+    for name, sig in OPERATIONS.items():
+        section = sections.get(sig.clause, "")
+        named = _NAME.findall(_paragraph(section, "Requires") + _paragraph(section, "Returns"))
+        statuses = sorted({n for n in named if n in Status.__members__} | {"OK"},
+                          key=lambda n: Status[n].value)
+        for st in statuses:
+            cells.append(Cell(f"{name}/{st}", sig.clause, "status",
+                              f"{name} returns {st}"))
+        for out in _outcomes(sections, sig.clause):
+            cells.append(Cell(f"{name}/OK/{out}", sig.clause, "outcome",
+                              f"{name} returns OK with outcome {out}"))
+    return tuple(cells)
+
+
+# --------------------------------------------------------------------------- named cases
+
+
+def _ok(res: Result) -> bool:
+    return type(res.status) in (int, Status) and res.status == Status.OK
+
+
+def _outcome(res: Result, *which: Outcome) -> bool:
+    return _ok(res) and res.value in [int(w) for w in which]
+
+
+def _page_of(arg: Any, s: State) -> int:
+    page = arg.page if type(arg) is Cap else -1
+    return page if type(page) is int and 0 <= page < s.cfg.n_pages else -1
+
+
+def _holders(s: State, page: int) -> set[int]:
+    """Context ids with a TLB or STLB entry for ``page``."""
+    out: set[int] = set()
+    for slot in range(s.cfg.tlb_size):
+        if s.tlb_valid[slot] and s.tlb_page[slot] == page:
+            out.add(s.tlb_cid[slot])
+    for slot in range(s.cfg.stlb_size):
+        if s.stlb_valid[slot] and s.stlb_page[slot] == page:
+            out.add(s.stlb_cid[slot])
+    return out
+
+
+def _grantee_binding_broken(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                            post: State) -> bool:
+    if name not in ("dealloc", "abort") or not _ok(res):
+        return False
+    if name == "dealloc":
+        page, env = _page_of(args[1], pre), args[0]
+    else:
+        env = args[0]
+        if pre.rev_kind[env] != Resource.PAGE:
+            return False
+        page = pre.rev_target[env]
+    if page < 0:
+        return False
+    own_cid = pre.env_cid[env]
+    return any(c != own_cid for c in _holders(pre, page))
+
+
+def _grantee_maps(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                  post: State) -> bool:
+    if name not in ("tlbwr", "gm_set") or not _ok(res):
+        return False
+    page = _page_of(args[-2], pre)
+    return page >= 0 and pre.owner[page] != args[0]
+
+
+def _grantee_access(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                    post: State) -> bool:
+    """A load or store that went through a binding of a page the running env does not own."""
+    if name not in ("load", "store") or not _outcome(
+            res, Outcome.ACCESS, Outcome.REFILL_STLB, Outcome.REFILL_GUARANTEED):
+        return False
+    env = pre.cur_env
+    return any(post.tlb_valid[t] and post.tlb_cid[t] == pre.hw_cid
+               and post.tlb_vpage[t] == args[0] and post.owner[post.tlb_page[t]] != env
+               for t in range(pre.cfg.tlb_size))
+
+
+def _tlb_eviction(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                  post: State) -> bool:
+    """A valid TLB entry for another (context, virtual page) was overwritten."""
+    return _ok(res) and any(
+        pre.tlb_valid[t] and post.tlb_valid[t]
+        and (pre.tlb_cid[t], pre.tlb_vpage[t]) != (post.tlb_cid[t], post.tlb_vpage[t])
+        for t in range(pre.cfg.tlb_size))
+
+
+def _stlb_eviction(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                   post: State) -> bool:
+    return _ok(res) and any(
+        pre.stlb_valid[t] and post.stlb_valid[t]
+        and (pre.stlb_cid[t], pre.stlb_vpage[t]) != (post.stlb_cid[t], post.stlb_vpage[t])
+        for t in range(pre.cfg.stlb_size))
+
+
+def _cause(kind: ExcKind) -> Predicate:
+    def pred(pre: State, name: str, args: tuple[Any, ...], res: Result, post: State) -> bool:
+        return (name in ("load", "store") and _outcome(res, Outcome.DELIVERED)
+                and post.cause == kind)
+    return pred
+
+
+def _abort_running_slice(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                         post: State) -> bool:
+    if name != "abort" or not _ok(res):
+        return False
+    env = args[0]
+    return bool(pre.rev_kind[env] == Resource.SLICE and pre.rev_target[env] == pre.cur_slice
+                and pre.cur_env == env)
+
+
+def _abort_kind(kind: Resource) -> Predicate:
+    def pred(pre: State, name: str, args: tuple[Any, ...], res: Result, post: State) -> bool:
+        return name == "abort" and _ok(res) and pre.rev_kind[args[0]] == kind
+    return pred
+
+
+def _repossession_delivered(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                            post: State) -> bool:
+    """A repossession exception that waited was delivered when its env ran again."""
+    return name != "abort" and any(
+        pre.repo_exc[e] and not post.repo_exc[e] and post.env_alive[e]
+        for e in range(pre.cfg.n_envs))
+
+
+def _slice_in_debt(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                   post: State) -> bool:
+    """A slice began for an environment with excess time to repay (CPU-5)."""
+    return any(pre.excess[e] > post.excess[e] and post.env_alive[e]
+               for e in range(pre.cfg.n_envs))
+
+
+def _destroy_running(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                     post: State) -> bool:
+    return name == "env_destroy" and _ok(res) and pre.cur_env == args[0]
+
+
+def _ring_wraps(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                post: State) -> bool:
+    """A packet was delivered into a ring slot after the ring's head had moved."""
+    return (name == "packet_arrive" and _outcome(res, Outcome.RX_DELIVERED)
+            and any(post.rx_count[e] > pre.rx_count[e] and pre.rx_head[e] > 0
+                    for e in range(pre.cfg.n_envs)))
+
+
+def _pct_to_other(kind: str) -> Predicate:
+    def pred(pre: State, name: str, args: tuple[Any, ...], res: Result, post: State) -> bool:
+        return name == kind and _ok(res) and args[0] != pre.cur_env
+    return pred
+
+
+def _grant_to_other(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                    post: State) -> bool:
+    return name == "grant" and _ok(res) and args[0] != args[2]
+
+
+def _filter_packet_delivered_to_other(pre: State, name: str, args: tuple[Any, ...],
+                                      res: Result, post: State) -> bool:
+    """With filters of two environments installed, a packet went to one of them."""
+    owners = {pre.filter_owner[f] for f in range(pre.cfg.n_filters) if pre.filter_valid[f]}
+    return (name == "packet_arrive" and _outcome(res, Outcome.RX_DELIVERED)
+            and len(owners) >= 2)
+
+
+def _cid_switch_with_bindings(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                              post: State) -> bool:
+    if name != "cid_switch" or not _ok(res):
+        return False
+    old = pre.env_cid[args[0]]
+    return any(pre.stlb_valid[t] and pre.stlb_cid[t] == old
+               for t in range(pre.cfg.stlb_size))
+
+
+CASES: tuple[tuple[Cell, Predicate], ...] = (
+    (Cell("case/MEM-2/grantee-binding-broken", "MEM-2", "case",
+          "the owner's dealloc (or an abort of the page) breaks another context's TLB or "
+          "STLB entry for the page"), _grantee_binding_broken),
+    (Cell("case/MEM-3/grant-to-other", "MEM-3", "case",
+          "an owner grants a page to another environment"), _grant_to_other),
+    (Cell("case/TLB-1/grantee-maps", "TLB-1", "case",
+          "a grantee binds a page it does not own (tlbwr or gm_set)"), _grantee_maps),
+    (Cell("case/TLB-8/grantee-access", "TLB-8", "case",
+          "a load or store goes through a binding of a page the running env does not own"),
+     _grantee_access),
+    (Cell("case/TLB-6/tlb-eviction", "TLB-6", "case",
+          "a valid TLB entry of another (context, virtual page) is overwritten"),
+     _tlb_eviction),
+    (Cell("case/TLB-7/stlb-eviction", "TLB-7", "case",
+          "a valid STLB entry of another (context, virtual page) is overwritten"),
+     _stlb_eviction),
+    (Cell("case/TLB-3/cid-switch-with-bindings", "TLB-3", "case",
+          "an environment changes context id while the STLB holds its entries"),
+     _cid_switch_with_bindings),
+    (Cell("case/EXC-2/tlb-miss-delivered", "EXC-2", "case",
+          "a load or store misses everywhere and the TLB_MISS handler gets it"),
+     _cause(ExcKind.TLB_MISS)),
+    (Cell("case/MEM-5/protection-fault", "MEM-5", "case",
+          "a store through a read-only binding is a protection fault delivered"),
+     _cause(ExcKind.PROTECTION)),
+    (Cell("case/ENV-2/destroy-running", "ENV-2", "case",
+          "the running environment is destroyed"), _destroy_running),
+    (Cell("case/REV-3/abort-running-slice", "REV-3", "case",
+          "abort takes the slice in progress from the environment running it"),
+     _abort_running_slice),
+    (Cell("case/REV-3/abort-page", "REV-3", "case", "abort takes a page"),
+     _abort_kind(Resource.PAGE)),
+    (Cell("case/REV-3/abort-slice", "REV-3", "case", "abort takes a slice"),
+     _abort_kind(Resource.SLICE)),
+    (Cell("case/REV-3/abort-filter", "REV-3", "case", "abort takes a packet filter"),
+     _abort_kind(Resource.FILTER)),
+    (Cell("case/REV-4/repossession-delivered-later", "REV-4", "case",
+          "a repossession exception that waited is delivered when its environment runs"),
+     _repossession_delivered),
+    (Cell("case/CPU-5/slice-in-debt", "CPU-5", "case",
+          "a slice begins for an environment with excess time to repay"), _slice_in_debt),
+    (Cell("case/PCT-1/scall-other", "PCT-1", "case",
+          "a synchronous protected call to another environment"), _pct_to_other("scall")),
+    (Cell("case/PCT-2/acall-other", "PCT-2", "case",
+          "an asynchronous protected call to another environment"), _pct_to_other("acall")),
+    (Cell("case/NET-3/two-owners-demux", "NET-3", "case",
+          "a packet is demultiplexed among filters of two or more environments"),
+     _filter_packet_delivered_to_other),
+    (Cell("case/NET-4/ring-wraps", "NET-4", "case",
+          "a packet lands in a receive ring whose head has moved (the ring wraps)"),
+     _ring_wraps),
+)
+"""The named situations of the clauses, each with the predicate that recognizes it."""
+
+
+@lru_cache(maxsize=1)
+def all_cells() -> tuple[Cell, ...]:
+    """The whole coverage space: the spec's status and outcome cells, then the cases."""
+    return spec_cells() + tuple(c for c, _ in CASES)
+
+
+def cells_of(pre: State, name: str, args: tuple[Any, ...], res: Result,
+             post: State) -> list[str]:
+    """The cells one model step hits (``args`` as the model received them). A step with
+    arguments the model refused by type hits only its status cell."""
+    st = res.status
+    try:
+        status = Status(st).name
+    except (ValueError, TypeError):
+        return []
+    hit = [f"{name}/{status}"]
+    if status == "OK" and name in _OUTCOME_OPS and type(res.value) is int and (
+            res.value in _OUTCOME_NAMES):
+        hit.append(f"{name}/OK/{_OUTCOME_NAMES[res.value]}")
+    if status == "OK" or name in ("dealloc", "abort"):
+        for cell, pred in CASES:
+            try:
+                if pred(pre, name, args, res, post):
+                    hit.append(cell.id)
+            except (TypeError, KeyError, IndexError, AttributeError):
+                continue  # a hostile argument the predicate cannot read: not that case
+    return hit
+
+
+_OUTCOME_NAMES = {o.value: o.name for o in Outcome}
+_OUTCOME_OPS = frozenset(c.id.split("/")[0] for c in spec_cells() if c.kind == "outcome")
+
+
+@dataclass
+class Coverage:
+    """Counts of each cell hit over a run; the first call that hit it."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    first: dict[str, str] = field(default_factory=dict)
+
+    def record(self, pre: State, name: str, args: tuple[Any, ...], res: Result,
+               post: State, call: str = "") -> list[str]:
+        hit = cells_of(pre, name, args, res, post)
+        for cid in hit:
+            if cid not in self.counts:
+                self.first[cid] = call
+            self.counts[cid] = self.counts.get(cid, 0) + 1
+        return hit
+
+    def merge(self, other: Coverage) -> None:
+        for cid, n in other.counts.items():
+            if cid not in self.counts:
+                self.first[cid] = other.first.get(cid, "")
+            self.counts[cid] = self.counts.get(cid, 0) + n
+
+    def missing(self, cells: Iterable[Cell] | None = None) -> list[Cell]:
+        return [c for c in (cells if cells is not None else all_cells())
+                if c.id not in self.counts]
+
+    def summary(self) -> tuple[int, int]:
+        """(cells hit, cells in the space)."""
+        space = all_cells()
+        return sum(1 for c in space if c.id in self.counts), len(space)
+
+    def rows(self) -> list[tuple[str, str, str, int]]:
+        """(clause, cell id, kind, hits) for every cell of the space, in spec order."""
+        return [(c.clause, c.id, c.kind, self.counts.get(c.id, 0)) for c in all_cells()]
+
+    def as_json(self) -> dict[str, Any]:
+        hit, total = self.summary()
+        return {
+            "hit": hit,
+            "cells": total,
+            "table": [{"clause": c.clause, "cell": c.id, "kind": c.kind, "text": c.text,
+                       "hits": self.counts.get(c.id, 0)} for c in all_cells()],
+            "missing": [c.id for c in self.missing()],
+        }

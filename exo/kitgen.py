@@ -1,0 +1,589 @@
+"""Generation for the conformance kit: rules that build state the way a library OS does,
+swarm selection of rule groups, and the configurations a run is spread over.
+
+The per-operation rules of ``exo.testing`` draw arguments mostly at random, which almost
+never builds the preconditions of the interesting paths: a mapped page to load through, a
+grantee holding an STLB entry when the owner deallocates, a slice run past its end. The
+rules here read the model's state to choose arguments a library OS would choose (its own
+pages, capabilities of their current generation, virtual pages it has mapped, the slice in
+progress) and then make ordinary calls through ``LockstepMachine._apply``: model and
+implementation see exactly the same calls as with any other rule.
+
+*Swarm testing*: each example enables a random subset of rule ``GROUPS`` (every group is
+enabled in about half the examples), so some examples concentrate on, say, memory and the
+TLB with nothing else interfering.
+
+*Configurations*: ``KIT_CONFIGS`` are the sizes a run is spread over when the user does not
+fix one: the default sizes and colliding ones (a TLB of one slot, an STLB of two, one to
+three environments and pages), where evictions, refills, full rings and kills happen in a
+few steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from hypothesis import strategies as st
+from hypothesis.stateful import precondition, rule
+
+from exo.interface import NO_ENTRY, NUM_EXCEPTIONS, Cap, Config, Resource, Rights
+
+if TYPE_CHECKING:
+    from exo.model import State
+
+GROUPS = ("env", "memory", "tlb", "cpu", "pct", "revocation", "net", "hostile")
+"""Rule groups for swarm testing; an operation's group is its clause prefix's."""
+
+PREFIX_GROUP = {"ENV": "env", "MEM": "memory", "TLB": "tlb", "CPU": "cpu", "PCT": "pct",
+                "EXC": "cpu", "REV": "revocation", "NET": "net"}
+
+KIT_CONFIGS: tuple[Config, ...] = (
+    Config(),
+    Config(n_envs=2, n_pages=2, page_words=2, tlb_size=1, stlb_size=2, n_cids=3,
+           n_slices=2, n_guaranteed=1, n_regs=2, slice_ticks=2, excess_limit=1,
+           n_filters=2, ring_size=1),
+    Config(n_envs=3, n_pages=3, page_words=2, tlb_size=2, stlb_size=2, n_cids=4,
+           n_slices=3, n_guaranteed=2, n_regs=2, slice_ticks=2, excess_limit=2,
+           n_filters=3, ring_size=2),
+    Config(n_envs=1, n_pages=1, page_words=1, tlb_size=1, stlb_size=1, n_cids=1,
+           n_slices=1, n_guaranteed=1, n_regs=1, slice_ticks=1, excess_limit=0,
+           n_filters=1, ring_size=1),
+)
+"""The configurations a run is spread over (the first gets the largest share)."""
+
+ACCEPT_ALL: tuple[tuple[int, int, int, int], ...] = ((0x06, 0, 0, 1),)
+
+DIVISION_CHAIN: tuple[tuple[int, int, int, int], ...] = (
+    (0x20, 0, 0, 0), (0x07, 0, 0, 0), (0x20, 0, 0, 4), *[(0x3C, 0, 0, 0)] * 64,
+    (0x15, 0, 1, 0), (0x06, 0, 0, 1), (0x06, 0, 0, 0))
+"""A = P[4..8] divided 64 times by X = P[0..4]: its overlap with any filter is past the
+budget of FLT-6 (``tests/test_fail_closed.py``'s ``division_chain(64)``)."""
+
+
+def _first_byte_is(v: int) -> tuple[tuple[int, int, int, int], ...]:
+    return ((0x30, 0, 0, 0), (0x15, 0, 1, v), (0x06, 0, 0, 0xFFFF), (0x06, 0, 0, 0))
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def on(group: str) -> Callable[[F], F]:
+    """A precondition: the rule runs only in examples whose swarm enabled ``group``."""
+    def enabled(machine: Any) -> bool:
+        return group in machine.enabled
+    decorate: Callable[[F], F] = precondition(enabled)
+    return decorate
+
+
+def _live(s: State) -> list[int]:
+    return [e for e in range(s.cfg.n_envs) if s.env_alive[e]]
+
+
+def _pick(items: list[int], i: int) -> int | None:
+    return items[i % len(items)] if items else None
+
+
+def _cap(s: State, page: int, rights: int = int(Rights.READWRITE)) -> Cap:
+    """The capability a holder of ``page`` presents: its current generation."""
+    return Cap(page, s.gen[page], rights)
+
+
+class LibosRules:
+    """Directed rules, mixed into ``exo.testing.LockstepMachine``. Each reads the model
+    (``self.model``) to choose its arguments and calls ``self._apply``."""
+
+    model: State
+    cfg: Config
+    enabled: frozenset[str]
+
+    def _apply(self, name: str, args: tuple[Any, ...] | list[Any]) -> Any:
+        raise NotImplementedError  # provided by LockstepMachine
+
+    def _running(self) -> int | None:
+        e = self.model.cur_env
+        return e if e >= 0 and self.model.env_alive[e] else None
+
+    # ---------------------------------------------------------------- environments
+
+    @rule(pick=st.integers(0, 7), cid=st.integers(0, 7), missing=st.integers(-1, 9))
+    def libos_boot_env(self, pick: int, cid: int, missing: int) -> None:
+        """ENV-1..ENV-5, CPU-1: create a dead environment with a free context id, register
+        its entry points (all but vector ``missing``) and give it a free slice."""
+        s = self.model
+        dead = [e for e in range(s.cfg.n_envs) if not s.env_alive[e]]
+        free_cids = [c for c in range(s.cfg.n_cids) if s.cid_env[c] < 0]
+        env, c = _pick(dead, pick), _pick(free_cids, cid)
+        if env is None or c is None:
+            return
+        self._apply("env_create", (env, c))
+        for k in range(NUM_EXCEPTIONS):
+            if k != missing:
+                self._apply("set_exception_context", (env, k, 0x1000 + k))
+        for w in (0, 1):
+            if NUM_EXCEPTIONS + w != missing:
+                self._apply("set_interrupt_context", (env, w, 0x2000 + w))
+            if NUM_EXCEPTIONS + 2 + w != missing:
+                self._apply("set_protected_entry", (env, w, 0x3000 + w))
+        slices = [q for q in range(self.model.cfg.n_slices) if self.model.slice_owner[q] < 0]
+        if slices:
+            self._apply("slice_alloc", (env, slices[pick % len(slices)]))
+
+    @on("env")
+    @rule(pick=st.integers(0, 7), vector=st.integers(0, 9))
+    def libos_unregister(self, pick: int, vector: int) -> None:
+        """ENV-3..ENV-5: a live environment drops one handler (later: KILLED, NO_ENTRY)."""
+        env = _pick(_live(self.model), pick)
+        if env is None:
+            return
+        if vector < NUM_EXCEPTIONS:
+            self._apply("set_exception_context", (env, vector, NO_ENTRY))
+        elif vector < NUM_EXCEPTIONS + 2:
+            self._apply("set_interrupt_context", (env, vector - NUM_EXCEPTIONS, NO_ENTRY))
+        else:
+            self._apply("set_protected_entry", (env, (vector - NUM_EXCEPTIONS) % 2, NO_ENTRY))
+
+    @rule(ticks=st.integers(1, 8))
+    def libos_ticks(self, ticks: int) -> None:
+        """CPU-4/CPU-5: let time pass: slices end, the next begins, excess is charged."""
+        for _ in range(ticks):
+            self._apply("timer_tick", ())
+
+    @on("cpu")
+    @rule(pick=st.integers(0, 7))
+    def libos_yield(self, pick: int) -> None:
+        """CPU-3: the running environment yields to another live one, or to the next
+        slice."""
+        target = _pick(_live(self.model), pick)
+        self._apply("yield_to", (-1 if target is None or pick % 3 == 0 else target,))
+
+    # ---------------------------------------------------------------- memory and bindings
+
+    @rule(vpage=st.integers(0, 5), writable=st.booleans(), fresh=st.booleans(),
+          pick=st.integers(0, 7))
+    def libos_map(self, vpage: int, writable: bool, fresh: bool, pick: int) -> None:
+        """MEM-1, TLB-1: the running environment (else a live one) maps ``vpage`` to one of
+        its pages, allocating a free page first when ``fresh`` or when it owns none."""
+        s = self.model
+        env = self._running()
+        if env is None:
+            env = _pick(_live(s), pick)
+        if env is None:
+            return
+        owned = [p for p in range(s.cfg.n_pages) if s.owner[p] == env]
+        free = [p for p in range(s.cfg.n_pages) if s.owner[p] < 0]
+        if (fresh or not owned) and free:
+            page = free[pick % len(free)]
+            self._apply("alloc", (env, page))
+            owned = [page]
+        page_or_none = _pick(owned, pick)
+        if page_or_none is None:
+            return
+        self._apply("tlbwr", (env, vpage, _cap(self.model, page_or_none), writable))
+
+    @on("memory")
+    @rule(vpage=st.integers(0, 5), offset=st.integers(0, 3), reg=st.integers(0, 3),
+          store=st.booleans(), value=st.integers(-3, 300), mapped=st.booleans())
+    def libos_access(self, vpage: int, offset: int, reg: int, store: bool, value: int,
+                     mapped: bool) -> None:
+        """MEM-4/MEM-5, TLB-8: the running environment loads or stores; with ``mapped``,
+        through a virtual page some binding of its context knows (TLB, STLB or guaranteed
+        mapping), so hits, refills and protection faults happen."""
+        s = self.model
+        env = self._running()
+        if env is None:
+            return
+        if mapped:
+            cid = s.env_cid[env]
+            known = sorted({s.tlb_vpage[t] for t in range(s.cfg.tlb_size)
+                            if s.tlb_valid[t] and s.tlb_cid[t] == cid}
+                           | {s.stlb_vpage[t] for t in range(s.cfg.stlb_size)
+                              if s.stlb_valid[t] and s.stlb_cid[t] == cid}
+                           | {s.gm_vpage[env, g] for g in range(s.cfg.n_guaranteed)
+                              if s.gm_valid[env, g]})
+            if known:
+                vpage = known[vpage % len(known)]
+        offset %= s.cfg.page_words
+        reg %= s.cfg.n_regs
+        if store:
+            self._apply("set_reg", (reg, value))
+        self._apply("store" if store else "load", (vpage, offset, reg))
+
+    @on("tlb")
+    @rule(vpage=st.integers(0, 5))
+    def libos_unmap(self, vpage: int) -> None:
+        """TLB-2: the running environment drops its binding of ``vpage`` (TLB and STLB), so
+        the next access misses or refills from a guaranteed mapping."""
+        env = self._running()
+        if env is not None:
+            self._apply("tlbvadelete", (env, vpage))
+
+    @on("tlb")
+    @rule(slot=st.integers(0, 1), vpage=st.integers(0, 5), writable=st.booleans(),
+          pick=st.integers(0, 7))
+    def libos_guarantee(self, slot: int, vpage: int, writable: bool, pick: int) -> None:
+        """TLB-4: an owner binds one of its pages with a guaranteed mapping."""
+        s = self.model
+        env = self._running()
+        if env is None:
+            env = _pick(_live(s), pick)
+        owned = [p for p in range(s.cfg.n_pages) if env is not None and s.owner[p] == env]
+        page = _pick(owned, pick)
+        if env is None or page is None:
+            return
+        self._apply("gm_set", (env, slot % s.cfg.n_guaranteed, vpage, _cap(s, page), writable))
+
+    @on("memory")
+    @rule(pick=st.integers(0, 7), grantee=st.integers(0, 7), rights=st.integers(1, 2),
+          vpage=st.integers(0, 5))
+    def libos_share(self, pick: int, grantee: int, rights: int, vpage: int) -> None:
+        """MEM-3, TLB-1: an owner grants a page to another environment, which maps it."""
+        s = self.model
+        pages = [p for p in range(s.cfg.n_pages) if s.owner[p] >= 0]
+        page = _pick(pages, pick)
+        live = _live(s)
+        if page is None or not live:
+            return
+        owner = s.owner[page]
+        others = [e for e in live if e != owner] or live
+        g = others[grantee % len(others)]
+        res = self._apply("grant", (owner, _cap(s, page), g, rights))
+        cap = res.value if isinstance(res.value, Cap) else _cap(self.model, page, rights)
+        self._apply("tlbwr", (g, vpage, cap, rights == int(Rights.READWRITE)))
+
+    @on("memory")
+    @rule(pick=st.integers(0, 7))
+    def libos_free(self, pick: int) -> None:
+        """MEM-2: an owner deallocates one of its pages with a current capability (breaking
+        the bindings of every holder)."""
+        s = self.model
+        pages = [p for p in range(s.cfg.n_pages) if s.owner[p] >= 0]
+        page = _pick(pages, pick)
+        if page is not None:
+            self._apply("dealloc", (s.owner[page], _cap(s, page)))
+
+    @on("tlb")
+    @rule(pick=st.integers(0, 7), cid=st.integers(0, 7))
+    def libos_new_context(self, pick: int, cid: int) -> None:
+        """TLB-3: a live environment moves to another context id (its bindings stay with
+        the old one)."""
+        s = self.model
+        env = _pick(_live(s), pick)
+        if env is not None:
+            self._apply("cid_switch", (env, cid % s.cfg.n_cids))
+
+    # ---------------------------------------------------------------- control transfer
+
+    @on("pct")
+    @rule(pick=st.integers(0, 7), sync=st.booleans(), ticks=st.integers(0, 3))
+    def libos_call(self, pick: int, sync: bool, ticks: int) -> None:
+        """PCT-1/PCT-2: after ``ticks`` ticks, the running environment calls another."""
+        for _ in range(ticks):
+            self._apply("timer_tick", ())
+        running = self._running()
+        live = [e for e in _live(self.model) if e != running] or _live(self.model)
+        callee = _pick(live, pick)
+        if callee is not None:
+            self._apply("scall" if sync else "acall", (callee,))
+
+    @on("cpu")
+    @rule(exc=st.integers(1, 4))
+    def libos_fault(self, exc: int) -> None:
+        """EXC-1: the running code faults (unaligned, overflow, coprocessor, protection)."""
+        self._apply("raise_exception", (exc,))
+
+    # ---------------------------------------------------------------- revocation
+
+    @on("revocation")
+    @rule(kind=st.sampled_from([Resource.SLICE, Resource.PAGE, Resource.FILTER]),
+          wait=st.integers(0, 2), pick=st.integers(0, 7))
+    def libos_repossess(self, kind: Resource, wait: int, pick: int) -> None:
+        """REV-1/REV-3: the kernel asks for a resource back (for a slice: the one in
+        progress, from the environment running it), lets the deadline pass and aborts."""
+        s = self.model
+        env = self._running()
+        if kind == Resource.SLICE and env is not None and s.slice_owner[s.cur_slice] == env:
+            target = s.cur_slice
+        else:
+            table = {Resource.PAGE: (s.owner, s.cfg.n_pages),
+                     Resource.SLICE: (s.slice_owner, s.cfg.n_slices),
+                     Resource.FILTER: (s.filter_owner, s.cfg.n_filters)}[kind]
+            owned = [(table[0][k], k) for k in range(table[1]) if table[0][k] >= 0
+                     and (kind != Resource.FILTER or s.filter_valid[k])]
+            if not owned:
+                return
+            env, target = owned[pick % len(owned)]
+        if kind == Resource.SLICE:
+            wait = 0  # one tick past the deadline, so the slice is still in progress
+        self._apply("revoke_request", (env, int(kind), target, s.now + wait))
+        for _ in range(wait + 1):
+            if self.model.now > self.model.rev_deadline[env]:
+                break
+            self._apply("timer_tick", ())
+        self._apply("abort", (env,))
+        for _ in range(pick % 3 * self.model.cfg.slice_ticks):  # until the loser runs again
+            self._apply("timer_tick", ())
+
+    # ---------------------------------------------------------------- network
+
+    @on("net")
+    @rule(pick=st.integers(0, 7), byte=st.integers(0, 3), packets=st.integers(1, 4),
+          take=st.integers(0, 2), accept_all=st.booleans())
+    def libos_receive(self, pick: int, byte: int, packets: int, take: int,
+                      accept_all: bool) -> None:
+        """NET-1..NET-4: a live environment installs a filter (first byte ``byte``, or all
+        packets), packets arrive (the ring fills, wraps, drops) and it takes some."""
+        env = _pick(_live(self.model), pick)
+        if env is None:
+            return
+        program = ACCEPT_ALL if accept_all else _first_byte_is(byte)
+        self._apply("filter_install", (env, program))
+        for i in range(packets):
+            self._apply("packet_arrive", (bytes([(byte + i % 2) % 4, 7, 0, 0]),))
+        for _ in range(take):
+            self._apply("packet_take", (env,))
+
+    # ---------------------------------------------------------------- whole scenarios
+    # Each runs a short sequence a library OS would, so that paths needing several
+    # preconditions at once (a guaranteed refill, a grantee's binding broken by the owner,
+    # a protection fault, a kill for lack of a handler) are reached in one rule.
+
+    def _owned_page(self, env: int, pick: int) -> int | None:
+        s = self.model
+        owned = [p for p in range(s.cfg.n_pages) if s.owner[p] == env]
+        free = [p for p in range(s.cfg.n_pages) if s.owner[p] < 0]
+        if not owned and free:
+            page = free[pick % len(free)]
+            self._apply("alloc", (env, page))
+            return page
+        return _pick(owned, pick)
+
+    @on("tlb")
+    @rule(vpage=st.integers(0, 5), slot=st.integers(0, 1), store=st.booleans(),
+          writable=st.booleans(), pick=st.integers(0, 7))
+    def scenario_guaranteed_refill(self, vpage: int, slot: int, store: bool,
+                                   writable: bool, pick: int) -> None:
+        """TLB-4, TLB-8: a guaranteed mapping, its TLB/STLB binding dropped, an access:
+        the TLB is refilled from the guaranteed mapping (or a protection fault)."""
+        env = self._running()
+        if env is None:
+            return
+        page = self._owned_page(env, pick)
+        if page is None:
+            return
+        s = self.model
+        rights = int(Rights.READ) if pick % 4 == 0 else int(Rights.READWRITE)
+        self._apply("gm_set", (env, slot % s.cfg.n_guaranteed, vpage,
+                               _cap(s, page, rights), writable))
+        self._apply("tlbvadelete", (env, vpage))
+        self._apply("store" if store else "load", (vpage, 0, 0))
+
+    @on("memory")
+    @rule(pick=st.integers(0, 7), vpage=st.integers(0, 5), rights=st.integers(1, 2),
+          store=st.booleans(), stale=st.integers(0, 3))
+    def scenario_grantee(self, pick: int, vpage: int, rights: int, store: bool,
+                         stale: int) -> None:
+        """MEM-2, MEM-3, TLB-1, TLB-8: an owner grants a page; the grantee maps it (asking
+        for write access it may not have), runs and accesses it; the owner deallocates
+        (breaking the grantee's bindings) and the stale capability is presented again."""
+        s = self.model
+        owner = self._running()
+        live = _live(s)
+        if owner is None or len(live) < 2:
+            return
+        page = self._owned_page(owner, pick)
+        if page is None:
+            return
+        g = [e for e in live if e != owner][pick % (len(live) - 1)]
+        res = self._apply("grant", (owner, _cap(self.model, page), g, rights))
+        cap = res.value if isinstance(res.value, Cap) else _cap(self.model, page, rights)
+        self._apply("tlbwr", (g, vpage, cap, store))
+        self._apply("grant", (g, cap, owner, int(Rights.READWRITE)))  # more than it holds
+        self._apply("gm_set", (g, 0, vpage, cap, False))  # not the owner
+        self._apply("yield_to", (g,))
+        if self._running() == g:
+            self._apply("store" if store else "load", (vpage, 0, 0))
+        old = _cap(self.model, page)
+        self._apply("dealloc", (self.model.owner[page], old))
+        self._apply("alloc", (owner, page))  # the page again, of a new generation
+        calls = [("dealloc", (owner, old)), ("grant", (owner, old, g, 1)),
+                 ("tlbwr", (owner, vpage, old, False)), ("gm_set", (owner, 0, vpage, old, False))]
+        self._apply(*calls[stale])
+
+    @on("cpu")
+    @rule(vector=st.integers(0, 4), vpage=st.integers(0, 5))
+    def scenario_no_handler(self, vector: int, vpage: int) -> None:
+        """EXC-1, EXC-2, MEM-4/MEM-5: the running environment has no handler for a TLB
+        miss, a protection fault or another exception, and meets one: it is destroyed."""
+        env = self._running()
+        if env is None:
+            return
+        self._apply("set_exception_context", (env, vector, NO_ENTRY))
+        if vector in (1, 2, 3):
+            self._apply("raise_exception", (vector,))
+        elif vector == 4:
+            page = self._owned_page(env, vpage)
+            if page is None:
+                return
+            self._apply("tlbwr", (env, vpage, _cap(self.model, page), False))
+            self._apply("store", (vpage, 0, 0))
+        else:
+            self._apply("tlbvadelete", (env, vpage))
+            self._apply("load", (vpage, 0, 0))
+
+    @on("cpu")
+    @rule(extra=st.integers(1, 4), how=st.integers(0, 2))
+    def scenario_overrun(self, extra: int, how: int) -> None:
+        """CPU-4, CPU-5, PCT-1/PCT-2: the running environment keeps the CPU past the end of
+        its slice (excess time, perhaps a kill), then gives it up: the next slice of a
+        debtor starts in debt; a protected call after the slice ran out gets NO_TIME."""
+        env = self._running()
+        if env is None:
+            return
+        for _ in range(self.model.slice_left + extra):
+            self._apply("timer_tick", ())
+        others = [e for e in _live(self.model) if e != env]
+        if how == 0 or not others:
+            self._apply("yield_to", (-1,))
+        else:
+            self._apply("scall" if how == 1 else "acall", (others[0],))
+        for _ in range(self.model.cfg.slice_ticks * self.model.cfg.n_slices + 1):
+            self._apply("timer_tick", ())
+
+    @on("revocation")
+    @rule(pick=st.integers(0, 7), slot=st.integers(0, 1), vpage=st.integers(0, 5))
+    def scenario_revoke_guarded(self, pick: int, slot: int, vpage: int) -> None:
+        """REV-1, REV-5, TLB-4, PCT-1: the kernel asks for a page bound by a guaranteed
+        mapping (GUARANTEED), for another page (then gm_set on it is BUSY), and for the
+        slice in progress while its owner calls another environment (BUSY)."""
+        env = self._running()
+        if env is None:
+            return
+        page = self._owned_page(env, pick)
+        if page is None:
+            return
+        s = self.model
+        self._apply("gm_set", (env, slot % s.cfg.n_guaranteed, vpage, _cap(s, page), True))
+        self._apply("revoke_request", (env, int(Resource.PAGE), page, s.now + 2))
+        self._apply("gm_clear", (env, slot % s.cfg.n_guaranteed))
+        self._apply("revoke_request", (env, int(Resource.PAGE), page, self.model.now + 2))
+        self._apply("gm_set", (env, slot % s.cfg.n_guaranteed, vpage,
+                               _cap(self.model, page), True))
+        self._apply("abort", (env,))  # too early
+        others = [e for e in _live(self.model) if e != env]
+        if others and self.model.slice_owner[self.model.cur_slice] == env:
+            self._apply("gm_clear", (env, slot % s.cfg.n_guaranteed))
+            self._apply("abort", (env,))
+            self._apply("revoke_request", (env, int(Resource.SLICE), self.model.cur_slice,
+                                           self.model.now + 3))
+            self._apply("scall", (others[0],))
+
+    @on("pct")
+    @rule(pick=st.integers(0, 7), sync=st.booleans(), which=st.integers(0, 1))
+    def scenario_call_without_entry(self, pick: int, sync: bool, which: int) -> None:
+        """PCT-1/PCT-2: a callee without the protected entry point: NO_ENTRY."""
+        env = self._running()
+        others = [e for e in _live(self.model) if e != env]
+        if env is None or not others:
+            return
+        callee = others[pick % len(others)]
+        self._apply("set_protected_entry", (callee, which, NO_ENTRY))
+        self._apply("scall" if sync else "acall", (callee,))
+        if self._running() == env:
+            self._apply("set_interrupt_context", (callee, 0, NO_ENTRY))
+            self._apply("yield_to", (callee,))
+
+    @on("cpu")
+    @rule(pick=st.integers(0, 7), other=st.booleans())
+    def scenario_slices(self, pick: int, other: bool) -> None:
+        """CPU-1/CPU-2: an environment frees a slice it owns, or one it does not own."""
+        s = self.model
+        owned = [q for q in range(s.cfg.n_slices) if s.slice_owner[q] >= 0]
+        q = _pick(owned, pick)
+        live = _live(s)
+        if q is None or not live:
+            return
+        owner = s.slice_owner[q]
+        env = next((e for e in live if e != owner), owner) if other else owner
+        self._apply("slice_free", (env, q))
+
+    @on("env")
+    @rule(pick=st.integers(0, 7))
+    def scenario_taken(self, pick: int) -> None:
+        """ENV-1, MEM-1, REV-1, NET-2: asking for what another environment holds (a context
+        id, a page, a filter) or naming a dead environment."""
+        s = self.model
+        live = _live(s)
+        env = _pick(live, pick)
+        if env is None:
+            return
+        dead = [e for e in range(s.cfg.n_envs) if not s.env_alive[e]]
+        if dead:
+            self._apply("env_create", (dead[0], s.env_cid[env]))
+            self._apply("revoke_request", (dead[0], int(Resource.PAGE), 0, s.now + 1))
+        pages = [p for p in range(s.cfg.n_pages) if s.owner[p] >= 0]
+        if pages:
+            self._apply("alloc", (env, pages[pick % len(pages)]))
+        theirs = [p for p in pages if s.owner[p] != env]
+        if theirs:
+            self._apply("revoke_request", (env, int(Resource.PAGE), theirs[0], s.now + 1))
+        slices = [q for q in range(s.cfg.n_slices) if s.slice_owner[q] >= 0]
+        if slices:
+            self._apply("slice_alloc", (env, slices[pick % len(slices)]))
+        filters = [f for f in range(s.cfg.n_filters)
+                   if s.filter_valid[f] and s.filter_owner[f] != env]
+        if filters:
+            self._apply("filter_remove", (env, filters[0]))
+
+    @on("net")
+    @rule(pick=st.integers(0, 7), rounds=st.integers(1, 3))
+    def scenario_ring(self, pick: int, rounds: int) -> None:
+        """NET-1..NET-4: every filter slot filled with disjoint filters (one more gets
+        NO_SPACE); packets for one environment arrive past its ring's size, it takes some,
+        more arrive: the ring fills, drops and wraps."""
+        s = self.model
+        live = _live(s)
+        env = _pick(live, pick)
+        if env is None:
+            return
+        for byte in range(s.cfg.n_filters + 1):
+            owner = live[(pick + byte) % len(live)]
+            self._apply("filter_install", (owner, _first_byte_is(byte)))
+        for _ in range(rounds):
+            for _ in range(s.cfg.ring_size + 1):
+                self._apply("packet_arrive", (bytes([pick % 4, 1]),))
+            self._apply("packet_take", (self.model.filter_owner[0]
+                                        if self.model.filter_valid[0] else env,))
+
+    @on("tlb")
+    @rule(vpage=st.integers(0, 5), step=st.integers(1, 4), store=st.booleans())
+    def scenario_refill(self, vpage: int, step: int, store: bool) -> None:
+        """TLB-6..TLB-8: the running environment maps two virtual pages writable, so the
+        second may evict the first from the small TLB; accessing the first again refills
+        the TLB from the STLB."""
+        env = self._running()
+        if env is None:
+            return
+        page = self._owned_page(env, vpage)
+        if page is None:
+            return
+        for v in (vpage, vpage + step):
+            self._apply("tlbwr", (env, v, _cap(self.model, page), True))
+        self._apply("set_reg", (0, vpage))
+        self._apply("store" if store else "load", (vpage, 0, 0))
+
+    @on("net")
+    @rule(pick=st.integers(0, 7))
+    def scenario_hard_filter(self, pick: int) -> None:
+        """NET-1, FLT-6: a filter whose overlap with another environment's cannot be
+        decided within the budget (64 chained divisions): UNDECIDED, state unchanged.
+        The answer is cached per question, so only the first costs solver time."""
+        live = _live(self.model)
+        if len(live) < 2:
+            return
+        a, b = live[pick % len(live)], live[(pick + 1) % len(live)]
+        self._apply("filter_install", (a, ACCEPT_ALL))
+        s = self.model
+        if any(s.filter_valid[f] and s.filter_owner[f] == a and s.filter_code[f] == ACCEPT_ALL
+               for f in range(s.cfg.n_filters)):  # never installed alone: FLT-8 would
+            self._apply("filter_install", (b, DIVISION_CHAIN))  # have to prove it
