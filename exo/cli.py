@@ -7,6 +7,7 @@ the question within its budget (FLT-6, FLT-7).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -538,24 +539,45 @@ def replay_cmd(file: Path) -> None:
 @click.option("--steps", default=50, show_default=True, type=click.IntRange(1, 10**6),
               help="Operations per program.")
 @click.option("--examples", default=200, show_default=True, type=click.IntRange(1, 10**7),
-              help="Programs to run.")
-def check_cmd(impl_spec: str, steps: int, examples: int) -> None:
+              help="Programs to run (spread over the kit's configurations).")
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=None,
+              help="Make the run repeatable: the same seed generates the same programs.")
+@click.option("--config", "config_text", default=None, metavar="NAME=N,...",
+              help="Check one configuration only, e.g. n_envs=2,tlb_size=1 (others default).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the verdict and the coverage table as JSON to this file.")
+@click.option("--repro", "repro_out", default=Path("test_exo_failure.py"), show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Where a failure's standalone pytest reproduction is written.")
+def check_cmd(impl_spec: str, steps: int, examples: int, seed: int | None,
+              config_text: str | None, json_out: Path | None, repro_out: Path) -> None:
     """Run an implementation in lockstep with the model (Hypothesis, exo.testing).
 
     \b
     Every operation, hostile arguments included (negative and huge ints, wrong types,
     forged and stale capabilities, real BPF programs and packets), goes to the model and
-    the implementation; after every step results and states must agree and the model's
-    invariants hold. Exit 0: "conformant: N examples x M steps". Exit 1: the shrunk
-    failing program. Exit 2: --impl cannot be loaded.
+    the implementation, along with rules that build state as a library OS does (maps and
+    accesses, grants, guaranteed mappings, slices run past their end, revocation and
+    abort, full rings). After every step results and states must agree and the model's
+    invariants hold. At the end the coverage table says which behaviours of the spec
+    (operation/status, operation/outcome, named cases) the run reached.
+    Exit 0: conformant. Exit 1: not conformant; the shrunk failing program, the same
+    failure replayed as plain calls, and a reproduction file (--repro) to run with pytest.
+    Exit 2: --impl or --config cannot be used.
     \b
     Examples:
       exo check                                        the shipped exo.impl:Kernel
-      exo check --impl mypkg.kernel:MyKernel --steps 100 --examples 1000
+      exo check --impl mypkg.kernel:MyKernel --steps 100 --examples 1000 --seed 7
+      exo check --config n_envs=2,tlb_size=1,stlb_size=2 --json check.json
       exo check --impl exo.testing:ModelImplementation --steps 10 --examples 5
     """
+    from exo.lockstep import write_reproduction
     from exo.testing import load_factory, run_check
 
+    cfg = _parse_config(config_text) if config_text is not None else None
+    if json_out is not None:
+        _check_output(json_out, "--json")
+    _check_output(repro_out, "--repro")
     # Like `python -m`, the current folder comes first: `--impl mykernel:Kernel` finds
     # ./mykernel.py without PYTHONPATH.
     cwd = os.getcwd()
@@ -569,18 +591,61 @@ def check_cmd(impl_spec: str, steps: int, examples: int) -> None:
     with progress(f"checking {impl_spec}: {examples} examples x {steps} steps",
                   examples) as task:
         try:
-            report = run_check(factory, Config(), steps=steps, examples=examples,
-                               on_progress=task.update)
+            report = run_check(factory, cfg, steps=steps, examples=examples,
+                               on_progress=task.update, seed=seed)
         except ValueError as exc:
             _fail_usage(str(exc))
+    cov = report.coverage
+    if cov is not None:
+        hit, total = cov.summary()
+        print_table(console, f"behaviour coverage: {hit} of {total} cells hit",
+                    ("clause", "cell", "hits"),
+                    [(c, cell, str(n) if n else "MISSING") for c, cell, _, n in cov.rows()])
+    repro: Path | None = None
+    if not report.passed and report.trace is not None and report.failure is not None \
+            and report.config is not None:
+        try:
+            repro = write_reproduction(repro_out, impl_spec, report.config, report.trace,
+                                       report.failure, seed)
+        except (ValueError, OSError) as exc:
+            console.print(f"(no reproduction file: {exc})", markup=False)
+    if json_out is not None:
+        out = {"conformant": report.passed, "examples": examples, "steps": steps,
+               "seed": seed, "error": report.error, "program": report.program,
+               "reproduction": str(repro) if repro else None,
+               "coverage": cov.as_json() if cov is not None else None}
+        json_out.write_text(json.dumps(out, indent=2) + "\n")
     if report.passed:
         console.print(f"[green]conformant: {examples} examples x {steps} steps[/green]")
         return
     console.print(f"[red]not conformant: {report.error}[/red]", markup=True)
-    console.print("shrunk failing program:")
-    console.print(report.program, markup=False)
+    console.print(report.text().split("\n\n", 1)[1], markup=False)
+    if repro is not None:
+        console.print(f"reproduction: {repro}  (run: python -m pytest {repro})", markup=False)
     sys.exit(EXIT_FAIL)
 
+
+def _parse_config(text: str) -> Config:
+    """``n_envs=2,tlb_size=1`` as a Config (the other sizes default); a usage error names
+    what is wrong."""
+    fields = {f.name for f in dataclasses.fields(Config)}
+    values: dict[str, int] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, eq, raw = part.partition("=")
+        name = name.strip()
+        if not eq or name not in fields:
+            _fail_usage(f"--config: {part!r} is not NAME=N with NAME one of "
+                        f"{', '.join(sorted(fields))}")
+        if not raw.strip().isdigit():
+            _fail_usage(f"--config: {name} must be a decimal integer, got {raw.strip()!r}")
+        values[name] = int(raw)
+    cfg = Config(**values)
+    problem = cfg.problem()
+    if problem is not None:
+        _fail_usage(f"--config: {problem}")
+    return cfg
 
 
 # --------------------------------------------------------------------------- exo bench

@@ -94,6 +94,7 @@ from exo.interface import (
     Status,
 )
 from exo.kitgen import GROUPS, KIT_CONFIGS, PREFIX_GROUP, LibosRules, on
+from exo.lockstep import Failure, Step, describe, minimize, replay
 from exo.logic import ConMap
 from exo.model import REGISTRY, State, initial
 from exo.model.state import SCALARS, layout
@@ -318,6 +319,7 @@ class LockstepMachine(LibosRules, RuleBasedStateMachine):
     on_start: Callable[[], None] | None = None
     coverage: Coverage | None = None  # the behaviour cells the model's steps hit
     enabled: frozenset[str] = frozenset(GROUPS)  # swarm: the rule groups of this example
+    traces: list[list[Step]] | None = None  # each example's calls (the last: the shrunk one)
 
     def __init__(self) -> None:
         super().__init__()
@@ -334,6 +336,9 @@ class LockstepMachine(LibosRules, RuleBasedStateMachine):
         self.last: list[str] = []
         self.checked: State | None = None
         self.cells: set[str] = set()
+        self.trace: list[Step] = []
+        if cls.traces is not None:
+            cls.traces[:] = [self.trace]  # only the example running now is kept
 
     # ------------------------------------------------------------------ one lockstep step
 
@@ -341,6 +346,7 @@ class LockstepMachine(LibosRules, RuleBasedStateMachine):
         call = _call_text(name, args)  # the labels (Program, Packet) print; the values go
         self.last.append(call)
         args = tuple(_plain(a) for a in args)  # as plain tuple/bytes (GEN-1: exact types)
+        self.trace.append((name, args))
         op = REGISTRY[name]
         new, expected = op(self.model, *args)
         if self.coverage is not None:
@@ -633,11 +639,18 @@ class CheckReport:
     runs: int = 0
     coverage: Coverage | None = None
     config: Config | None = None  # the configuration of the failing run (or the last)
+    trace: list[Step] | None = None  # the failing calls, replayed and minimized
+    failure: Failure | None = None  # what the replay of ``trace`` found first
 
     def text(self) -> str:
         if self.passed:
             return f"conformant: {self.examples} examples x {self.steps} steps"
-        return f"NOT conformant: {self.error}\n\nshrunk failing program:\n{self.program}"
+        out = f"NOT conformant: {self.error}\n\nshrunk failing program:\n{self.program}"
+        if self.trace is not None and self.failure is not None:
+            calls = "\n".join(f"  {describe(n, a)}" for n, a in self.trace)
+            out += (f"\n\nthe same failure in {len(self.trace)} calls (replayed and "
+                    f"minimized, config {self.config!r}):\n{calls}\n{self.failure.message}")
+        return out
 
 
 def run_check(
@@ -685,10 +698,13 @@ def run_check(
             if share == 0:
                 continue
             base = lockstep_machine(factory, c)
+            traces: list[list[Step]] = []
             machine = type(base.__name__, (base,), {"on_start": staticmethod(started),
-                                                    "coverage": coverage})
+                                                    "coverage": coverage, "traces": traces})
             report.config = c
             if not _run_machine(machine, share, steps, derandomize, report):
+                if traces:
+                    _minimized(factory, c, traces[-1], report)
                 break
     finally:
         hypothesis_core.global_force_seed = forced
@@ -696,6 +712,19 @@ def run_check(
     if on_progress is not None and report.passed:
         on_progress(examples)
     return report
+
+
+def _minimized(factory: Factory, cfg: Config, trace: list[Step], report: CheckReport
+               ) -> None:
+    """Replay the shrunk example's calls outside Hypothesis; if the failure shows, delete
+    single steps while it persists (``exo.lockstep.minimize``) and keep the result."""
+    try:
+        failure = replay(factory, cfg, trace)
+        if failure is None:
+            return
+        report.trace, report.failure = minimize(factory, cfg, trace, failure)
+    except ValueError:
+        return  # calls that cannot be replayed as plain values: keep Hypothesis's program
 
 
 def _shares(examples: int, n: int) -> list[int]:
