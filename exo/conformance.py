@@ -40,7 +40,8 @@ class Implementation(Protocol):
 
 
 def abstract(cfg: Config, observation: dict[str, Any]) -> State:
-    """The model state an implementation's observation stands for."""
+    """GEN-5: the model state an implementation's observation stands for: fields and keys
+    left out take their boot value (the sparse form; spec/observe.md lists every field)."""
     s = initial(cfg)
     changes: dict[str, Any] = {}
     fields = layout(cfg)

@@ -24,6 +24,7 @@ ORDER = ("GEN", "ENV", "MEM", "TLB", "CPU", "PCT", "EXC", "REV", "FLT", "NET", "
 
 MODULES = (
     "exo.interface",
+    "exo.conformance",
     "exo.model.ops",
     "exo.model.state",
     "exo.model.env",
