@@ -7,7 +7,8 @@ An implementation (Exo's own ``exo.impl``, or yours) is a class constructed with
 * ``apply(name, *args) -> Result`` — run the operation ``name`` of
   ``exo.interface.OPERATIONS`` with the same arguments, statuses and values as the model
   (errors are values: it must never raise). One freedom: the witness packet of an
-  ``OVERLAP`` may be any packet both filters accept (``same_outcome``);
+  ``OVERLAP`` may be any packet (hex, at most MAX_PACKET bytes) that the new program and
+  the filter in the lowest clashing slot both accept (NET-1, ``same_outcome``);
 * ``observe() -> dict[str, Any]`` — its state in the model's vocabulary: for every field
   of ``exo.model.State`` but ``cfg``, a scalar for scalar fields, or a dict from key (an
   int, or a tuple of ints for two-index fields) to value for map fields. Entries left out
