@@ -16,7 +16,6 @@ from exo.kitgen import KIT_CONFIGS
 from exo.model import REGISTRY, State, initial
 from exo.testing import run_check
 
-
 EXO = str(Path(sys.executable).parent / "exo")
 
 
