@@ -598,9 +598,12 @@ def check_cmd(impl_spec: str, steps: int, examples: int, seed: int | None,
     cov = report.coverage
     if cov is not None:
         hit, total = cov.summary()
-        print_table(console, f"behaviour coverage: {hit} of {total} cells hit",
+        print_table(console, f"behaviour coverage: {hit} of {total} reachable cells hit",
                     ("clause", "cell", "hits"),
-                    [(c, cell, str(n) if n else "MISSING") for c, cell, _, n in cov.rows()])
+                    [(c, cell, n) for c, cell, _, n in cov.rows()])
+        gaps = [c.id for c in cov.missing()]
+        if gaps:
+            console.print(f"missing ({len(gaps)}): {', '.join(gaps)}", markup=False)
     repro: Path | None = None
     if not report.passed and report.trace is not None and report.failure is not None \
             and report.config is not None:

@@ -326,6 +326,17 @@ CASES: tuple[tuple[Cell, Predicate], ...] = (
 """The named situations of the clauses, each with the predicate that recognizes it."""
 
 
+UNREACHABLE: frozenset[str] = frozenset({
+    "set_exception_context/NO_ENTRY",
+    "set_interrupt_context/NO_ENTRY",
+    "set_protected_entry/NO_ENTRY",
+})
+"""Cells of the space that no state satisfying the invariants can produce, for any size and
+any arguments: proved by ``exo.proofs.coverage.decide`` (Z3 on the model's transition),
+and the proof is re-run by ``tests/test_coverage.py``. ENV-3..ENV-5 name ``NO_ENTRY`` as the
+value that unregisters an entry point, not as a status they return."""
+
+
 @lru_cache(maxsize=1)
 def all_cells() -> tuple[Cell, ...]:
     """The whole coverage space: the spec's status and outcome cells, then the cases."""
@@ -382,24 +393,35 @@ class Coverage:
             self.counts[cid] = self.counts.get(cid, 0) + n
 
     def missing(self, cells: Iterable[Cell] | None = None) -> list[Cell]:
+        """The reachable cells not hit (the proved-unreachable ones are not missing)."""
         return [c for c in (cells if cells is not None else all_cells())
-                if c.id not in self.counts]
+                if c.id not in self.counts and c.id not in UNREACHABLE]
 
     def summary(self) -> tuple[int, int]:
-        """(cells hit, cells in the space)."""
-        space = all_cells()
+        """(reachable cells hit, reachable cells): the space minus ``UNREACHABLE``."""
+        space = [c for c in all_cells() if c.id not in UNREACHABLE]
         return sum(1 for c in space if c.id in self.counts), len(space)
 
-    def rows(self) -> list[tuple[str, str, str, int]]:
-        """(clause, cell id, kind, hits) for every cell of the space, in spec order."""
-        return [(c.clause, c.id, c.kind, self.counts.get(c.id, 0)) for c in all_cells()]
+    def state_of(self, cell: Cell) -> str:
+        """The table's word for a cell: its hit count, MISSING, or unreachable."""
+        if cell.id in UNREACHABLE:
+            return "unreachable (proved)"
+        n = self.counts.get(cell.id, 0)
+        return str(n) if n else "MISSING"
+
+    def rows(self) -> list[tuple[str, str, str, str]]:
+        """(clause, cell id, kind, hits or MISSING or unreachable) for every cell."""
+        return [(c.clause, c.id, c.kind, self.state_of(c)) for c in all_cells()]
 
     def as_json(self) -> dict[str, Any]:
         hit, total = self.summary()
         return {
             "hit": hit,
-            "cells": total,
+            "reachable": total,
+            "cells": len(all_cells()),
             "table": [{"clause": c.clause, "cell": c.id, "kind": c.kind, "text": c.text,
-                       "hits": self.counts.get(c.id, 0)} for c in all_cells()],
+                       "hits": self.counts.get(c.id, 0),
+                       "reachable": c.id not in UNREACHABLE} for c in all_cells()],
             "missing": [c.id for c in self.missing()],
+            "unreachable": sorted(UNREACHABLE),
         }

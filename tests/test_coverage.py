@@ -8,12 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from exo.coverage import CASES, Coverage, all_cells, cells_of, spec_cells
+from exo.coverage import CASES, UNREACHABLE, Coverage, all_cells, cells_of, spec_cells
 from exo.explore import two_running_envs
 from exo.impl import Kernel
 from exo.interface import OPERATIONS, Cap, Config, Outcome, Status
 from exo.kitgen import KIT_CONFIGS
 from exo.model import REGISTRY, State, initial
+from exo.proofs.coverage import decide
 from exo.testing import run_check
 
 EXO = str(Path(sys.executable).parent / "exo")
@@ -85,7 +86,7 @@ def test_run_check_spreads_over_the_kit_configurations_and_reports_coverage() ->
     assert report.passed, report.text()
     assert report.coverage is not None
     hit, total = report.coverage.summary()
-    assert total == len(all_cells()) and 0 < hit <= total
+    assert total == len(all_cells()) - len(UNREACHABLE) and 0 < hit <= total
     again = run_check(Kernel, None, steps=20, examples=len(KIT_CONFIGS) * 4, seed=5)
     assert again.coverage is not None and again.coverage.counts == report.coverage.counts
 
@@ -116,6 +117,7 @@ def test_cli_failure_writes_a_reproduction_that_fails_alone(tmp_path: Path) -> N
     out = json.loads((tmp_path / "out.json").read_text())
     assert out["conformant"] is False and out["reproduction"] == "test_exo_failure.py"
     assert out["coverage"]["cells"] == len(all_cells())
+    assert out["coverage"]["reachable"] == len(all_cells()) - len(UNREACHABLE)
     repro = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                             "test_exo_failure.py"], cwd=tmp_path, capture_output=True,
                            text=True, timeout=300)
@@ -128,3 +130,30 @@ def test_cli_config_is_checked_before_any_work(tmp_path: Path) -> None:
                               cwd=tmp_path, capture_output=True, text=True, timeout=120)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1, (bad, proc.stderr)
         assert "--config" in proc.stderr
+
+
+BY_ID = {c.id: c for c in all_cells()}
+
+
+def test_the_unreachable_cells_are_proved_for_every_size() -> None:
+    for cid in sorted(UNREACHABLE):
+        assert decide(BY_ID[cid]).verdict == "unreachable", cid
+
+
+def test_the_reachability_question_can_say_possible() -> None:
+    """Sensitivity: a hit cell is not proved unreachable (so 'unreachable' is not vacuous),
+    and a model that did return NO_ENTRY from set_exception_context is caught."""
+    from unittest import mock
+
+    from exo.model import REGISTRY as REG
+    assert decide(BY_ID["timer_tick/OK/KILLED"]).verdict == "possible"
+    real = REG["set_exception_context"]
+
+    def broken(s: State, env: object, exc: object, entry: object) -> object:
+        new, res = real(s, env, exc, entry)
+        from exo.interface import Result
+        from exo.logic import If
+        return new, Result(If(entry == -2, int(Status.NO_ENTRY), res.status), res.value)
+
+    with mock.patch.dict(REG, {"set_exception_context": broken}):
+        assert decide(BY_ID["set_exception_context/NO_ENTRY"]).verdict == "possible"
