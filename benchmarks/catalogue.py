@@ -72,8 +72,8 @@ For every catalogue entry and every seed S..S+N-1 (S = --start, default 1) it ru
 ``run_check(entry, Config(**CONFIG), steps=M, examples=N, seed=s)`` and prints one row
 per entry: the bug, the clause it violates, runs caught / runs, the median seconds to a
 verdict over the runs that caught it (generation and shrinking included) and the median
-length in steps of the shrunk program (lines of ``report.program``). Progress goes to stderr, one line per run. Exit code 0 if
-every entry was caught in every run, 1 otherwise.
+length in steps of the shrunk program (lines of ``report.program``). Progress goes to
+stderr, one line per run. Exit code 0 if every entry was caught in every run, 1 otherwise.
 """
 
 from __future__ import annotations
