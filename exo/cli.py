@@ -544,13 +544,17 @@ def replay_cmd(file: Path) -> None:
               help="Make the run repeatable: the same seed generates the same programs.")
 @click.option("--config", "config_text", default=None, metavar="NAME=N,...",
               help="Check one configuration only, e.g. n_envs=2,tlb_size=1 (others default).")
+@click.option("--ops", "ops_text", default=None, metavar="OP,...",
+              help="Bring-up: call only these operations (names, clause ids like MEM-1, or "
+                   "prefixes like ENV,MEM) and compare only the fields they change.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the verdict and the coverage table as JSON to this file.")
 @click.option("--repro", "repro_out", default=Path("test_exo_failure.py"), show_default=True,
               type=click.Path(dir_okay=False, path_type=Path),
               help="Where a failure's standalone pytest reproduction is written.")
 def check_cmd(impl_spec: str, steps: int, examples: int, seed: int | None,
-              config_text: str | None, json_out: Path | None, repro_out: Path) -> None:
+              config_text: str | None, ops_text: str | None, json_out: Path | None,
+              repro_out: Path) -> None:
     """Run an implementation in lockstep with the model (Hypothesis, exo.testing).
 
     \b
@@ -569,12 +573,20 @@ def check_cmd(impl_spec: str, steps: int, examples: int, seed: int | None,
       exo check                                        the shipped exo.impl:Kernel
       exo check --impl mypkg.kernel:MyKernel --steps 100 --examples 1000 --seed 7
       exo check --config n_envs=2,tlb_size=1,stlb_size=2 --json check.json
+      exo check --impl mykernel:Kernel --ops ENV-1,MEM-1,MEM-2,MEM-3   memory first
       exo check --impl exo.testing:ModelImplementation --steps 10 --examples 5
     """
+    from exo.bringup import parse_ops
     from exo.lockstep import write_reproduction
     from exo.testing import load_factory, run_check
 
     cfg = _parse_config(config_text) if config_text is not None else None
+    ops = None
+    if ops_text is not None:
+        try:
+            ops = parse_ops(ops_text)
+        except ValueError as exc:
+            _fail_usage(str(exc))
     if json_out is not None:
         _check_output(json_out, "--json")
     _check_output(repro_out, "--repro")
@@ -592,7 +604,7 @@ def check_cmd(impl_spec: str, steps: int, examples: int, seed: int | None,
                   examples) as task:
         try:
             report = run_check(factory, cfg, steps=steps, examples=examples,
-                               on_progress=task.update, seed=seed)
+                               on_progress=task.update, seed=seed, ops=ops)
         except ValueError as exc:
             _fail_usage(str(exc))
     cov = report.coverage
@@ -609,7 +621,7 @@ def check_cmd(impl_spec: str, steps: int, examples: int, seed: int | None,
             and report.config is not None:
         try:
             repro = write_reproduction(repro_out, impl_spec, report.config, report.trace,
-                                       report.failure, seed)
+                                       report.failure, seed, report.fields)
         except (ValueError, OSError) as exc:
             console.print(f"(no reproduction file: {exc})", markup=False)
     if json_out is not None:

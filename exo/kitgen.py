@@ -93,9 +93,12 @@ class LibosRules:
     """Directed rules, mixed into ``exo.testing.LockstepMachine``. Each reads the model
     (``self.model``) to choose its arguments and calls ``self._apply``."""
 
-    model: State
     cfg: Config
     enabled: frozenset[str]
+
+    @property
+    def model(self) -> State:
+        raise NotImplementedError  # provided by LockstepMachine
 
     def _apply(self, name: str, args: tuple[Any, ...] | list[Any]) -> Any:
         raise NotImplementedError  # provided by LockstepMachine
@@ -314,7 +317,7 @@ class LibosRules:
                 return
             env, target = owned[pick % len(owned)]
         if kind == Resource.SLICE:
-            wait = 0  # one tick past the deadline, so the slice is still in progress
+            wait = 1  # deadline next tick (REV-1: after now); two ticks leave the slice on
         self._apply("revoke_request", (env, int(kind), target, s.now + wait))
         for _ in range(wait + 1):
             if self.model.now > self.model.rev_deadline[env]:
@@ -526,6 +529,7 @@ class LibosRules:
             self._apply("alloc", (env, pages[pick % len(pages)]))
         theirs = [p for p in pages if s.owner[p] != env]
         if theirs:
+            self._apply("dealloc", (env, _cap(s, theirs[0])))
             self._apply("revoke_request", (env, int(Resource.PAGE), theirs[0], s.now + 1))
         slices = [q for q in range(s.cfg.n_slices) if s.slice_owner[q] >= 0]
         if slices:
@@ -587,3 +591,45 @@ class LibosRules:
         if any(s.filter_valid[f] and s.filter_owner[f] == a and s.filter_code[f] == ACCEPT_ALL
                for f in range(s.cfg.n_filters)):  # never installed alone: FLT-8 would
             self._apply("filter_install", (b, DIVISION_CHAIN))  # have to prove it
+
+    @on("hostile")
+    @rule(pick=st.integers(0, 7))
+    def scenario_dead_env(self, pick: int) -> None:
+        """GEN-1, ENV-2: every operation that names an environment, with a dead one in
+        range and every other argument valid: NO_SUCH_ENV from each."""
+        s = self.model
+        dead = [e for e in range(s.cfg.n_envs) if not s.env_alive[e]]
+        d = _pick(dead, pick)
+        if d is None:
+            return
+        live = _live(s)
+        other = live[0] if live else d
+        pages = [p for p in range(s.cfg.n_pages) if s.owner[p] >= 0]
+        page = pages[pick % len(pages)] if pages else 0
+        cap = _cap(s, page)
+        calls: list[tuple[str, tuple[Any, ...]]] = [
+            ("env_destroy", (d,)), ("set_exception_context", (d, 0, 0x100)),
+            ("set_interrupt_context", (d, 0, 0x100)), ("set_protected_entry", (d, 0, 0x100)),
+            ("alloc", (d, page)), ("dealloc", (d, cap)), ("grant", (d, cap, other, 1)),
+            ("grant", (s.owner[page] if pages else d, cap, d, 1)),
+            ("tlbwr", (d, 0, cap, False)), ("tlbvadelete", (d, 0)), ("cid_switch", (d, 0)),
+            ("gm_set", (d, 0, 0, cap, False)), ("gm_clear", (d, 0)), ("slice_alloc", (d, 0)),
+            ("slice_free", (d, 0)), ("yield_to", (d,)), ("scall", (d,)), ("acall", (d,)),
+            ("revoke_request", (d, int(Resource.PAGE), page, s.now + 1)), ("abort", (d,)),
+            ("filter_install", (d, ACCEPT_ALL)), ("filter_remove", (d, 0)),
+            ("packet_take", (d,)),
+        ]
+        for name, args in calls:
+            self._apply(name, args)
+
+    @on("hostile")
+    @rule(vpage=st.integers(0, 3))
+    def scenario_idle(self, vpage: int) -> None:
+        """CPU-3..CPU-6, MEM-4/MEM-5, PCT-1/PCT-2, EXC-1: while no environment runs, the
+        events and calls that need a running one: NOT_RUNNING from each."""
+        if self._running() is not None:
+            return
+        for name, args in (("load", (vpage, 0, 0)), ("store", (vpage, 0, 0)),
+                           ("set_reg", (0, 1)), ("raise_exception", (1,)),
+                           ("yield_to", (-1,)), ("scall", (0,)), ("acall", (0,))):
+            self._apply(name, args)

@@ -205,8 +205,12 @@ class Lockstep:
     before, the call's name, plain args, the model's result, the state after and the call
     text — the kit's coverage recording)."""
 
-    def __init__(self, factory: Factory, cfg: Config) -> None:
+    def __init__(self, factory: Factory, cfg: Config,
+                 fields: frozenset[str] | None = None) -> None:
+        """``fields``: compare only these ``observe()`` fields (``exo check --ops``: the
+        fields the chosen operations can change, ``exo.bringup.fields_for``); None: all."""
         self.cfg = cfg
+        self.fields = fields
         self.model: State = initial(cfg)
         self.impl: Implementation | None = None
         self.result: Result | None = None
@@ -284,6 +288,8 @@ class Lockstep:
         self.recent = []
         try:
             observation = self.impl.observe()
+            if self.fields is not None and type(observation) is dict:
+                observation = {k: v for k, v in observation.items() if k in self.fields}
             seen = abstract(self.cfg, observation)
         except Exception as exc:
             return self._fail(
@@ -336,15 +342,17 @@ def _checked_steps(steps: Sequence[Any]) -> list[Step]:
     return out
 
 
-def replay(factory: Factory, cfg: Config, steps: Sequence[Step]) -> Failure | None:
+def replay(factory: Factory, cfg: Config, steps: Sequence[Step],
+           fields: frozenset[str] | None = None) -> Failure | None:
     """Run ``steps`` in lockstep from boot, checking after boot and after every step;
-    the first failure, or None. ``ValueError`` for a malformed step (unknown operation,
-    arguments not a tuple) or configuration, before anything runs."""
+    the first failure, or None. ``fields`` as for ``Lockstep``. ``ValueError`` for a
+    malformed step (unknown operation, arguments not a tuple) or configuration, before
+    anything runs."""
     problem = cfg.problem() if isinstance(cfg, Config) else "not an exo.interface.Config"
     if problem is not None:
         raise ValueError(f"bad configuration: {problem}")
     plan = _checked_steps(steps)
-    ls = Lockstep(factory, cfg)
+    ls = Lockstep(factory, cfg, fields)
     failure = ls.conforms()
     for name, args in plan:
         if failure is not None:
@@ -354,13 +362,14 @@ def replay(factory: Factory, cfg: Config, steps: Sequence[Step]) -> Failure | No
 
 
 def minimize(factory: Factory, cfg: Config, steps: Sequence[Step], failure: Failure,
-             max_replays: int = 2000) -> tuple[list[Step], Failure]:
+             max_replays: int = 2000, fields: frozenset[str] | None = None
+             ) -> tuple[list[Step], Failure]:
     """A shorter program failing the same way (the same ``kind``): cut everything after
     ``failure.index``, delete single steps (from the last to the first, repeatedly) and
     then pairs of steps while a replay still fails with that kind. At most
     ``max_replays`` replays; the shortest program found and its failure."""
     best = _checked_steps(steps)[: failure.index + 1]
-    found = replay(factory, cfg, best)
+    found = replay(factory, cfg, best, fields)
     if found is None or found.kind != failure.kind:  # not reproducible as given
         return list(steps), failure
     budget = [max_replays]
@@ -369,7 +378,7 @@ def minimize(factory: Factory, cfg: Config, steps: Sequence[Step], failure: Fail
         if budget[0] <= 0:
             return None
         budget[0] -= 1
-        f = replay(factory, cfg, candidate)
+        f = replay(factory, cfg, candidate, fields)
         return f if f is not None and f.kind == failure.kind else None
 
     best = best[: found.index + 1]
@@ -408,7 +417,8 @@ def _comment(text: str) -> str:
 
 
 def write_reproduction(path: Path, impl: str, cfg: Config, steps: Sequence[Step],
-                       failure: Failure, seed: int | None = None) -> Path:
+                       failure: Failure, seed: int | None = None,
+                       fields: frozenset[str] | None = None) -> Path:
     """Write a standalone pytest file replaying ``steps`` on ``impl`` (``"package.module:
     Factory"``, as given to ``exo check --impl``) with ``cfg``; it fails, printing the
     first difference, while the bug is there and passes once the implementation
@@ -456,11 +466,12 @@ from exo.testing import load_factory
 
 IMPL = {impl!r}
 CFG = {cfg_text}
+FIELDS = {("frozenset(" + repr(sorted(fields)) + ")") if fields is not None else None}
 STEPS = {source_steps}
 
 
 def test_reproduction() -> None:
-    failure = replay(load_factory(IMPL), CFG, STEPS)
+    failure = replay(load_factory(IMPL), CFG, STEPS, FIELDS)
     if failure is not None:
         pytest.fail(f"step {{failure.index}} ({{failure.kind}}): {{failure.message}}",
                     pytrace=False)

@@ -69,6 +69,7 @@ from hypothesis import HealthCheck, Phase, settings, target
 from hypothesis import core as hypothesis_core
 from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
+from hypothesis.internal.conjecture import engine as hypothesis_engine
 from hypothesis.reporting import with_reporter
 from hypothesis.stateful import (
     Bundle,
@@ -81,7 +82,8 @@ from hypothesis.stateful import (
 )
 
 from exo.bpf_samples import SAMPLES
-from exo.conformance import Implementation, abstract, differences, same_outcome
+from exo.bringup import fields_for
+from exo.conformance import Implementation
 from exo.coverage import Coverage
 from exo.explore import PROGRAMS, two_running_envs
 from exo.interface import (
@@ -94,11 +96,10 @@ from exo.interface import (
     Status,
 )
 from exo.kitgen import GROUPS, KIT_CONFIGS, PREFIX_GROUP, LibosRules, on
-from exo.lockstep import Failure, Step, describe, minimize, replay
+from exo.lockstep import Failure, Lockstep, Step, describe, minimize, replay
 from exo.logic import ConMap
 from exo.model import REGISTRY, State, initial
 from exo.model.state import SCALARS, layout
-from exo.spec.invariants import check
 
 Factory = Callable[[Config], Implementation]
 
@@ -320,54 +321,52 @@ class LockstepMachine(LibosRules, RuleBasedStateMachine):
     coverage: Coverage | None = None  # the behaviour cells the model's steps hit
     enabled: frozenset[str] = frozenset(GROUPS)  # swarm: the rule groups of this example
     traces: list[list[Step]] | None = None  # each example's calls (the last: the shrunk one)
+    ops: frozenset[str] | None = None  # --ops: the only operations called (None: all)
+    fields: frozenset[str] | None = None  # --ops: the only observe() fields compared
 
     def __init__(self) -> None:
         super().__init__()
         cls = type(self)
         if cls.on_start is not None:
             cls.on_start()
-        self.model: State = initial(self.cfg)
-        try:
-            self.impl: Implementation = cls.factory(self.cfg)
-        except Exception as exc:
-            raise AssertionError(
-                f"the implementation's factory raised with {self.cfg!r}: "
-                f"{type(exc).__name__}: {exc}") from exc
-        self.last: list[str] = []
-        self.checked: State | None = None
+        self.ls = Lockstep(cls.factory, self.cfg, cls.fields)
+        if self.ls.failure is not None:
+            raise AssertionError(self.ls.failure.message)
         self.cells: set[str] = set()
         self.trace: list[Step] = []
         if cls.traces is not None:
             cls.traces[:] = [self.trace]  # only the example running now is kept
+        if cls.coverage is not None:
+            coverage = cls.coverage
+
+            def record(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                       post: State, call: str) -> None:
+                self.cells.update(coverage.record(pre, name, args, res, post, call))
+            self.ls.on_step = record
+
+    @property
+    def model(self) -> State:
+        """The model's state, kept by ``exo.lockstep.Lockstep``."""
+        return self.ls.model
+
+    @property
+    def impl(self) -> Implementation:
+        assert self.ls.impl is not None
+        return self.ls.impl
 
     # ------------------------------------------------------------------ one lockstep step
 
     def _apply(self, name: str, args: tuple[Any, ...] | list[Any]) -> Result:
-        call = _call_text(name, args)  # the labels (Program, Packet) print; the values go
-        self.last.append(call)
-        args = tuple(_plain(a) for a in args)  # as plain tuple/bytes (GEN-1: exact types)
-        self.trace.append((name, args))
-        op = REGISTRY[name]
-        new, expected = op(self.model, *args)
-        if self.coverage is not None:
-            self.cells.update(self.coverage.record(self.model, name, args, expected, new, call))
-        try:
-            got = self.impl.apply(name, *args)
-        except Exception as exc:
-            raise AssertionError(
-                f"{call}: the implementation raised {type(exc).__name__}: {exc} "
-                f"(the model returns {expected!r}; GEN-1: errors are values, never "
-                f"exceptions)") from exc
-        try:
-            same = same_outcome(self.model, name, args, expected, got)
-        except Exception:
-            same = False
-        if not same:
-            raise AssertionError(
-                f"{call}: model returns {expected!r}, implementation returns {got!r} "
-                f"(statuses and values must match exactly)")
-        self.model = new
-        return expected
+        """One call on both sides (``Lockstep.call``); a difference fails the example. With
+        ``--ops`` (``ops``), a call of another operation is not made at all."""
+        if self.ops is not None and name not in self.ops:
+            return Result(Status.INVALID_ARGUMENT, 0)
+        self.trace.append((name, tuple(_plain(a) for a in args)))
+        failure = self.ls.call(name, args)
+        if failure is not None:
+            raise AssertionError(failure.message)
+        assert self.ls.result is not None
+        return self.ls.result
 
     def _cap_result(self, name: str, args: tuple[Any, ...]) -> Any:
         res = self._apply(name, args)
@@ -389,7 +388,6 @@ class LockstepMachine(LibosRules, RuleBasedStateMachine):
         Scenarios the configuration is too small for fall back to ``empty``. ``swarm`` is the
         set of rule groups this example runs (``exo.kitgen.GROUPS``; empty: all of them)."""
         self.enabled = frozenset(swarm) if swarm else frozenset(GROUPS)
-        self.last = []
         c = self.cfg
         if scenario == "empty" or min(c.n_envs, c.n_cids, c.n_slices, c.n_pages) < 2:
             return multiple()
@@ -535,25 +533,11 @@ class LockstepMachine(LibosRules, RuleBasedStateMachine):
 
     @invariant()
     def conforms(self) -> None:
-        """The observation means the model's state; the model keeps every invariant."""
-        after = "; ".join(self.last[-3:]) or "boot"
-        self.last = []
-        try:
-            observation = self.impl.observe()
-            seen = abstract(self.cfg, observation)
-        except Exception as exc:
-            raise AssertionError(
-                f"after {after}: observe() failed or is malformed: "
-                f"{type(exc).__name__}: {exc}") from exc
-        if seen != self.model:  # equal states need no canonical comparison
-            diff = differences(self.model, seen)
-            assert not diff, f"after {after}: state differs: " + "; ".join(diff)
-        if self.model is self.checked:  # unchanged since the last check
-            return
-        self.checked = self.model
-        broken = check(self.model)
-        assert not broken, f"after {after}: model invariant violated: " + "; ".join(
-            f"{k} at {', '.join(v)}" for k, v in broken.items())
+        """The observation means the model's state; the model keeps every invariant
+        (``Lockstep.conforms``)."""
+        failure = self.ls.conforms()
+        if failure is not None:
+            raise AssertionError(failure.message)
 
 
 _KEYWORD = {"target": "target_", "targets": "targets_"}
@@ -596,14 +580,16 @@ HEALTH = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_to
           HealthCheck.large_base_example]
 
 
-def lockstep_machine(factory: Factory, cfg: Config | None = None
-                     ) -> type[RuleBasedStateMachine]:
+def lockstep_machine(factory: Factory, cfg: Config | None = None,
+                     ops: frozenset[str] | None = None) -> type[RuleBasedStateMachine]:
     """A Hypothesis state machine running ``factory(cfg)`` in lockstep with the model.
 
     One rule per operation of ``exo.interface.OPERATIONS`` (named after it, its keyword
     arguments the operation's), plus forged capabilities, wrong types, wrong arity,
     revocation and the abort protocol. Use ``lockstep_machine(MyKernel, cfg).TestCase``
-    in a pytest suite; set ``.TestCase.settings`` to change the budget.
+    in a pytest suite; set ``.TestCase.settings`` to change the budget. ``ops``
+    (``exo.bringup.parse_ops``): make only these operations' calls and compare only the
+    ``observe()`` fields they can change (``exo.bringup.fields_for``).
     """
     cfg = cfg if cfg is not None else Config()
     problem = cfg.problem()
@@ -614,9 +600,12 @@ def lockstep_machine(factory: Factory, cfg: Config | None = None
         "factory": staticmethod(factory),
         "cfg": cfg,
         "__doc__": f"{label} in lockstep with the exo model.",
+        "ops": ops,
+        "fields": fields_for(ops) if ops is not None else None,
     }
     for name, sig in OPERATIONS.items():
-        body[name] = _op_rule(name, sig, cfg)
+        if ops is None or name in ops:
+            body[name] = _op_rule(name, sig, cfg)
     machine = type(f"Lockstep_{label}", (LockstepMachine,), body)
     machine.TestCase.settings = settings(  # type: ignore[attr-defined]
         max_examples=100, stateful_step_count=30, deadline=None,
@@ -641,6 +630,7 @@ class CheckReport:
     config: Config | None = None  # the configuration of the failing run (or the last)
     trace: list[Step] | None = None  # the failing calls, replayed and minimized
     failure: Failure | None = None  # what the replay of ``trace`` found first
+    fields: frozenset[str] | None = None  # the observe() fields compared (--ops)
 
     def text(self) -> str:
         if self.passed:
@@ -653,6 +643,12 @@ class CheckReport:
         return out
 
 
+SHRINK_SECONDS = 20
+"""How long Hypothesis may shrink a failure (its own limit is 300 s, and a failing program
+of 50 steps with packet filters took that long). Step deletion on a plain replay
+(``exo.lockstep.minimize``) finishes the job in seconds."""
+
+
 def run_check(
     factory: Factory,
     cfg: Config | None = None,
@@ -661,12 +657,15 @@ def run_check(
     on_progress: Callable[[int], None] | None = None,
     derandomize: bool = False,
     seed: int | None = None,
+    ops: frozenset[str] | None = None,
+    shrink_seconds: int = SHRINK_SECONDS,
 ) -> CheckReport:
     """Run the lockstep machine for ``examples`` programs of up to ``steps`` steps.
 
     ``on_progress(n)`` is told how many programs have run (at most ``examples``; shrinking
     a failure runs more). ``seed`` makes the run repeatable: the same seed, implementation
-    and budget generate the same programs. Raises ``ValueError`` if ``factory`` cannot
+    and budget generate the same programs. ``ops``: bring-up mode (``lockstep_machine``).
+    Raises ``ValueError`` if ``factory`` cannot
     build something with ``apply`` and ``observe`` (a usage error, not a conformance
     failure).
     """
@@ -691,38 +690,43 @@ def run_check(
         if on_progress is not None and count[0] <= examples:
             on_progress(count[0])
 
+    shrink_limit = hypothesis_engine.MAX_SHRINKING_SECONDS
+    hypothesis_engine.MAX_SHRINKING_SECONDS = max(1, int(shrink_seconds))
     forced: Any = hypothesis_core.global_force_seed
     hypothesis_core.global_force_seed = seed if seed is not None else forced  # type: ignore[assignment]
     try:
         for c, share in zip(configs, shares, strict=True):
             if share == 0:
                 continue
-            base = lockstep_machine(factory, c)
+            base = lockstep_machine(factory, c, ops)
             traces: list[list[Step]] = []
             machine = type(base.__name__, (base,), {"on_start": staticmethod(started),
                                                     "coverage": coverage, "traces": traces})
             report.config = c
             if not _run_machine(machine, share, steps, derandomize, report):
                 if traces:
-                    _minimized(factory, c, traces[-1], report)
+                    _minimized(factory, c, traces[-1], report,
+                               fields_for(ops) if ops is not None else None)
                 break
     finally:
         hypothesis_core.global_force_seed = forced
+        hypothesis_engine.MAX_SHRINKING_SECONDS = shrink_limit
     report.runs = count[0]
     if on_progress is not None and report.passed:
         on_progress(examples)
     return report
 
 
-def _minimized(factory: Factory, cfg: Config, trace: list[Step], report: CheckReport
-               ) -> None:
+def _minimized(factory: Factory, cfg: Config, trace: list[Step], report: CheckReport,
+               fields: frozenset[str] | None) -> None:
     """Replay the shrunk example's calls outside Hypothesis; if the failure shows, delete
     single steps while it persists (``exo.lockstep.minimize``) and keep the result."""
     try:
-        failure = replay(factory, cfg, trace)
+        failure = replay(factory, cfg, trace, fields)
         if failure is None:
             return
-        report.trace, report.failure = minimize(factory, cfg, trace, failure)
+        report.trace, report.failure = minimize(factory, cfg, trace, failure, fields=fields)
+        report.fields = fields
     except ValueError:
         return  # calls that cannot be replayed as plain values: keep Hypothesis's program
 

@@ -81,12 +81,6 @@ def test_step_counts_do_not_depend_on_the_history_of_the_process() -> None:
     assert all(steps > 0 for _, steps in cold.values())
 
 
-def test_the_same_question_twice_takes_the_same_steps() -> None:
-    first = steps_of(division_chain(5, 3))
-    busy_history()
-    assert same_count(steps_of(division_chain(5, 3)), first)
-
-
 def test_a_question_at_the_budget_edge_gets_one_answer() -> None:
     """With the budget set to the steps the question needs, it is decided; one step fewer,
     it is not, on every run: the edge sits at the same place each time."""
