@@ -88,8 +88,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exo.interface import Config
-from exo.testing import run_check
+from exo.testing import CheckReport, run_check
 from tests.catalogue import CATALOGUE, clause
 
 
@@ -114,18 +113,21 @@ class Row:
         return statistics.median(self.lengths) if self.lengths else None
 
 
-def program_length(program: str) -> int:
-    """The steps of a shrunk program: its non-empty lines."""
-    return sum(1 for line in program.splitlines() if line.strip())
+def program_length(report: CheckReport) -> int:
+    """The failure's length in calls: the replayed and minimized calls when the failure
+    replays outside Hypothesis, else the non-empty lines of Hypothesis's shrunk program."""
+    if report.trace is not None:
+        return len(report.trace)
+    return sum(1 for line in report.program.splitlines() if line.strip())
 
 
 def measure(name: str, seeds: int, examples: int, steps: int, start: int = 1) -> Row:
     cls = CATALOGUE[name]
     row = Row(name, clause(cls))
-    cfg = Config(**cls.CONFIG)
     for seed in range(start, start + seeds):
         t0 = time.perf_counter()
-        report = run_check(cls, cfg, steps=steps, examples=examples, seed=seed)
+        # as `exo check` runs by default: spread over exo.kitgen.KIT_CONFIGS
+        report = run_check(cls, None, steps=steps, examples=examples, seed=seed)
         dt = time.perf_counter() - t0
         caught = not report.passed
         row.runs += 1
@@ -133,10 +135,10 @@ def measure(name: str, seeds: int, examples: int, steps: int, start: int = 1) ->
         row.hits.append(caught)
         if caught:
             row.caught += 1
-            row.lengths.append(program_length(report.program))
+            row.lengths.append(program_length(report))
         else:
             row.missed_seeds.append(seed)
-        verdict = (f"caught, {program_length(report.program)} steps" if caught
+        verdict = (f"caught, {program_length(report)} steps" if caught
                    else "MISSED")
         print(f"{name} seed {seed}: {verdict} ({dt:.1f} s)", file=sys.stderr, flush=True)
     return row

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from hypothesis import strategies as st
 from hypothesis.stateful import precondition, rule
 
-from exo.interface import NO_ENTRY, NUM_EXCEPTIONS, Cap, Config, Resource, Rights
+from exo.interface import NO_ENTRY, NUM_EXCEPTIONS, OPERATIONS, Cap, Config, Resource, Rights
 
 if TYPE_CHECKING:
     from exo.model import State
@@ -61,8 +61,10 @@ DIVISION_CHAIN: tuple[tuple[int, int, int, int], ...] = (
 budget of FLT-6 (``tests/test_fail_closed.py``'s ``division_chain(64)``)."""
 
 
-def _first_byte_is(v: int) -> tuple[tuple[int, int, int, int], ...]:
-    return ((0x30, 0, 0, 0), (0x15, 0, 1, v), (0x06, 0, 0, 0xFFFF), (0x06, 0, 0, 0))
+def _first_byte_is(v: int, at: int = 0) -> tuple[tuple[int, int, int, int], ...]:
+    """Accept the packets whose byte ``at`` is ``v`` (a packet too short to have it is
+    rejected: FLT-4's bounds check decides)."""
+    return ((0x30, 0, 0, at), (0x15, 0, 1, v), (0x06, 0, 0, 0xFFFF), (0x06, 0, 0, 0))
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -305,7 +307,21 @@ class LibosRules:
         progress, from the environment running it), lets the deadline pass and aborts."""
         s = self.model
         env = self._running()
-        if kind == Resource.SLICE and env is not None and s.slice_owner[s.cur_slice] == env:
+        pending = [e for e in _live(s) if s.rev_pending[e]]
+        if pending:  # finish an outstanding request first: tick past it and abort
+            e = pending[pick % len(pending)]
+            while self.model.now <= self.model.rev_deadline[e] and self.model.env_alive[e]:
+                self._apply("timer_tick", ())
+            self._apply("abort", (e,))
+            s = self.model
+        if kind == Resource.FILTER and not any(s.filter_valid[f]
+                                               for f in range(s.cfg.n_filters)):
+            owner = env if env is not None else _pick(_live(s), pick)
+            if owner is not None:
+                self._apply("filter_install", (owner, _first_byte_is(pick % 4)))
+                s = self.model
+        if (kind == Resource.SLICE and env is not None and s.slice_owner[s.cur_slice] == env
+                and s.slice_left >= 3):  # two ticks to pass the deadline, one to spare
             target = s.cur_slice
         else:
             table = {Resource.PAGE: (s.owner, s.cfg.n_pages),
@@ -324,25 +340,33 @@ class LibosRules:
                 break
             self._apply("timer_tick", ())
         self._apply("abort", (env,))
-        for _ in range(pick % 3 * self.model.cfg.slice_ticks):  # until the loser runs again
-            self._apply("timer_tick", ())
+        running = self._running()
+        if running is not None and running != env and self.model.env_alive[env]:
+            self._apply("yield_to", (env,))  # the loser runs: its repossession is delivered
 
     # ---------------------------------------------------------------- network
 
     @on("net")
     @rule(pick=st.integers(0, 7), byte=st.integers(0, 3), packets=st.integers(1, 4),
-          take=st.integers(0, 2), accept_all=st.booleans())
+          take=st.integers(0, 2), kind=st.integers(0, 2), at=st.integers(0, 3))
     def libos_receive(self, pick: int, byte: int, packets: int, take: int,
-                      accept_all: bool) -> None:
-        """NET-1..NET-4: a live environment installs a filter (first byte ``byte``, or all
-        packets), packets arrive (the ring fills, wraps, drops) and it takes some."""
+                      kind: int, at: int) -> None:
+        """NET-1..NET-4, FLT-4: a live environment installs a filter (byte ``at`` is
+        ``byte``, or all packets), packets of every length around ``at`` arrive (the bounds
+        check decides; the ring fills, wraps, drops) and it takes some."""
         env = _pick(_live(self.model), pick)
         if env is None:
             return
-        program = ACCEPT_ALL if accept_all else _first_byte_is(byte)
+        program = ACCEPT_ALL if kind == 0 else _first_byte_is(byte % 2, at if kind == 2 else 0)
+        s = self.model
+        taken = [f for f in range(s.cfg.n_filters) if s.filter_valid[f]]
+        # a slot for it: all filters removed (kind 2) or, when every slot is taken, one
+        for f in taken if kind == 2 else taken[:1] if len(taken) == s.cfg.n_filters else []:
+            self._apply("filter_remove", (s.filter_owner[f], f))
         self._apply("filter_install", (env, program))
         for i in range(packets):
-            self._apply("packet_arrive", (bytes([(byte + i % 2) % 4, 7, 0, 0]),))
+            length = (at + i) % 5  # just short of byte ``at``, just holding it, longer
+            self._apply("packet_arrive", (bytes([(byte + i) % 2] * length),))
         for _ in range(take):
             self._apply("packet_take", (env,))
 
@@ -375,7 +399,9 @@ class LibosRules:
         if page is None:
             return
         s = self.model
-        rights = int(Rights.READ) if pick % 4 == 0 else int(Rights.READWRITE)
+        rights = int(Rights.READWRITE)
+        if pick % 4 == 0:  # a read-only capability asked for a writable mapping
+            rights, writable = int(Rights.READ), True
         self._apply("gm_set", (env, slot % s.cfg.n_guaranteed, vpage,
                                _cap(s, page, rights), writable))
         self._apply("tlbvadelete", (env, vpage))
@@ -411,7 +437,8 @@ class LibosRules:
         self._apply("alloc", (owner, page))  # the page again, of a new generation
         calls = [("dealloc", (owner, old)), ("grant", (owner, old, g, 1)),
                  ("tlbwr", (owner, vpage, old, False)), ("gm_set", (owner, 0, vpage, old, False))]
-        self._apply(*calls[stale])
+        for name, args in calls[stale:] + calls[:stale]:  # each refused: BAD_CAPABILITY
+            self._apply(name, args)
 
     @on("cpu")
     @rule(vector=st.integers(0, 4), vpage=st.integers(0, 5))
@@ -575,6 +602,9 @@ class LibosRules:
             self._apply("tlbwr", (env, v, _cap(self.model, page), True))
         self._apply("set_reg", (0, vpage))
         self._apply("store" if store else "load", (vpage, 0, 0))
+        free = [c for c in range(self.model.cfg.n_cids) if self.model.cid_env[c] < 0]
+        if free and step % 2:  # TLB-3: a new context id while the STLB holds the old one's
+            self._apply("cid_switch", (env, free[0]))
 
     @on("net")
     @rule(pick=st.integers(0, 7))
@@ -633,3 +663,73 @@ class LibosRules:
                            ("set_reg", (0, 1)), ("raise_exception", (1,)),
                            ("yield_to", (-1,)), ("scall", (0,)), ("acall", (0,))):
             self._apply(name, args)
+
+    @on("pct")
+    @rule(pick=st.integers(0, 7), sync=st.booleans())
+    def scenario_busy_call(self, pick: int, sync: bool) -> None:
+        """PCT-1, REV-1: the kernel asks the running environment for the slice in
+        progress; while that request is pending it may not donate the slice (scall: BUSY);
+        acall hands on only the current instance and is allowed."""
+        s = self.model
+        env = self._running()
+        others = [e for e in _live(s) if e != env]
+        if env is None or not others or s.slice_owner[s.cur_slice] != env:
+            return
+        self._apply("revoke_request", (env, int(Resource.SLICE), s.cur_slice, s.now + 3))
+        self._apply("scall" if sync else "acall", (others[pick % len(others)],))
+
+    @on("memory")
+    @rule(vpage=st.integers(0, 5), pick=st.integers(0, 7))
+    def scenario_protection(self, vpage: int, pick: int) -> None:
+        """MEM-5, EXC-2: the running environment maps a page read-only and stores to it: a
+        protection fault, delivered to its handler (or a kill without one)."""
+        env = self._running()
+        if env is None:
+            return
+        page = self._owned_page(env, pick)
+        if page is None:
+            return
+        self._apply("tlbwr", (env, vpage, _cap(self.model, page), False))
+        self._apply("store", (vpage, 0, 0))
+
+    @on("hostile")
+    @rule(below=st.booleans())
+    def scenario_edges(self, below: bool) -> None:
+        """GEN-1, GEN-3: every operation, with every other argument valid in the current
+        state and one integer argument at a time exactly at the end of its range (``n``:
+        INVALID_ARGUMENT) and (``below``) just inside it (``n - 1``): off-by-one range
+        checks show here."""
+        for name in OPERATIONS:
+            self._edges(name, below)
+
+    def _edges(self, name: str, below: bool) -> None:
+        s = self.model
+        c = s.cfg
+        env = self._running()
+        if env is None:
+            env = _pick(_live(s), 0)
+        if env is None:
+            return
+        pages = [p for p in range(c.n_pages) if s.owner[p] == env]
+        page = pages[0] if pages else 0
+        valid: dict[str, Any] = {
+            "env": env, "grantee": env, "callee": env, "page": page, "vpage": 0,
+            "offset": 0, "reg": 0, "cid": s.env_cid[env], "slot": 0, "slice": s.cur_slice,
+            "exc": 1, "which": 0, "rights": 1, "resource": int(Resource.PAGE), "filter": 0,
+            "target": env if name == "yield_to" else page, "entry": 0x100, "value": 1,
+            "deadline": s.now + 1, "cap": _cap(s, page), "writable": False,
+            "program": ACCEPT_ALL, "packet": bytes(1)}
+        ends = {"env": c.n_envs, "grantee": c.n_envs, "callee": c.n_envs,
+                "page": c.n_pages, "vpage": c.addr_limit, "offset": c.page_words,
+                "reg": c.n_regs, "cid": c.n_cids, "slot": c.n_guaranteed,
+                "slice": c.n_slices, "exc": NUM_EXCEPTIONS, "which": 2, "rights": 3,
+                "resource": 3, "filter": c.n_filters, "entry": c.addr_limit,
+                "target": c.n_envs if name == "yield_to" else c.n_pages}
+        sig = OPERATIONS[name]
+        for i, (arg, _) in enumerate(sig.args):
+            if arg not in ends:
+                continue
+            for end in (ends[arg], ends[arg] - 1) if below else (ends[arg],):
+                args = [valid[a] for a, _ in sig.args]
+                args[i] = end
+                self._apply(name, tuple(args))

@@ -100,6 +100,7 @@ from exo.lockstep import Failure, Lockstep, Step, describe, minimize, replay
 from exo.logic import ConMap
 from exo.model import REGISTRY, State, initial
 from exo.model.state import SCALARS, layout
+from exo.witnesses import sweep
 
 Factory = Callable[[Config], Implementation]
 
@@ -695,6 +696,8 @@ def run_check(
     forced: Any = hypothesis_core.global_force_seed
     hypothesis_core.global_force_seed = seed if seed is not None else forced  # type: ignore[assignment]
     try:
+        if ops is None and _swept(factory, configs, report):
+            return report
         for c, share in zip(configs, shares, strict=True):
             if share == 0:
                 continue
@@ -729,6 +732,27 @@ def _minimized(factory: Factory, cfg: Config, trace: list[Step], report: CheckRe
         report.fields = fields
     except ValueError:
         return  # calls that cannot be replayed as plain values: keep Hypothesis's program
+
+
+def _swept(factory: Factory, configs: list[Config], report: CheckReport) -> bool:
+    """Replay the shipped witness programs (``exo.witnesses``) of these configurations
+    first: every run reaches every reachable cell. True if one of them failed (``report``
+    filled in, the calls minimized)."""
+    assert report.coverage is not None
+    found = sweep(factory, report.coverage, configs)
+    if found is None:
+        return False
+    witness, calls, failure = found
+    report.passed = False
+    report.config = witness.cfg
+    report.error = failure.message.splitlines()[0]
+    report.program = (f"(witness program of exo/kit_witnesses.json, {len(calls)} calls; "
+                      "the replayed and minimized calls follow)")
+    try:
+        report.trace, report.failure = minimize(factory, witness.cfg, calls, failure)
+    except ValueError:
+        report.trace, report.failure = calls, failure
+    return True
 
 
 def _shares(examples: int, n: int) -> list[int]:

@@ -1,13 +1,10 @@
 """The catalogue of broken implementations (tests/catalogue.py): each entry really
 diverges from the model on its witness, and the conformance kit catches it.
 
-The kit test is ``xfail(strict=False)`` while the kit's generation is being strengthened
-(issue 11): some entries escape it today (see benchmarks/catalogue.py for the measured
-table). Its budget (10 steps x 20 examples) aims at under 5 minutes for the whole catalogue
-on 2 cores
-(``pytest -n 2 tests/test_catalogue.py``): measured 707 s wall under a load of two
-other processes on 2 cores (346 s CPU, so about 3 min on 2 idle cores, estimated);
-16 of 45 entries caught at this budget, seed 1.
+``test_kit_catches`` runs ``exo check``'s default budget (``run_check(entry, None,
+steps=50, examples=200)``: the witness sweep of ``exo.witnesses``, then generation over
+``exo.kitgen.KIT_CONFIGS``) with one seed on every entry; each must be caught.
+benchmarks/catalogue.py measures ten seeds.
 """
 
 from __future__ import annotations
@@ -21,9 +18,9 @@ from tests.catalogue import CATALOGUE, KNOWN_ESCAPES, Broken, clause, replay
 
 NAMES = sorted(CATALOGUE)
 
-KIT_STEPS = 10
-KIT_EXAMPLES = 20
-"""The kit budget per entry for ``test_kit_catches``."""
+KIT_STEPS = 50
+KIT_EXAMPLES = 200
+"""``exo check``'s default budget (exo/cli.py), used by ``test_kit_catches``."""
 
 
 def test_catalogue_size_and_docs() -> None:
@@ -55,10 +52,8 @@ def test_witness_diverges(name: str) -> None:
     assert found.startswith(f"step {len(cls.WITNESS) - 1} "), found
 
 
-@pytest.mark.xfail(strict=False, reason="kit generation being strengthened (issue 11)")
 @pytest.mark.parametrize("name", NAMES)
 def test_kit_catches(name: str) -> None:
     cls = CATALOGUE[name]
-    report = run_check(cls, Config(**cls.CONFIG), steps=KIT_STEPS, examples=KIT_EXAMPLES,
-                       seed=1)
+    report = run_check(cls, None, steps=KIT_STEPS, examples=KIT_EXAMPLES, seed=1)
     assert not report.passed, f"{name} escaped the kit ({clause(cls)})"

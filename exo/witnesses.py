@@ -1,0 +1,115 @@
+"""Concrete traces that reach the kit's behaviour cells, replayed at the start of every run.
+
+``exo/kit_witnesses.json`` holds a few short programs (each: a configuration and its
+calls) that together hit every reachable cell of ``exo.coverage``. They are the concrete
+trace the coverage table's "reachable" rests on, and ``exo check`` replays them first on
+the implementation (``sweep``), so every run reaches every cell whatever its seed; the
+random generation that follows adds variety. Generation does not depend on the
+implementation (rules read only the model), so the same file serves every kernel.
+
+The file is written by ``scripts/witnesses.py`` (long seeded runs of the kit on the model,
+the shortest prefix that first hit each cell, then a greedy cover); ``tests/test_coverage.py``
+replays it on the model and checks that it covers every reachable cell.
+
+Values are stored as JSON with tags for what JSON lacks: ``{"cap": [page, gen, rights]}``,
+``{"bytes": "hex"}``, ``{"tuple": [...]}``; ints, bools, strings, floats and null as
+themselves.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+from exo.coverage import Coverage
+from exo.interface import Cap, Config
+from exo.lockstep import Failure, Lockstep, Step
+
+FILE = "kit_witnesses.json"
+
+
+@dataclass(frozen=True)
+class Witness:
+    """One program of the sweep: its configuration, its calls and the cells it hits."""
+
+    cfg: Config
+    steps: tuple[Step, ...]
+    cells: tuple[str, ...]
+
+
+def encode(value: Any) -> Any:
+    """A call argument as JSON (see the module doc)."""
+    if type(value) is Cap:
+        return {"cap": [encode(value.page), encode(value.gen), encode(value.rights)]}
+    if isinstance(value, bytes):
+        return {"bytes": bytes(value).hex()}
+    if isinstance(value, tuple):
+        return {"tuple": [encode(v) for v in value]}
+    if isinstance(value, list):
+        return {"list": [encode(v) for v in value]}
+    if value is None or type(value) in (int, bool, str, float):
+        return value
+    raise ValueError(f"cannot store a {type(value).__name__} in the witness file")
+
+
+def decode(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "cap" in value:
+            return Cap(*(decode(v) for v in value["cap"]))
+        if "bytes" in value:
+            return bytes.fromhex(value["bytes"])
+        if "tuple" in value:
+            return tuple(decode(v) for v in value["tuple"])
+        if "list" in value:
+            return [decode(v) for v in value["list"]]
+        raise ValueError(f"unknown tag in the witness file: {sorted(value)}")
+    return value
+
+
+def to_json(witnesses: list[Witness]) -> str:
+    return json.dumps([{"config": {f.name: getattr(w.cfg, f.name) for f in fields(Config)},
+                        "cells": list(w.cells),
+                        "steps": [[n, [encode(a) for a in args]] for n, args in w.steps]}
+                       for w in witnesses], indent=1) + "\n"
+
+
+def from_json(text: str) -> tuple[Witness, ...]:
+    return tuple(Witness(Config(**w["config"]),
+                         tuple((n, tuple(decode(a) for a in args)) for n, args in w["steps"]),
+                         tuple(w["cells"]))
+                 for w in json.loads(text))
+
+
+@lru_cache(maxsize=1)
+def shipped() -> tuple[Witness, ...]:
+    """The witnesses shipped with the package."""
+    return from_json(resources.files("exo").joinpath(FILE).read_text(encoding="utf-8"))
+
+
+def sweep(factory: Callable[[Config], Any], coverage: Coverage,
+          configs: list[Config] | None = None,
+          witnesses: tuple[Witness, ...] | None = None
+          ) -> tuple[Witness, list[Step], Failure] | None:
+    """Replay each witness (of a configuration in ``configs``, or all) in lockstep on
+    ``factory``, recording coverage; the first failure as (witness, the calls up to it,
+    the failure), or None."""
+    for w in witnesses if witnesses is not None else shipped():
+        if configs is not None and w.cfg not in configs:
+            continue
+        ls = Lockstep(factory, w.cfg)
+        ls.on_step = (lambda pre, name, args, res, post, call:
+                      coverage.record(pre, name, args, res, post, call))
+        failure = ls.conforms()
+        done = 0
+        for name, args in w.steps:
+            if failure is not None:
+                break
+            failure = ls.step(name, args)
+            done += 1
+        if failure is not None:
+            return w, list(w.steps[:done]), failure
+    return None
