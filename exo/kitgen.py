@@ -308,10 +308,12 @@ class LibosRules:
         s = self.model
         env = self._running()
         pending = [e for e in _live(s) if s.rev_pending[e]]
-        if pending:  # finish an outstanding request first: tick past it and abort
-            e = pending[pick % len(pending)]
-            while self.model.now <= self.model.rev_deadline[e] and self.model.env_alive[e]:
+        if pending:  # finish an outstanding request first: abort at its deadline (too
+            e = pending[pick % len(pending)]  # early), one tick later (allowed)
+            while self.model.now < self.model.rev_deadline[e] and self.model.env_alive[e]:
                 self._apply("timer_tick", ())
+            self._apply("abort", (e,))
+            self._apply("timer_tick", ())
             self._apply("abort", (e,))
             s = self.model
         if kind == Resource.FILTER and not any(s.filter_valid[f]
@@ -416,8 +418,10 @@ class LibosRules:
         for write access it may not have), runs and accesses it; the owner deallocates
         (breaking the grantee's bindings) and the stale capability is presented again."""
         s = self.model
-        owner = self._running()
         live = _live(s)
+        owner = self._running()
+        if owner is None:
+            owner = _pick(live, pick)
         if owner is None or len(live) < 2:
             return
         page = self._owned_page(owner, pick)
@@ -427,6 +431,7 @@ class LibosRules:
         res = self._apply("grant", (owner, _cap(self.model, page), g, rights))
         cap = res.value if isinstance(res.value, Cap) else _cap(self.model, page, rights)
         self._apply("tlbwr", (g, vpage, cap, store))
+        self._apply("grant", (owner, _cap(self.model, page), g, 1))  # less: rights stay
         self._apply("grant", (g, cap, owner, int(Rights.READWRITE)))  # more than it holds
         self._apply("gm_set", (g, 0, vpage, cap, False))  # not the owner
         self._apply("yield_to", (g,))
