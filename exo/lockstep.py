@@ -284,7 +284,10 @@ class Lockstep:
         if self.failure is not None:
             return self.failure
         assert self.impl is not None
-        after = "; ".join(self.recent[-3:]) or "boot"
+        shown = self.recent[-8:]  # every call since the last check, up to eight
+        after = "; ".join(shown) or "boot"
+        if len(self.recent) > len(shown):
+            after = f"{len(self.recent)} calls, the last {len(shown)}: {after}"
         self.recent = []
         try:
             observation = self.impl.observe()
