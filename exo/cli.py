@@ -567,7 +567,7 @@ def check_cmd(impl_spec: str, steps: int, examples: int, seed: int | None,
     (operation/status, operation/outcome, named cases) the run reached.
     Exit 0: conformant. Exit 1: not conformant; the shrunk failing program, the same
     failure replayed as plain calls, and a reproduction file (--repro) to run with pytest.
-    Exit 2: --impl or --config cannot be used.
+    Exit 2: an option cannot be used (--impl, --config, --ops, an output path).
     \b
     Examples:
       exo check                                        the shipped exo.impl:Kernel
