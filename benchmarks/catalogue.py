@@ -13,20 +13,20 @@ their seconds are high)::
 
     bug                        clause  caught  by      median s  median steps
     -------------------------  ------  ------  ------  --------  ------------
-    StlbDropKeepsPageIndex     TLB-9   3/3     search  94.3      13          
-    CidSwitchKeepsStlb         TLB-3   3/3     search  99.6      4           
-    GrantDowngrades            MEM-3   3/3     search  29.0      5           
-    RingOrderReversed          NET-4   3/3     search  27.6      6           
-    SliceFreeEndsRunningSlice  CPU-2   3/3     search  26.3      5           
-    AbortAtDeadline            REV-3   3/3     search  42.1      8           
-    RaiseAcceptsTlbMiss        EXC-1   3/3     search  43.1      5           
-    FilterRemoveStaleDemux     NET-2   1/3     search  37.6      7           
-    PacketBoundsOffByOne       NET-3   3/3     search  25.2      3           
-    FilterInstallSkipsOverlap  NET-1   3/3     search  28.1      4           
-    SetRegChecksRunningFirst   CPU-6   3/3     search  7.5       1           
-    EntryAtAddrLimit           GEN-3   3/3     search  24.3      2           
-    TlbwrVpageAtLimit          TLB-1   3/3     search  15.8      1           
-    YieldToOutOfRange          CPU-3   3/3     search  17.2      5           
+    StlbDropKeepsPageIndex     TLB-9   3/3     search  94.3      13
+    CidSwitchKeepsStlb         TLB-3   3/3     search  99.6      4
+    GrantDowngrades            MEM-3   3/3     search  29.0      5
+    RingOrderReversed          NET-4   3/3     search  27.6      6
+    SliceFreeEndsRunningSlice  CPU-2   3/3     search  26.3      5
+    AbortAtDeadline            REV-3   3/3     search  42.1      8
+    RaiseAcceptsTlbMiss        EXC-1   3/3     search  43.1      5
+    FilterRemoveStaleDemux     NET-2   1/3     search  37.6      7
+    PacketBoundsOffByOne       NET-3   3/3     search  25.2      3
+    FilterInstallSkipsOverlap  NET-1   3/3     search  28.1      4
+    SetRegChecksRunningFirst   CPU-6   3/3     search  7.5       1
+    EntryAtAddrLimit           GEN-3   3/3     search  24.3      2
+    TlbwrVpageAtLimit          TLB-1   3/3     search  15.8      1
+    YieldToOutOfRange          CPU-3   3/3     search  17.2      5
     caught 40/42 runs; 13/14 entries in every run
 
 FilterRemoveStaleDemux escaped seeds 2 and 3: the next entry for generation to reach.
