@@ -175,21 +175,18 @@ def _grantee_access(pre: State, name: str, args: tuple[Any, ...], res: Result,
                for t in range(pre.cfg.tlb_size))
 
 
-def _tlb_eviction(pre: State, name: str, args: tuple[Any, ...], res: Result,
-                  post: State) -> bool:
-    """A valid TLB entry for another (context, virtual page) was overwritten."""
-    return _ok(res) and any(
-        pre.tlb_valid[t] and post.tlb_valid[t]
-        and (pre.tlb_cid[t], pre.tlb_vpage[t]) != (post.tlb_cid[t], post.tlb_vpage[t])
-        for t in range(pre.cfg.tlb_size))
-
-
-def _stlb_eviction(pre: State, name: str, args: tuple[Any, ...], res: Result,
-                   post: State) -> bool:
-    return _ok(res) and any(
-        pre.stlb_valid[t] and post.stlb_valid[t]
-        and (pre.stlb_cid[t], pre.stlb_vpage[t]) != (post.stlb_cid[t], post.stlb_vpage[t])
-        for t in range(pre.cfg.stlb_size))
+def _eviction(table: str) -> Predicate:
+    """A valid entry of ``table`` (``tlb`` or ``stlb``) for another (context, virtual page)
+    was overwritten."""
+    def pred(pre: State, name: str, args: tuple[Any, ...], res: Result, post: State) -> bool:
+        valid, cid, vpage = (getattr(pre, f"{table}_{f}") for f in ("valid", "cid", "vpage"))
+        now_valid, now_cid, now_vpage = (getattr(post, f"{table}_{f}")
+                                         for f in ("valid", "cid", "vpage"))
+        size = pre.cfg.tlb_size if table == "tlb" else pre.cfg.stlb_size
+        return _ok(res) and any(
+            valid[t] and now_valid[t] and (cid[t], vpage[t]) != (now_cid[t], now_vpage[t])
+            for t in range(size))
+    return pred
 
 
 def _cause(kind: ExcKind) -> Predicate:
@@ -283,10 +280,10 @@ CASES: tuple[tuple[Cell, Predicate], ...] = (
      _grantee_access),
     (Cell("case/TLB-6/tlb-eviction", "TLB-6", "case",
           "a valid TLB entry of another (context, virtual page) is overwritten"),
-     _tlb_eviction),
+     _eviction("tlb")),
     (Cell("case/TLB-7/stlb-eviction", "TLB-7", "case",
           "a valid STLB entry of another (context, virtual page) is overwritten"),
-     _stlb_eviction),
+     _eviction("stlb")),
     (Cell("case/TLB-3/cid-switch-with-bindings", "TLB-3", "case",
           "an environment changes context id while the STLB holds its entries"),
      _cid_switch_with_bindings),
