@@ -562,9 +562,10 @@ def check_cmd(impl_spec: str, steps: int, examples: int, seed: int | None,
     forged and stale capabilities, real BPF programs and packets), goes to the model and
     the implementation, along with rules that build state as a library OS does (maps and
     accesses, grants, guaranteed mappings, slices run past their end, revocation and
-    abort, full rings). After every step results and states must agree and the model's
-    invariants hold. At the end the coverage table says which behaviours of the spec
-    (operation/status, operation/outcome, named cases) the run reached.
+    abort, full rings). After every step results and states must agree; after every
+    program the model's invariants must hold. At the end the coverage table says which
+    behaviours of the spec (operation/status, operation/outcome, named cases) the run
+    reached.
     Exit 0: conformant. Exit 1: not conformant; the shrunk failing program, the same
     failure replayed as plain calls, and a reproduction file (--repro) to run with pytest.
     Exit 2: an option cannot be used (--impl, --config, --ops, an output path).

@@ -22,7 +22,7 @@ brief). ``exo.testing`` runs model and implementation in lockstep on this contra
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from exo.interface import FREE, MAX_PACKET, Cap, Config, Result, Status
@@ -56,51 +56,58 @@ def abstract(cfg: Config, observation: dict[str, Any]) -> State:
     return s.replace(**changes)
 
 
+def _meaningful(s: State, field: str) -> Callable[[Any], bool] | None:
+    """Which keys of map ``field`` carry meaning in ``s`` (None: every key)."""
+    c = s.cfg
+    for prefix in ("tlb", "stlb"):
+        if field in (f"{prefix}_cid", f"{prefix}_vpage", f"{prefix}_page", f"{prefix}_write"):
+            valid = getattr(s, f"{prefix}_valid")
+            return lambda k: bool(valid[k])
+    if field in ("gm_vpage", "gm_page", "gm_write"):
+        return lambda k: bool(s.gm_valid[k])
+    if field in ("filter_owner", "filter_code"):
+        return lambda k: bool(s.filter_valid[k])
+    if field in ("rev_kind", "rev_target", "rev_deadline"):
+        return lambda k: bool(s.rev_pending[k])
+    if field == "word":
+        return lambda k: bool(s.owner[k[0]] != FREE)
+    if field == "rx_pkt":
+        return lambda k: bool((k[1] - s.rx_head[k[0]]) % c.ring_size < s.rx_count[k[0]])
+    return None
+
+
+def _canonical_field(s: State, field: str) -> Any:
+    """Map ``field`` of ``s`` with every meaningless entry set to its boot value."""
+    m = getattr(s, field)
+    keep = _meaningful(s, field)
+    if keep is None:
+        return m
+    boot = getattr(initial(s.cfg), field)
+    return m.update((k, v) for k, v in boot.items() if not keep(k))
+
+
 def canonical(s: State) -> State:
     """``s`` with every meaningless entry set to its boot value."""
-    boot = initial(s.cfg)
-    c = s.cfg
-    ch: dict[str, Any] = {}
-
-    def clear(field: str, keep: Any) -> None:
-        m, b = ch.get(field, getattr(s, field)), getattr(boot, field)
-        ch[field] = m.update((k, v) for k, v in b.items() if not keep(k))
-
-    for prefix in ("tlb", "stlb"):
-        valid = getattr(s, f"{prefix}_valid")
-        for f in ("cid", "vpage", "page", "write"):
-            clear(f"{prefix}_{f}", lambda k, v=valid: v[k])
-    for f in ("gm_vpage", "gm_page", "gm_write"):
-        clear(f, lambda k: s.gm_valid[k])
-    for f in ("filter_owner", "filter_code"):
-        clear(f, lambda k: s.filter_valid[k])
-    for f in ("rev_kind", "rev_target", "rev_deadline"):
-        clear(f, lambda k: s.rev_pending[k])
-    clear("word", lambda k: s.owner[k[0]] != FREE)
-
-    def waiting(k: tuple[int, int]) -> bool:
-        e, slot = k
-        return bool((slot - s.rx_head[e]) % c.ring_size < s.rx_count[e])
-
-    clear("rx_pkt", waiting)
-    return s.replace(**ch)
+    return s.replace(**{f: _canonical_field(s, f) for f in layout(s.cfg)})
 
 
 def differences(model: State, impl: State, limit: int = 8) -> list[str]:
-    """Where two states differ in meaning (after ``canonical``), as readable lines."""
-    a, b = canonical(model), canonical(impl)
+    """Where two states differ in meaning (after ``canonical``), as readable lines. Only
+    the fields that differ at all are put in canonical form."""
     out: list[str] = []
     for name in layout(model.cfg):
-        ma, mb = getattr(a, name), getattr(b, name)
+        if getattr(model, name) == getattr(impl, name):
+            continue
+        ma, mb = _canonical_field(model, name), _canonical_field(impl, name)
         for k, v in ma.items():
             if mb[k] != v:
                 out.append(f"{name}[{k}]: model {v!r}, implementation {mb[k]!r}")
                 if len(out) >= limit:
                     return out
     for name in SCALARS:
-        if getattr(a, name) != getattr(b, name):
-            out.append(f"{name}: model {getattr(a, name)!r}, implementation "
-                       f"{getattr(b, name)!r}")
+        if getattr(model, name) != getattr(impl, name):
+            out.append(f"{name}: model {getattr(model, name)!r}, implementation "
+                       f"{getattr(impl, name)!r}")
     return out[:limit]
 
 

@@ -278,16 +278,16 @@ class Lockstep:
         self.model = new
         return None
 
-    def conforms(self) -> Failure | None:
-        """The observation means the model's state (``observe``, then ``state``); the
-        model keeps every invariant (checked only when its state changed)."""
+    def conforms(self, invariants: bool = True) -> Failure | None:
+        """The observation means the model's state (``observe``, then ``state``); with
+        ``invariants``, the model also keeps every invariant (``model_holds``). The kit's
+        generated programs pass ``invariants=False`` and call ``model_holds`` once at the
+        end of each program (the check costs about ten model steps; a broken invariant is
+        then found step by step when the failing program is replayed)."""
         if self.failure is not None:
             return self.failure
         assert self.impl is not None
-        shown = self.recent[-8:]  # every call since the last check, up to eight
-        after = "; ".join(shown) or "boot"
-        if len(self.recent) > len(shown):
-            after = f"{len(self.recent)} calls, the last {len(shown)}: {after}"
+        after = self._after()
         self.recent = []
         try:
             observation = self.impl.observe()
@@ -307,12 +307,27 @@ class Lockstep:
             if diff:
                 return self._fail("state", f"after {after}: state differs: "
                                   + "; ".join(diff))
+        return self.model_holds(after) if invariants else None
+
+    def _after(self) -> str:
+        shown = self.recent[-8:]  # every call since the last check, up to eight
+        after = "; ".join(shown) or "boot"
+        if len(self.recent) > len(shown):
+            after = f"{len(self.recent)} calls, the last {len(shown)}: {after}"
+        return after
+
+    def model_holds(self, after: str | None = None) -> Failure | None:
+        """The model's state keeps every invariant of spec/invariants.py (checked only
+        when it changed since the last check)."""
+        if self.failure is not None:
+            return self.failure
         if self.model is self.checked:  # unchanged since the last check
             return None
         self.checked = self.model
         broken = check(self.model)
         if broken:
-            return self._fail("invariant", f"after {after}: model invariant violated: "
+            where = after if after is not None else f"{self.steps} calls"
+            return self._fail("invariant", f"after {where}: model invariant violated: "
                               + "; ".join(f"{k} at {', '.join(v)}" for k, v in broken.items()))
         return None
 

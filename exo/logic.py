@@ -92,16 +92,18 @@ def _merge(c: z3.BoolRef, a: Any, b: Any) -> Any:
 
 def And(*xs: BoolV) -> BoolV:
     """Conjunction. Every argument is evaluated (no short-circuit): write guards, not order."""
-    if all(isinstance(x, bool) for x in xs):
-        return all(xs)
-    return z3.And(*xs)
+    for x in xs:  # a loop, not all(genexpr): the concrete model calls this constantly
+        if type(x) is not bool:
+            return z3.And(*xs)
+    return all(xs)
 
 
 def Or(*xs: BoolV) -> BoolV:
     """Disjunction. Every argument is evaluated (no short-circuit)."""
-    if all(isinstance(x, bool) for x in xs):
-        return any(xs)
-    return z3.Or(*xs)
+    for x in xs:
+        if type(x) is not bool:
+            return z3.Or(*xs)
+    return any(xs)
 
 
 def Not(x: BoolV) -> BoolV:
@@ -130,6 +132,8 @@ def Max(a: IntV, b: IntV) -> IntV:
 
 def in_range(k: IntV, n: IntV) -> BoolV:
     """``0 <= k < n``."""
+    if type(k) is int and type(n) is int:
+        return 0 <= k < n
     return And(0 <= k, k < n)
 
 
@@ -367,34 +371,47 @@ class ConMap(Map):
         return ks[0] if len(ks) == 1 else ks
 
     def _inside(self, ks: tuple[Any, ...]) -> bool:
-        if len(ks) != len(self.sizes):
+        sizes = self.sizes
+        if len(ks) != len(sizes):
             return False
-        for k, n in zip(ks, self.sizes, strict=True):
+        for k, n in zip(ks, sizes, strict=True):
             if type(k) is not int and (not isinstance(k, int) or isinstance(k, bool)):
                 return False
             if not 0 <= k < n:
                 return False
         return True
 
+    def _slot(self, key: Any) -> Any:
+        """The key of ``_data`` that ``key`` names, or ``_ABSENT`` outside the domain."""
+        kind = type(key)
+        if kind is int:  # the common case, one index
+            return key if len(self.sizes) == 1 and 0 <= key < self.sizes[0] else _ABSENT
+        if kind is tuple and len(key) == 2 and type(key[0]) is int and type(key[1]) is int:
+            sizes = self.sizes
+            return key if (len(sizes) == 2 and 0 <= key[0] < sizes[0]
+                           and 0 <= key[1] < sizes[1]) else _ABSENT
+        ks = _key(key)
+        return self._norm(ks) if self._inside(ks) else _ABSENT
+
     def __getitem__(self, key: Any) -> Val:
         # fast path: an in-domain key is a key of ``_data`` as it is (ints, not bools —
-        # ``True == 1`` would otherwise find slot 1)
+        # ``True == 1`` would otherwise find slot 1); an exact int or pair of ints
+        # outside the domain is no key of ``_data`` either
         kind = type(key)
-        if kind is int or (kind is tuple and all(type(k) is int for k in key)):
-            value = self._data.get(key, _ABSENT)
-            if value is not _ABSENT:
-                return value
+        if kind is int or (kind is tuple and len(key) == 2 and type(key[0]) is int
+                           and type(key[1]) is int):
+            return self._data.get(key, self.default)
         ks = _key(key)
         if not self._inside(ks):
             return self.default
         return self._data[self._norm(ks)]
 
     def set(self, key: Any, value: Val) -> ConMap:
-        ks = _key(key)
-        if not self._inside(ks):
+        k = self._slot(key)
+        if k is _ABSENT:
             return self
         data = dict(self._data)
-        data[self._norm(ks)] = value
+        data[k] = value
         return ConMap(self.sizes, self.default, data)
 
     def update(self, changes: Iterable[tuple[Any, Val]]) -> ConMap:
@@ -402,10 +419,11 @@ class ConMap(Map):
         if not batch:
             return self
         data = dict(self._data)  # one copy for the whole batch
+        slot = self._slot
         for key, value in batch:
-            ks = _key(key)
-            if self._inside(ks):
-                data[self._norm(ks)] = value
+            k = slot(key)
+            if k is not _ABSENT:
+                data[k] = value
         return ConMap(self.sizes, self.default, data)
 
     def map(self, fn: Callable[..., Val]) -> ConMap:

@@ -108,8 +108,9 @@ def sweep(factory: Callable[[Config], Any], coverage: Coverage,
         for name, args in w.steps:
             if failure is not None:
                 break
-            failure = ls.step(name, args)
+            failure = ls.call(name, args) or ls.conforms(invariants=False)
             done += 1
+        failure = failure or ls.model_holds()
         if failure is not None:
             return w, list(w.steps[:done]), failure
     return None

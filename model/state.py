@@ -178,6 +178,9 @@ SCALARS: dict[str, Any] = {
 """Each scalar field and its value at boot."""
 
 
+_CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(Config))
+
+
 def initial(cfg: Config | None = None) -> State:
     """INV-0: the boot state: no environment, every page free, empty TLB and STLB.
 
@@ -187,7 +190,7 @@ def initial(cfg: Config | None = None) -> State:
     for every size: the proof of INV-0).
     """
     cfg = cfg or Config()
-    concrete = not any(isinstance(v, z3.ExprRef) for v in dataclasses.astuple(cfg))
+    concrete = not any(isinstance(getattr(cfg, f), z3.ExprRef) for f in _CONFIG_FIELDS)
     if concrete:
         return _initial_concrete(cfg)
     maps: dict[str, Map] = {
