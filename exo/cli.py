@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import random
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -23,6 +24,9 @@ from exo import __version__
 from exo.console import console as _console
 from exo.console import print_table, progress
 from exo.interface import Config
+
+if TYPE_CHECKING:
+    from exo.lastfailure import LastFailure
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
 
@@ -552,9 +556,12 @@ def replay_cmd(file: Path) -> None:
 @click.option("--repro", "repro_out", default=Path("test_exo_failure.py"), show_default=True,
               type=click.Path(dir_okay=False, path_type=Path),
               help="Where a failure's standalone pytest reproduction is written.")
+@click.option("--replay", is_flag=True,
+              help="Run the last failure again (kept in Hypothesis's database, "
+                   ".hypothesis/): its calls, or its seeded search.")
 def check_cmd(impl_spec: str, steps: int, examples: int, seed: int | None,
               config_text: str | None, ops_text: str | None, json_out: Path | None,
-              repro_out: Path) -> None:
+              repro_out: Path, replay: bool) -> None:
     """Run an implementation in lockstep with the model (Hypothesis, exo.testing).
 
     \b
@@ -566,9 +573,13 @@ def check_cmd(impl_spec: str, steps: int, examples: int, seed: int | None,
     program the model's invariants must hold. At the end the coverage table says which
     behaviours of the spec (operation/status, operation/outcome, named cases) the run
     reached.
-    Exit 0: conformant. Exit 1: not conformant; the shrunk failing program, the same
-    failure replayed as plain calls, and a reproduction file (--repro) to run with pytest.
-    Exit 2: an option cannot be used (--impl, --config, --ops, an output path).
+    Every run has a seed (printed; --seed chooses it). A failure is also kept in
+    Hypothesis's database (.hypothesis/) for --replay, which runs its calls again (with
+    --impl, on another implementation) and says whether it still fails.
+    Exit 0: conformant (--replay: the failure is gone). Exit 1: not conformant; the
+    shrunk failing program, the same failure replayed as plain calls, and a
+    reproduction file (--repro) to run with pytest. Exit 2: an option cannot be used
+    (--impl, --config, --ops, an output path; --replay with nothing recorded).
     \b
     Examples:
       exo check                                        the shipped exo.impl:Kernel
@@ -576,13 +587,24 @@ def check_cmd(impl_spec: str, steps: int, examples: int, seed: int | None,
       exo check --config n_envs=2,tlb_size=1,stlb_size=2 --json check.json
       exo check --impl mykernel:Kernel --ops ENV-1,MEM-1,MEM-2,MEM-3   memory first
       exo check --impl exo.testing:ModelImplementation --steps 10 --examples 5
+      exo check --replay                               the last failure, after a fix
     """
     from exo.bringup import parse_ops
     from exo.lockstep import write_reproduction
     from exo.testing import load_factory, run_check
 
+    recorded: LastFailure | None = None
+    if replay:
+        recorded = _recorded_failure()
+        impl_spec = impl_spec if _given("impl_spec") else recorded.impl
+        steps, examples, seed = recorded.steps, recorded.examples, recorded.seed
+        config_text = ops_text = None
     cfg = _parse_config(config_text) if config_text is not None else None
-    ops = None
+    if recorded is not None and recorded.config_given:
+        cfg = recorded.cfg
+    if seed is None:  # every run can be repeated: the seed is chosen here and printed
+        seed = random.SystemRandom().randrange(2**32)
+    ops = recorded.ops_set() if recorded is not None else None
     if ops_text is not None:
         try:
             ops = parse_ops(ops_text)
@@ -601,13 +623,19 @@ def check_cmd(impl_spec: str, steps: int, examples: int, seed: int | None,
     except ValueError as exc:
         _fail_usage(str(exc))
     console = _console()
-    with progress(f"checking {impl_spec}: {examples} examples x {steps} steps",
-                  examples) as task:
-        try:
-            report = run_check(factory, cfg, steps=steps, examples=examples,
-                               on_progress=task.update, seed=seed, ops=ops)
-        except ValueError as exc:
-            _fail_usage(str(exc))
+    if recorded is not None and recorded.calls is not None and recorded.cfg is not None:
+        report = _replay_recorded(console, factory, recorded)
+    else:
+        if recorded is not None:
+            console.print("the recorded failure has no plain calls: running its seeded "
+                          "search again", markup=False)
+        with progress(f"checking {impl_spec}: {examples} examples x {steps} steps, "
+                      f"seed {seed}", examples) as task:
+            try:
+                report = run_check(factory, cfg, steps=steps, examples=examples,
+                                   on_progress=task.update, seed=seed, ops=ops)
+            except ValueError as exc:
+                _fail_usage(str(exc))
     cov = report.coverage
     if cov is not None:
         hit, total = cov.summary()
@@ -632,13 +660,90 @@ def check_cmd(impl_spec: str, steps: int, examples: int, seed: int | None,
                "coverage": cov.as_json() if cov is not None else None}
         json_out.write_text(json.dumps(out, indent=2) + "\n")
     if report.passed:
-        console.print(f"[green]conformant: {examples} examples x {steps} steps[/green]")
+        if recorded is not None:
+            console.print(f"[green]the recorded failure is gone: {recorded.error}[/green]")
+            return
+        console.print(f"[green]conformant: {examples} examples x {steps} steps "
+                      f"(seed {seed})[/green]")
         return
     console.print(f"[red]not conformant: {report.error}[/red]", markup=True)
     console.print(report.text().split("\n\n", 1)[1], markup=False)
     if repro is not None:
         console.print(f"reproduction: {repro}  (run: python -m pytest {repro})", markup=False)
+    _record_failure(console, impl_spec, report, seed, steps, examples, cfg is not None, ops)
+    console.print(f"seed {seed}; run it again after a fix: exo check --replay", markup=False)
     sys.exit(EXIT_FAIL)
+
+
+def _given(param: str) -> bool:
+    """The option was given on the command line (not its default)."""
+    source = click.get_current_context().get_parameter_source(param)
+    return source is not None and source is not click.core.ParameterSource.DEFAULT
+
+
+def _recorded_failure() -> LastFailure:
+    """The failure ``--replay`` runs; a usage error if there is none or options clash."""
+    from exo import lastfailure
+
+    clash = [f"--{p.replace('_text', '')}" for p in
+             ("steps", "examples", "seed", "config_text", "ops_text") if _given(p)]
+    if clash:
+        _fail_usage(f"--replay runs the recorded failure as it was; drop {', '.join(clash)}")
+    try:
+        recorded = lastfailure.load()
+    except (ValueError, OSError) as exc:
+        _fail_usage(f"--replay: {exc}")
+    if recorded is None:
+        _fail_usage("--replay: no failure of exo check is recorded here "
+                    "(.hypothesis/); run exo check first")
+    return recorded
+
+
+def _replay_recorded(console: Any, factory: Any, recorded: LastFailure) -> Any:
+    """Run the recorded calls in lockstep once; a ``CheckReport`` of what happened."""
+    from exo.bringup import fields_for
+    from exo.lockstep import minimize, replay
+    from exo.testing import CheckReport
+
+    assert recorded.calls is not None and recorded.cfg is not None
+    ops = recorded.ops_set()
+    fields = fields_for(ops) if ops is not None else None
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recorded.when))
+    console.print(f"replaying the failure recorded {when}: {len(recorded.calls)} calls, "
+                  f"{recorded.cfg!r}\n  it was: {recorded.error}", markup=False)
+    report = CheckReport(passed=True, examples=1, steps=len(recorded.calls),
+                         config=recorded.cfg, fields=fields)
+    try:
+        failure = replay(factory, recorded.cfg, list(recorded.calls), fields)
+        if failure is not None:
+            report.trace, report.failure = minimize(factory, recorded.cfg,
+                                                    list(recorded.calls), failure,
+                                                    fields=fields)
+    except ValueError as exc:
+        _fail_usage(f"--replay: {exc}")
+    if report.failure is not None:
+        report.passed = False
+        report.error = report.failure.message.splitlines()[0]
+        report.program = f"(the recorded calls, {len(recorded.calls)}, replayed)"
+    return report
+
+
+def _record_failure(console: Any, impl_spec: str, report: Any, seed: int | None,
+                    steps: int, examples: int, config_given: bool,
+                    ops: frozenset[str] | None) -> None:
+    """Keep the failure for ``exo check --replay`` (a note if the database is not
+    writable: the reproduction file still holds it)."""
+    from exo import lastfailure
+
+    record = lastfailure.LastFailure(
+        impl=impl_spec, cfg=report.config, seed=seed, steps=steps, examples=examples,
+        ops=tuple(sorted(ops)) if ops is not None else None, error=report.error,
+        calls=tuple(report.trace) if report.trace is not None else None,
+        config_given=config_given, when=time.time())
+    try:
+        lastfailure.save(record)
+    except (OSError, ValueError) as exc:
+        console.print(f"(the failure is not kept for --replay: {exc})", markup=False)
 
 
 def _parse_config(text: str) -> Config:

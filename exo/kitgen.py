@@ -61,6 +61,15 @@ DIVISION_CHAIN: tuple[tuple[int, int, int, int], ...] = (
 budget of FLT-6 (``tests/test_fail_closed.py``'s ``division_chain(64)``)."""
 
 
+def _accepts(code: Any, packet: bytes) -> bool:
+    """FLT-4 on the model's interpreter: ``code`` (an installed program) accepts it."""
+    from exo.model.filters import evaluate
+    try:
+        return bool(code) and evaluate(code, packet) != 0
+    except Exception:  # not a program the verifier admitted
+        return False
+
+
 def _first_byte_is(v: int, at: int = 0) -> tuple[tuple[int, int, int, int], ...]:
     """Accept the packets whose byte ``at`` is ``v`` (a packet too short to have it is
     rejected: FLT-4's bounds check decides)."""
@@ -371,6 +380,24 @@ class LibosRules:
             self._apply("packet_arrive", (bytes([(byte + i) % 2] * length),))
         for _ in range(take):
             self._apply("packet_take", (env,))
+
+    @on("net")
+    @rule(pick=st.integers(0, 7), byte=st.integers(0, 3), packets=st.integers(1, 3))
+    def libos_close_port(self, pick: int, byte: int, packets: int) -> None:
+        """NET-2, NET-3: an environment closes a port: it removes one of its filters
+        and packets that filter accepted keep arriving (the kernel drops them, or a
+        filter still installed takes them)."""
+        s = self.model
+        slots = [f for f in range(s.cfg.n_filters) if s.filter_valid[f]]
+        if not slots:
+            return
+        slot = slots[pick % len(slots)]
+        code = s.filter_code[slot]
+        self._apply("filter_remove", (s.filter_owner[slot], slot))
+        pool = [bytes([(byte + v) % 4] * n) for v in range(4) for n in (1, 2, 4, 14)]
+        accepted = [p for p in pool if _accepts(code, p)] or pool[:1]
+        for i in range(packets):
+            self._apply("packet_arrive", (accepted[i % len(accepted)],))
 
     # ---------------------------------------------------------------- whole scenarios
     # Each runs a short sequence a library OS would, so that paths needing several

@@ -1,12 +1,14 @@
 """Write exo/kit_witnesses.json: short concrete programs that together hit every reachable
 cell of exo.coverage (see exo.witnesses).
 
-    python scripts/witnesses.py [--seeds 6] [--examples 400] [--steps 50]
+    python scripts/witnesses.py [--seeds 6] [--examples 400] [--steps 50] [--keep]
 
 Runs the kit on the model (exo.testing.ModelImplementation) over exo.kitgen.KIT_CONFIGS with
 several seeds, keeps for each cell the shortest prefix of the example that first hit it,
 replays each prefix to learn every cell it hits, and keeps a greedy cover. Prints the cells
 no run hit (they must be in exo.coverage.UNREACHABLE, or the generation needs work).
+``--keep``: keep the shipped witnesses as they are and add programs only for the cells they
+miss (a new cell of exo.coverage), so the catalogue's sweep results stay comparable.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from exo.interface import Config
 from exo.kitgen import KIT_CONFIGS
 from exo.lockstep import Step
 from exo.testing import ModelImplementation, lockstep_machine
-from exo.witnesses import Witness, sweep, to_json
+from exo.witnesses import Witness, shipped, sweep, to_json
 
 OUT = Path(__file__).resolve().parent.parent / "exo" / "kit_witnesses.json"
 
@@ -62,7 +64,16 @@ def run_machine(machine: Any, cfg: Config, examples: int, steps: int, seed: int)
         suppress_health_check=HEALTH, database=None, phases=(Phase.generate,)))
 
 
-def cover(found: dict[str, tuple[Config, list[Step]]]) -> list[Witness]:
+def cells_hit(cfg: Config, steps: tuple[Step, ...]) -> Witness:
+    """The witness of these calls with the cells its replay on the model hits."""
+    cov = Coverage()
+    w = Witness(cfg, steps, ())
+    assert sweep(ModelImplementation, cov, witnesses=(w,)) is None
+    return Witness(cfg, steps, tuple(sorted(cov.counts)))
+
+
+def cover(found: dict[str, tuple[Config, list[Step]]],
+          kept: list[Witness]) -> list[Witness]:
     candidates: list[Witness] = []
     seen: set[tuple[Any, ...]] = set()
     for cfg, steps in found.values():
@@ -70,12 +81,11 @@ def cover(found: dict[str, tuple[Config, list[Step]]]) -> list[Witness]:
         if key in seen:
             continue
         seen.add(key)
-        cov = Coverage()
-        w = Witness(cfg, tuple(steps), ())
-        assert sweep(ModelImplementation, cov, witnesses=(w,)) is None
-        candidates.append(Witness(cfg, tuple(steps), tuple(sorted(cov.counts))))
+        candidates.append(cells_hit(cfg, tuple(steps)))
     need = {c.id for c in all_cells()} - UNREACHABLE
-    chosen: list[Witness] = []
+    chosen: list[Witness] = list(kept)
+    for w in kept:
+        need -= set(w.cells)
     while need:
         best = max(candidates, key=lambda w: (len(need & set(w.cells)), -len(w.steps)))
         gain = need & set(best.cells)
@@ -91,9 +101,12 @@ def main() -> int:
     ap.add_argument("--seeds", type=int, default=6)
     ap.add_argument("--examples", type=int, default=400)
     ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--keep", action="store_true",
+                    help="keep the shipped witnesses; add programs for missing cells only")
     a = ap.parse_args()
+    kept = [cells_hit(w.cfg, w.steps) for w in shipped()] if a.keep else []
     found = collect(a.seeds, a.examples, a.steps)
-    chosen = cover(found)
+    chosen = cover(found, kept)
     covered = {c for w in chosen for c in w.cells}
     outside = sorted(set(found) - {c.id for c in all_cells()})
     if outside:  # a status or outcome an operation gave that its clause does not name
