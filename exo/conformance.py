@@ -40,9 +40,65 @@ class Implementation(Protocol):
     def observe(self) -> dict[str, Any]: ...
 
 
+def malformed(cfg: Config, observation: Any) -> str | None:
+    """GEN-5: the first way ``observation`` breaks the shape of spec/observe.md — a field
+    the model does not have, a map field that is not a dict, a key of the wrong shape or
+    out of its range, a value of the wrong type — naming the field and the key; None if
+    it has the shape (whether the values are right is for ``differences``)."""
+    if type(observation) is not dict:
+        return f"observe() returned {_a(observation)}, not a dict"
+    fields = layout(cfg)
+    for name, value in observation.items():
+        if name in SCALARS:
+            if type(value) is not int:
+                return (f"field {name!r}: {_short(value)} is {_a(value)}; "
+                        "a scalar field is an int")
+            continue
+        spec = fields.get(name)
+        if spec is None:
+            return f"observe() has a field the model does not: {name!r}"
+        if type(value) is not dict:
+            return (f"field {name!r}: {_a(value)}; a map field is a dict from key to "
+                    "value")
+        sizes, default, _ = spec
+        kind = type(default)
+        for key, v in value.items():
+            if len(sizes) == 1:
+                ok = type(key) is int and 0 <= key < sizes[0]
+                shape = f"an int in [0, {sizes[0]})"
+            else:
+                ok = (type(key) is tuple and len(key) == 2 and type(key[0]) is int
+                      and type(key[1]) is int and 0 <= key[0] < sizes[0]
+                      and 0 <= key[1] < sizes[1])
+                shape = f"a tuple (i, j) of ints, i in [0, {sizes[0]}), j in [0, {sizes[1]})"
+            if not ok:
+                return f"field {name!r}: key {_short(key)}; its keys are {shape}"
+            if type(v) is not kind:
+                return (f"field {name!r}[{key!r}]: {_short(v)} is {_a(v)}; "
+                        f"its values are {kind.__name__}s")
+    return None
+
+
+def _a(value: Any) -> str:
+    name = type(value).__name__
+    return f"{'an' if name[:1] in 'aeiouAEIOU' else 'a'} {name}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def abstract(cfg: Config, observation: dict[str, Any]) -> State:
     """GEN-5: the model state an implementation's observation stands for: fields and keys
-    left out take their boot value (the sparse form; spec/observe.md lists every field)."""
+    left out take their boot value (the sparse form; spec/observe.md lists every field).
+    An observation of another shape (``malformed``): ``KeyError`` for a field the model
+    does not have, ``ValueError`` otherwise, the message naming the field."""
+    problem = malformed(cfg, observation)
+    if problem is not None:
+        if "a field the model does not" in problem:
+            raise KeyError(problem)
+        raise ValueError(problem)
     s = initial(cfg)
     changes: dict[str, Any] = {}
     fields = layout(cfg)
@@ -51,8 +107,6 @@ def abstract(cfg: Config, observation: dict[str, Any]) -> State:
             changes[name] = value
         elif name in fields:
             changes[name] = getattr(s, name).update(value.items())
-        else:
-            raise KeyError(f"observation has a field the model does not: {name!r}")
     return s.replace(**changes)
 
 

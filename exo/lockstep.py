@@ -291,13 +291,17 @@ class Lockstep:
         self.recent = []
         try:
             observation = self.impl.observe()
-            if self.fields is not None and type(observation) is dict:
-                observation = {k: v for k, v in observation.items() if k in self.fields}
-            seen = abstract(self.cfg, observation)
         except Exception as exc:
             return self._fail(
-                "observe", f"after {after}: observe() failed or is malformed: "
-                f"{_first_line(exc)}\n{_traceback(exc)}")
+                "observe", f"after {after}: observe() raised {_first_line(exc)}\n"
+                f"{_traceback(exc)}")
+        if self.fields is not None and type(observation) is dict:
+            observation = {k: v for k, v in observation.items() if k in self.fields}
+        try:  # abstract checks the shape first (exo.conformance.malformed)
+            seen = abstract(self.cfg, observation)
+        except (KeyError, ValueError) as exc:
+            return self._fail("observe", f"after {after}: observe() is malformed: "
+                              f"{exc.args[0] if exc.args else exc} (spec/observe.md, GEN-5)")
         if seen != self.model:  # equal states need no canonical comparison
             try:
                 diff = differences(self.model, seen)
