@@ -638,6 +638,37 @@ class LibosRules:
         if free and step % 2:  # TLB-3: a new context id while the STLB holds the old one's
             self._apply("cid_switch", (env, free[0]))
 
+    @on("tlb")
+    @rule(vpage=st.integers(0, 5), pick=st.integers(0, 7), store=st.booleans())
+    def scenario_replace_page(self, vpage: int, pick: int, store: bool) -> None:
+        """TLB-4, TLB-7, TLB-9, MEM-2: a pager replaces a page: the running environment
+        maps ``vpage`` to one of its pages, unmaps it (tlbvadelete), maps the virtual page
+        that shares its STLB slot to a second page, frees the first page and touches the
+        second mapping, whose binding the Dealloc of the first must leave alone."""
+        env = self._running()
+        if env is None:
+            return
+        first = self._owned_page(env, pick)
+        if first is None:
+            return
+        s = self.model
+        free = [p for p in range(s.cfg.n_pages) if s.owner[p] < 0]
+        others = [p for p in range(s.cfg.n_pages) if s.owner[p] == env and p != first]
+        if free:
+            second = free[pick % len(free)]
+            self._apply("alloc", (env, second))
+        elif others:
+            second = others[pick % len(others)]
+        else:
+            return
+        self._apply("tlbwr", (env, vpage, _cap(self.model, first), True))
+        self._apply("tlbvadelete", (env, vpage))
+        far = vpage + self.model.cfg.stlb_size  # the same STLB slot (TLB-7), same context
+        self._apply("tlbwr", (env, far, _cap(self.model, second), True))
+        self._apply("dealloc", (env, _cap(self.model, first)))
+        self._apply("set_reg", (0, far))
+        self._apply("store" if store else "load", (far, 0, 0))
+
     @on("net")
     @rule(pick=st.integers(0, 7))
     def scenario_hard_filter(self, pick: int) -> None:
