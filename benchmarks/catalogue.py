@@ -70,6 +70,7 @@ class Row:
     missed_seeds: list[int] = field(default_factory=list)
     by_sweep: bool = False  # caught by the seed-independent witness sweep
     hits: list[bool] = field(default_factory=list)  # per run: caught
+    shrink: list[float] = field(default_factory=list)  # caught runs: s from failure to verdict
 
     def median_seconds(self) -> float | None:
         hit = [s for s, ok in zip(self.seconds, self.hits, strict=True) if ok]
@@ -77,6 +78,9 @@ class Row:
 
     def median_length(self) -> float | None:
         return statistics.median(self.lengths) if self.lengths else None
+
+    def median_shrink(self) -> float | None:
+        return statistics.median(self.shrink) if self.shrink else None
 
 
 def program_length(report: CheckReport) -> int:
@@ -105,6 +109,7 @@ def measure(name: str, seeds: int, examples: int, steps: int, start: int = 1) ->
             row.seconds.append(dt)
             row.hits.append(True)
             row.lengths.append(program_length(report))
+            row.shrink.append(report.seconds_to_shrink or 0.0)
         print(f"{name}: caught by the witness sweep in every run, {program_length(report)} "
               f"steps ({dt:.1f} s)", file=sys.stderr, flush=True)
         return row
@@ -120,10 +125,11 @@ def measure(name: str, seeds: int, examples: int, steps: int, start: int = 1) ->
         if caught:
             row.caught += 1
             row.lengths.append(program_length(report))
+            row.shrink.append(report.seconds_to_shrink or 0.0)
         else:
             row.missed_seeds.append(seed)
-        verdict = (f"caught, {program_length(report)} steps" if caught
-                   else "MISSED")
+        verdict = (f"caught, {program_length(report)} steps, shrunk in "
+                   f"{report.seconds_to_shrink or 0.0:.1f} s" if caught else "MISSED")
         print(f"{name} seed {seed}: {verdict} ({dt:.1f} s)", file=sys.stderr, flush=True)
     return row
 
@@ -133,9 +139,10 @@ def fmt(x: float | None, spec: str) -> str:
 
 
 def table(rows: list[Row]) -> str:
-    head = ("bug", "clause", "caught", "by", "median s", "median steps")
+    head = ("bug", "clause", "caught", "by", "median s", "shrink s", "median steps")
     body = [(r.bug, r.clause, f"{r.caught}/{r.runs}", "sweep" if r.by_sweep else "search",
-             fmt(r.median_seconds(), ".1f"), fmt(r.median_length(), ".0f")) for r in rows]
+             fmt(r.median_seconds(), ".1f"), fmt(r.median_shrink(), ".1f"),
+             fmt(r.median_length(), ".0f")) for r in rows]
     widths = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
     lines = ["  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)),
              "  ".join("-" * w for w in widths)]
@@ -166,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     if a.json is not None:
         data = {"seeds": a.seeds, "start": a.start, "examples": a.examples, "steps": a.steps,
                 "rows": [asdict(r) | {"median_seconds": r.median_seconds(),
-                            "median_length": r.median_length()} for r in rows]}
+                                      "median_shrink": r.median_shrink(),
+                                      "median_length": r.median_length()} for r in rows]}
         a.json.write_text(json.dumps(data, indent=2) + "\n")
     return 0 if all(r.caught == r.runs for r in rows) else 1
 

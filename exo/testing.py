@@ -62,10 +62,11 @@ itself behind this interface: a reference, and the kit's own self-test.
 from __future__ import annotations
 
 import importlib
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from hypothesis import HealthCheck, Phase, settings, target
 from hypothesis import core as hypothesis_core
@@ -326,6 +327,15 @@ class LockstepMachine(LibosRules, RuleBasedStateMachine):
     traces: list[list[Step]] | None = None  # each example's calls (the last: the shrunk one)
     ops: frozenset[str] | None = None  # --ops: the only operations called (None: all)
     fields: frozenset[str] | None = None  # --ops: the only observe() fields compared
+    failed_at: list[float] | None = None  # perf_counter() of the run's first failure
+
+    def _failed(self, message: str) -> NoReturn:
+        """Fail the example (Hypothesis then shrinks it); the first failure's time is kept
+        so that ``run_check`` can say how long shrinking took."""
+        cls = type(self)
+        if cls.failed_at is not None and not cls.failed_at:
+            cls.failed_at.append(time.perf_counter())
+        raise AssertionError(message)
 
     def __init__(self) -> None:
         super().__init__()
@@ -334,7 +344,7 @@ class LockstepMachine(LibosRules, RuleBasedStateMachine):
             cls.on_start()
         self.ls = Lockstep(cls.factory, self.cfg, cls.fields)
         if self.ls.failure is not None:
-            raise AssertionError(self.ls.failure.message)
+            self._failed(self.ls.failure.message)
         self.cells: set[str] = set()
         self.trace: list[Step] = []
         if cls.traces is not None:
@@ -367,7 +377,7 @@ class LockstepMachine(LibosRules, RuleBasedStateMachine):
         self.trace.append((name, tuple(_plain(a) for a in args)))
         failure = self.ls.call(name, args)
         if failure is not None:
-            raise AssertionError(failure.message)
+            self._failed(failure.message)
         assert self.ls.result is not None
         return self.ls.result
 
@@ -535,7 +545,7 @@ class LockstepMachine(LibosRules, RuleBasedStateMachine):
         ten steps). Steer generation toward examples that hit many behaviour cells."""
         failure = self.ls.model_holds()
         if failure is not None:
-            raise AssertionError(failure.message)
+            self._failed(failure.message)
         if self.cells:
             target(float(len(self.cells)), label="behaviour cells hit")
 
@@ -544,7 +554,7 @@ class LockstepMachine(LibosRules, RuleBasedStateMachine):
         """The observation means the model's state (``Lockstep.conforms``)."""
         failure = self.ls.conforms(invariants=False)
         if failure is not None:
-            raise AssertionError(failure.message)
+            self._failed(failure.message)
 
 
 _KEYWORD = {"target": "target_", "targets": "targets_"}
@@ -638,6 +648,8 @@ class CheckReport:
     trace: list[Step] | None = None  # the failing calls, replayed and minimized
     failure: Failure | None = None  # what the replay of ``trace`` found first
     fields: frozenset[str] | None = None  # the observe() fields compared (--ops)
+    seconds_to_find: float | None = None  # from the start to the first failing example
+    seconds_to_shrink: float | None = None  # from then to the verdict (shrink, minimize)
 
     def text(self) -> str:
         if self.passed:
@@ -697,12 +709,15 @@ def run_check(
         if on_progress is not None and count[0] <= examples:
             on_progress(count[0])
 
+    start = time.perf_counter()
+    failed_at: list[float] = []
     shrink_limit = hypothesis_engine.MAX_SHRINKING_SECONDS
     hypothesis_engine.MAX_SHRINKING_SECONDS = max(1, int(shrink_seconds))
     forced: Any = hypothesis_core.global_force_seed
     hypothesis_core.global_force_seed = seed if seed is not None else forced  # type: ignore[assignment]
     try:
-        if ops is None and _swept(factory, configs, report):
+        if ops is None and _swept(factory, configs, report, failed_at):
+            _timed(report, start, failed_at)
             return report
         for c, share in zip(configs, shares, strict=True):
             if share == 0:
@@ -710,7 +725,8 @@ def run_check(
             base = lockstep_machine(factory, c, ops)
             traces: list[list[Step]] = []
             machine = type(base.__name__, (base,), {"on_start": staticmethod(started),
-                                                    "coverage": coverage, "traces": traces})
+                                                    "coverage": coverage, "traces": traces,
+                                                    "failed_at": failed_at})
             report.config = c
             if not _run_machine(machine, share, steps, derandomize, report):
                 if traces:
@@ -721,9 +737,18 @@ def run_check(
         hypothesis_core.global_force_seed = forced
         hypothesis_engine.MAX_SHRINKING_SECONDS = shrink_limit
     report.runs = count[0]
+    _timed(report, start, failed_at)
     if on_progress is not None and report.passed:
         on_progress(examples)
     return report
+
+
+def _timed(report: CheckReport, start: float, failed_at: list[float]) -> None:
+    """Split a failing run's time at its first failure: search, then shrinking."""
+    if report.passed or not failed_at:
+        return
+    report.seconds_to_find = failed_at[0] - start
+    report.seconds_to_shrink = time.perf_counter() - failed_at[0]
 
 
 def _minimized(factory: Factory, cfg: Config, trace: list[Step], report: CheckReport,
@@ -740,7 +765,8 @@ def _minimized(factory: Factory, cfg: Config, trace: list[Step], report: CheckRe
         return  # calls that cannot be replayed as plain values: keep Hypothesis's program
 
 
-def _swept(factory: Factory, configs: list[Config], report: CheckReport) -> bool:
+def _swept(factory: Factory, configs: list[Config], report: CheckReport,
+           failed_at: list[float]) -> bool:
     """Replay the shipped witness programs (``exo.witnesses``) of these configurations
     first: every run reaches every reachable cell. True if one of them failed (``report``
     filled in, the calls minimized)."""
@@ -749,6 +775,7 @@ def _swept(factory: Factory, configs: list[Config], report: CheckReport) -> bool
     if found is None:
         return False
     witness, calls, failure = found
+    failed_at.append(time.perf_counter())
     report.passed = False
     report.config = witness.cfg
     report.error = failure.message.splitlines()[0]
