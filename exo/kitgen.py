@@ -118,6 +118,30 @@ class LibosRules:
         e = self.model.cur_env
         return e if e >= 0 and self.model.env_alive[e] else None
 
+    def _scheduled(self, pick: int = 0) -> int | None:
+        """The running environment; if none runs, make one run as a library OS's
+        scheduler would: boot one if none lives, give the chosen live environment a free
+        slice if it owns none, and let the clock tick until a slice of a live
+        environment begins (CPU-1..CPU-4). None if no environment can run."""
+        if self._running() is not None:
+            return self._running()
+        if not _live(self.model):
+            self.libos_boot_env(pick=pick, cid=pick, missing=-1)
+        live = _live(self.model)
+        if not live:
+            return None
+        s = self.model
+        target = live[pick % len(live)]
+        if not any(s.slice_owner[q] == target for q in range(s.cfg.n_slices)):
+            free = [q for q in range(s.cfg.n_slices) if s.slice_owner[q] < 0]
+            if free:
+                self._apply("slice_alloc", (target, free[pick % len(free)]))
+        for _ in range(s.cfg.n_slices * (s.cfg.slice_ticks + 1) + 1):
+            if self._running() is not None:
+                break
+            self._apply("timer_tick", ())
+        return self._running()
+
     # ---------------------------------------------------------------- environments
 
     @rule(pick=st.integers(0, 7), cid=st.integers(0, 7), missing=st.integers(-1, 9))
@@ -421,7 +445,7 @@ class LibosRules:
                                    writable: bool, pick: int) -> None:
         """TLB-4, TLB-8: a guaranteed mapping, its TLB/STLB binding dropped, an access:
         the TLB is refilled from the guaranteed mapping (or a protection fault)."""
-        env = self._running()
+        env = self._scheduled(pick)
         if env is None:
             return
         page = self._owned_page(env, pick)
@@ -499,7 +523,7 @@ class LibosRules:
         """CPU-4, CPU-5, PCT-1/PCT-2: the running environment keeps the CPU past the end of
         its slice (excess time, perhaps a kill), then gives it up: the next slice of a
         debtor starts in debt; a protected call after the slice ran out gets NO_TIME."""
-        env = self._running()
+        env = self._scheduled(0)
         if env is None:
             return
         for _ in range(self.model.slice_left + extra):
@@ -518,7 +542,7 @@ class LibosRules:
         """REV-1, REV-5, TLB-4, PCT-1: the kernel asks for a page bound by a guaranteed
         mapping (GUARANTEED), for another page (then gm_set on it is BUSY), and for the
         slice in progress while its owner calls another environment (BUSY)."""
-        env = self._running()
+        env = self._scheduled(pick)
         if env is None:
             return
         page = self._owned_page(env, pick)
@@ -624,7 +648,7 @@ class LibosRules:
         """TLB-6..TLB-8: the running environment maps two virtual pages writable, so the
         second may evict the first from the small TLB; accessing the first again refills
         the TLB from the STLB."""
-        env = self._running()
+        env = self._scheduled(vpage)
         if env is None:
             return
         page = self._owned_page(env, vpage)
@@ -645,7 +669,7 @@ class LibosRules:
         maps ``vpage`` to one of its pages, unmaps it (tlbvadelete), maps the virtual page
         that shares its STLB slot to a second page, frees the first page and touches the
         second mapping, whose binding the Dealloc of the first must leave alone."""
-        env = self._running()
+        env = self._scheduled(pick)
         if env is None:
             return
         first = self._owned_page(env, pick)
@@ -746,7 +770,7 @@ class LibosRules:
     def scenario_protection(self, vpage: int, pick: int) -> None:
         """MEM-5, EXC-2: the running environment maps a page read-only and stores to it: a
         protection fault, delivered to its handler (or a kill without one)."""
-        env = self._running()
+        env = self._scheduled(pick)
         if env is None:
             return
         page = self._owned_page(env, pick)
