@@ -289,6 +289,18 @@ def _removed_filter_match(pre: State, name: str, args: tuple[Any, ...], res: Res
     return False
 
 
+def _take_from_several(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                       post: State) -> bool:
+    """A packet was taken from a ring holding two or more packets that differ, so the
+    order of the ring (oldest first) decides which one is returned."""
+    if name != "packet_take" or not _ok(res):
+        return False
+    env, c = args[0], pre.cfg
+    count = pre.rx_count[env]
+    waiting = {pre.rx_pkt[env, (pre.rx_head[env] + i) % c.ring_size] for i in range(count)}
+    return count >= 2 and len(waiting) >= 2
+
+
 CASES: tuple[tuple[Cell, Predicate], ...] = (
     (Cell("case/MEM-2/grantee-binding-broken", "MEM-2", "case",
           "the owner's dealloc (or an abort of the page) breaks another context's TLB or "
@@ -341,6 +353,9 @@ CASES: tuple[tuple[Cell, Predicate], ...] = (
     (Cell("case/NET-2/removed-filter-match", "NET-2", "case",
           "a packet that only a removed filter's program accepts arrives (dropped)"),
      _removed_filter_match),
+    (Cell("case/NET-4/take-oldest", "NET-4", "case",
+          "a packet is taken from a ring holding two or more different packets"),
+     _take_from_several),
     (Cell("case/NET-4/ring-wraps", "NET-4", "case",
           "a packet lands in a receive ring whose head has moved (the ring wraps)"),
      _ring_wraps),

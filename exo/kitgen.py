@@ -636,9 +636,9 @@ class LibosRules:
         for byte in range(s.cfg.n_filters + 1):
             owner = live[(pick + byte) % len(live)]
             self._apply("filter_install", (owner, _first_byte_is(byte)))
-        for _ in range(rounds):
-            for _ in range(s.cfg.ring_size + 1):
-                self._apply("packet_arrive", (bytes([pick % 4, 1]),))
+        for r in range(rounds):
+            for i in range(s.cfg.ring_size + 1):  # different packets: the order shows
+                self._apply("packet_arrive", (bytes([pick % 4, 1, r, i]),))
             self._apply("packet_take", (self.model.filter_owner[0]
                                         if self.model.filter_valid[0] else env,))
 
