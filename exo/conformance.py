@@ -22,7 +22,9 @@ brief). ``exo.testing`` runs model and implementation in lockstep on this contra
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any, Protocol
 
 from exo.interface import FREE, MAX_PACKET, Cap, Config, Result, Status
@@ -62,7 +64,9 @@ def malformed(cfg: Config, observation: Any) -> str | None:
                     "value")
         sizes, default, _ = spec
         kind = type(default)
-        for key, v in value.items():
+        if _well_formed(cfg, name, value, kind, len(sizes)):
+            continue
+        for key, v in value.items():  # something is wrong: find the first entry
             if len(sizes) == 1:
                 ok = type(key) is int and 0 <= key < sizes[0]
                 shape = f"an int in [0, {sizes[0]})"
@@ -77,6 +81,24 @@ def malformed(cfg: Config, observation: Any) -> str | None:
                 return (f"field {name!r}[{key!r}]: {_short(v)} is {_a(v)}; "
                         f"its values are {kind.__name__}s")
     return None
+
+
+def _well_formed(cfg: Config, name: str, value: dict[Any, Any], kind: type,
+                 arity: int) -> bool:
+    """The fast check of one map field (set operations, no loop in Python): every key an
+    exact in-range key, every value of type ``kind``."""
+    if not set(map(type, value.values())) <= {kind}:
+        return False
+    if not value.keys() <= _keys(cfg, name):  # equal keys: in range, right shape ...
+        return False
+    if arity == 1:  # ... and exactly ints (``True == 1`` and hashes alike)
+        return set(map(type, value)) <= {int}
+    return set(map(type, itertools.chain.from_iterable(value))) <= {int}
+
+
+@lru_cache(maxsize=256)
+def _keys(cfg: Config, name: str) -> frozenset[Any]:
+    return frozenset(k for k, _ in getattr(initial(cfg), name).items())
 
 
 def _a(value: Any) -> str:
@@ -105,8 +127,8 @@ def abstract(cfg: Config, observation: dict[str, Any]) -> State:
     for name, value in observation.items():
         if name in SCALARS:
             changes[name] = value
-        elif name in fields:
-            changes[name] = getattr(s, name).update(value.items())
+        elif name in fields:  # keys checked above: exact and in range
+            changes[name] = getattr(s, name).overlay(value)
     return s.replace(**changes)
 
 

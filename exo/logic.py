@@ -426,6 +426,16 @@ class ConMap(Map):
                 data[k] = value
         return ConMap(self.sizes, self.default, data)
 
+    def overlay(self, entries: dict[Any, Val]) -> ConMap:
+        """A copy with every entry of ``entries`` set in one step. Its keys must be keys of
+        this map exactly as ``items`` gives them (exact ints, or tuples of exact ints, in
+        range): the caller has checked them (``exo.conformance.malformed``)."""
+        if not entries:
+            return self
+        data = dict(self._data)
+        data.update(entries)
+        return ConMap(self.sizes, self.default, data)
+
     def map(self, fn: Callable[..., Val]) -> ConMap:
         data = {}
         for ks in itertools.product(*map(range, self.sizes)):
