@@ -301,6 +301,13 @@ def _take_from_several(pre: State, name: str, args: tuple[Any, ...], res: Result
     return count >= 2 and len(waiting) >= 2
 
 
+def _free_slice_in_progress(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                            post: State) -> bool:
+    """The running environment freed the slice in progress (its instance runs out)."""
+    return (name == "slice_free" and _ok(res) and args[1] == pre.cur_slice
+            and args[0] == pre.cur_env)
+
+
 CASES: tuple[tuple[Cell, Predicate], ...] = (
     (Cell("case/MEM-2/grantee-binding-broken", "MEM-2", "case",
           "the owner's dealloc (or an abort of the page) breaks another context's TLB or "
@@ -343,6 +350,8 @@ CASES: tuple[tuple[Cell, Predicate], ...] = (
      _repossession_delivered),
     (Cell("case/CPU-5/slice-in-debt", "CPU-5", "case",
           "a slice begins for an environment with excess time to repay"), _slice_in_debt),
+    (Cell("case/CPU-2/free-slice-in-progress", "CPU-2", "case",
+          "the running environment frees the slice in progress"), _free_slice_in_progress),
     (Cell("case/PCT-1/scall-other", "PCT-1", "case",
           "a synchronous protected call to another environment"), _pct_to_other("scall")),
     (Cell("case/PCT-2/acall-other", "PCT-2", "case",

@@ -580,9 +580,18 @@ class LibosRules:
             self._apply("yield_to", (callee,))
 
     @on("cpu")
-    @rule(pick=st.integers(0, 7), other=st.booleans())
-    def scenario_slices(self, pick: int, other: bool) -> None:
-        """CPU-1/CPU-2: an environment frees a slice it owns, or one it does not own."""
+    @rule(pick=st.integers(0, 7), other=st.booleans(), current=st.booleans())
+    def scenario_slices(self, pick: int, other: bool, current: bool) -> None:
+        """CPU-1/CPU-2: an environment frees a slice it owns, or one it does not own; or
+        (``current``) the running environment gives up the slice in progress, whose
+        current instance still runs out, and the clock goes on."""
+        if current:
+            env = self._scheduled(pick)
+            if env is not None and self.model.slice_owner[self.model.cur_slice] == env:
+                self._apply("slice_free", (env, self.model.cur_slice))
+                for _ in range(self.model.slice_left + 1):
+                    self._apply("timer_tick", ())
+                return
         s = self.model
         owned = [q for q in range(s.cfg.n_slices) if s.slice_owner[q] >= 0]
         q = _pick(owned, pick)

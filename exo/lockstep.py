@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -364,43 +365,54 @@ def _checked_steps(steps: Sequence[Any]) -> list[Step]:
     return out
 
 
+MINIMIZE_SECONDS = 10.0
+"""How long ``minimize`` may delete steps (a failing program of hundreds of calls would
+otherwise cost minutes of replays); it keeps the shortest program found by then."""
+
+
 def replay(factory: Factory, cfg: Config, steps: Sequence[Step],
-           fields: frozenset[str] | None = None) -> Failure | None:
+           fields: frozenset[str] | None = None, invariants: bool = True) -> Failure | None:
     """Run ``steps`` in lockstep from boot, checking after boot and after every step;
-    the first failure, or None. ``fields`` as for ``Lockstep``. ``ValueError`` for a
-    malformed step (unknown operation, arguments not a tuple) or configuration, before
-    anything runs."""
+    the first failure, or None. ``fields`` as for ``Lockstep``. ``invariants=False``:
+    the model's invariants are checked once, at the end, not after every step (the
+    check costs about ten steps). ``ValueError`` for a malformed step (unknown
+    operation, arguments not a tuple) or configuration, before anything runs."""
     problem = cfg.problem() if isinstance(cfg, Config) else "not an exo.interface.Config"
     if problem is not None:
         raise ValueError(f"bad configuration: {problem}")
     plan = _checked_steps(steps)
     ls = Lockstep(factory, cfg, fields)
-    failure = ls.conforms()
+    failure = ls.conforms(invariants)
     for name, args in plan:
         if failure is not None:
             break
-        failure = ls.step(name, args)
-    return failure
+        failure = ls.call(name, args) or ls.conforms(invariants)
+    return failure or ls.model_holds()
 
 
 def minimize(factory: Factory, cfg: Config, steps: Sequence[Step], failure: Failure,
-             max_replays: int = 2000, fields: frozenset[str] | None = None
-             ) -> tuple[list[Step], Failure]:
+             max_replays: int = 2000, fields: frozenset[str] | None = None,
+             max_seconds: float = MINIMIZE_SECONDS) -> tuple[list[Step], Failure]:
     """A shorter program failing the same way (the same ``kind``): cut everything after
     ``failure.index``, delete single steps (from the last to the first, repeatedly) and
     then pairs of steps while a replay still fails with that kind. At most
-    ``max_replays`` replays; the shortest program found and its failure."""
+    ``max_replays`` replays and ``max_seconds`` seconds; the shortest program found and
+    its failure. The model's invariants are checked after every step only when the
+    failure is a broken invariant."""
+    every = failure.kind == "invariant"
     best = _checked_steps(steps)[: failure.index + 1]
-    found = replay(factory, cfg, best, fields)
+    found = replay(factory, cfg, best, fields, invariants=every)
     if found is None or found.kind != failure.kind:  # not reproducible as given
         return list(steps), failure
     budget = [max_replays]
+    deadline = time.perf_counter() + max_seconds
 
     def attempt(candidate: list[Step]) -> Failure | None:
-        if budget[0] <= 0:
+        if budget[0] <= 0 or time.perf_counter() > deadline:
+            budget[0] = 0
             return None
         budget[0] -= 1
-        f = replay(factory, cfg, candidate, fields)
+        f = replay(factory, cfg, candidate, fields, invariants=every)
         return f if f is not None and f.kind == failure.kind else None
 
     best = best[: found.index + 1]
