@@ -26,8 +26,17 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from exo.interface import OPERATIONS, Cap, ExcKind, Outcome, Resource, Result, Status
+from exo.interface import (
+    OPERATIONS,
+    Cap,
+    ExcKind,
+    Outcome,
+    Resource,
+    Result,
+    Status,
+)
 from exo.model import State
+from exo.model.exceptions import RAISABLE
 from exo.model.filters import evaluate
 from exo.spec.clauses import HEADING, spec_files
 
@@ -308,6 +317,15 @@ def _free_slice_in_progress(pre: State, name: str, args: tuple[Any, ...], res: R
             and args[0] == pre.cur_env)
 
 
+def _raise_kernel_kind(kind: ExcKind) -> Predicate:
+    def pred(pre: State, name: str, args: tuple[Any, ...], res: Result,
+             post: State) -> bool:
+        """Running code asked to raise ``kind``, which only the kernel raises (EXC-1)."""
+        return (name == "raise_exception" and pre.cur_env >= 0 and type(args[0]) is int
+                and args[0] == kind and kind not in RAISABLE)
+    return pred
+
+
 CASES: tuple[tuple[Cell, Predicate], ...] = (
     (Cell("case/MEM-2/grantee-binding-broken", "MEM-2", "case",
           "the owner's dealloc (or an abort of the page) breaks another context's TLB or "
@@ -350,6 +368,12 @@ CASES: tuple[tuple[Cell, Predicate], ...] = (
      _repossession_delivered),
     (Cell("case/CPU-5/slice-in-debt", "CPU-5", "case",
           "a slice begins for an environment with excess time to repay"), _slice_in_debt),
+    (Cell("case/EXC-1/raise-tlb-miss", "EXC-1", "case",
+          "running code raises TLB_MISS, which only the kernel raises"),
+     _raise_kernel_kind(ExcKind.TLB_MISS)),
+    (Cell("case/EXC-1/raise-repossession", "EXC-1", "case",
+          "running code raises REPOSSESSION, which only the kernel raises"),
+     _raise_kernel_kind(ExcKind.REPOSSESSION)),
     (Cell("case/CPU-2/free-slice-in-progress", "CPU-2", "case",
           "the running environment frees the slice in progress"), _free_slice_in_progress),
     (Cell("case/PCT-1/scall-other", "PCT-1", "case",
@@ -402,7 +426,7 @@ def cells_of(pre: State, name: str, args: tuple[Any, ...], res: Result,
     if status == "OK" and name in _OUTCOME_OPS and type(res.value) is int and (
             res.value in _OUTCOME_NAMES):
         hit.append(f"{name}/OK/{_OUTCOME_NAMES[res.value]}")
-    if status == "OK" or name in ("dealloc", "abort"):
+    if status == "OK" or name in _CASES_ON_FAILURE:
         for cell, pred in CASES:
             try:
                 if pred(pre, name, args, res, post):
@@ -412,6 +436,9 @@ def cells_of(pre: State, name: str, args: tuple[Any, ...], res: Result,
     return hit
 
 
+_CASES_ON_FAILURE = frozenset({"dealloc", "abort", "raise_exception"})
+"""Operations whose failed steps can still be a named case (the others' cases all need
+OK)."""
 _OUTCOME_NAMES = {o.value: o.name for o in Outcome}
 _OUTCOME_OPS = frozenset(c.id.split("/")[0] for c in spec_cells() if c.kind == "outcome")
 

@@ -325,9 +325,12 @@ class LibosRules:
             self._apply("scall" if sync else "acall", (callee,))
 
     @on("cpu")
-    @rule(exc=st.integers(1, 4))
-    def libos_fault(self, exc: int) -> None:
-        """EXC-1: the running code faults (unaligned, overflow, coprocessor, protection)."""
+    @rule(exc=st.integers(0, NUM_EXCEPTIONS), pick=st.integers(0, 7))
+    def libos_fault(self, exc: int, pick: int) -> None:
+        """EXC-1: the running code faults (unaligned, overflow, coprocessor, protection),
+        or tries to raise a kind only the kernel raises (a TLB miss, a kind past the
+        last): INVALID_ARGUMENT, nothing delivered."""
+        self._scheduled(pick)
         self._apply("raise_exception", (exc,))
 
     # ---------------------------------------------------------------- revocation
