@@ -394,8 +394,9 @@ def minimize(factory: Factory, cfg: Config, steps: Sequence[Step], failure: Fail
              max_replays: int = 2000, fields: frozenset[str] | None = None,
              max_seconds: float = MINIMIZE_SECONDS) -> tuple[list[Step], Failure]:
     """A shorter program failing the same way (the same ``kind``): cut everything after
-    ``failure.index``, delete single steps (from the last to the first, repeatedly) and
-    then pairs of steps while a replay still fails with that kind. At most
+    ``failure.index``, delete chunks of steps (halves, quarters, ... from the end), then
+    single steps (from the last to the first, repeatedly) and then pairs of steps, while
+    a replay still fails with that kind. At most
     ``max_replays`` replays and ``max_seconds`` seconds; the shortest program found and
     its failure. The model's invariants are checked after every step only when the
     failure is a broken invariant."""
@@ -416,6 +417,18 @@ def minimize(factory: Factory, cfg: Config, steps: Sequence[Step], failure: Fail
         return f if f is not None and f.kind == failure.kind else None
 
     best = best[: found.index + 1]
+    # chunks first (halves, quarters, ...: a long program loses most of its steps in a
+    # few replays), then single steps and pairs
+    size = len(best) // 2
+    while size >= 2 and budget[0] > 0:
+        i = len(best) - size
+        while i >= 0 and budget[0] > 0:
+            candidate = best[:i] + best[i + size:]
+            f = attempt(candidate)
+            if f is not None:
+                best, found = candidate[: f.index + 1], f
+            i = min(i - size, len(best) - size)
+        size //= 2
     changed = True
     while changed and budget[0] > 0:
         changed = False
