@@ -365,29 +365,35 @@ def _checked_steps(steps: Sequence[Any]) -> list[Step]:
     return out
 
 
-MINIMIZE_SECONDS = 10.0
+MINIMIZE_SECONDS = 15.0
 """How long ``minimize`` may delete steps (a failing program of hundreds of calls would
 otherwise cost minutes of replays); it keeps the shortest program found by then."""
 
 
 def replay(factory: Factory, cfg: Config, steps: Sequence[Step],
-           fields: frozenset[str] | None = None, invariants: bool = True) -> Failure | None:
+           fields: frozenset[str] | None = None, invariants: bool | None = True
+           ) -> Failure | None:
     """Run ``steps`` in lockstep from boot, checking after boot and after every step;
-    the first failure, or None. ``fields`` as for ``Lockstep``. ``invariants=False``:
-    the model's invariants are checked once, at the end, not after every step (the
-    check costs about ten steps). ``ValueError`` for a malformed step (unknown
-    operation, arguments not a tuple) or configuration, before anything runs."""
+    the first failure, or None. ``fields`` as for ``Lockstep``. ``invariants``: True,
+    the model's invariants after every step; False, once at the end (the check costs
+    about ten steps, and Z3 questions when filters are installed); None, not at all
+    (``minimize`` keeping a failure that is not a broken invariant). ``ValueError`` for
+    a malformed step (unknown operation, arguments not a tuple) or configuration,
+    before anything runs."""
     problem = cfg.problem() if isinstance(cfg, Config) else "not an exo.interface.Config"
     if problem is not None:
         raise ValueError(f"bad configuration: {problem}")
     plan = _checked_steps(steps)
     ls = Lockstep(factory, cfg, fields)
-    failure = ls.conforms(invariants)
+    every = invariants is True
+    failure = ls.conforms(every)
     for name, args in plan:
         if failure is not None:
             break
-        failure = ls.call(name, args) or ls.conforms(invariants)
-    return failure or ls.model_holds()
+        failure = ls.call(name, args) or ls.conforms(every)
+    if failure is None and invariants is False:
+        failure = ls.model_holds()
+    return failure
 
 
 def minimize(factory: Factory, cfg: Config, steps: Sequence[Step], failure: Failure,
@@ -400,7 +406,7 @@ def minimize(factory: Factory, cfg: Config, steps: Sequence[Step], failure: Fail
     ``max_replays`` replays and ``max_seconds`` seconds; the shortest program found and
     its failure. The model's invariants are checked after every step only when the
     failure is a broken invariant."""
-    every = failure.kind == "invariant"
+    every: bool | None = True if failure.kind == "invariant" else None
     best = _checked_steps(steps)[: failure.index + 1]
     found = replay(factory, cfg, best, fields, invariants=every)
     if found is None or found.kind != failure.kind:  # not reproducible as given
