@@ -142,6 +142,15 @@ class LibosRules:
             self._apply("timer_tick", ())
         return self._running()
 
+    def _running_page(self, pick: int, page_pick: int) -> tuple[int, int] | None:
+        """The running environment (``_scheduled``) and one of its pages
+        (``_owned_page``), or None."""
+        env = self._scheduled(pick)
+        if env is None:
+            return None
+        page = self._owned_page(env, page_pick)
+        return None if page is None else (env, page)
+
     # ---------------------------------------------------------------- environments
 
     @rule(pick=st.integers(0, 7), cid=st.integers(0, 7), missing=st.integers(-1, 9))
@@ -448,12 +457,10 @@ class LibosRules:
                                    writable: bool, pick: int) -> None:
         """TLB-4, TLB-8: a guaranteed mapping, its TLB/STLB binding dropped, an access:
         the TLB is refilled from the guaranteed mapping (or a protection fault)."""
-        env = self._scheduled(pick)
-        if env is None:
+        found = self._running_page(pick, pick)
+        if found is None:
             return
-        page = self._owned_page(env, pick)
-        if page is None:
-            return
+        env, page = found
         s = self.model
         rights = int(Rights.READWRITE)
         if pick % 4 == 0:  # a read-only capability asked for a writable mapping
@@ -545,12 +552,10 @@ class LibosRules:
         """REV-1, REV-5, TLB-4, PCT-1: the kernel asks for a page bound by a guaranteed
         mapping (GUARANTEED), for another page (then gm_set on it is BUSY), and for the
         slice in progress while its owner calls another environment (BUSY)."""
-        env = self._scheduled(pick)
-        if env is None:
+        found = self._running_page(pick, pick)
+        if found is None:
             return
-        page = self._owned_page(env, pick)
-        if page is None:
-            return
+        env, page = found
         s = self.model
         self._apply("gm_set", (env, slot % s.cfg.n_guaranteed, vpage, _cap(s, page), True))
         self._apply("revoke_request", (env, int(Resource.PAGE), page, s.now + 2))
@@ -660,12 +665,10 @@ class LibosRules:
         """TLB-6..TLB-8: the running environment maps two virtual pages writable, so the
         second may evict the first from the small TLB; accessing the first again refills
         the TLB from the STLB."""
-        env = self._scheduled(vpage)
-        if env is None:
+        found = self._running_page(vpage, vpage)
+        if found is None:
             return
-        page = self._owned_page(env, vpage)
-        if page is None:
-            return
+        env, page = found
         for v in (vpage, vpage + step):
             self._apply("tlbwr", (env, v, _cap(self.model, page), True))
         self._apply("set_reg", (0, vpage))
@@ -681,12 +684,10 @@ class LibosRules:
         maps ``vpage`` to one of its pages, unmaps it (tlbvadelete), maps the virtual page
         that shares its STLB slot to a second page, frees the first page and touches the
         second mapping, whose binding the Dealloc of the first must leave alone."""
-        env = self._scheduled(pick)
-        if env is None:
+        found = self._running_page(pick, pick)
+        if found is None:
             return
-        first = self._owned_page(env, pick)
-        if first is None:
-            return
+        env, first = found
         s = self.model
         free = [p for p in range(s.cfg.n_pages) if s.owner[p] < 0]
         others = [p for p in range(s.cfg.n_pages) if s.owner[p] == env and p != first]
@@ -782,12 +783,10 @@ class LibosRules:
     def scenario_protection(self, vpage: int, pick: int) -> None:
         """MEM-5, EXC-2: the running environment maps a page read-only and stores to it: a
         protection fault, delivered to its handler (or a kill without one)."""
-        env = self._scheduled(pick)
-        if env is None:
+        found = self._running_page(pick, pick)
+        if found is None:
             return
-        page = self._owned_page(env, pick)
-        if page is None:
-            return
+        env, page = found
         self._apply("tlbwr", (env, vpage, _cap(self.model, page), False))
         self._apply("store", (vpage, 0, 0))
 
