@@ -5,6 +5,9 @@
 #   pip install -e '.[test,mutation]'          # or: pip install 'mutmut>=3.3'
 #   scripts/mutation.sh [all|model|impl] [--sample N] [--seed S] [--max-children K]
 #   scripts/mutation.sh all --sample 250       # what scripts/mutation-report.md reports
+#   scripts/mutation.sh model --proofs --sample 300   # the proofs alone (issue 12): the test
+#                                              # selection is tests/mutation_proofs.py, the
+#                                              # staging copy .mutation-proofs/
 #   scripts/mutation.sh summary                # only print the summary of the last run
 #   scripts/mutation.sh mutmut ARGS...         # any mutmut command inside the staging copy,
 #                                              # e.g. `mutmut results`, `mutmut show NAME`,
@@ -46,11 +49,16 @@ PY="${PYTHON:-/work/venv/bin/python}"
 BIN="$(dirname "$PY")"
 MUTMUT="$BIN/mutmut"
 [ -x "$MUTMUT" ] || MUTMUT=mutmut
-STAGE="${MUTATION_DIR:-$REPO/.mutation}"
-
-what=all; sample=0; seed=1; children=1
+what=all; sample=0; seed=1; children=1; proofs=0
+for arg in "$@"; do [ "$arg" = --proofs ] && proofs=1; done
+if [ "$proofs" = 1 ]; then
+    STAGE="${MUTATION_DIR:-$REPO/.mutation-proofs}"
+else
+    STAGE="${MUTATION_DIR:-$REPO/.mutation}"
+fi
 while [ $# -gt 0 ]; do
     case "$1" in
+        --proofs) ;;
         summary) exec "$PY" "$REPO/scripts/mutation_helper.py" summary "$STAGE" ;;
         mutmut) shift; cd "$STAGE"; exec "$MUTMUT" "$@" ;;
         all|model|impl) what="$1" ;;
@@ -68,6 +76,9 @@ case "$what" in
 esac
 
 "$PY" "$REPO/scripts/mutation_helper.py" stage "$STAGE"
+if [ "$proofs" = 1 ]; then
+    "$PY" "$REPO/scripts/mutation_helper.py" proofs "$STAGE"
+fi
 cd "$STAGE"
 if [ "$sample" -gt 0 ]; then
     mapfile -t pattern < <("$PY" "$REPO/scripts/mutation_helper.py" names "$STAGE" "$sample" "$seed" "${prefixes[@]}")

@@ -222,12 +222,29 @@ def _wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     return 100 * (centre - half), 100 * (centre + half)
 
 
+def proofs(dest: Path) -> None:
+    """Make the staged copy select the proofs alone: ``tests/mutation_proofs.py`` (every
+    obligation, grouped by operation) replaces the [tool.mutmut] test selection."""
+    path = dest / "pyproject.toml"
+    text = path.read_text()
+    start = text.index("pytest_add_cli_args_test_selection = [")
+    end = text.index("\n]\n", start) + 3
+    new = text[:start] + 'pytest_add_cli_args_test_selection = ["tests/mutation_proofs.py"]\n' \
+        + text[end:]
+    if new != text:
+        path.write_text(new)
+    print(f"{path}: test selection is tests/mutation_proofs.py (the proofs alone)")
+
+
 def main(argv: list[str]) -> int:
     if len(argv) >= 2 and argv[0] == "stage":
         stage(Path(__file__).resolve().parent.parent, Path(argv[1]).resolve())
         return 0
     if len(argv) >= 5 and argv[0] == "names":
         names(Path(argv[1]), int(argv[2]), int(argv[3]), argv[4:])
+        return 0
+    if len(argv) >= 2 and argv[0] == "proofs":
+        proofs(Path(argv[1]).resolve())
         return 0
     if len(argv) >= 2 and argv[0] == "summary":
         return summary(Path(argv[1]), argv[2:] or ["exo.model", "exo.impl"])

@@ -1,0 +1,43 @@
+"""The proofs alone, grouped by operation: the test selection of
+``scripts/mutation.sh model --proofs`` (issue 12: how many mutants of model/ the proof
+obligations kill without any other test).
+
+Not collected by the suite (the file name does not start with ``test_``); CI discharges
+the same obligations through ``exo prove``. Each test states every obligation of one
+operation (``step/OP/*``, ``post/OP/*``, ``thm/*/OP``) or one operation-free obligation
+(``init/*``, ``flt/*``) for every size, with the manifest's budget, and fails unless Z3
+answers unsat. No counterexample search: a mutant only has to be refuted.
+"""
+
+from __future__ import annotations
+
+import pytest
+import z3
+
+from exo.interface import Config
+from exo.proofs.obligations import Obligation, build, discharge, obligations, solve
+from exo.proofs.runner import default_manifest_path, load_manifest
+
+OBLIGATIONS = obligations()
+MANIFEST = load_manifest(default_manifest_path())
+
+
+def _key(ob: Obligation) -> str:
+    return ob.op if ob.op is not None else ob.name
+
+
+KEYS = sorted({_key(ob) for ob in OBLIGATIONS})
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_proved(key: str) -> None:
+    for ob in OBLIGATIONS:
+        if _key(ob) != key:
+            continue
+        if ob.kind == "flt":
+            result = discharge(ob, MANIFEST.budget(ob.name))
+            assert result.ok, f"{ob.name}: {result.verdict}"
+            continue
+        q = build(ob, Config.symbolic())
+        answer, _, _ = solve([*q.hypotheses, q.goal], MANIFEST.budget(ob.name))
+        assert answer == z3.unsat, f"{ob.name}: {answer}"
