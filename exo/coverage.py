@@ -326,7 +326,21 @@ def _raise_kernel_kind(kind: ExcKind) -> Predicate:
     return pred
 
 
+_ARG_TYPES = (int, bool, bytes, tuple, Cap)
+
+
+def _wrong_type(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                post: State) -> bool:
+    """GEN-1: an argument of no type the interface takes (a str, a float, None, ...) was
+    refused with INVALID_ARGUMENT."""
+    return (res.status == Status.INVALID_ARGUMENT
+            and any(type(a) not in _ARG_TYPES for a in args))
+
+
 CASES: tuple[tuple[Cell, Predicate], ...] = (
+    (Cell("case/GEN-1/wrong-type", "GEN-1", "case",
+          "an argument of a type the interface never takes (str, float, None) is refused"),
+     _wrong_type),
     (Cell("case/MEM-2/grantee-binding-broken", "MEM-2", "case",
           "the owner's dealloc (or an abort of the page) breaks another context's TLB or "
           "STLB entry for the page"), _grantee_binding_broken),
@@ -426,7 +440,7 @@ def cells_of(pre: State, name: str, args: tuple[Any, ...], res: Result,
     if status == "OK" and name in _OUTCOME_OPS and type(res.value) is int and (
             res.value in _OUTCOME_NAMES):
         hit.append(f"{name}/OK/{_OUTCOME_NAMES[res.value]}")
-    if status == "OK" or name in _CASES_ON_FAILURE:
+    if status in ("OK", "INVALID_ARGUMENT") or name in _CASES_ON_FAILURE:
         for cell, pred in CASES:
             try:
                 if pred(pre, name, args, res, post):
@@ -437,8 +451,8 @@ def cells_of(pre: State, name: str, args: tuple[Any, ...], res: Result,
 
 
 _CASES_ON_FAILURE = frozenset({"dealloc", "abort", "raise_exception"})
-"""Operations whose failed steps can still be a named case (the others' cases all need
-OK)."""
+"""Operations whose failed steps can still be a named case (besides GEN-1's
+INVALID_ARGUMENT, the others' cases all need OK)."""
 _OUTCOME_NAMES = {o.value: o.name for o in Outcome}
 _OUTCOME_OPS = frozenset(c.id.split("/")[0] for c in spec_cells() if c.kind == "outcome")
 

@@ -66,9 +66,13 @@ def test_a_stlb_refill_and_a_grantee_binding_broken_are_recognised() -> None:
 
 
 def test_a_refused_or_hostile_step_hits_only_its_status() -> None:
+    """A refused call hits its status cell and no case but GEN-1's wrong type."""
     s = initial(Config())
     new, res = REGISTRY["dealloc"](s, "x", None)
     assert cells_of(s, "dealloc", ("x", None), res, new) == [
+        f"dealloc/{Status(res.status).name}", "case/GEN-1/wrong-type"]
+    new, res = REGISTRY["dealloc"](s, -1, Cap(0, 0, 1))
+    assert cells_of(s, "dealloc", (-1, Cap(0, 0, 1)), res, new) == [
         f"dealloc/{Status(res.status).name}"]
 
 
