@@ -27,6 +27,8 @@ import z3
 from exo.interface import OPERATIONS, Cap, Config, OpSig
 from exo.logic import strict_symbolic
 from exo.model import REGISTRY, State, Transition, initial, symbolic
+from exo.proofs.declarative import build_complete, complete_names
+from exo.proofs.declarative import properties as declarative_properties
 from exo.proofs.filters import LEMMAS, build_lemma, model_values
 from exo.proofs.filters import replay as replay_lemma
 from exo.spec.invariants import BY_ID, INVARIANTS, all_hold
@@ -77,7 +79,8 @@ class ProofResult:
         return self.verdict == "proved"
 
 
-PROPERTIES: dict[str, TwoState] = {p.name: p for p in [*postconditions(), *theorems()]}
+PROPERTIES: dict[str, TwoState] = {
+    p.name: p for p in [*postconditions(), *declarative_properties(), *theorems()]}
 """Every two-state property by obligation name."""
 
 
@@ -89,6 +92,7 @@ def obligations() -> list[Obligation]:
     for prop in PROPERTIES.values():
         kind: Kind = "post" if prop.name.startswith("post/") else "thm"
         out.append(Obligation(kind, prop.name, prop.clause, op=prop.op))
+    out += [Obligation("post", name, clause, op=op) for name, clause, op in complete_names()]
     out += [Obligation("flt", name, name.split("/")[1]) for name in LEMMAS]
     return out
 
@@ -138,9 +142,12 @@ def build(ob: Obligation, cfg: Config, op: Transition | None = None) -> Query:
             assert ob.invariant is not None
             return Query([sizes], z3.Not(BY_ID[ob.invariant].holds(initial(cfg))))
         assert ob.op is not None
+        args = symbolic_args(OPERATIONS[ob.op])
+        if ob.name.endswith("/complete"):
+            hyps, goal, pre_, _ = build_complete(ob.op, cfg, args)
+            return Query(hyps, goal, pre_, args)
         transition = op or REGISTRY[ob.op]
         pre: State = symbolic(cfg)
-        args = symbolic_args(OPERATIONS[ob.op])
         post, res = transition(pre, *args)
         hyps = [sizes, all_hold(pre)]
         if ob.kind == "step":

@@ -1,0 +1,256 @@
+"""How the declarative text of an operation is written, and the conjuncts it stands for.
+
+The second entry of the double-entry specification (spec/declarative.md). Each operation
+is described from its clause in spec/*.md, never from the model:
+
+* **Requires**: the preconditions in the clause's order, each with the status a failure
+  gives (``Requirement``); the first that fails decides the status, and with none failing
+  the status is OK.
+* **Does**: one or more ``Case``s — a condition on the pre-state and the arguments, and
+  the post-state described *per field and per index* as a ``View``: for a map field a
+  function giving ``post.f[k]`` from ``k``, for a scalar its value. Fields a case does not
+  describe keep their value (GEN-2).
+* **Returns**: each case's value; a failing call returns the null value (GEN-1) and
+  changes nothing (GEN-2).
+
+``conjuncts`` turns a text into named two-state conjuncts, each citing the clause and
+the sentence it states: one per requirement, one per (case, field described), one frame
+conjunct per case, one per returned value. Two obligations are proved from them
+(``exo.proofs.obligations``): ``post/OP/sound`` (the model's transition satisfies every
+conjunct) and ``post/OP/complete`` (the conjuncts determine the status, the value and
+every field at every index).
+
+A text may use the state's fields, the logic layer (``exo.logic``), the shared interface
+(its constants, index functions and argument kinds) and the vocabulary of
+``exo.spec.declarative.vocabulary`` — never a function of ``exo.model``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import z3
+
+from exo.interface import OPERATIONS, Cap, Result, Status, null_value
+from exo.logic import And, BoolV, Implies, Not, forall
+from exo.model.state import State, domains
+
+A = tuple[Any, ...]
+Pred = Callable[[State, A], BoolV]
+
+
+@dataclass(frozen=True)
+class Cite:
+    """The clause and sentence a piece of the text states."""
+
+    clause: str  # e.g. "ENV-2"
+    sentence: str  # the sentence of spec/*.md (or a faithful short form of it)
+
+
+FRAME = Cite("GEN-2", "An operation changes nothing its clause does not name.")
+FAILURE = Cite("GEN-2", "A call that fails changes nothing and returns the null value.")
+OK_CITE = Cite("GEN-1", "A call whose preconditions all hold succeeds (status OK).")
+
+
+class _Indexed:
+    """A map field of a ``View``: ``v[k]`` is ``fn(*k)``."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn = fn
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.fn(*key) if isinstance(key, tuple) else self.fn(key)
+
+
+class View:
+    """A state described field by field on top of another (a ``State`` or a ``View``).
+
+    ``View(base).given(cite, f=fn, x=value)`` is the state equal to ``base`` except that
+    map field ``f`` is ``fn(*k)`` at every key ``k`` and scalar ``x`` is ``value``. Fields
+    are read as on a ``State`` (``v.owner[p]``, ``v.cur_env``), so texts compose: a case
+    may describe "destroy ``e``, then begin the next slice" as two ``given`` steps.
+    """
+
+    __slots__ = ("_base", "_cites", "_fields", "cfg")
+
+    def __init__(self, base: State | View, fields: dict[str, Any] | None = None,
+                 cites: dict[str, Cite] | None = None) -> None:
+        self._base = base
+        self._fields = fields or {}
+        self._cites = cites or {}
+        self.cfg = base.cfg
+
+    def given(self, cite: Cite, **fields: Any) -> View:
+        """This state with ``fields`` described anew (a callable for a map field: its value
+        at each key; a value for a scalar), each citing ``cite``."""
+        maps = domains(self.cfg)
+        for name, value in fields.items():
+            if name not in _FIELDS:
+                raise TypeError(f"State has no field {name!r}")
+            if (name in maps) != callable(value):
+                raise TypeError(f"field {name!r}: give a map field as a function of its "
+                                f"key and a scalar as a value")
+        return View(self, fields, {name: cite for name in fields})
+
+    def __getattr__(self, name: str) -> Any:
+        fields = object.__getattribute__(self, "_fields")
+        if name in fields:
+            value = fields[name]
+            return _Indexed(value) if callable(value) else value
+        return getattr(object.__getattribute__(self, "_base"), name)
+
+    def described(self) -> dict[str, Cite]:
+        """Every field some step describes, with the cite of the last step that did."""
+        out = self._base.described() if isinstance(self._base, View) else {}
+        out.update(self._cites)
+        return out
+
+
+_FIELDS = frozenset(f.name for f in dataclasses.fields(State)) - {"cfg"}
+ALL_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(State) if f.name != "cfg")
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A precondition: when ``failed`` (and no earlier one failed), the status is ``status``."""
+
+    label: str
+    cite: Cite
+    failed: Pred
+    status: Status
+
+
+@dataclass(frozen=True)
+class Case:
+    """One behaviour of a successful call: when ``when`` holds (and no earlier case's
+    condition does), the post-state is ``post`` and the value ``value``."""
+
+    label: str
+    cite: Cite
+    when: Pred
+    post: Callable[[State, A], View]
+    value: Callable[[State, A], Any]
+
+
+def always(pre: State, args: A) -> BoolV:
+    """A case condition that always holds (the last case of an operation)."""
+    return True
+
+
+@dataclass(frozen=True)
+class Text:
+    """The declarative text of one operation."""
+
+    op: str
+    requires: tuple[Requirement, ...]
+    cases: tuple[Case, ...]
+
+
+@dataclass(frozen=True)
+class Conjunct:
+    """One named statement of a text, citing its clause sentence (``Bound.conjuncts``
+    gives its formula on a result and a post-state)."""
+
+    name: str  # e.g. "env_destroy/destroyed/owner"
+    op: str
+    cite: Cite
+    fields: tuple[str, ...] = ()  # the fields of the post-state it speaks of
+
+
+def equal(a: Any, b: Any) -> BoolV:
+    """Two values of one kind are equal (a capability field by field)."""
+    if isinstance(a, Cap) or isinstance(b, Cap):
+        return And(a.page == b.page, a.gen == b.gen, a.rights == b.rights)
+    return a == b
+
+
+def field_equals(post: State, view: Any, name: str) -> BoolV:
+    """``post.name`` equals ``view.name`` at every key of its domain (a scalar: equal)."""
+    dom = domains(post.cfg).get(name)
+    target, source = getattr(post, name), getattr(view, name)
+    if dom is None:
+        return target == source
+    return forall(dom, lambda *k: target[k] == source[k], name=f"k_{name}_")
+
+
+class Bound:
+    """A text applied to one pre-state and arguments: its conditions and views computed
+    once, so that two post-states are held to the very same terms."""
+
+    def __init__(self, text: Text, pre: State, args: A) -> None:
+        self.text, self.pre, self.args = text, pre, args
+        self.failed = [r.failed(pre, args) for r in text.requires]
+        self.when = [c.when(pre, args) for c in text.cases]
+        self.views = [c.post(pre, args) for c in text.cases]
+        self.values = [c.value(pre, args) for c in text.cases]
+
+    def passes(self) -> BoolV:
+        """Every precondition holds."""
+        return And(*[Not(f) for f in self.failed]) if self.failed else True
+
+    def applies(self, k: int) -> BoolV:
+        """Case ``k`` is the behaviour: its condition holds and no earlier one's does."""
+        return And(self.when[k], *[Not(w) for w in self.when[:k]])
+
+    def conjuncts(self) -> Iterator[tuple[Conjunct, Callable[[Result, State], BoolV]]]:
+        """Each conjunct with its statement about a result and a post-state."""
+        text, pre = self.text, self.pre
+        op = text.op
+        null = null_value(OPERATIONS[op])
+        for k, req in enumerate(text.requires):
+            earlier = [Not(f) for f in self.failed[:k]]
+            cond = And(*earlier, self.failed[k])
+            status = int(req.status)
+            yield (Conjunct(f"{op}/requires/{req.label}", op, req.cite),
+                   lambda res, post, cond=cond, status=status:
+                   Implies(cond, res.status == status))
+        passes = self.passes()
+        yield (Conjunct(f"{op}/requires/ok", op, OK_CITE),
+               lambda res, post: Implies(passes, res.status == int(Status.OK)))
+        yield (Conjunct(f"{op}/failure", op, FAILURE, ALL_FIELDS),
+               lambda res, post: Implies(
+                   res.status != int(Status.OK),
+                   And(equal(res.value, null),
+                       *[field_equals(post, pre, f) for f in ALL_FIELDS])))
+        for k, case in enumerate(text.cases):
+            view, value = self.views[k], self.values[k]
+            cond = self.applies(k)
+            described = view.described()
+
+            def when_ok(res: Result, fact: BoolV, cond: BoolV = cond) -> BoolV:
+                return Implies(And(res.status == int(Status.OK), cond), fact)
+
+            for name, cite in described.items():
+                yield (Conjunct(f"{op}/{case.label}/{name}", op, cite, (name,)),
+                       lambda res, post, name=name, view=view, when_ok=when_ok:
+                       when_ok(res, field_equals(post, view, name)))
+            kept = tuple(f for f in ALL_FIELDS if f not in described)
+            yield (Conjunct(f"{op}/{case.label}/frame", op, FRAME, kept),
+                   lambda res, post, kept=kept, when_ok=when_ok: when_ok(
+                       res, And(*[field_equals(post, pre, f) for f in kept])))
+            yield (Conjunct(f"{op}/{case.label}/returns", op, case.cite),
+                   lambda res, post, value=value, when_ok=when_ok:
+                   when_ok(res, equal(res.value, value)))
+
+
+def statements(text: Text, pre: State, args: A, res: Result, post: State
+               ) -> list[tuple[Conjunct, BoolV]]:
+    """Every conjunct of ``text`` with its formula (or Python bool) on these states."""
+    return [(c, stmt(res, post)) for c, stmt in Bound(text, pre, args).conjuncts()]
+
+
+def holds(text: Text, pre: State, args: A, res: Result, post: State) -> BoolV:
+    """The whole text holds of this step."""
+    return And(*[f for _, f in statements(text, pre, args, res, post)])
+
+
+def is_true(x: BoolV) -> bool:
+    """A concrete conjunct's truth (a Z3 literal or a Python bool)."""
+    if isinstance(x, bool):
+        return x
+    return bool(z3.is_true(z3.simplify(x)))
