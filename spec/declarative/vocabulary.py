@@ -117,3 +117,15 @@ def authority_kept(v: Any) -> Any:
                                  authorized(v, v.stlb_cid[j], v.stlb_page[j], v.stlb_write[j])),
         gm_valid=lambda e, g: And(v.gm_valid[e, g], live(v, e), v.owner[v.gm_page[e, g]] == e),
     )
+
+
+def page_freed(v: Any, page: IntV, cite: Cite) -> Any:
+    """MEM-2 "Does", as a step: ``page`` is free, a generation on, held by nobody; then
+    every binding that lost its authority is broken (TLB-9). ``cite`` names the clause that
+    frees it (MEM-2 for Dealloc, REV-3 for an abort)."""
+    return authority_kept(v.given(
+        cite,
+        owner=lambda p: If(p == page, FREE, v.owner[p]),
+        gen=lambda p: If(p == page, v.gen[p] + 1, v.gen[p]),
+        rights=lambda e, p: If(p == page, int(Rights.NONE), v.rights[e, p]),
+    ))
