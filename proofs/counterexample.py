@@ -21,6 +21,7 @@ from exo.interface import OPERATIONS, Cap, Config, Result, Status
 from exo.logic import ConMap
 from exo.model import REGISTRY, State, Transition, initial
 from exo.model.state import OPAQUE, SCALARS, layout
+from exo.proofs.declarative import describe, failing
 from exo.proofs.record import FORMAT as FORMAT
 from exo.proofs.record import OPAQUE_OPS as OPAQUE_OPS
 from exo.proofs.record import ReplayError as ReplayError
@@ -65,6 +66,8 @@ def concretize(ob: Any, cfg: Config, query: Any, model: z3.ModelRef,
     """The replayed, JSON-ready counterexample of obligation ``ob`` from a Z3 model."""
     if ob.kind == "init":
         return replay_record(ob.name, cfg, None, [], op)
+    if ob.name.endswith("/complete"):
+        return open_text(ob, cfg, query, model)
     if ob.op in OPAQUE_OPS or any(k in ("program", "packet") for _, k in
                                   OPERATIONS[ob.op].args):
         return _unreplayable(ob, cfg, query, model)
@@ -78,6 +81,39 @@ def concretize(ob: Any, cfg: Config, query: Any, model: z3.ModelRef,
     if _violates(ob.name, pre, args, op):
         pre = minimize(ob.name, pre, args, op)
     return replay_record(ob.name, cfg, pre, args, op)
+
+
+def open_text(ob: Any, cfg: Config, query: Any, model: z3.ModelRef) -> dict[str, Any]:
+    """A ``post/OP/complete`` counterexample: one pre-state and arguments, and two results
+    and post-states that both satisfy OP's text yet differ. Confirmed on Python values:
+    both concrete post-states are checked against every conjunct again, and the fields
+    where they differ are named with the conjuncts of the case that speak of them."""
+    from exo.proofs.declarative import build_complete
+
+    _, _, pre_sym, alt = build_complete(ob.op, cfg, query.args)
+    if any(model.eval(pre_sym.filter_valid[f], model_completion=True) == z3.BoolVal(True)
+           for f in range(cfg.n_filters)):
+        return _unreplayable(ob, cfg, query, model)
+    boot = initial(cfg)
+    keep = {name: getattr(boot, name) for name in OPAQUE}
+    pre = concrete_state(query.pre, cfg, model).replace(**keep)
+    posts = [concrete_state(alt[k], cfg, model).replace(**keep) for k in ("one", "two")]
+    results = [Result(concrete_arg(alt[k].status, model), concrete_arg(alt[k].value, model))
+               for k in ("r1", "r2")]
+    args = [concrete_arg(a, model) for a in query.args]
+    both_hold = not check(pre) and all(
+        not failing(ob.op, pre, tuple(args), r, p) for r, p in zip(results, posts, strict=True))
+    apart = diff(posts[0], posts[1])
+    if results[0].status != results[1].status or results[0].value != results[1].value:
+        apart.insert(0, f"result: {results[0]!r} vs {results[1]!r}")
+    open_fields = sorted({line.split("[")[0].split(":")[0] for line in apart})
+    record = replay_record(ob.name, cfg, pre, args)
+    record.update(
+        replayed=both_hold and bool(apart), violations=[f"{ob.clause}: the text leaves "
+                                                        f"{f} open" for f in open_fields],
+        summary=f"{ob.op}({', '.join(map(repr, args))}): two outcomes satisfy the text and "
+                f"differ in {', '.join(open_fields)}: {'; '.join(apart[:4])}")
+    return record
 
 
 def _unreplayable(ob: Any, cfg: Config, query: Any, model: z3.ModelRef) -> dict[str, Any]:
@@ -102,6 +138,8 @@ def _violates(name: str, pre: State, args: list[Any], op: Transition | None) -> 
     if ob.kind == "step":
         assert ob.invariant is not None
         return bool(BY_ID[ob.invariant].violations(post, limit=1))
+    if name.endswith("/sound"):
+        return bool(failing(ob.op, pre, tuple(args), res, post))
     return PROPERTIES[name].holds(pre, tuple(args), res, post) is not True
 
 
@@ -161,6 +199,16 @@ def replay_record(name: str, cfg: Config, pre: State | None, args: list[Any],
         assert ob.invariant is not None
         bad = BY_ID[ob.invariant].violations(post)
         what = f"{ob.invariant} violated at {', '.join(bad)}" if bad else "invariant holds"
+    elif name.endswith("/complete"):
+        wrong = failing(ob.op, pre, tuple(args), res, post)
+        bad = [f"{c.cite.clause} {c.name}: {c.cite.sentence}" for c in wrong]
+        what = (f"the model's own step fails the text: {describe(wrong)}" if bad else
+                "the model's step satisfies the text (the other outcome the text allows is "
+                "found by the proof, not stored)")
+    elif name.endswith("/sound"):
+        wrong = failing(ob.op, pre, tuple(args), res, post)
+        bad = [f"{c.cite.clause} {c.name}: {c.cite.sentence}" for c in wrong]
+        what = f"{name} fails: {describe(wrong)}" if bad else "the text holds"
     else:
         holds = PROPERTIES[name].holds(pre, tuple(args), res, post)
         bad = [] if holds is True else [PROPERTIES[name].clause]

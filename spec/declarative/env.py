@@ -125,7 +125,8 @@ def destroyed(v: Any, e: IntV) -> View:
         cur_env=If(v.cur_env == e, FREE, v.cur_env),
         hw_cid=If(v.cur_env == e, FREE, v.hw_cid),
     )
-    return authority_kept(gone)
+    kept: View = authority_kept(gone)
+    return kept
 
 
 ENV_DESTROY = Text(

@@ -83,7 +83,7 @@ class View:
         self._base = base
         self._fields = fields or {}
         self._cites = cites or {}
-        self.cfg = base.cfg
+        self.cfg: Any = base.cfg
 
     def given(self, cite: Cite, **fields: Any) -> View:
         """This state with ``fields`` described anew (a callable for a map field: its value
@@ -197,45 +197,64 @@ class Bound:
         """Case ``k`` is the behaviour: its condition holds and no earlier one's does."""
         return And(self.when[k], *[Not(w) for w in self.when[:k]])
 
-    def conjuncts(self) -> Iterator[tuple[Conjunct, Callable[[Result, State], BoolV]]]:
+    def conjuncts(self) -> Iterator[tuple[Conjunct, Stmt]]:
         """Each conjunct with its statement about a result and a post-state."""
         text, pre = self.text, self.pre
         op = text.op
         null = null_value(OPERATIONS[op])
         for k, req in enumerate(text.requires):
-            earlier = [Not(f) for f in self.failed[:k]]
-            cond = And(*earlier, self.failed[k])
-            status = int(req.status)
+            cond = And(*[Not(f) for f in self.failed[:k]], self.failed[k])
             yield (Conjunct(f"{op}/requires/{req.label}", op, req.cite),
-                   lambda res, post, cond=cond, status=status:
-                   Implies(cond, res.status == status))
-        passes = self.passes()
+                   _status_when(cond, int(req.status)))
         yield (Conjunct(f"{op}/requires/ok", op, OK_CITE),
-               lambda res, post: Implies(passes, res.status == int(Status.OK)))
-        yield (Conjunct(f"{op}/failure", op, FAILURE, ALL_FIELDS),
-               lambda res, post: Implies(
-                   res.status != int(Status.OK),
-                   And(equal(res.value, null),
-                       *[field_equals(post, pre, f) for f in ALL_FIELDS])))
+               _status_when(self.passes(), int(Status.OK)))
+        yield (Conjunct(f"{op}/failure", op, FAILURE, ALL_FIELDS), _failure(pre, null))
         for k, case in enumerate(text.cases):
-            view, value = self.views[k], self.values[k]
-            cond = self.applies(k)
+            view, cond = self.views[k], self.applies(k)
             described = view.described()
-
-            def when_ok(res: Result, fact: BoolV, cond: BoolV = cond) -> BoolV:
-                return Implies(And(res.status == int(Status.OK), cond), fact)
-
             for name, cite in described.items():
                 yield (Conjunct(f"{op}/{case.label}/{name}", op, cite, (name,)),
-                       lambda res, post, name=name, view=view, when_ok=when_ok:
-                       when_ok(res, field_equals(post, view, name)))
+                       _fields_when(cond, view, (name,)))
             kept = tuple(f for f in ALL_FIELDS if f not in described)
             yield (Conjunct(f"{op}/{case.label}/frame", op, FRAME, kept),
-                   lambda res, post, kept=kept, when_ok=when_ok: when_ok(
-                       res, And(*[field_equals(post, pre, f) for f in kept])))
+                   _fields_when(cond, pre, kept))
             yield (Conjunct(f"{op}/{case.label}/returns", op, case.cite),
-                   lambda res, post, value=value, when_ok=when_ok:
-                   when_ok(res, equal(res.value, value)))
+                   _value_when(cond, self.values[k]))
+
+
+Stmt = Callable[[Result, State], BoolV]
+"""A conjunct's formula about a result and a post-state (its pre-state and arguments
+bound)."""
+
+
+def _succeeded(res: Result) -> BoolV:
+    return res.status == int(Status.OK)
+
+
+def _status_when(cond: BoolV, status: int) -> Stmt:
+    def stmt(res: Result, post: State) -> BoolV:
+        return Implies(cond, res.status == status)
+    return stmt
+
+
+def _failure(pre: State, null: Any) -> Stmt:
+    def stmt(res: Result, post: State) -> BoolV:
+        return Implies(Not(_succeeded(res)), And(
+            equal(res.value, null), *[field_equals(post, pre, f) for f in ALL_FIELDS]))
+    return stmt
+
+
+def _fields_when(cond: BoolV, source: Any, fields: tuple[str, ...]) -> Stmt:
+    def stmt(res: Result, post: State) -> BoolV:
+        return Implies(And(_succeeded(res), cond),
+                       And(*[field_equals(post, source, f) for f in fields]))
+    return stmt
+
+
+def _value_when(cond: BoolV, value: Any) -> Stmt:
+    def stmt(res: Result, post: State) -> BoolV:
+        return Implies(And(_succeeded(res), cond), equal(res.value, value))
+    return stmt
 
 
 def statements(text: Text, pre: State, args: A, res: Result, post: State
