@@ -125,7 +125,10 @@ def main() -> None:
 @main.command("spec")
 @click.argument("prefix", required=False, default="")
 @click.option("--json", "as_json", is_flag=True, help="Print the index as JSON.")
-def spec_cmd(prefix: str, as_json: bool) -> None:
+@click.option("--conjuncts", is_flag=True,
+              help="For each clause, the conjuncts of the declarative text that state it "
+                   "(spec/declarative.md), with the sentence each one cites.")
+def spec_cmd(prefix: str, as_json: bool, conjuncts: bool) -> None:
     """Print the clause index: id, title, spec file, and where it lives in the model.
 
     \b
@@ -133,6 +136,7 @@ def spec_cmd(prefix: str, as_json: bool) -> None:
     Examples:
       exo spec
       exo spec REV --json
+      exo spec ENV-2 --conjuncts
     """
     from exo.spec.clauses import SpecError, index
 
@@ -142,6 +146,9 @@ def spec_cmd(prefix: str, as_json: bool) -> None:
         _fail_usage(f"spec is malformed: {exc}")
     if not clauses:
         _fail_usage(f"no clause id starts with {prefix!r}; try 'exo spec' for the list")
+    if conjuncts:
+        _print_conjuncts([c.id for c in clauses], as_json)
+        return
     if as_json:
         rows = [{"id": c.id, "title": c.title, "file": f"spec/{c.file}", "line": c.line,
                  "model": c.homes} for c in clauses]
@@ -152,6 +159,27 @@ def spec_cmd(prefix: str, as_json: bool) -> None:
              for c in clauses]
     print_table(_console(), f"Exo spec: {len(clauses)} clauses",
                 ("id", "title", "spec", "lives in"), cells)
+
+
+def _print_conjuncts(ids: list[str], as_json: bool) -> None:
+    """``exo spec --conjuncts``: the conjuncts stating each of ``ids``."""
+    from exo.proofs.declarative import conjunct_index
+
+    by_clause = conjunct_index()
+    if as_json:
+        rows = [{"id": i, "conjuncts": [
+            {"name": c.name, "op": c.op, "fields": list(c.fields),
+             "sentences": [x.sentence for x in c.cites if x.clause == i]}
+            for c in by_clause.get(i, [])]} for i in ids]
+        click.echo(json.dumps(rows, indent=2))
+        return
+    cells = []
+    for i in ids:
+        for c in by_clause.get(i, []):
+            said = " / ".join(x.sentence for x in c.cites if x.clause == i)
+            cells.append([i, c.name, said if len(said) <= 90 else said[:87] + "..."])
+    print_table(_console(), f"Exo spec: {len(cells)} conjuncts of the declarative text",
+                ("clause", "conjunct", "sentence"), cells)
 
 
 # --------------------------------------------------------------------------- exo verify

@@ -24,7 +24,14 @@ from exo.interface import OPERATIONS, Cap, Config, Result
 from exo.logic import And, Not, Or, strict_symbolic
 from exo.model.state import State, domains, symbolic
 from exo.spec.declarative import TEXTS
-from exo.spec.declarative.text import ALL_FIELDS, Conjunct, equal, is_true, statements
+from exo.spec.declarative.text import (
+    ALL_FIELDS,
+    Bound,
+    Conjunct,
+    equal,
+    is_true,
+    statements,
+)
 from exo.spec.invariants import all_hold
 from exo.spec.twostate import TwoState
 
@@ -82,8 +89,6 @@ def build_complete(op: str, cfg: Config, args: list[Any]) -> tuple[list[Any], An
         pre = symbolic(cfg)
         one, two = symbolic(cfg, "one_"), symbolic(cfg, "two_")
         r1, r2 = symbolic_result(op, "one_"), symbolic_result(op, "two_")
-        from exo.spec.declarative.text import Bound
-
         bound = Bound(text, pre, tuple(args))
         both = [stmt(r, s) for r, s in ((r1, one), (r2, two))
                 for _, stmt in bound.conjuncts()]
@@ -102,3 +107,21 @@ def failing(op: str, pre: State, args: tuple[Any, ...], res: Result, post: State
 def describe(conjuncts: list[Conjunct]) -> str:
     """Conjuncts in clause terms: name, clause, sentence."""
     return "; ".join(f"{c.name} ({c.cite.clause}: {c.cite.sentence})" for c in conjuncts)
+
+
+def conjunct_index() -> dict[str, list[Conjunct]]:
+    """Every conjunct of every text, by the clause it cites (for ``exo spec --conjuncts``).
+
+    The texts are bound to a symbolic pre-state to learn which fields each case
+    describes; nothing is solved."""
+    from exo.proofs.obligations import symbolic_args
+
+    out: dict[str, list[Conjunct]] = {}
+    with strict_symbolic():
+        pre = symbolic(Config.symbolic())
+        for op, text in TEXTS.items():
+            args = tuple(symbolic_args(OPERATIONS[op]))
+            for c, _ in Bound(text, pre, args).conjuncts():
+                for clause in dict.fromkeys(cite.clause for cite in c.cites):
+                    out.setdefault(clause, []).append(c)
+    return out

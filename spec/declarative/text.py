@@ -104,10 +104,12 @@ class View:
             return _Indexed(value) if callable(value) else value
         return getattr(object.__getattribute__(self, "_base"), name)
 
-    def described(self) -> dict[str, Cite]:
-        """Every field some step describes, with the cite of the last step that did."""
+    def described(self) -> dict[str, tuple[Cite, ...]]:
+        """Every field some step describes, with the cites of the steps that did (the last
+        one last)."""
         out = self._base.described() if isinstance(self._base, View) else {}
-        out.update(self._cites)
+        for name, cite in self._cites.items():
+            out[name] = (*[c for c in out.get(name, ()) if c != cite], cite)
         return out
 
 
@@ -160,6 +162,12 @@ class Conjunct:
     op: str
     cite: Cite
     fields: tuple[str, ...] = ()  # the fields of the post-state it speaks of
+    also: tuple[Cite, ...] = ()  # earlier steps that shaped the same field
+
+    @property
+    def cites(self) -> tuple[Cite, ...]:
+        """Every clause sentence the conjunct states (its own cite last)."""
+        return (*self.also, self.cite)
 
 
 def equal(a: Any, b: Any) -> BoolV:
@@ -212,8 +220,9 @@ class Bound:
         for k, case in enumerate(text.cases):
             view, cond = self.views[k], self.applies(k)
             described = view.described()
-            for name, cite in described.items():
-                yield (Conjunct(f"{op}/{case.label}/{name}", op, cite, (name,)),
+            for name, cites in described.items():
+                yield (Conjunct(f"{op}/{case.label}/{name}", op, cites[-1], (name,),
+                                cites[:-1]),
                        _fields_when(cond, view, (name,)))
             kept = tuple(f for f in ALL_FIELDS if f not in described)
             yield (Conjunct(f"{op}/{case.label}/frame", op, FRAME, kept),
