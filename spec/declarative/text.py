@@ -50,9 +50,12 @@ class Cite:
     sentence: str  # the sentence of spec/*.md (or a faithful short form of it)
 
 
-FRAME = Cite("GEN-2", "An operation changes nothing its clause does not name.")
-FAILURE = Cite("GEN-2", "A call that fails changes nothing and returns the null value.")
-OK_CITE = Cite("GEN-1", "A call whose preconditions all hold succeeds (status OK).")
+FRAME = Cite("GEN-2", "A successful operation changes only what its clause says it changes: "
+                     "every other field keeps its value.")
+FAILURE = Cite("GEN-2", "If the status is anything but `OK`, the state returned is the state "
+                       "passed in, unchanged in every field, and the value is the null value.")
+OK_CITE = Cite("GEN-2", "Every operation computes its status from an ordered list of "
+                       "preconditions; the first precondition that fails decides the status.")
 
 
 class _Indexed:
