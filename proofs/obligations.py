@@ -18,6 +18,7 @@ never a pass. Budgets are Z3 resource limits (``rlimit``), deterministic unlike 
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -25,7 +26,7 @@ from typing import Any, Literal
 import z3
 
 from exo.interface import OPERATIONS, Cap, Config, OpSig
-from exo.logic import strict_symbolic
+from exo.logic import SymbolicContext, strict_symbolic
 from exo.model import REGISTRY, State, Transition, initial, symbolic
 from exo.proofs.declarative import build_complete, complete_names
 from exo.proofs.declarative import properties as declarative_properties
@@ -137,26 +138,78 @@ def build(ob: Obligation, cfg: Config, op: Transition | None = None) -> Query:
     ``op`` replaces the registered transition (the sensitivity tests pass broken ones).
     """
     sizes = cfg.size_constraints()
-    with strict_symbolic() as ctx:
-        if ob.kind == "init":
-            assert ob.invariant is not None
+    if ob.kind == "init":
+        assert ob.invariant is not None
+        with strict_symbolic():
             return Query([sizes], z3.Not(BY_ID[ob.invariant].holds(initial(cfg))))
-        assert ob.op is not None
-        args = symbolic_args(OPERATIONS[ob.op])
-        if ob.name.endswith("/complete"):
+    assert ob.op is not None
+    if ob.name.endswith("/complete"):
+        with strict_symbolic():
+            args = symbolic_args(OPERATIONS[ob.op])
             hyps, goal, pre_, _ = build_complete(ob.op, cfg, args)
-            return Query(hyps, goal, pre_, args)
-        transition = op or REGISTRY[ob.op]
-        pre: State = symbolic(cfg)
-        post, res = transition(pre, *args)
-        hyps = [sizes, all_hold(pre)]
+        return Query(hyps, goal, pre_, args)
+    step = stepped(ob.op, cfg, op)
+    with strict_symbolic(step.context()) as ctx:
         if ob.kind == "step":
             assert ob.invariant is not None
-            goal = z3.Not(BY_ID[ob.invariant].holds(post))
+            goal = z3.Not(BY_ID[ob.invariant].holds(step.post))
         else:
-            goal = z3.Not(PROPERTIES[ob.name].holds(pre, tuple(args), res, post))
-        hyps.append(ctx.assumption())
-    return Query(hyps, goal, pre, args)
+            goal = z3.Not(PROPERTIES[ob.name].holds(step.pre, tuple(step.args), step.res,
+                                                    step.post))
+        hyps = [sizes, step.invariants, ctx.assumption()]
+    return Query(hyps, goal, step.pre, step.args)
+
+
+@dataclass(frozen=True)
+class Stepped:
+    """One operation run on an arbitrary state (symbolic sizes or small concrete ones):
+    the terms every obligation about the operation shares, and the symbolic context they
+    were built in (its axioms, functions and fresh-name counter)."""
+
+    pre: State
+    args: list[Any]
+    post: State
+    res: Any
+    invariants: Any
+    axioms: tuple[Any, ...]
+    functions: tuple[tuple[str, Any], ...]
+    range_axioms: frozenset[str]
+    oracle_axioms: frozenset[str]
+    next_fresh: int
+
+    def context(self) -> SymbolicContext:
+        """A context that continues where the step left off (goals built in it add their
+        own axioms and never reuse a fresh name of the step)."""
+        ctx = SymbolicContext()
+        ctx.axioms = list(self.axioms)
+        ctx._functions = dict(self.functions)
+        ctx.range_axioms = set(self.range_axioms)
+        ctx.oracle_axioms = set(self.oracle_axioms)
+        ctx._counter = itertools.count(self.next_fresh)
+        return ctx
+
+
+_STEPPED: dict[tuple[str, str], Stepped] = {}
+
+
+def stepped(name: str, cfg: Config, op: Transition | None = None) -> Stepped:
+    """Operation ``name`` (or its replacement ``op``) on an arbitrary state of ``cfg``,
+    with the invariants of that state; the registered transitions' steps are kept per
+    process, since every obligation about an operation builds the same terms."""
+    key = (name, repr(cfg))
+    if op is None and key in _STEPPED:
+        return _STEPPED[key]
+    with strict_symbolic() as ctx:
+        pre: State = symbolic(cfg)
+        invariants = all_hold(pre)
+        args = symbolic_args(OPERATIONS[name])
+        post, res = (op or REGISTRY[name])(pre, *args)
+        step = Stepped(pre, args, post, res, invariants, tuple(ctx.axioms),
+                       tuple(ctx._functions.items()), frozenset(ctx.range_axioms),
+                       frozenset(ctx.oracle_axioms), next(ctx._counter))
+    if op is None:
+        _STEPPED[key] = step
+    return step
 
 
 def solve(formulas: list[Any], rlimit: int) -> tuple[z3.CheckSatResult, int, z3.Solver]:

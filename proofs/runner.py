@@ -150,13 +150,24 @@ def run_parallel(selected: list[Obligation], manifest: Manifest, jobs: int,
             if on_result is not None:
                 on_result(res)
         return results
+    # one group per operation (largest first): a worker builds an operation's step once
+    # and states every obligation about it on the same terms (obligations.stepped)
+    groups: dict[str, list[tuple[str, int]]] = {}
+    for ob, task in zip(selected, tasks, strict=True):
+        groups.setdefault(ob.op or ob.name, []).append(task)
+    ordered = sorted(groups.values(), key=len, reverse=True)
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(processes=jobs) as pool:
-        for res in pool.imap_unordered(_work, tasks, chunksize=4):
-            results.append(res)
-            if on_result is not None:
-                on_result(res)
+        for batch in pool.imap_unordered(_work_group, ordered, chunksize=1):
+            for res in batch:
+                results.append(res)
+                if on_result is not None:
+                    on_result(res)
     return results
+
+
+def _work_group(tasks: list[tuple[str, int]]) -> list[ProofResult]:
+    return [_work(task) for task in tasks]
 
 
 def default_jobs() -> int:
