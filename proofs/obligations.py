@@ -189,7 +189,16 @@ class Stepped:
         return ctx
 
 
-_STEPPED: dict[tuple[str, str], Stepped] = {}
+class _StepCache(dict[tuple[str, str], Stepped]):
+    """The steps built in this process, by (operation, configuration). ``cache_clear``
+    as on an ``lru_cache``: the mutation runs empty every such cache in a forked mutant
+    process (scripts/mutation_pytest_plugin.py), so no step of unmutated code survives."""
+
+    def cache_clear(self) -> None:
+        self.clear()
+
+
+_STEPPED = _StepCache()
 
 
 def stepped(name: str, cfg: Config, op: Transition | None = None) -> Stepped:

@@ -12,7 +12,7 @@ from typing import Any
 
 from exo.interface import FREE, NO_ENTRY, Cap, Resource, Rights, Vector, stlb_index, tlb_index
 from exo.logic import And, BoolV, If, IntV, Or, hashed, in_range
-from exo.spec.declarative.text import Cite
+from exo.spec.declarative.text import Cite, View
 
 
 def live(s: Any, e: IntV) -> BoolV:
@@ -105,11 +105,11 @@ def running(s: Any) -> BoolV:
 TLB9 = "Every TLB entry, STLB entry and guaranteed mapping that lost its authority is broken."
 
 
-def authority_kept(v: Any) -> Any:
+def authority_kept(v: Any) -> View:
     """TLB-9, as a step of a text: on the state ``v`` (after an operation took authority
     away), a TLB or STLB entry stays valid only if it has authority in ``v``, and a
     guaranteed mapping only if its environment is live and owns the page in ``v``."""
-    return v.given(
+    kept: View = v.given(
         Cite("TLB-9", TLB9),
         tlb_valid=lambda i: And(v.tlb_valid[i],
                                 authorized(v, v.tlb_cid[i], v.tlb_page[i], v.tlb_write[i])),
@@ -117,9 +117,10 @@ def authority_kept(v: Any) -> Any:
                                  authorized(v, v.stlb_cid[j], v.stlb_page[j], v.stlb_write[j])),
         gm_valid=lambda e, g: And(v.gm_valid[e, g], live(v, e), v.owner[v.gm_page[e, g]] == e),
     )
+    return kept
 
 
-def page_freed(v: Any, page: IntV, cite: Cite) -> Any:
+def page_freed(v: Any, page: IntV, cite: Cite) -> View:
     """MEM-2 "Does", as a step: ``page`` is free, a generation on, held by nobody; then
     every binding that lost its authority is broken (TLB-9). ``cite`` names the clause that
     frees it (MEM-2 for Dealloc, REV-3 for an abort)."""
