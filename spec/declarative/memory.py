@@ -9,7 +9,7 @@ from exo.interface import FREE, Cap, ExcKind, Outcome, Resource, Rights, Status
 from exo.logic import And, BoolV, If, IntV, Max, Not, Or, find, in_range
 from exo.model.state import State
 from exo.spec.declarative.exceptions import delivered, delivery_outcome
-from exo.spec.declarative.text import A, Case, Cite, Requirement, Text, View, always
+from exo.spec.declarative.text import A, Case, Cite, Requirement, Text, View, always, shared
 from exo.spec.declarative.vocabulary import (
     current_and_held,
     in_stlb,
@@ -219,16 +219,10 @@ class Translation:
                            self.gm_binding)
 
 
-_last: list[tuple[Any, IntV, Translation]] = []
-
-
 def translation(s: Any, vpage: IntV) -> Translation:
-    """TLB-8 for ``vpage`` in ``s``, built once for the cases of one call (so that every
+    """TLB-8 for ``vpage`` in ``s``, built once for the cases of one call (``shared``: every
     case speaks of the very same "first" guaranteed mapping)."""
-    if _last and _last[0][0] is s and _last[0][1] is vpage:
-        return _last[0][2]
-    t = Translation(s, vpage)
-    _last[:] = [(s, vpage, t)]
+    t: Translation = shared(("TLB-8", id(s), id(vpage)), lambda: Translation(s, vpage))
     return t
 
 

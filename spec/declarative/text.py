@@ -189,16 +189,36 @@ def field_equals(post: State, view: Any, name: str) -> BoolV:
     return forall(dom, lambda *k: target[k] == source[k], name=f"k_{name}_")
 
 
+_SHARED: list[dict[Any, Any]] = []
+
+
+def shared(key: Any, make: Callable[[], Any]) -> Any:
+    """While one text is being bound (``Bound``), the value ``make()`` gave for ``key`` the
+    first time it was asked for; so the cases of one call may share a term (the "first"
+    guaranteed mapping of a translation) instead of each stating its own. Outside a
+    binding, ``make()``."""
+    if not _SHARED:
+        return make()
+    memo = _SHARED[-1]
+    if key not in memo:
+        memo[key] = make()
+    return memo[key]
+
+
 class Bound:
     """A text applied to one pre-state and arguments: its conditions and views computed
     once, so that two post-states are held to the very same terms."""
 
     def __init__(self, text: Text, pre: State, args: A) -> None:
         self.text, self.pre, self.args = text, pre, args
-        self.failed = [r.failed(pre, args) for r in text.requires]
-        self.when = [c.when(pre, args) for c in text.cases]
-        self.views = [c.post(pre, args) for c in text.cases]
-        self.values = [c.value(pre, args) for c in text.cases]
+        _SHARED.append({})
+        try:
+            self.failed = [r.failed(pre, args) for r in text.requires]
+            self.when = [c.when(pre, args) for c in text.cases]
+            self.views = [c.post(pre, args) for c in text.cases]
+            self.values = [c.value(pre, args) for c in text.cases]
+        finally:
+            _SHARED.pop()
 
     def passes(self) -> BoolV:
         """Every precondition holds."""
