@@ -86,7 +86,7 @@ def build_complete(op: str, cfg: Config, args: list[Any]) -> tuple[list[Any], An
     terms of the two results and post-states (for a counterexample)."""
     text = TEXTS[op]
     with strict_symbolic() as ctx:
-        pre = symbolic(cfg)
+        pre, invariants = _assumed(cfg, ctx)
         one, two = symbolic(cfg, "one_"), symbolic(cfg, "two_")
         r1, r2 = symbolic_result(op, "one_"), symbolic_result(op, "two_")
         bound = Bound(text, pre, tuple(args))
@@ -94,8 +94,30 @@ def build_complete(op: str, cfg: Config, args: list[Any]) -> tuple[list[Any], An
                 for _, stmt in bound.conjuncts()]
         goal = Or(r1.status != r2.status, Not(equal(r1.value, r2.value)),
                   *[differs(one, two, f) for f in ALL_FIELDS])
-        hyps = [cfg.size_constraints(), all_hold(pre), *both, ctx.assumption()]
+        hyps = [cfg.size_constraints(), invariants, *both, ctx.assumption()]
     return hyps, goal, pre, {"one": one, "two": two, "r1": r1, "r2": r2}
+
+
+_ASSUMED: dict[str, tuple[State, Any, tuple[Any, ...], tuple[tuple[str, Any], ...],
+                          frozenset[str]]] = {}
+
+
+def _assumed(cfg: Config, ctx: Any) -> tuple[State, Any]:
+    """An arbitrary state of ``cfg`` and its invariants, built once per process; the
+    oracle axioms and functions the invariants registered are put into ``ctx``."""
+    key = repr(cfg)
+    if key not in _ASSUMED:
+        with strict_symbolic() as own:
+            pre = symbolic(cfg)
+            invariants = all_hold(pre)
+            assert not own.range_axioms, "the invariants introduce no index function"
+            _ASSUMED[key] = (pre, invariants, tuple(own.axioms),
+                             tuple(own._functions.items()), frozenset(own.oracle_axioms))
+    pre, invariants, axioms, functions, oracles = _ASSUMED[key]
+    ctx.axioms.extend(axioms)
+    ctx._functions.update(functions)
+    ctx.oracle_axioms |= oracles
+    return pre, invariants
 
 
 def failing(op: str, pre: State, args: tuple[Any, ...], res: Result, post: State

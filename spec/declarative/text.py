@@ -35,7 +35,7 @@ from typing import Any
 import z3
 
 from exo.interface import OPERATIONS, Cap, Result, Status, null_value
-from exo.logic import And, BoolV, Implies, Not, forall
+from exo.logic import And, BoolV, Implies, Not, Or, forall
 from exo.model.state import State, domains
 
 A = tuple[Any, ...]
@@ -128,6 +128,9 @@ class Requirement:
     cite: Cite
     failed: Pred
     status: Status
+    value: Callable[[State, A], Any] | None = None
+    """The value this failure returns when the clause names one (GEN-1 lets it: NET-1's
+    witness packet on OVERLAP); else the null value."""
 
 
 @dataclass(frozen=True)
@@ -214,6 +217,8 @@ class Bound:
         _SHARED.append({})
         try:
             self.failed = [r.failed(pre, args) for r in text.requires]
+            self.failure_values = [None if r.value is None else r.value(pre, args)
+                                   for r in text.requires]
             self.when = [c.when(pre, args) for c in text.cases]
             self.views = [c.post(pre, args) for c in text.cases]
             self.values = [c.value(pre, args) for c in text.cases]
@@ -233,23 +238,31 @@ class Bound:
         text, pre = self.text, self.pre
         op = text.op
         null = null_value(OPERATIONS[op])
+        named: list[BoolV] = []  # the failures whose clause names a value of their own
         for k, req in enumerate(text.requires):
             cond = And(*[Not(f) for f in self.failed[:k]], self.failed[k])
             yield (Conjunct(f"{op}/requires/{req.label}", op, req.cite),
-                   _status_when(cond, int(req.status)))
+                   _status_when(cond, int(req.status), self.failure_values[k]))
+            if req.value is not None:
+                named.append(cond)
         yield (Conjunct(f"{op}/requires/ok", op, OK_CITE),
                _status_when(self.passes(), int(Status.OK)))
-        yield (Conjunct(f"{op}/failure", op, FAILURE, ALL_FIELDS), _failure(pre, null))
+        yield (Conjunct(f"{op}/failure", op, FAILURE, ALL_FIELDS),
+               _failure(pre, null, Or(*named) if named else False))
+        each = [view.described() for view in self.views]
+        anywhere = {name for described in each for name in described}
+        untouched = tuple(f for f in ALL_FIELDS if f not in anywhere)
+        yield (Conjunct(f"{op}/frame", op, FRAME, untouched), _fields_when(True, pre, untouched))
         for k, case in enumerate(text.cases):
-            view, cond = self.views[k], self.applies(k)
-            described = view.described()
+            view, cond, described = self.views[k], self.applies(k), each[k]
             for name, cites in described.items():
                 yield (Conjunct(f"{op}/{case.label}/{name}", op, cites[-1], (name,),
                                 cites[:-1]),
                        _fields_when(cond, view, (name,)))
-            kept = tuple(f for f in ALL_FIELDS if f not in described)
-            yield (Conjunct(f"{op}/{case.label}/frame", op, FRAME, kept),
-                   _fields_when(cond, pre, kept))
+            kept = tuple(f for f in ALL_FIELDS if f in anywhere and f not in described)
+            if kept:  # described by another case, unchanged in this one
+                yield (Conjunct(f"{op}/{case.label}/frame", op, FRAME, kept),
+                       _fields_when(cond, pre, kept))
             yield (Conjunct(f"{op}/{case.label}/returns", op, case.cite),
                    _value_when(cond, self.values[k]))
 
@@ -263,16 +276,19 @@ def _succeeded(res: Result) -> BoolV:
     return res.status == int(Status.OK)
 
 
-def _status_when(cond: BoolV, status: int) -> Stmt:
+def _status_when(cond: BoolV, status: int, value: Any = None) -> Stmt:
     def stmt(res: Result, post: State) -> BoolV:
-        return Implies(cond, res.status == status)
+        if value is None:
+            return Implies(cond, res.status == status)
+        return Implies(cond, And(res.status == status, equal(res.value, value)))
     return stmt
 
 
-def _failure(pre: State, null: Any) -> Stmt:
+def _failure(pre: State, null: Any, named: BoolV = False) -> Stmt:
     def stmt(res: Result, post: State) -> BoolV:
         return Implies(Not(_succeeded(res)), And(
-            equal(res.value, null), *[field_equals(post, pre, f) for f in ALL_FIELDS]))
+            Implies(Not(named), equal(res.value, null)),
+            *[field_equals(post, pre, f) for f in ALL_FIELDS]))
     return stmt
 
 
