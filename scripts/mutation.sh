@@ -8,6 +8,9 @@
 #   scripts/mutation.sh model --proofs --sample 300   # the proofs alone (issue 12): the test
 #                                              # selection is tests/mutation_proofs.py, the
 #                                              # staging copy .mutation-proofs/
+#   scripts/mutation.sh transitions --proofs --sample 300   # the same, one sample drawn
+#                                              # from the modules of the transitions only
+#                                              # (model/ but filters.py and state.py)
 #   scripts/mutation.sh summary                # only print the summary of the last run
 #   scripts/mutation.sh mutmut ARGS...         # any mutmut command inside the staging copy,
 #                                              # e.g. `mutmut results`, `mutmut show NAME`,
@@ -61,7 +64,7 @@ while [ $# -gt 0 ]; do
         --proofs) ;;
         summary) exec "$PY" "$REPO/scripts/mutation_helper.py" summary "$STAGE" ;;
         mutmut) shift; cd "$STAGE"; exec "$MUTMUT" "$@" ;;
-        all|model|impl) what="$1" ;;
+        all|model|impl|transitions) what="$1" ;;
         --sample) sample="$2"; shift ;;
         --seed) seed="$2"; shift ;;
         --max-children) children="$2"; shift ;;
@@ -73,6 +76,9 @@ case "$what" in
     all) prefixes=(exo.model exo.impl) ;;
     model) prefixes=(exo.model) ;;
     impl) prefixes=(exo.impl) ;;
+    transitions) prefixes=(exo.model.ops exo.model.env exo.model.memory exo.model.tlb
+                           exo.model.cpu exo.model.pct exo.model.exceptions
+                           exo.model.revocation exo.model.net) ;;
 esac
 
 "$PY" "$REPO/scripts/mutation_helper.py" stage "$STAGE"
@@ -80,7 +86,10 @@ if [ "$proofs" = 1 ]; then
     "$PY" "$REPO/scripts/mutation_helper.py" proofs "$STAGE"
 fi
 cd "$STAGE"
-if [ "$sample" -gt 0 ]; then
+if [ "$what" = transitions ]; then
+    mapfile -t pattern < <("$PY" "$REPO/scripts/mutation_helper.py" names "$STAGE" "$sample" "$seed" --pooled "${prefixes[@]}")
+    label="a sample of $sample mutants (seed $seed) of the transitions' modules ${prefixes[*]}"
+elif [ "$sample" -gt 0 ]; then
     mapfile -t pattern < <("$PY" "$REPO/scripts/mutation_helper.py" names "$STAGE" "$sample" "$seed" "${prefixes[@]}")
     label="a sample of $sample mutants per folder (seed $seed) of ${prefixes[*]}"
 elif [ "$what" = all ]; then

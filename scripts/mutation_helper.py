@@ -21,12 +21,14 @@
     re-binding. Files are only rewritten in DIR when their content changed, so mutmut's
     per-function result cache survives a re-run.
 
-``names DIR SAMPLE SEED PREFIX ...``
+``names DIR SAMPLE SEED [--pooled] PREFIX ...``
     Print the names of the mutants mutmut generates for the staged files under each
-    PREFIX (``exo.model``, ``exo.impl``): all of them if SAMPLE is 0, else a seeded
-    random sample of SAMPLE names per prefix (mutant sampling: the full set is too slow
-    for one core, see scripts/mutation-report.md). Names are computed with mutmut's own
-    generator and cached in DIR/.mutant-names.json by file content.
+    PREFIX (a folder such as ``exo.model``, or one module such as ``exo.model.cpu``): all
+    of them if SAMPLE is 0, else a seeded random sample of SAMPLE names per prefix
+    (mutant sampling: the full set is too slow for one core, see
+    scripts/mutation-report.md), or with ``--pooled`` one sample of SAMPLE names from all
+    prefixes together. Names are computed with mutmut's own generator and cached in
+    DIR/.mutant-names.json by file content.
 
 ``summary DIR [PREFIX ...]``
     Read DIR/mutants/**/*.py.meta and print, per prefix (default: ``exo.model``,
@@ -142,7 +144,9 @@ def _mutant_names(dest: Path, prefix: str) -> list[str]:
     cache: dict[str, list] = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     names: list[str] = []
     folder = Path(*prefix.split("."))
-    for path in sorted((dest / folder).glob("*.py")):
+    module = (dest / folder).with_suffix(".py")
+    files = [module] if module.is_file() else sorted((dest / folder).glob("*.py"))
+    for path in files:
         rel = path.relative_to(dest)
         code = path.read_text()
         digest = hashlib.sha256(code.encode()).hexdigest()
@@ -159,6 +163,12 @@ def _mutant_names(dest: Path, prefix: str) -> list[str]:
 def names(dest: Path, sample: int, seed: int, prefixes: list[str]) -> None:
     import random
 
+    if prefixes[0] == "--pooled":  # one sample drawn from the mutants of all prefixes
+        pool = sorted(n for p in prefixes[1:] for n in _mutant_names(dest, p))
+        chosen = pool if sample <= 0 or sample >= len(pool) else \
+            sorted(random.Random(f"{seed}:pooled").sample(pool, sample))
+        print("\n".join(chosen))
+        return
     for prefix in prefixes:
         everything = sorted(_mutant_names(dest, prefix))
         chosen = everything if sample <= 0 or sample >= len(everything) else \
