@@ -98,22 +98,41 @@ def build_complete(op: str, cfg: Config, args: list[Any]) -> tuple[list[Any], An
     return hyps, goal, pre, {"one": one, "two": two, "r1": r1, "r2": r2}
 
 
-_ASSUMED: dict[str, tuple[State, Any, tuple[Any, ...], tuple[tuple[str, Any], ...],
-                          frozenset[str]]] = {}
+class _AssumedCache(dict[str, tuple[State, Any, tuple[Any, ...], tuple[tuple[str, Any], ...],
+                                   frozenset[str]]]):
+    """Per process: an arbitrary state of a configuration and its invariants. Emptied
+    like an ``lru_cache`` (``cache_clear``) by the mutation runs."""
+
+    def cache_clear(self) -> None:
+        self.clear()
+
+
+_ASSUMED = _AssumedCache()
+
+
+def forget_assumed() -> None:
+    """Empty the cache of assumed invariants (after replacing code in this process)."""
+    _ASSUMED.cache_clear()
 
 
 def _assumed(cfg: Config, ctx: Any) -> tuple[State, Any]:
-    """An arbitrary state of ``cfg`` and its invariants, built once per process; the
-    oracle axioms and functions the invariants registered are put into ``ctx``."""
+    """An arbitrary state of ``cfg`` and its invariants (built once per process inside
+    ``obligations.caching_steps``); the oracle axioms and functions the invariants
+    registered are put into ``ctx``."""
+    from exo.proofs.obligations import caching
+
     key = repr(cfg)
-    if key not in _ASSUMED:
+    entry = _ASSUMED.get(key) if caching() else None
+    if entry is None:
         with strict_symbolic() as own:
             pre = symbolic(cfg)
             invariants = all_hold(pre)
             assert not own.range_axioms, "the invariants introduce no index function"
-            _ASSUMED[key] = (pre, invariants, tuple(own.axioms),
-                             tuple(own._functions.items()), frozenset(own.oracle_axioms))
-    pre, invariants, axioms, functions, oracles = _ASSUMED[key]
+            entry = (pre, invariants, tuple(own.axioms), tuple(own._functions.items()),
+                     frozenset(own.oracle_axioms))
+        if caching():
+            _ASSUMED[key] = entry
+    pre, invariants, axioms, functions, oracles = entry
     ctx.axioms.extend(axioms)
     ctx._functions.update(functions)
     ctx.oracle_axioms |= oracles

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -201,12 +203,41 @@ class _StepCache(dict[tuple[str, str], Stepped]):
 _STEPPED = _StepCache()
 
 
+_CACHING: list[bool] = []
+
+
+@contextmanager
+def caching_steps() -> Iterator[None]:
+    """Within this block, an operation's step (and an arbitrary state's invariants) is
+    built once and shared by every obligation about it; both caches are emptied on exit.
+    The proof runner discharges inside it. Outside it nothing is cached, so code that
+    replaces a model function in this process (the sensitivity tests patch them) is
+    always the code the next proof sees."""
+    from exo.proofs.declarative import forget_assumed
+
+    _CACHING.append(True)
+    try:
+        yield
+    finally:
+        _CACHING.pop()
+        if not _CACHING:
+            _STEPPED.cache_clear()
+            forget_assumed()
+
+
+def caching() -> bool:
+    """Is a ``caching_steps`` block active?"""
+    return bool(_CACHING)
+
+
 def stepped(name: str, cfg: Config, op: Transition | None = None) -> Stepped:
     """Operation ``name`` (or its replacement ``op``) on an arbitrary state of ``cfg``,
-    with the invariants of that state; the registered transitions' steps are kept per
-    process, since every obligation about an operation builds the same terms."""
+    with the invariants of that state. Inside ``caching_steps`` a registered
+    transition's step is built once, since every obligation about it uses the same
+    terms."""
     key = (name, repr(cfg))
-    if op is None and key in _STEPPED:
+    keep = op is None and caching()
+    if keep and key in _STEPPED:
         return _STEPPED[key]
     with strict_symbolic() as ctx:
         pre: State = symbolic(cfg)
@@ -216,7 +247,7 @@ def stepped(name: str, cfg: Config, op: Transition | None = None) -> Stepped:
         step = Stepped(pre, args, post, res, invariants, tuple(ctx.axioms),
                        tuple(ctx._functions.items()), frozenset(ctx.range_axioms),
                        frozenset(ctx.oracle_axioms), next(ctx._counter))
-    if op is None:
+    if keep:
         _STEPPED[key] = step
     return step
 

@@ -20,7 +20,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from exo.proofs.obligations import BY_NAME, RLIMIT, Obligation, ProofResult, discharge, obligations
+from exo.proofs.obligations import (
+    BY_NAME,
+    RLIMIT,
+    Obligation,
+    ProofResult,
+    caching_steps,
+    discharge,
+    obligations,
+)
 
 MANIFEST_NAME = "manifest.json"
 BUDGET_FACTOR = 8
@@ -144,11 +152,12 @@ def run_parallel(selected: list[Obligation], manifest: Manifest, jobs: int,
     results: list[ProofResult] = []
     stream: Iterator[ProofResult]
     if jobs <= 1 or len(tasks) <= 1:
-        stream = map(_work, tasks)
-        for res in stream:
-            results.append(res)
-            if on_result is not None:
-                on_result(res)
+        with caching_steps():
+            stream = map(_work, tasks)
+            for res in stream:
+                results.append(res)
+                if on_result is not None:
+                    on_result(res)
         return results
     # one group per operation (largest first): a worker builds an operation's step once
     # and states every obligation about it on the same terms (obligations.stepped)
@@ -167,7 +176,8 @@ def run_parallel(selected: list[Obligation], manifest: Manifest, jobs: int,
 
 
 def _work_group(tasks: list[tuple[str, int]]) -> list[ProofResult]:
-    return [_work(task) for task in tasks]
+    with caching_steps():
+        return [_work(task) for task in tasks]
 
 
 def default_jobs() -> int:

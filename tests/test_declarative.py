@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+
 import pytest
 
 from exo.interface import OPERATIONS, admit
@@ -39,10 +40,10 @@ def test_the_text_uses_no_function_of_the_model(path: Path) -> None:
         if isinstance(node, ast.Import):
             bad = [a.name for a in node.names if a.name.startswith(("exo.model", "model"))]
             assert not bad, f"{path.name} imports {bad}"
-        elif isinstance(node, ast.ImportFrom) and node.module is not None:
-            if node.module.startswith(("exo.model", "model")):
-                names = {(node.module, a.name) for a in node.names}
-                assert names <= allowed, f"{path.name} imports {sorted(names - allowed)}"
+        elif (isinstance(node, ast.ImportFrom) and node.module is not None
+              and node.module.startswith(("exo.model", "model"))):
+            names = {(node.module, a.name) for a in node.names}
+            assert names <= allowed, f"{path.name} imports {sorted(names - allowed)}"
 
 
 def test_subsystem_modules_are_named_as_in_the_model() -> None:
