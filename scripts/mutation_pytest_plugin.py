@@ -36,6 +36,8 @@ def _clear_exo_caches() -> int:
         if module is None or not (name == "exo" or name.startswith("exo.")):
             continue
         for obj in list(vars(module).values()):
+            if isinstance(obj, type):  # a cache class, not a cache
+                continue
             clear = getattr(obj, "cache_clear", None)
             if callable(clear):
                 clear()
