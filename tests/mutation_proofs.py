@@ -11,6 +11,8 @@ answers unsat. No counterexample search: a mutant only has to be refuted.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import z3
 
@@ -25,7 +27,12 @@ from exo.proofs.obligations import (
 )
 from exo.proofs.runner import default_manifest_path, load_manifest
 
-OBLIGATIONS = obligations()
+OBLIGATIONS = [ob for ob in obligations()
+               if not (os.environ.get("EXO_MUTATION_SINGLE_ENTRY")
+                       and ob.name.endswith(("/sound", "/complete")))]
+"""Every obligation; with ``EXO_MUTATION_SINGLE_ENTRY=1`` in the environment, all but the
+double entry's (``post/OP/sound``, ``post/OP/complete``): the before/after comparison of
+scripts/mutation-report.md."""
 MANIFEST = load_manifest(default_manifest_path())
 
 
