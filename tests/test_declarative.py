@@ -139,3 +139,21 @@ def test_a_text_missing_a_case_is_refuted_by_completeness(monkeypatch: pytest.Mo
     assert res.verdict == "counterexample"
     assert res.counterexample["replayed"], res.detail
     assert "two outcomes satisfy the text" in res.detail
+
+
+def test_exo_spec_lists_the_conjuncts_of_a_clause() -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from exo.cli import main
+
+    res = CliRunner().invoke(main, ["spec", "ENV-2", "--conjuncts"])
+    assert res.exit_code == 0, res.output
+    assert "env_destroy/destroyed/rx_drops" in res.output
+    assert "env_destroy/requires/env-alive" in res.output
+    res = CliRunner().invoke(main, ["spec", "TLB-9", "--conjuncts", "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    names = {c["name"] for row in rows for c in row["conjuncts"]}
+    assert "env_destroy/destroyed/tlb_valid" in names and "dealloc/deallocated/tlb_valid" in names
