@@ -10,7 +10,17 @@ from exo.interface import FREE, NO_ENTRY, ExcKind, Outcome, Resource, Status, Ve
 from exo.logic import And, BoolV, If, IntV, Min, Not, Or, in_range
 from exo.model.state import State
 from exo.spec.declarative.env import destroyed
-from exo.spec.declarative.text import A, Case, Cite, Requirement, Text, View, always
+from exo.spec.declarative.text import (
+    A,
+    Case,
+    Cite,
+    Requirement,
+    Text,
+    View,
+    always,
+    env_alive,
+    env_in_range,
+)
 from exo.spec.declarative.vocabulary import (
     following_slice,
     has_entry,
@@ -105,13 +115,11 @@ def next_slice_begun(v: Any) -> View:
 
 def _env_slice_requires(clause: str) -> tuple[Requirement, ...]:
     return (
-        Requirement("env-in-range", Cite(clause, "`env` in `[0, n_envs)`"),
-                    lambda s, a: Not(in_range(a[0], s.cfg.n_envs)), Status.INVALID_ARGUMENT),
+        env_in_range(clause),
         Requirement("slice-in-range", Cite(clause, "`slice` in `[0, n_slices)`"),
                     lambda s, a: Not(in_range(a[1], s.cfg.n_slices)),
                     Status.INVALID_ARGUMENT),
-        Requirement("env-alive", Cite(clause, "`env` is alive"),
-                    lambda s, a: Not(s.env_alive[a[0]]), Status.NO_SUCH_ENV),
+        env_alive(clause),
     )
 
 

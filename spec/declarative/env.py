@@ -8,7 +8,17 @@ from typing import Any
 from exo.interface import FREE, NO_ENTRY, NUM_EXCEPTIONS, Rights, Status, Vector
 from exo.logic import And, BoolV, If, IntV, Not, Or, in_range
 from exo.model.state import State
-from exo.spec.declarative.text import A, Case, Cite, Requirement, Text, View, always
+from exo.spec.declarative.text import (
+    A,
+    Case,
+    Cite,
+    Requirement,
+    Text,
+    View,
+    always,
+    env_alive,
+    env_in_range,
+)
 from exo.spec.declarative.vocabulary import authority_kept, entry_address
 
 # --------------------------------------------------------------------------- ENV-1
@@ -59,8 +69,7 @@ def _created(pre: State, a: A) -> View:
 ENV_CREATE = Text(
     "env_create",
     (
-        Requirement("env-in-range", Cite("ENV-1", "`env` in `[0, n_envs)`"),
-                    lambda s, a: Not(in_range(a[0], s.cfg.n_envs)), Status.INVALID_ARGUMENT),
+        env_in_range("ENV-1"),
         Requirement("cid-in-range", Cite("ENV-1", "`cid` in `[0, n_cids)`"),
                     lambda s, a: Not(in_range(a[1], s.cfg.n_cids)), Status.INVALID_ARGUMENT),
         Requirement("env-not-alive", Cite("ENV-1", "environment `env` is not alive"),
@@ -132,10 +141,8 @@ def destroyed(v: Any, e: IntV) -> View:
 ENV_DESTROY = Text(
     "env_destroy",
     (
-        Requirement("env-in-range", Cite("ENV-2", "`env` in `[0, n_envs)`"),
-                    lambda s, a: Not(in_range(a[0], s.cfg.n_envs)), Status.INVALID_ARGUMENT),
-        Requirement("env-alive", Cite("ENV-2", "`env` is alive"),
-                    lambda s, a: Not(s.env_alive[a[0]]), Status.NO_SUCH_ENV),
+        env_in_range("ENV-2"),
+        env_alive("ENV-2"),
     ),
     (Case("destroyed", Cite("ENV-2", "`OK` with the value 0."), always,
           lambda s, a: destroyed(View(s), a[0]), lambda s, a: 0),),
@@ -155,16 +162,13 @@ def _vector_text(op: str, clause: str, base: int, count: int, what: str, does: s
     return Text(
         op,
         (
-            Requirement("env-in-range", Cite(clause, "`env` in `[0, n_envs)`"),
-                        lambda s, a: Not(in_range(a[0], s.cfg.n_envs)),
-                        Status.INVALID_ARGUMENT),
+            env_in_range(clause),
             Requirement(f"{what}-in-range", Cite(clause, f"`{what}` in `[0, {count})`"),
                         lambda s, a: Not(in_range(a[1], count)), Status.INVALID_ARGUMENT),
             Requirement("entry-address", Cite(clause, "`entry` is `NO_ENTRY` or in "
                                                       "`[0, addr_limit)` (GEN-3)"),
                         lambda s, a: Not(entry_address(s, a[2])), Status.INVALID_ARGUMENT),
-            Requirement("env-alive", Cite(clause, "`env` is alive"),
-                        lambda s, a: Not(s.env_alive[a[0]]), Status.NO_SUCH_ENV),
+            env_alive(clause),
         ),
         (Case("registered", Cite(clause, "`OK` with the value 0."), always, register,
               lambda s, a: 0),),

@@ -9,7 +9,18 @@ from exo.interface import FREE, Cap, ExcKind, Outcome, Resource, Rights, Status
 from exo.logic import And, BoolV, If, IntV, Max, Not, Or, find, in_range
 from exo.model.state import State
 from exo.spec.declarative.exceptions import delivered, delivery_outcome
-from exo.spec.declarative.text import A, Case, Cite, Requirement, Text, View, always, shared
+from exo.spec.declarative.text import (
+    A,
+    Case,
+    Cite,
+    Requirement,
+    Text,
+    View,
+    always,
+    env_alive,
+    env_in_range,
+    shared,
+)
 from exo.spec.declarative.vocabulary import (
     current_and_held,
     in_stlb,
@@ -45,13 +56,11 @@ def _allocated(pre: State, a: A) -> View:
 ALLOC = Text(
     "alloc",
     (
-        Requirement("env-in-range", Cite("MEM-1", "`env` in `[0, n_envs)`"),
-                    lambda s, a: Not(in_range(a[0], s.cfg.n_envs)), Status.INVALID_ARGUMENT),
+        env_in_range("MEM-1"),
         Requirement("page-in-range", Cite("MEM-1", "`page` in `[0, n_pages)`"),
                     lambda s, a: Not(in_range(a[1], s.cfg.n_pages)),
                     Status.INVALID_ARGUMENT),
-        Requirement("env-alive", Cite("MEM-1", "`env` is alive"),
-                    lambda s, a: Not(s.env_alive[a[0]]), Status.NO_SUCH_ENV),
+        env_alive("MEM-1"),
         Requirement("page-free", Cite("MEM-1", "`page` is free (`owner[page] == FREE`)"),
                     lambda s, a: s.owner[a[1]] != FREE, Status.IN_USE),
     ),
@@ -83,13 +92,11 @@ def _deallocated(pre: State, a: A) -> View:
 DEALLOC = Text(
     "dealloc",
     (
-        Requirement("env-in-range", Cite("MEM-2", "`env` in `[0, n_envs)`"),
-                    lambda s, a: Not(in_range(a[0], s.cfg.n_envs)), Status.INVALID_ARGUMENT),
+        env_in_range("MEM-2"),
         Requirement("page-in-range", Cite("MEM-2", "`cap.page` in `[0, n_pages)`"),
                     lambda s, a: Not(in_range(a[1].page, s.cfg.n_pages)),
                     Status.INVALID_ARGUMENT),
-        Requirement("env-alive", Cite("MEM-2", "`env` is alive"),
-                    lambda s, a: Not(s.env_alive[a[0]]), Status.NO_SUCH_ENV),
+        env_alive("MEM-2"),
         Requirement("owner", Cite("MEM-2", "`env` owns `cap.page`"),
                     lambda s, a: s.owner[a[1].page] != a[0], Status.NOT_OWNER),
         Requirement("cap-valid", Cite("MEM-2", "`cap` is valid for `env` (MEM-6)"),
@@ -124,8 +131,7 @@ def _granted(pre: State, a: A) -> View:
 GRANT = Text(
     "grant",
     (
-        Requirement("env-in-range", Cite("MEM-3", "`env` in `[0, n_envs)`"),
-                    lambda s, a: Not(in_range(a[0], s.cfg.n_envs)), Status.INVALID_ARGUMENT),
+        env_in_range("MEM-3"),
         Requirement("grantee-in-range", Cite("MEM-3", "`grantee` in `[0, n_envs)`"),
                     lambda s, a: Not(in_range(a[2], s.cfg.n_envs)), Status.INVALID_ARGUMENT),
         Requirement("page-in-range", Cite("MEM-3", "`cap.page` in `[0, n_pages)`"),
@@ -133,8 +139,7 @@ GRANT = Text(
                     Status.INVALID_ARGUMENT),
         Requirement("rights-kind", Cite("MEM-3", "`rights` is `READ` or `READWRITE`"),
                     lambda s, a: Not(is_right(a[3])), Status.INVALID_ARGUMENT),
-        Requirement("env-alive", Cite("MEM-3", "`env` is alive"),
-                    lambda s, a: Not(s.env_alive[a[0]]), Status.NO_SUCH_ENV),
+        env_alive("MEM-3"),
         Requirement("grantee-alive", Cite("MEM-3", "`grantee` is alive"),
                     lambda s, a: Not(s.env_alive[a[2]]), Status.NO_SUCH_ENV),
         Requirement("cap-valid", Cite("MEM-3", "`cap` is valid for `env` (MEM-6)"),

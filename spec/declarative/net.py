@@ -26,8 +26,17 @@ from exo import filters
 from exo.interface import Outcome, Resource, Status
 from exo.logic import And, BoolV, If, IntV, Not, Or, find, in_range, oracle
 from exo.model.state import State
-from exo.spec.declarative.text import A, Case, Cite, Requirement, Text, View, always
-from exo.spec.declarative.vocabulary import live
+from exo.spec.declarative.text import (
+    A,
+    Case,
+    Cite,
+    Requirement,
+    Text,
+    View,
+    always,
+    env_alive,
+    env_in_range,
+)
 
 # --------------------------------------------------------------------------- the FLT oracles
 
@@ -133,10 +142,8 @@ def _witness_value(s: State, a: A) -> Any:
 FILTER_INSTALL = Text(
     "filter_install",
     (
-        Requirement("env-in-range", Cite("NET-1", "`env` in `[0, n_envs)`"),
-                    lambda s, a: Not(in_range(a[0], s.cfg.n_envs)), Status.INVALID_ARGUMENT),
-        Requirement("env-alive", Cite("NET-1", "`env` is alive"),
-                    lambda s, a: Not(live(s, a[0])), Status.NO_SUCH_ENV),
+        env_in_range("NET-1"),
+        env_alive("NET-1"),
         Requirement("verified", Cite("NET-1", "`program` passes the verifier (FLT-2, FLT-3)"),
                     lambda s, a: Not(verified(a[1])), Status.BAD_PROGRAM),
         Requirement("slot-free", Cite("NET-1", "a filter slot is free"),
@@ -179,13 +186,11 @@ def _removed(pre: State, a: A) -> View:
 FILTER_REMOVE = Text(
     "filter_remove",
     (
-        Requirement("env-in-range", Cite("NET-2", "`env` in `[0, n_envs)`"),
-                    lambda s, a: Not(in_range(a[0], s.cfg.n_envs)), Status.INVALID_ARGUMENT),
+        env_in_range("NET-2"),
         Requirement("filter-in-range", Cite("NET-2", "`filter` in `[0, n_filters)`"),
                     lambda s, a: Not(in_range(a[1], s.cfg.n_filters)),
                     Status.INVALID_ARGUMENT),
-        Requirement("env-alive", Cite("NET-2", "`env` is alive"),
-                    lambda s, a: Not(live(s, a[0])), Status.NO_SUCH_ENV),
+        env_alive("NET-2"),
         Requirement("owner", Cite("NET-2", "the slot holds an installed filter of `env` "
                                            "(`filter_valid[filter]` and "
                                            "`filter_owner[filter] = env`)"),
@@ -278,10 +283,8 @@ def _taken(pre: State, a: A) -> View:
 PACKET_TAKE = Text(
     "packet_take",
     (
-        Requirement("env-in-range", Cite("NET-4", "`env` in `[0, n_envs)`"),
-                    lambda s, a: Not(in_range(a[0], s.cfg.n_envs)), Status.INVALID_ARGUMENT),
-        Requirement("env-alive", Cite("NET-4", "`env` is alive"),
-                    lambda s, a: Not(live(s, a[0])), Status.NO_SUCH_ENV),
+        env_in_range("NET-4"),
+        env_alive("NET-4"),
         Requirement("waiting", Cite("NET-4", "a packet is waiting (`rx_count[env] > 0`)"),
                     lambda s, a: Not(s.rx_count[a[0]] > 0), Status.EMPTY),
     ),

@@ -13,8 +13,18 @@ from typing import Any
 from exo.interface import FREE, ExcKind, Resource, Status, Vector
 from exo.logic import And, BoolV, If, IntV, Not, Or, find, in_range
 from exo.model.state import State
-from exo.spec.declarative.text import A, Case, Cite, Requirement, Text, View, always
-from exo.spec.declarative.vocabulary import has_entry, live, page_freed
+from exo.spec.declarative.text import (
+    A,
+    Case,
+    Cite,
+    Requirement,
+    Text,
+    View,
+    always,
+    env_alive,
+    env_in_range,
+)
+from exo.spec.declarative.vocabulary import has_entry, page_freed
 
 # --------------------------------------------------------------------------- REV-1
 
@@ -53,8 +63,7 @@ def _recorded(pre: State, a: A) -> View:
 REVOKE_REQUEST = Text(
     "revoke_request",
     (
-        Requirement("env-in-range", Cite("REV-1", "`env` in `[0, n_envs)`"),
-                    lambda s, a: Not(in_range(a[0], s.cfg.n_envs)), Status.INVALID_ARGUMENT),
+        env_in_range("REV-1"),
         Requirement("resource-kind", Cite("REV-1", "`resource` is `PAGE`, `SLICE` or "
                                                    "`FILTER`"),
                     lambda s, a: Not(Or(_page(a), _slice(a), _filter(a))),
@@ -72,8 +81,7 @@ REVOKE_REQUEST = Text(
                     Status.INVALID_ARGUMENT),
         Requirement("deadline-later", Cite("REV-1", "`deadline` is later than `now`"),
                     lambda s, a: Not(a[3] > s.now), Status.INVALID_ARGUMENT),
-        Requirement("env-alive", Cite("REV-1", "`env` is alive"),
-                    lambda s, a: Not(s.env_alive[a[0]]), Status.NO_SUCH_ENV),
+        env_alive("REV-1"),
         Requirement("none-pending", Cite("REV-1", "`env` has no request pending"),
                     lambda s, a: s.rev_pending[a[0]], Status.BUSY),
         Requirement("owns-page", Cite("REV-1", "for a page: `env` owns `target`"),
@@ -190,10 +198,8 @@ _OK3 = Cite("REV-3", "`OK` with the value 0.")
 ABORT = Text(
     "abort",
     (
-        Requirement("env-in-range", Cite("REV-3", "`env` in `[0, n_envs)`"),
-                    lambda s, a: Not(in_range(a[0], s.cfg.n_envs)), Status.INVALID_ARGUMENT),
-        Requirement("env-alive", Cite("REV-3", "`env` is alive"),
-                    lambda s, a: Not(live(s, a[0])), Status.NO_SUCH_ENV),
+        env_in_range("REV-3"),
+        env_alive("REV-3"),
         Requirement("request-pending", Cite("REV-3", "`env` has a request pending"),
                     lambda s, a: Not(s.rev_pending[a[0]]), Status.NO_REQUEST),
         Requirement("deadline-passed", Cite("REV-3", "the deadline has passed "

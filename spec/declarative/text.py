@@ -35,7 +35,7 @@ from typing import Any
 import z3
 
 from exo.interface import OPERATIONS, Cap, Result, Status, null_value
-from exo.logic import And, BoolV, Implies, Not, Or, forall
+from exo.logic import And, BoolV, Implies, Not, Or, forall, in_range
 from exo.model.state import State, domains
 
 A = tuple[Any, ...]
@@ -131,6 +131,20 @@ class Requirement:
     value: Callable[[State, A], Any] | None = None
     """The value this failure returns when the clause names one (GEN-1 lets it: NET-1's
     witness packet on OVERLAP); else the null value."""
+
+
+def env_in_range(clause: str) -> Requirement:
+    """The first requirement of most clauses: `env` in `[0, n_envs)`, else INVALID_ARGUMENT
+    (``env`` is the first argument)."""
+    return Requirement("env-in-range", Cite(clause, "`env` in `[0, n_envs)`"),
+                       lambda s, a: Not(in_range(a[0], s.cfg.n_envs)),
+                       Status.INVALID_ARGUMENT)
+
+
+def env_alive(clause: str) -> Requirement:
+    """`env` is alive, else NO_SUCH_ENV (``env`` is the first argument, already in range)."""
+    return Requirement("env-alive", Cite(clause, "`env` is alive"),
+                       lambda s, a: Not(s.env_alive[a[0]]), Status.NO_SUCH_ENV)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,17 @@ from __future__ import annotations
 from exo.interface import FREE, Status
 from exo.logic import And, BoolV, If, IntV, Not, in_range
 from exo.model.state import State
-from exo.spec.declarative.text import A, Case, Cite, Requirement, Text, View, always
+from exo.spec.declarative.text import (
+    A,
+    Case,
+    Cite,
+    Requirement,
+    Text,
+    View,
+    always,
+    env_alive,
+    env_in_range,
+)
 from exo.spec.declarative.vocabulary import (
     authority_kept,
     current_and_held,
@@ -16,17 +26,6 @@ from exo.spec.declarative.vocabulary import (
     stlb_slot_of,
     tlb_slot_of,
 )
-
-
-def _env_in_range(clause: str) -> Requirement:
-    return Requirement("env-in-range", Cite(clause, "`env` in `[0, n_envs)`"),
-                       lambda s, a: Not(in_range(a[0], s.cfg.n_envs)),
-                       Status.INVALID_ARGUMENT)
-
-
-def _env_alive(clause: str) -> Requirement:
-    return Requirement("env-alive", Cite(clause, "`env` is alive"),
-                       lambda s, a: Not(s.env_alive[a[0]]), Status.NO_SUCH_ENV)
 
 
 def _in_range(clause: str, label: str, words: str, k: int, bound: str) -> Requirement:
@@ -96,10 +95,10 @@ def _installed(pre: State, a: A) -> View:
 TLBWR = Text(
     "tlbwr",
     (
-        _env_in_range("TLB-1"),
+        env_in_range("TLB-1"),
         _in_range("TLB-1", "vpage-in-range", "`vpage` in `[0, addr_limit)`", 1, "addr_limit"),
         _page_in_range("TLB-1", 2),
-        _env_alive("TLB-1"),
+        env_alive("TLB-1"),
         _cap_valid("TLB-1", 2),
         _cap_rights("TLB-1", 2, "`cap.rights` is at least the right the mapping needs "
                                 "(`READWRITE` if `writable`, else `READ`)"),
@@ -132,9 +131,9 @@ def _deleted(pre: State, a: A) -> View:
 TLBVADELETE = Text(
     "tlbvadelete",
     (
-        _env_in_range("TLB-2"),
+        env_in_range("TLB-2"),
         _in_range("TLB-2", "vpage-in-range", "`vpage` in `[0, addr_limit)`", 1, "addr_limit"),
-        _env_alive("TLB-2"),
+        env_alive("TLB-2"),
     ),
     (Case("deleted", _ok("TLB-2"), always, _deleted, lambda s, a: 0),),
 )
@@ -163,9 +162,9 @@ def _switched(pre: State, a: A) -> View:
 CID_SWITCH = Text(
     "cid_switch",
     (
-        _env_in_range("TLB-3"),
+        env_in_range("TLB-3"),
         _in_range("TLB-3", "cid-in-range", "`cid` in `[0, n_cids)`", 1, "n_cids"),
-        _env_alive("TLB-3"),
+        env_alive("TLB-3"),
         Requirement("cid-free-or-own", Cite("TLB-3", "`cid` is free or already `env`'s own"),
                     lambda s, a: And(s.cid_env[a[1]] != FREE, s.cid_env[a[1]] != a[0]),
                     Status.IN_USE),
@@ -196,12 +195,12 @@ def _gm_set(pre: State, a: A) -> View:
 GM_SET = Text(
     "gm_set",
     (
-        _env_in_range("TLB-4"),
+        env_in_range("TLB-4"),
         _in_range("TLB-4", "slot-in-range", "`slot` in `[0, n_guaranteed)`", 1,
                   "n_guaranteed"),
         _in_range("TLB-4", "vpage-in-range", "`vpage` in `[0, addr_limit)`", 2, "addr_limit"),
         _page_in_range("TLB-4", 3),
-        _env_alive("TLB-4"),
+        env_alive("TLB-4"),
         _cap_valid("TLB-4", 3),
         Requirement("owner", Cite("TLB-4", "`env` owns `cap.page`"),
                     lambda s, a: s.owner[a[3].page] != a[0], Status.NOT_OWNER),
@@ -228,10 +227,10 @@ def _gm_cleared(pre: State, a: A) -> View:
 GM_CLEAR = Text(
     "gm_clear",
     (
-        _env_in_range("TLB-5"),
+        env_in_range("TLB-5"),
         _in_range("TLB-5", "slot-in-range", "`slot` in `[0, n_guaranteed)`", 1,
                   "n_guaranteed"),
-        _env_alive("TLB-5"),
+        env_alive("TLB-5"),
     ),
     (Case("cleared", _ok("TLB-5"), always, _gm_cleared, lambda s, a: 0),),
 )
