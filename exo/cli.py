@@ -568,6 +568,13 @@ def replay_cmd(file: Path) -> None:
 @click.option("--impl", "impl_spec", default="exo.impl:Kernel", show_default=True,
               metavar="MODULE:FACTORY",
               help="The implementation: a class or function taking a Config.")
+@click.option("--impl-cmd", "impl_cmd", default=None, metavar="'CMD ARGS'",
+              help="The implementation is a process speaking the wire protocol "
+                   "(spec/protocol.md): a kernel in any language.")
+@click.option("--step-timeout", default=5.0, show_default=True,
+              type=click.FloatRange(0.01, 3600), metavar="SECONDS",
+              help="With --impl-cmd: how long one reply may take before the process "
+                   "counts as hung.")
 @click.option("--steps", default=50, show_default=True, type=click.IntRange(1, 10**6),
               help="Operations per program.")
 @click.option("--examples", default=200, show_default=True, type=click.IntRange(1, 10**7),
@@ -587,9 +594,10 @@ def replay_cmd(file: Path) -> None:
 @click.option("--replay", is_flag=True,
               help="Run the last failure again (kept in Hypothesis's database, "
                    ".hypothesis/): its calls, or its seeded search.")
-def check_cmd(impl_spec: str, steps: int, examples: int, seed: int | None,
-              config_text: str | None, ops_text: str | None, json_out: Path | None,
-              repro_out: Path, replay: bool) -> None:
+def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: int,
+              examples: int, seed: int | None, config_text: str | None,
+              ops_text: str | None, json_out: Path | None, repro_out: Path,
+              replay: bool) -> None:
     """Run an implementation in lockstep with the model (Hypothesis, exo.testing).
 
     \b
@@ -616,10 +624,18 @@ def check_cmd(impl_spec: str, steps: int, examples: int, seed: int | None,
       exo check --impl mykernel:Kernel --ops ENV-1,MEM-1,MEM-2,MEM-3   memory first
       exo check --impl exo.testing:ModelImplementation --steps 10 --examples 5
       exo check --replay                               the last failure, after a fix
+      exo check --impl-cmd './my-kernel --quiet' --ops ENV,MEM,TLB,CPU,PCT,EXC,REV
     """
+    from exo import protocol
     from exo.bringup import parse_ops
     from exo.lockstep import write_reproduction
-    from exo.testing import load_factory, run_check
+    from exo.testing import CMD_PREFIX, load_factory, run_check
+
+    if impl_cmd is not None:
+        if _given("impl_spec"):
+            _fail_usage("give --impl or --impl-cmd, not both")
+        impl_spec = f"{CMD_PREFIX} {impl_cmd}"
+    protocol.STEP_TIMEOUT = step_timeout
 
     recorded: LastFailure | None = None
     if replay:
@@ -701,6 +717,43 @@ def check_cmd(impl_spec: str, steps: int, examples: int, seed: int | None,
     _record_failure(console, impl_spec, report, seed, steps, examples, cfg is not None, ops)
     console.print(f"seed {seed}; run it again after a fix: exo check --replay", markup=False)
     sys.exit(EXIT_FAIL)
+
+
+@main.command("serve")
+@click.option("--impl", "impl_spec", default="exo.impl:Kernel", show_default=True,
+              metavar="MODULE:FACTORY",
+              help="The Python implementation to serve (exo.testing:ModelImplementation "
+                   "serves the model itself).")
+def serve_cmd(impl_spec: str) -> None:
+    """Serve a Python implementation over the wire protocol (spec/protocol.md).
+
+    
+    Reads requests on standard input and writes one reply line per request on standard
+    output, until goodbye or the end of input: the reference peer for a kernel written
+    in another language (compare transcripts), and a way to check the protocol client
+    itself.
+    
+    Examples:
+      exo serve
+      printf '%s\n' '{"exo":1,"type":"reset","config":{...}}' | exo serve
+      exo check --impl-cmd 'exo serve --impl exo.testing:ModelImplementation'
+    """
+    from exo.protocol import serve
+    from exo.testing import load_factory
+
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        factory = load_factory(impl_spec)
+    except ValueError as exc:
+        _fail_usage(str(exc))
+
+    def write(line: str) -> None:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    sys.exit(serve(factory, iter(sys.stdin.readline, ""), write))
 
 
 def _given(param: str) -> bool:

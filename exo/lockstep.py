@@ -478,8 +478,9 @@ def write_reproduction(path: Path, impl: str, cfg: Config, steps: Sequence[Step]
     conforms. ``ValueError`` if a step's arguments cannot be written as Python source
     that gives them back. Returns ``path``."""
     plan = _checked_steps(steps)
-    if not isinstance(impl, str) or impl.count(":") != 1:
-        raise ValueError(f"impl must look like 'package.module:Factory', got {impl!r}")
+    if not isinstance(impl, str) or (impl.count(":") != 1 and not impl.startswith("cmd:")):
+        raise ValueError(f"impl must look like 'package.module:Factory' or 'cmd: COMMAND', "
+                         f"got {impl!r}")
     lines: list[str] = []
     for name, args in plan:
         text = _literal(tuple(_plain(a) for a in args))

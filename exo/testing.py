@@ -853,9 +853,20 @@ def _name(factory: Any) -> str:
 # --------------------------------------------------------------------------- MODULE:FACTORY
 
 
+CMD_PREFIX = "cmd:"
+"""An implementation spec naming a command (``cmd: ./my-kernel --flag``) instead of a
+Python factory."""
+
+
 def load_factory(spec: str) -> Factory:
-    """Resolve ``"package.module:Factory"`` (the attribute may be dotted). Any problem is a
-    ``ValueError`` with a one-line message saying what to fix."""
+    """Resolve ``"package.module:Factory"`` (the attribute may be dotted), or ``"cmd:
+    COMMAND"``: a kernel process speaking the wire protocol (``exo check --impl-cmd``,
+    spec/protocol.md). Any problem is a ``ValueError`` with a one-line message saying
+    what to fix."""
+    if isinstance(spec, str) and spec.startswith(CMD_PREFIX):
+        from exo.protocol import WireKernel
+
+        return WireKernel.factory(spec[len(CMD_PREFIX):].strip())
     if not isinstance(spec, str) or spec.count(":") != 1:
         raise ValueError(f"--impl must look like 'package.module:Factory', got {spec!r}")
     module_name, _, attr = spec.partition(":")
