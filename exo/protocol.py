@@ -333,11 +333,8 @@ class Wire:
         return text + ("; its standard error ends: " + " | ".join(tail) if tail else "")
 
     def close(self) -> None:
-        """WIRE-5: goodbye, then wait for the exit (killed after the timeout)."""
-        if self.alive():
-            with contextlib.suppress(WireError):
-                self.ask(request("goodbye"))
-        self.kill()
+        """Say goodbye (``goodbye``) and end the process."""
+        goodbye(self)
 
     def kill(self) -> None:
         """End the process: close its input (a well-behaved kernel exits on end of
@@ -359,6 +356,15 @@ class Wire:
                     stream.close()
             except OSError:
                 pass
+
+
+def goodbye(wire: Wire) -> None:
+    """WIRE-5: send ``goodbye`` to a live process, take its ``bye``, and end it (a process
+    still running after that is killed)."""
+    if wire.alive():
+        with contextlib.suppress(WireError):
+            wire.ask(request("goodbye"))
+    wire.kill()
 
 
 class WireKernel:
@@ -495,4 +501,4 @@ def serve(factory: Callable[[Config], Any], lines: Iterator[str],
 
 __all__ = ["MAX_PACKET", "STEP_TIMEOUT", "VERSION", "Foreign", "Wire", "WireError",
            "WireKernel", "decode", "decode_result", "decode_state", "encode",
-           "encode_result", "encode_state", "request", "serve"]
+           "encode_result", "encode_state", "goodbye", "request", "serve"]

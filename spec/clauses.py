@@ -19,7 +19,8 @@ CLAUSE_ID = re.compile(r"\b([A-Z]{2,4}-\d+)\b")
 HEADING = re.compile(r"^## ([A-Z]{2,4}-\d+) (.+?)\s*$")
 LEADING_IDS = re.compile(r"^\s*([A-Z]{2,4}-\d+(?:\s*/\s*[A-Z]{2,4}-\d+)*)")
 
-ORDER = ("GEN", "ENV", "MEM", "TLB", "CPU", "PCT", "EXC", "REV", "FLT", "NET", "INV", "THM")
+ORDER = ("GEN", "ENV", "MEM", "TLB", "CPU", "PCT", "EXC", "REV", "FLT", "NET", "INV", "THM",
+         "WIRE")
 """Clause prefixes in reading order."""
 
 MODULES = (
@@ -41,6 +42,7 @@ MODULES = (
     "exo.spec.postconditions",
     "exo.spec.theorems",
     "exo.proofs.demux",
+    "exo.protocol",
 )
 """Where clause homes are looked for."""
 

@@ -1,0 +1,51 @@
+"""A kernel process that breaks the wire protocol on purpose (tests/test_protocol.py):
+it serves ``exo.impl.Kernel`` correctly until its ``N``-th ``apply``, then
+
+    crash N      exits with status 3 (a crash)
+    hang N       stops answering (a hang)
+    garbage N    answers a line that is not JSON
+    shape N      answers a result with a status that is no status
+
+Run as ``python tests/wire_faults.py MODE N``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+from exo.impl import Kernel
+from exo.protocol import serve
+
+
+def main(mode: str, limit: int) -> int:
+    applies = 0
+
+    def write(line: str) -> None:
+        nonlocal applies
+        if json.loads(line).get("type") == "result":
+            applies += 1
+            if applies >= limit:
+                if mode == "crash":
+                    sys.stderr.write("wire_faults: crashing now\n")
+                    sys.stderr.flush()
+                    sys.exit(3)
+                if mode == "hang":
+                    time.sleep(3600)
+                if mode == "garbage":
+                    line = "this is not json"
+                if mode == "shape":
+                    line = json.dumps({"type": "result", "status": "FINE", "value": 0})
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+    def factory(cfg: Any) -> Kernel:
+        return Kernel(cfg)
+
+    return serve(factory, iter(sys.stdin.readline, ""), write)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], int(sys.argv[2])))
