@@ -1,0 +1,316 @@
+"""A conformance suite as files: fixtures generated from the model, run by any kernel
+(``exo fixtures build DIR``, ``exo fixtures run DIR``; the format is spec/fixtures.md).
+
+A fixture is one program: a configuration, its calls with the result the model gives for
+each, and every meaningful entry of the model's state at the end, tagged with the clauses
+and coverage cells its steps reach. The suite is the kit's witness programs (together
+they reach every reachable cell of ``exo.coverage``, hostile arguments, real tcpdump
+filters and frames included) and ``random`` seeded programs; the same seed writes the
+same bytes. Values are encoded as the wire protocol encodes them (WIRE-6), so a runner in
+another language reuses its protocol code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import random
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exo.conformance import _meaningful, abstract, canonical
+from exo.coverage import all_cells, cells_of
+from exo.interface import OPERATIONS, Cap, Config, Result, Status
+from exo.model import REGISTRY, State, initial
+from exo.model.state import SCALARS, layout
+from exo.protocol import (
+    Foreign,
+    WireError,
+    config_json,
+    decode,
+    encode,
+    encode_result,
+)
+
+FORMAT = "exo-fixture/1"
+"""The format of a fixture file (spec/fixtures.md)."""
+
+INDEX = "index.json"
+"""The suite's index: every fixture's file, clauses and cells, and the counts."""
+
+
+# --------------------------------------------------------------------------- build
+
+
+def _expected_state(s: State) -> dict[str, Any]:
+    """Every entry of ``s`` that carries meaning (``conformance.canonical``), encoded as a
+    ``state`` reply's fields (WIRE-4): a runner compares these entries and only these."""
+    c = canonical(s)
+    out: dict[str, Any] = {}
+    for name in layout(s.cfg):
+        m = getattr(c, name)
+        keep = _meaningful(s, name)
+        rows = []
+        for k, v in m.items():
+            if keep is None or keep(k):
+                rows.append([*(k if isinstance(k, tuple) else (k,)), encode(v)])
+        out[name] = rows
+    for name in SCALARS:
+        out[name] = encode(getattr(c, name))
+    return out
+
+
+def fixture(name: str, cfg: Config, calls: Iterable[tuple[str, tuple[Any, ...]]]
+            ) -> dict[str, Any]:
+    """Run ``calls`` on the model from boot and write down what a kernel must answer."""
+    s = initial(cfg)
+    steps: list[dict[str, Any]] = []
+    cells: dict[str, None] = {}
+    for op, args in calls:
+        post, res = REGISTRY[op](s, *args)
+        step: dict[str, Any] = {"op": op, "args": [encode(a) for a in args],
+                                "expect": _expected_result(op, res)}
+        hit = cells_of(s, op, tuple(args), res, post)
+        if hit:
+            step["cells"] = hit
+            cells.update(dict.fromkeys(hit))
+        steps.append(step)
+        s = post
+    clause_of = {c.id: c.clause for c in all_cells()}
+    clauses = sorted({clause_of[c] for c in cells if c in clause_of}
+                     | {OPERATIONS[st["op"]].clause for st in steps})
+    return {"format": FORMAT, "name": name, "config": config_json(cfg),
+            "clauses": clauses, "cells": sorted(cells), "steps": steps,
+            "state": _expected_state(s)}
+
+
+def _expected_result(op: str, res: Result) -> dict[str, Any]:
+    wire = encode_result(op, res)
+    out = {"status": wire["status"], "value": wire["value"]}
+    if op == "filter_install" and res.status == Status.OVERLAP:
+        out["any_witness"] = True  # NET-1: any packet both programs accept will do
+    return out
+
+
+def random_calls(rng: random.Random, cfg: Config, n: int) -> list[tuple[str, tuple[Any, ...]]]:
+    """``n`` calls of operations chosen at random with small arguments around the sizes
+    of ``cfg`` (many fail; the witnesses reach the deep behaviours)."""
+    ops = [op for op, sig in OPERATIONS.items()
+           if not any(k in ("program", "packet") for _, k in sig.args)]
+    calls = [("env_create", (0, 0)), ("env_create", (1, 1))]
+
+    def small() -> int:
+        picked: int = rng.choice([-1, 0, 0, 1, 1, 2, 3, cfg.n_pages - 1, cfg.n_pages])
+        return picked
+
+    for _ in range(n):
+        op = rng.choice(ops)
+        args: list[Any] = []
+        for _, kind in OPERATIONS[op].args:
+            if kind == "bool":
+                args.append(rng.random() < 0.5)
+            elif kind == "cap":
+                args.append(Cap(small(), rng.choice([0, 0, 1]), rng.choice([1, 2, 2, 3])))
+            else:
+                args.append(small())
+        calls.append((op, tuple(args)))
+    return calls
+
+
+def build(directory: Path, seed: int = 0, extra: int = 20,
+          on_progress: Callable[[int], None] | None = None) -> dict[str, Any]:
+    """Write the suite into ``directory``: one file per fixture and ``index.json``. The
+    same ``seed`` and ``extra`` write the same bytes."""
+    from exo.witnesses import shipped
+
+    directory.mkdir(parents=True, exist_ok=True)
+    made: list[dict[str, Any]] = []
+    for i, w in enumerate(shipped()):
+        made.append(fixture(f"witness-{i:02d}", w.cfg, w.steps))
+        if on_progress is not None:
+            on_progress(1)
+    rng = random.Random(f"exo-fixtures:{seed}")
+    cfg = shipped()[0].cfg
+    for i in range(extra):
+        made.append(fixture(f"random-{seed}-{i:02d}", cfg, random_calls(rng, cfg, 30)))
+        if on_progress is not None:
+            on_progress(1)
+    entries = []
+    for f in made:
+        path = directory / f"{f['name']}.json"
+        path.write_text(dumps(f), encoding="utf-8")
+        entries.append({"file": path.name, "clauses": f["clauses"], "cells": f["cells"],
+                        "steps": len(f["steps"])})
+    per_clause: dict[str, int] = {}
+    for e in entries:
+        for c in e["clauses"]:
+            per_clause[c] = per_clause.get(c, 0) + 1
+    cells = sorted({c for e in entries for c in e["cells"]})
+    index = {"format": FORMAT, "seed": seed, "extra": extra, "fixtures": entries,
+             "fixtures_per_clause": dict(sorted(per_clause.items())), "cells": cells}
+    (directory / INDEX).write_text(json.dumps(index, indent=1, sort_keys=True) + "\n",
+                                   encoding="utf-8")
+    return index
+
+
+def dumps(f: dict[str, Any]) -> str:
+    """A fixture as text a person can read and diff: one line per step and per state
+    field, keys sorted (so the same fixture is always the same bytes)."""
+    def one(v: Any) -> str:
+        return json.dumps(v, sort_keys=True, separators=(",", ":"))
+
+    lines = ["{"]
+    keys = sorted(f)
+    for i, key in enumerate(keys):
+        end = "," if i < len(keys) - 1 else ""
+        v = f[key]
+        if key == "steps":
+            body = ",\n".join(f"  {one(st)}" for st in v)
+            lines.append(f' "steps": [\n{body}\n ]{end}')
+        elif key == "state":
+            body = ",\n".join(f"  {json.dumps(k)}: {one(v[k])}" for k in sorted(v))
+            lines.append(f' "state": {{\n{body}\n }}{end}')
+        else:
+            lines.append(f" {json.dumps(key)}: {one(v)}{end}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- run
+
+
+@dataclass
+class Outcome:
+    """One fixture's verdict."""
+
+    name: str
+    passed: bool
+    steps: int
+    seconds: float
+    detail: str = ""
+    clauses: list[str] = dataclasses.field(default_factory=list)
+
+
+class FixtureError(ValueError):
+    """A fixture file that is not a fixture (the message names the file and the key)."""
+
+
+def load(path: Path) -> dict[str, Any]:
+    """Read one fixture file and check its shape."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise FixtureError(f"{path.name}: cannot read: {exc}") from None
+    if type(data) is not dict or data.get("format") != FORMAT:
+        raise FixtureError(f"{path.name}: not an {FORMAT} fixture")
+    for key, kind in (("name", str), ("config", dict), ("steps", list), ("state", dict),
+                      ("clauses", list)):
+        if type(data.get(key)) is not kind:
+            raise FixtureError(f"{path.name}: {key!r} missing or not a {kind.__name__}")
+    return data
+
+
+def _arg(v: Any) -> Any:
+    try:
+        return decode(v)
+    except ValueError:
+        return Foreign("json")
+
+
+def run_one(data: dict[str, Any], factory: Callable[[Config], Any]) -> Outcome:
+    """Run one fixture on an implementation: every result, then the state at the end."""
+    t0 = time.perf_counter()
+    name = data["name"]
+    try:
+        cfg = Config(**data["config"])
+    except TypeError as exc:
+        return Outcome(name, False, 0, 0.0, f"bad config: {exc}")
+    try:
+        impl = factory(cfg)
+        for i, step in enumerate(data["steps"]):
+            op, args = step["op"], [_arg(a) for a in step["args"]]
+            got = impl.apply(op, *args)
+            want = step["expect"]
+            wire = encode_result(op, got) if isinstance(got, Result) else None
+            if wire is None or wire["status"] != want["status"] or (
+                    not want.get("any_witness") and wire["value"] != want["value"]):
+                shown = f"{wire['status']} {json.dumps(wire['value'])}" if wire else repr(got)
+                return Outcome(name, False, i + 1, time.perf_counter() - t0,
+                               f"step {i} {op}({', '.join(json.dumps(a) for a in step['args'])}"
+                               f"): expected {want['status']} {json.dumps(want['value'])}, "
+                               f"got {shown}", data["clauses"])
+        observed = impl.observe()
+        problem = _state_problem(cfg, data["state"], observed)
+        if problem:
+            return Outcome(name, False, len(data["steps"]), time.perf_counter() - t0,
+                           f"state at the end: {problem}", data["clauses"])
+    except WireError as exc:
+        return Outcome(name, False, 0, time.perf_counter() - t0, f"wire: {exc}",
+                       data["clauses"])
+    except Exception as exc:  # a Python implementation broke GEN-1: errors are values
+        return Outcome(name, False, 0, time.perf_counter() - t0,
+                       f"the implementation raised {type(exc).__name__}: {exc}",
+                       data["clauses"])
+    return Outcome(name, True, len(data["steps"]), time.perf_counter() - t0, "",
+                   data["clauses"])
+
+
+def _state_problem(cfg: Config, expected: dict[str, Any], observed: dict[str, Any]
+                   ) -> str:
+    """The first expected entry the observation contradicts ('' if none)."""
+    try:
+        state = abstract(cfg, observed)
+    except (KeyError, ValueError) as exc:
+        return f"observe() is malformed: {exc}"
+    for name, want in expected.items():
+        have = getattr(state, name)
+        if name in SCALARS:
+            if encode(have) != want:
+                return f"{name}: expected {want}, observed {encode(have)}"
+            continue
+        for row in want:
+            *key, value = row
+            k = key[0] if len(key) == 1 else tuple(key)
+            if encode(have[k]) != value:
+                return (f"{name}[{', '.join(map(str, key))}]: expected {json.dumps(value)}, "
+                        f"observed {json.dumps(encode(have[k]))}")
+    return ""
+
+
+def run(directory: Path, factory: Callable[[Config], Any], keyword: str | None = None,
+        on_progress: Callable[[int], None] | None = None) -> list[Outcome]:
+    """Run every fixture of ``directory`` (whose name contains ``keyword``, if given)."""
+    paths = sorted(p for p in directory.glob("*.json") if p.name != INDEX)
+    if not paths:
+        raise FixtureError(f"{directory}: no fixture files (build them with exo fixtures "
+                           "build)")
+    out = []
+    for path in paths:
+        data = load(path)
+        if keyword and keyword not in data["name"]:
+            continue
+        out.append(run_one(data, factory))
+        if on_progress is not None:
+            on_progress(1)
+    return out
+
+
+def junit(outcomes: list[Outcome]) -> str:
+    """The verdicts as JUnit XML (one test case per fixture)."""
+    import xml.etree.ElementTree as ET
+
+    suite = ET.Element("testsuite", name="exo.fixtures", tests=str(len(outcomes)),
+                       failures=str(sum(not o.passed for o in outcomes)))
+    for o in outcomes:
+        case = ET.SubElement(suite, "testcase", classname="exo.fixtures", name=o.name,
+                             time=f"{o.seconds:.3f}")
+        if not o.passed:
+            ET.SubElement(case, "failure", message=o.detail[:500]).text = o.detail
+    return ET.tostring(suite, encoding="unicode")
+
+
+__all__ = ["FORMAT", "INDEX", "FixtureError", "Outcome", "build", "fixture", "junit",
+           "load", "random_calls", "run", "run_one"]

@@ -1,0 +1,97 @@
+"""The fixture suite (spec/fixtures.md): deterministic, complete over the coverage space,
+passed by the bundled kernel (in-process and over the wire), failed by broken ones."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from exo import fixtures
+from exo.cli import main
+from exo.coverage import UNREACHABLE, all_cells
+from exo.impl import Kernel
+from exo.protocol import WireKernel
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("fixtures")
+    fixtures.build(d, seed=0, extra=5)
+    return d
+
+
+def test_the_same_seed_writes_the_same_bytes(suite: Path, tmp_path: Path) -> None:
+    fixtures.build(tmp_path, seed=0, extra=5)
+    names = sorted(p.name for p in suite.iterdir())
+    assert names == sorted(p.name for p in tmp_path.iterdir())
+    for name in names:
+        assert (suite / name).read_bytes() == (tmp_path / name).read_bytes(), name
+    other = tmp_path / "other"
+    fixtures.build(other, seed=1, extra=5)
+    assert (other / "random-1-00.json").read_bytes() != (suite / "random-0-00.json").read_bytes()
+
+
+def test_the_suite_reaches_every_reachable_cell_and_every_operation_clause(suite: Path
+                                                                           ) -> None:
+    index = json.loads((suite / fixtures.INDEX).read_text())
+    reachable = {c.id for c in all_cells()} - set(UNREACHABLE)
+    assert reachable <= set(index["cells"])
+    from exo.interface import OPERATIONS
+
+    assert {s.clause for s in OPERATIONS.values()} <= set(index["fixtures_per_clause"])
+
+
+def test_the_bundled_kernel_passes_every_fixture(suite: Path) -> None:
+    outcomes = fixtures.run(suite, Kernel)
+    assert outcomes and all(o.passed for o in outcomes), [o.detail for o in outcomes
+                                                          if not o.passed][:3]
+
+
+def test_a_broken_kernel_fails_with_the_first_difference(suite: Path) -> None:
+    from tests.catalogue import AllocSkipsOwned
+
+    failed = [o for o in fixtures.run(suite, AllocSkipsOwned) if not o.passed]
+    assert failed and all(o.detail for o in failed)
+
+
+def test_over_the_wire_too(suite: Path) -> None:
+    serve = [sys.executable, "-c", "from exo.cli import main; main()", "serve"]
+    outcomes = fixtures.run(suite, WireKernel.factory(serve), keyword="witness-0")
+    WireKernel.close_all()
+    assert len(outcomes) == 10 and all(o.passed for o in outcomes), [
+        o.detail for o in outcomes if not o.passed][:3]
+
+
+def test_cli_run_table_keyword_junit_and_exit_codes(suite: Path, tmp_path: Path) -> None:
+    xml = tmp_path / "fx.xml"
+    res = CliRunner().invoke(main, ["fixtures", "run", str(suite), "-k", "random",
+                                    "--junit", str(xml)])
+    assert res.exit_code == 0, res.output
+    assert "random-0-00" in res.output and "witness-00" not in res.output
+    assert "<testsuite" in xml.read_text() and 'failures="0"' in xml.read_text()
+    res = CliRunner().invoke(main, ["fixtures", "run", str(suite), "--impl",
+                                    "tests.catalogue:AllocSkipsOwned"])
+    assert res.exit_code == 1 and "FAILED" in res.output
+    res = CliRunner().invoke(main, ["fixtures", "run", str(tmp_path / "nothing")])
+    assert res.exit_code == 2 and "Traceback" not in res.output
+    res = CliRunner().invoke(main, ["fixtures", "run", str(suite), "-k", "no-such"])
+    assert res.exit_code == 2
+
+
+def test_a_damaged_fixture_is_a_usage_error(suite: Path, tmp_path: Path) -> None:
+    (tmp_path / "bad.json").write_text('{"format": "exo-fixture/1", "name": 3}')
+    res = CliRunner().invoke(main, ["fixtures", "run", str(tmp_path)])
+    assert res.exit_code == 2 and "bad.json" in res.output
+
+
+def test_cli_build_prints_fixtures_per_clause(tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["fixtures", "build", str(tmp_path / "fx"), "--random",
+                                    "2"])
+    assert res.exit_code == 0, res.output
+    assert "MEM-1" in res.output and (tmp_path / "fx" / "index.json").exists()
