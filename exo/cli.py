@@ -736,7 +736,10 @@ def fixtures_group() -> None:
               help="Seed of the random programs: the same seed writes the same bytes.")
 @click.option("--random", "extra", default=20, show_default=True,
               type=click.IntRange(0, 10_000), help="Random programs added to the witnesses.")
-def fixtures_build_cmd(directory: Path, seed: int, extra: int) -> None:
+@click.option("--ops", "ops_text", default=None, metavar="OP,...",
+              help="For a kernel that implements only these operations (names, clause ids "
+                   "or prefixes, e.g. ENV,MEM,TLB): every program keeps only their calls.")
+def fixtures_build_cmd(directory: Path, seed: int, extra: int, ops_text: str | None) -> None:
     """Write the suite: the kit's witness programs (every reachable coverage cell) and
     seeded random programs, each with the model's results and final state.
 
@@ -744,16 +747,25 @@ def fixtures_build_cmd(directory: Path, seed: int, extra: int) -> None:
     Examples:
       exo fixtures build fixtures/
       exo fixtures build fixtures/ --seed 7 --random 100
+      exo fixtures build fixtures/ --ops ENV,MEM,TLB,CPU,PCT,EXC,REV
     """
     from exo import fixtures
+    from exo.bringup import parse_ops
     from exo.witnesses import shipped
+
+    ops = None
+    if ops_text is not None:
+        try:
+            ops = parse_ops(ops_text)
+        except ValueError as exc:
+            _fail_usage(str(exc))
 
     if directory.exists() and not directory.is_dir():
         _fail_usage(f"{directory} is not a directory")
     total = len(shipped()) + extra
     try:
         with progress(f"building {total} fixtures in {directory}", total) as task:
-            index = fixtures.build(directory, seed, extra, on_progress=task.update)
+            index = fixtures.build(directory, seed, extra, on_progress=task.update, ops=ops)
     except OSError as exc:
         _fail_usage(f"cannot write {directory}: {exc.strerror or exc}")
     rows = [[c, str(n)] for c, n in index["fixtures_per_clause"].items()]

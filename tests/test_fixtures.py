@@ -95,3 +95,15 @@ def test_cli_build_prints_fixtures_per_clause(tmp_path: Path) -> None:
                                     "2"])
     assert res.exit_code == 0, res.output
     assert "MEM-1" in res.output and (tmp_path / "fx" / "index.json").exists()
+
+
+def test_a_suite_for_some_operations_calls_only_those(tmp_path: Path) -> None:
+    """``--ops``: each program keeps only the calls of the chosen operations, with the
+    model's answers to the program so cut; the bundled kernel passes it."""
+    ops = frozenset({"env_create", "alloc", "dealloc", "grant", "timer_tick"})
+    index = fixtures.build(tmp_path, seed=0, extra=3, ops=ops)
+    assert index["ops"] == sorted(ops)
+    for entry in index["fixtures"]:
+        data = fixtures.load(tmp_path / entry["file"])
+        assert {st["op"] for st in data["steps"]} <= ops
+    assert all(o.passed for o in fixtures.run(tmp_path, Kernel))
