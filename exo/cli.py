@@ -640,7 +640,7 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
     recorded: LastFailure | None = None
     if replay:
         recorded = _recorded_failure()
-        impl_spec = impl_spec if _given("impl_spec") else recorded.impl
+        impl_spec = impl_spec if _given("impl_spec") or impl_cmd else recorded.impl
         steps, examples, seed = recorded.steps, recorded.examples, recorded.seed
         config_text = ops_text = None
     cfg = _parse_config(config_text) if config_text is not None else None

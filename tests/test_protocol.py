@@ -5,6 +5,7 @@ a failure with a shrunk program."""
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -227,3 +228,23 @@ def test_model_implementation_over_the_wire_agrees() -> None:
 
 def test_wire_error_is_an_exception_type() -> None:
     assert issubclass(WireError, Exception)
+
+
+def test_replay_runs_a_wire_failure_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                          ) -> None:
+    """``exo check --replay`` after an ``--impl-cmd`` failure runs the shrunk program
+    against the recorded command (still failing), or against another one given with
+    ``--impl-cmd`` (gone)."""
+    from click.testing import CliRunner
+
+    from exo.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    cmd = " ".join([sys.executable, str(ROOT / "tests" / "wire_faults.py"), "garbage", "2"])
+    res = CliRunner().invoke(main, ["check", "--impl-cmd", cmd, "--steps", "5",
+                                    "--examples", "3", "--seed", "1"])
+    assert res.exit_code == 1, res.output
+    res = CliRunner().invoke(main, ["check", "--replay"])
+    assert res.exit_code == 1 and "is not JSON" in res.output, res.output
+    res = CliRunner().invoke(main, ["check", "--replay", "--impl-cmd", shlex.join(SERVE)])
+    assert res.exit_code == 0 and "gone" in res.output, res.output

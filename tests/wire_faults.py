@@ -1,5 +1,6 @@
 """A kernel process that breaks the wire protocol on purpose (tests/test_protocol.py):
-it serves ``exo.impl.Kernel`` correctly until its ``N``-th ``apply``, then
+it serves ``exo.impl.Kernel`` correctly until the ``N``-th ``apply`` after a ``reset``
+(so a failing program fails the same way in a fresh process), then
 
     crash N      exits with status 3 (a crash)
     hang N       stops answering (a hang)
@@ -25,7 +26,10 @@ def main(mode: str, limit: int) -> int:
 
     def write(line: str) -> None:
         nonlocal applies
-        if json.loads(line).get("type") == "result":
+        kind = json.loads(line).get("type")
+        if kind == "ready":  # count the applies of each program (from its reset)
+            applies = 0
+        if kind == "result":
             applies += 1
             if applies >= limit:
                 if mode == "crash":
