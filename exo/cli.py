@@ -629,7 +629,7 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
     from exo import protocol
     from exo.bringup import parse_ops
     from exo.lockstep import write_reproduction
-    from exo.testing import CMD_PREFIX, load_factory, run_check
+    from exo.testing import CMD_PREFIX, run_check
 
     if impl_cmd is not None:
         if _given("impl_spec"):
@@ -657,15 +657,7 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
     if json_out is not None:
         _check_output(json_out, "--json")
     _check_output(repro_out, "--repro")
-    # Like `python -m`, the current folder comes first: `--impl mykernel:Kernel` finds
-    # ./mykernel.py without PYTHONPATH.
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        factory = load_factory(impl_spec)
-    except ValueError as exc:
-        _fail_usage(str(exc))
+    factory = _load_factory(impl_spec)
     console = _console()
     if recorded is not None and recorded.calls is not None and recorded.cfg is not None:
         report = _replay_recorded(console, factory, recorded)
@@ -793,7 +785,7 @@ def fixtures_run_cmd(directory: Path, impl_spec: str, impl_cmd: str | None,
       exo fixtures run fixtures/ --impl-cmd 'examples/c-kernel/exo-c-kernel' -k witness
     """
     from exo import fixtures
-    from exo.testing import CMD_PREFIX, load_factory
+    from exo.testing import CMD_PREFIX
 
     if impl_cmd is not None:
         if _given("impl_spec"):
@@ -803,11 +795,8 @@ def fixtures_run_cmd(directory: Path, impl_spec: str, impl_cmd: str | None,
         _fail_usage(f"{directory}: no such directory (build it with exo fixtures build)")
     if junit_out is not None:
         _check_output(junit_out, "--junit")
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
+    factory = _load_factory(impl_spec)
     try:
-        factory = load_factory(impl_spec)
         count = sum(1 for p in directory.glob("*.json") if p.name != fixtures.INDEX)
         with progress(f"running fixtures of {directory} on {impl_spec}", count) as task:
             outcomes = fixtures.run(directory, factory, keyword, on_progress=task.update)
@@ -846,21 +835,29 @@ def serve_cmd(impl_spec: str) -> None:
       exo check --impl-cmd 'exo serve --impl exo.testing:ModelImplementation'
     """
     from exo.protocol import serve
-    from exo.testing import load_factory
 
-    cwd = os.getcwd()
-    if cwd not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        factory = load_factory(impl_spec)
-    except ValueError as exc:
-        _fail_usage(str(exc))
+    factory = _load_factory(impl_spec)
 
     def write(line: str) -> None:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 
     sys.exit(serve(factory, iter(sys.stdin.readline, ""), write))
+
+
+def _load_factory(impl_spec: str) -> Any:
+    """The implementation ``--impl``/``--impl-cmd`` names; a usage error (exit 2) if it
+    cannot be loaded. Like ``python -m``, the current folder comes first, so ``--impl
+    mykernel:Kernel`` finds ./mykernel.py without PYTHONPATH."""
+    from exo.testing import load_factory
+
+    cwd = os.getcwd()
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        return load_factory(impl_spec)
+    except ValueError as exc:
+        _fail_usage(str(exc))
 
 
 def _given(param: str) -> bool:
