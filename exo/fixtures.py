@@ -230,40 +230,56 @@ def _arg(v: Any) -> Any:
         return Foreign("json")
 
 
+class _Raised(Exception):
+    """An implementation call raised (GEN-1: errors are values); carries what it raised."""
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call the implementation. Whatever it raises is its failure, reported as such; only
+    the implementation's own calls are wrapped, so a bug in exo still surfaces. The wire
+    client's ``WireError`` (crash, hang, malformed reply) is a failure of the same kind."""
+    try:
+        return fn(*args)
+    except WireError as exc:
+        raise _Raised(f"wire: {exc}") from exc
+    except Exception as exc:  # the implementation broke GEN-1: errors are values
+        raise _Raised(f"the implementation raised {type(exc).__name__}: {exc}") from exc
+
+
 def run_one(data: dict[str, Any], factory: Callable[[Config], Any]) -> Outcome:
-    """Run one fixture on an implementation: every result, then the state at the end."""
+    """Run one fixture on an implementation: every result, then the state at the end.
+    A step without ``op``, ``args`` or ``expect`` is a ``FixtureError``."""
     t0 = time.perf_counter()
     name = data["name"]
     try:
         cfg = Config(**data["config"])
     except TypeError as exc:
         return Outcome(name, False, 0, 0.0, f"bad config: {exc}")
+
+    def failed(steps: int, detail: str) -> Outcome:
+        return Outcome(name, False, steps, time.perf_counter() - t0, detail, data["clauses"])
+
     try:
-        impl = factory(cfg)
+        impl = _call(factory, cfg)
         for i, step in enumerate(data["steps"]):
-            op, args = step["op"], [_arg(a) for a in step["args"]]
-            got = impl.apply(op, *args)
-            want = step["expect"]
+            if type(step) is not dict or not {"op", "args", "expect"} <= step.keys() \
+                    or step["op"] not in OPERATIONS or type(step["args"]) is not list:
+                raise FixtureError(f"{name}: step {i} is not a step of {FORMAT}")
+            op, want = step["op"], step["expect"]
+            got = _call(impl.apply, op, *[_arg(a) for a in step["args"]])
             wire = encode_result(op, got) if isinstance(got, Result) else None
             if wire is None or wire["status"] != want["status"] or (
                     not want.get("any_witness") and wire["value"] != want["value"]):
                 shown = f"{wire['status']} {json.dumps(wire['value'])}" if wire else repr(got)
-                return Outcome(name, False, i + 1, time.perf_counter() - t0,
-                               f"step {i} {op}({', '.join(json.dumps(a) for a in step['args'])}"
-                               f"): expected {want['status']} {json.dumps(want['value'])}, "
-                               f"got {shown}", data["clauses"])
-        observed = impl.observe()
-        problem = _state_problem(cfg, data["state"], observed)
-        if problem:
-            return Outcome(name, False, len(data["steps"]), time.perf_counter() - t0,
-                           f"state at the end: {problem}", data["clauses"])
-    except WireError as exc:
-        return Outcome(name, False, 0, time.perf_counter() - t0, f"wire: {exc}",
-                       data["clauses"])
-    except Exception as exc:  # a Python implementation broke GEN-1: errors are values
-        return Outcome(name, False, 0, time.perf_counter() - t0,
-                       f"the implementation raised {type(exc).__name__}: {exc}",
-                       data["clauses"])
+                return failed(i + 1, f"step {i} {op}("
+                              f"{', '.join(json.dumps(a) for a in step['args'])}): expected "
+                              f"{want['status']} {json.dumps(want['value'])}, got {shown}")
+        observed = _call(impl.observe)
+    except _Raised as exc:
+        return failed(0, str(exc))
+    problem = _state_problem(cfg, data["state"], observed)
+    if problem:
+        return failed(len(data["steps"]), f"state at the end: {problem}")
     return Outcome(name, True, len(data["steps"]), time.perf_counter() - t0, "",
                    data["clauses"])
 

@@ -14,12 +14,13 @@ import importlib
 import sys
 import time
 
+from exo.model import Transition
 from exo.proofs.obligations import BY_NAME, discharge, obligations
 
 
-def _run(name: str, op: object = None) -> str:
+def _run(name: str, op: Transition | None = None) -> str:
     t = time.perf_counter()
-    r = discharge(BY_NAME[name], op=op)  # type: ignore[arg-type]
+    r = discharge(BY_NAME[name], op=op)
     took = time.perf_counter() - t
     print(f"  {name:45s} {r.verdict:15s} {took:5.2f}s rlimit {r.rlimit:>9,}  {r.detail[:300]}",
           flush=True)

@@ -14,6 +14,7 @@ from exo import fixtures
 from exo.cli import main
 from exo.coverage import UNREACHABLE, all_cells
 from exo.impl import Kernel
+from exo.interface import Result
 from exo.protocol import WireKernel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,3 +108,21 @@ def test_a_suite_for_some_operations_calls_only_those(tmp_path: Path) -> None:
         data = fixtures.load(tmp_path / entry["file"])
         assert {st["op"] for st in data["steps"]} <= ops
     assert all(o.passed for o in fixtures.run(tmp_path, Kernel))
+
+
+def test_a_step_out_of_shape_is_the_fixture_s_fault_not_the_kernel_s(suite: Path,
+                                                                      tmp_path: Path) -> None:
+    data = fixtures.load(suite / "witness-00.json")
+    data["steps"][0] = {"op": "alloc"}
+    (tmp_path / "witness-00.json").write_text(json.dumps(data))
+    with pytest.raises(fixtures.FixtureError, match="step 0"):
+        fixtures.run(tmp_path, Kernel)
+
+
+def test_an_implementation_that_raises_fails_its_fixture(suite: Path) -> None:
+    class Raising(Kernel):
+        def apply(self, name: str, *args: object) -> Result:
+            raise RuntimeError("boom")
+
+    outcomes = fixtures.run(suite, Raising, keyword="witness-00")
+    assert not outcomes[0].passed and "raised RuntimeError: boom" in outcomes[0].detail
