@@ -13,7 +13,8 @@ every row is (name, measured ratio, target, met). The rows:
 4. a TLB refill from the STLB: model ``REGISTRY["load"]`` / impl ``Kernel.apply("load")``;
 5. impl dealloc of a page with 8 bindings, STLB of 10^5 / of 10^3 entries;
 6. lockstep differential testing (``exo.testing.run_check`` with ``exo.impl.Kernel``):
-   implementation steps per second.
+   implementation steps per second;
+7-10. with ``--c-kernel PATH``: a kernel behind the wire protocol (``exo.bench_wire``).
 
 Below the table, not a ratio: the seconds the FLT-8 Z3 check of the generated demux takes
 at build time for 10/100/1,000 filters (once each, result cache cleared). The timed
@@ -312,10 +313,14 @@ STAGES = ("demux and its FLT-8 check", "STLB refill", "dealloc", "lockstep run_c
 
 
 def run(repeat: int = 5, quick: bool = False, echo: bool = True,
-        on_stage: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+        on_stage: Callable[[str], None] | None = None,
+        c_kernel: str | None = None) -> list[dict[str, Any]]:
     """Measure every row (see the module docstring); print the table unless ``echo`` is
     false; return the rows as dicts with name, ratio, target, met (and details).
-    ``on_stage(name)`` is called as each of ``STAGES`` starts (progress)."""
+    ``on_stage(name)`` is called as each of ``STAGES`` starts (progress), and of
+    ``exo.bench_wire.STAGES`` with ``c_kernel``: the path of a kernel speaking the wire
+    protocol with a ``--bench`` mode (examples/c-kernel), whose rows are added (raises
+    ValueError if it cannot be run)."""
     def stage(name: str) -> None:
         if on_stage is not None:
             on_stage(name)
@@ -344,6 +349,10 @@ def run(repeat: int = 5, quick: bool = False, echo: bool = True,
         row("lockstep run_check(exo.impl.Kernel) steps/s", ls["steps_per_s"], ">= 2000",
             ls["steps_per_s"] >= 2000, examples=ls["examples"], steps=50),
     ]
+    if c_kernel is not None:
+        from exo import bench_wire
+
+        rows += bench_wire.rows(c_kernel, repeat, quick, stage)
     curve = {"filters": list(FILTER_COUNTS),
              "model_us": [m[n] * 1e6 for n in FILTER_COUNTS],
              "impl_us": [i[n] * 1e6 for n in FILTER_COUNTS]}
@@ -411,11 +420,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="fewer packets, loads and steps")
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
     ap.add_argument("--plot", type=Path, help="write the demux cost curve (PNG) here")
+    ap.add_argument("--c-kernel", help="also the rows of this wire-protocol kernel "
+                    "(examples/c-kernel/exo-c-kernel)")
     a = ap.parse_args(argv)
     if a.plot and plot_available() is not None:
         ap.error(str(plot_available()))
     rows = run(repeat=a.repeat, quick=a.quick,
-               on_stage=lambda name: print(f"{name} ...", file=sys.stderr, flush=True))
+               on_stage=lambda name: print(f"{name} ...", file=sys.stderr, flush=True),
+               c_kernel=a.c_kernel)
     if a.json:
         a.json.write_text(json.dumps(rows, indent=2) + "\n")
     if a.plot:

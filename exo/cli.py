@@ -966,7 +966,12 @@ def _parse_config(text: str) -> Config:
 @click.option("--quick", is_flag=True, help="Fewer repeats, packets and steps (seconds).")
 @click.option("--repeat", default=5, show_default=True, type=click.IntRange(1, 1000),
               help="Runs per measurement (the median is reported); --quick uses 1.")
-def bench_cmd(json_out: Path | None, plot_out: Path | None, quick: bool, repeat: int) -> None:
+@click.option("--c-kernel", "c_kernel", metavar="PATH",
+              help="Also measure this kernel behind the wire protocol (a built "
+                   "examples/c-kernel/exo-c-kernel): lockstep steps/s over the wire, "
+                   "and its own per-operation cost (PATH --bench) against exo.impl.")
+def bench_cmd(json_out: Path | None, plot_out: Path | None, quick: bool, repeat: int,
+              c_kernel: str | None) -> None:
     """Benchmark the optimized kernel (exo.impl) against the model; print the table.
 
     \b
@@ -974,16 +979,22 @@ def bench_cmd(json_out: Path | None, plot_out: Path | None, quick: bool, repeat:
     demux 1,000/10 filters, impl demux/dict lookup, STLB refill load model/impl, impl
     dealloc with STLB 10^5/10^3 entries, lockstep run_check steps per second; then the
     seconds the FLT-8 check of a generated demux takes for 10/100/1,000 filters.
+    With --c-kernel PATH four more: lockstep steps/s over the wire protocol, and
+    exo.impl / C kernel for a TLB hit load, an STLB refill load and a Dealloc with 8
+    bindings.
     Every figure is a median of --repeat runs measured side by side in this run.
-    Targets are reported, not enforced: the exit code is 0 unless the usage is wrong.
+    Targets are reported, not enforced: the exit code is 0 unless the usage is wrong
+    (a --c-kernel that cannot be run, or is not conformant, is exit 2).
     A full run takes a few minutes on 2 cores; --quick takes well under one.
     \b
     Examples:
       exo bench --quick
       exo bench --json bench.json
       pip install 'exo-reference[bench]' && exo bench --plot demux.png
+      make -C examples/c-kernel && exo bench --c-kernel examples/c-kernel/exo-c-kernel
     """
     from exo.bench import STAGES, plot, plot_available, run
+    from exo.bench_wire import STAGES as C_STAGES
 
     if plot_out is not None and plot_available() is not None:
         _fail_usage(str(plot_available()))
@@ -991,12 +1002,17 @@ def bench_cmd(json_out: Path | None, plot_out: Path | None, quick: bool, repeat:
         _check_output(json_out, "--json")
     if plot_out is not None:
         _check_output(plot_out, "--plot")
-    with progress("exo bench", len(STAGES)) as task:
+    stages = STAGES + (C_STAGES if c_kernel is not None else ())
+    with progress("exo bench", len(stages)) as task:
         def stage(name: str) -> None:
-            task.update(STAGES.index(name))
+            task.update(stages.index(name))
             task.stage(f"exo bench: {name}")
 
-        rows = run(repeat=1 if quick else repeat, quick=quick, echo=False, on_stage=stage)
+        try:
+            rows = run(repeat=1 if quick else repeat, quick=quick, echo=False,
+                       on_stage=stage, c_kernel=c_kernel)
+        except ValueError as exc:
+            _fail_usage(f"--c-kernel: {exc}")
     from exo.bench import table
 
     click.echo(table(rows, 1 if quick else repeat, quick))

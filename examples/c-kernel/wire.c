@@ -1,0 +1,463 @@
+/* The wire protocol of spec/protocol.md (WIRE-1..WIRE-6) around kernel.c: JSON lines on
+ * standard input and output, parsed and written with Jansson. */
+#define _POSIX_C_SOURCE 200809L
+#include "kernel.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *STATUS_NAMES[N_STATUS] = {
+    "OK", "INVALID_ARGUMENT", "NO_SUCH_ENV", "ENV_EXISTS", "NOT_OWNER", "BAD_CAPABILITY",
+    "NO_PERMISSION", "IN_USE", "NOT_RUNNING", "NO_ENTRY", "BUSY", "GUARANTEED",
+    "NO_REQUEST", "TOO_EARLY", "BAD_PROGRAM", "OVERLAP", "NO_SPACE", "EMPTY", "UNDECIDED",
+    "NO_TIME"};
+
+static const char *OUTCOME_NAMES[] = {
+    "NONE", "ACCESS", "REFILL_STLB", "REFILL_GUARANTEED", "DELIVERED", "KILLED", "TICK",
+    "SLICE_END", "NEXT_SLICE", "EXCESS", "RX_DELIVERED", "RX_RING_FULL", "RX_NO_MATCH"};
+
+/* ------------------------------------------------------------------ WIRE-6 values */
+
+/* An integer argument: a JSON integer, or {"int": DIGITS} for one outside 64 bits.
+ * Anything else is not an integer (INVALID_ARGUMENT, GEN-1). A big value's text is kept
+ * by the kernel, since the state may hold it (a register, a word, a deadline). */
+static bool get_int(struct kernel *k, json_t *j, xint *out)
+{
+    if (json_is_integer(j)) {
+        *out = xsmall(json_integer_value(j));
+        return true;
+    }
+    if (!json_is_object(j) || json_object_size(j) != 1)
+        return false;
+    const char *s = json_string_value(json_object_get(j, "int"));
+    if (!s)
+        return false;
+    const char *d = s[0] == '-' ? s + 1 : s;
+    if (d[0] < '1' || d[0] > '9')
+        return false;
+    for (const char *p = d; *p; p++)
+        if (*p < '0' || *p > '9')
+            return false;
+    errno = 0;
+    long long v = strtoll(s, NULL, 10);
+    if (errno != ERANGE)
+        return false;  /* fits in 64 bits: must have come as a JSON integer */
+    const char *kept = kernel_keep_text(k, s);
+    if (!kept)
+        return false;
+    out->v = v;  /* strtoll saturates: LLONG_MAX or LLONG_MIN by the sign */
+    out->big = kept;
+    return true;
+}
+
+/* A capability: {"cap": [page, gen, rights]} and nothing else (a look-alike is refused) */
+static bool get_cap(struct kernel *k, json_t *j, cap_t *out)
+{
+    if (!json_is_object(j) || json_object_size(j) != 1)
+        return false;
+    json_t *a = json_object_get(j, "cap");
+    if (!json_is_array(a) || json_array_size(a) != 3)
+        return false;
+    return get_int(k, json_array_get(a, 0), &out->page)
+           && get_int(k, json_array_get(a, 1), &out->gen)
+           && get_int(k, json_array_get(a, 2), &out->rights);
+}
+
+static json_t *int_json(xint x)
+{
+    if (x.big)
+        return json_pack("{s:s}", "int", x.big);
+    return json_integer(x.v);
+}
+
+/* ------------------------------------------------------------------ WIRE-3 apply */
+
+enum kind { K_INT, K_BOOL, K_CAP };
+
+struct opdef {
+    const char *name;
+    const char *args; /* one letter per argument: i int, b bool, c cap */
+    enum { R_INT, R_OUTCOME, R_CAP } result;
+};
+
+static const struct opdef OPS[] = {
+    {"env_create", "ii", R_INT},
+    {"env_destroy", "i", R_INT},
+    {"set_exception_context", "iii", R_INT},
+    {"set_interrupt_context", "iii", R_INT},
+    {"set_protected_entry", "iii", R_INT},
+    {"alloc", "ii", R_CAP},
+    {"dealloc", "ic", R_INT},
+    {"grant", "icii", R_CAP},
+    {"load", "iii", R_OUTCOME},
+    {"store", "iii", R_OUTCOME},
+    {"tlbwr", "iicb", R_INT},
+    {"tlbvadelete", "ii", R_INT},
+    {"cid_switch", "ii", R_INT},
+    {"gm_set", "iiicb", R_INT},
+    {"gm_clear", "ii", R_INT},
+    {"slice_alloc", "ii", R_INT},
+    {"slice_free", "ii", R_INT},
+    {"yield_to", "i", R_OUTCOME},
+    {"timer_tick", "", R_OUTCOME},
+    {"set_reg", "ii", R_INT},
+    {"scall", "i", R_INT},
+    {"acall", "i", R_INT},
+    {"raise_exception", "i", R_OUTCOME},
+    {"revoke_request", "iiii", R_INT},
+    {"abort", "i", R_INT},
+};
+#define N_OPS (sizeof OPS / sizeof OPS[0])
+
+/* The packet-filter operations of spec/net.md, which this kernel leaves out. */
+static const char *LEFT_OUT[] = {"filter_install", "filter_remove", "packet_arrive",
+                                 "packet_take"};
+
+static struct result dispatch(struct kernel *k, size_t op, const xint *i, const bool *b,
+                              const cap_t *c)
+{
+    switch (op) {
+    case 0: return op_env_create(k, i[0], i[1]);
+    case 1: return op_env_destroy(k, i[0]);
+    case 2: return op_set_exception_context(k, i[0], i[1], i[2]);
+    case 3: return op_set_interrupt_context(k, i[0], i[1], i[2]);
+    case 4: return op_set_protected_entry(k, i[0], i[1], i[2]);
+    case 5: return op_alloc(k, i[0], i[1]);
+    case 6: return op_dealloc(k, i[0], c[1]);
+    case 7: return op_grant(k, i[0], c[1], i[2], i[3]);
+    case 8: return op_load(k, i[0], i[1], i[2]);
+    case 9: return op_store(k, i[0], i[1], i[2]);
+    case 10: return op_tlbwr(k, i[0], i[1], c[2], b[3]);
+    case 11: return op_tlbvadelete(k, i[0], i[1]);
+    case 12: return op_cid_switch(k, i[0], i[1]);
+    case 13: return op_gm_set(k, i[0], i[1], i[2], c[3], b[4]);
+    case 14: return op_gm_clear(k, i[0], i[1]);
+    case 15: return op_slice_alloc(k, i[0], i[1]);
+    case 16: return op_slice_free(k, i[0], i[1]);
+    case 17: return op_yield_to(k, i[0]);
+    case 18: return op_timer_tick(k);
+    case 19: return op_set_reg(k, i[0], i[1]);
+    case 20: return op_scall(k, i[0]);
+    case 21: return op_acall(k, i[0]);
+    case 22: return op_raise_exception(k, i[0]);
+    case 23: return op_revoke_request(k, i[0], i[1], i[2], i[3]);
+    default: return op_abort(k, i[0]);
+    }
+}
+
+static json_t *error_reply(const char *message)
+{
+    return json_pack("{s:s, s:s}", "type", "error", "message", message);
+}
+
+static json_t *result_reply(const struct opdef *d, struct result r)
+{
+    json_t *value;
+    if (d->result == R_OUTCOME)
+        value = json_string(OUTCOME_NAMES[r.status == OK ? r.value : O_NONE]);
+    else if (d->result == R_CAP)
+        value = json_pack("{s:[o,o,o]}", "cap", int_json(r.cap.page), int_json(r.cap.gen),
+                          int_json(r.cap.rights));
+    else
+        value = json_integer(r.value);
+    return json_pack("{s:s, s:s, s:o}", "type", "result", "status",
+                     STATUS_NAMES[r.status], "value", value);
+}
+
+static json_t *apply(struct kernel *k, json_t *req)
+{
+    const char *name = json_string_value(json_object_get(req, "op"));
+    json_t *args = json_object_get(req, "args");
+    if (!name || !json_is_array(args))
+        return error_reply("apply needs \"op\" (a string) and \"args\" (a list)");
+    size_t op = 0;
+    while (op < N_OPS && strcmp(OPS[op].name, name) != 0)
+        op++;
+    if (op == N_OPS) {
+        for (size_t i = 0; i < sizeof LEFT_OUT / sizeof LEFT_OUT[0]; i++)
+            if (strcmp(LEFT_OUT[i], name) == 0)
+                return error_reply("this kernel leaves the packet filters out "
+                                   "(run exo with --ops ENV,MEM,TLB,CPU,PCT,EXC,REV)");
+        return error_reply("unknown operation");
+    }
+    const struct opdef *d = &OPS[op];
+    size_t n = strlen(d->args);
+    xint ints[5] = {{0, 0}};
+    bool bools[5] = {false};
+    cap_t caps[5];
+    memset(caps, 0, sizeof caps);
+    bool ok = json_array_size(args) == n;  /* GEN-1: wrong count is INVALID_ARGUMENT */
+    for (size_t a = 0; ok && a < n; a++) {
+        json_t *v = json_array_get(args, a);
+        if (d->args[a] == 'i')
+            ok = get_int(k, v, &ints[a]);
+        else if (d->args[a] == 'b') {
+            ok = json_is_boolean(v);
+            bools[a] = json_is_true(v);
+        } else
+            ok = get_cap(k, v, &caps[a]);
+    }
+    struct result r;
+    if (ok) {
+        r = dispatch(k, op, ints, bools, caps);
+    } else {
+        memset(&r, 0, sizeof r);
+        r.status = INVALID_ARGUMENT;
+        r.cap.page = r.cap.gen = xsmall(FREE);
+    }
+    return result_reply(d, r);
+}
+
+/* ------------------------------------------------------------------ WIRE-4 observe */
+
+static void row1(json_t *rows, int64_t i, json_t *v)
+{
+    json_array_append_new(rows, json_pack("[I,o]", (json_int_t)i, v));
+}
+
+static void row2(json_t *rows, int64_t i, int64_t j, json_t *v)
+{
+    json_array_append_new(rows, json_pack("[I,I,o]", (json_int_t)i, (json_int_t)j, v));
+}
+
+static void put_bindings(json_t *f, const char *prefix, const struct bindings *b)
+{
+    static const char *names[] = {"valid", "cid", "vpage", "page", "write"};
+    json_t *rows[5];
+    for (int n = 0; n < 5; n++)
+        rows[n] = json_array();
+    for (int64_t i = 0; i < b->size; i++) {
+        if (!b->valid[i])
+            continue;  /* GEN-5: an invalid slot's tags carry no meaning */
+        row1(rows[0], i, json_true());
+        row1(rows[1], i, json_integer(b->cid[i]));
+        row1(rows[2], i, json_integer(b->vpage[i]));
+        row1(rows[3], i, json_integer(b->page[i]));
+        row1(rows[4], i, json_boolean(b->write[i]));
+    }
+    char key[32];
+    for (int n = 0; n < 5; n++) {
+        snprintf(key, sizeof key, "%s_%s", prefix, names[n]);
+        json_object_set_new(f, key, rows[n]);
+    }
+}
+
+/* GEN-5 in its sparse form: every entry that differs from boot (INV-0) */
+static json_t *observe(const struct kernel *k)
+{
+    const struct config *c = &k->c;
+    json_t *f = json_object();
+    json_object_set_new(f, "cur_env", json_integer(k->cur_env));
+    json_object_set_new(f, "hw_cid", json_integer(k->hw_cid));
+    json_object_set_new(f, "pc", json_integer(k->pc));
+    json_object_set_new(f, "epc", json_integer(k->epc));
+    json_object_set_new(f, "cause", json_integer(k->cause));
+    json_object_set_new(f, "badvpage", json_integer(k->badvpage));
+    json_object_set_new(f, "now", json_integer(k->now));
+    json_object_set_new(f, "cur_slice", json_integer(k->cur_slice));
+    json_object_set_new(f, "slice_left", json_integer(k->slice_left));
+
+    json_t *alive = json_array(), *env_cid = json_array(), *excess = json_array(),
+           *pending = json_array(), *kind = json_array(), *target = json_array(),
+           *deadline = json_array(), *repo_exc = json_array(), *entry = json_array(),
+           *rights = json_array(), *repo_page = json_array(), *repo_slice = json_array(),
+           *gm_valid = json_array(), *gm_vpage = json_array(), *gm_page = json_array(),
+           *gm_write = json_array();
+    for (int64_t e = 0; e < c->n_envs; e++) {
+        if (k->env_alive[e])
+            row1(alive, e, json_true());
+        if (k->env_cid[e] != FREE)
+            row1(env_cid, e, json_integer(k->env_cid[e]));
+        if (k->excess[e])
+            row1(excess, e, json_integer(k->excess[e]));
+        if (k->rev_pending[e]) {  /* GEN-5: kind, target, deadline mean nothing else */
+            row1(pending, e, json_true());
+            row1(kind, e, json_integer(k->rev_kind[e]));
+            row1(target, e, json_integer(k->rev_target[e]));
+            row1(deadline, e, int_json(k->rev_deadline[e]));
+        }
+        if (k->repo_exc[e])
+            row1(repo_exc, e, json_true());
+        for (int v = 0; v < NUM_VECTORS; v++)
+            if (k->entry[e * NUM_VECTORS + v] != NO_ENTRY)
+                row2(entry, e, v, json_integer(k->entry[e * NUM_VECTORS + v]));
+        for (int64_t p = 0; p < c->n_pages; p++) {
+            if (k->rights[e * c->n_pages + p])
+                row2(rights, e, p, json_integer(k->rights[e * c->n_pages + p]));
+            if (k->repo_page[e * c->n_pages + p])
+                row2(repo_page, e, p, json_true());
+        }
+        for (int64_t q = 0; q < c->n_slices; q++)
+            if (k->repo_slice[e * c->n_slices + q])
+                row2(repo_slice, e, q, json_true());
+        for (int64_t g = 0; g < c->n_guaranteed; g++) {
+            int64_t x = e * c->n_guaranteed + g;
+            if (!k->gm_valid[x])
+                continue;
+            row2(gm_valid, e, g, json_true());
+            row2(gm_vpage, e, g, json_integer(k->gm_vpage[x]));
+            row2(gm_page, e, g, json_integer(k->gm_page[x]));
+            row2(gm_write, e, g, json_boolean(k->gm_write[x]));
+        }
+    }
+    json_object_set_new(f, "env_alive", alive);
+    json_object_set_new(f, "env_cid", env_cid);
+    json_object_set_new(f, "excess", excess);
+    json_object_set_new(f, "rev_pending", pending);
+    json_object_set_new(f, "rev_kind", kind);
+    json_object_set_new(f, "rev_target", target);
+    json_object_set_new(f, "rev_deadline", deadline);
+    json_object_set_new(f, "repo_exc", repo_exc);
+    json_object_set_new(f, "entry", entry);
+    json_object_set_new(f, "rights", rights);
+    json_object_set_new(f, "repo_page", repo_page);
+    json_object_set_new(f, "repo_slice", repo_slice);
+    json_object_set_new(f, "gm_valid", gm_valid);
+    json_object_set_new(f, "gm_vpage", gm_vpage);
+    json_object_set_new(f, "gm_page", gm_page);
+    json_object_set_new(f, "gm_write", gm_write);
+
+    json_t *cid_env = json_array();
+    for (int64_t i = 0; i < c->n_cids; i++)
+        if (k->cid_env[i] != FREE)
+            row1(cid_env, i, json_integer(k->cid_env[i]));
+    json_object_set_new(f, "cid_env", cid_env);
+
+    json_t *owner = json_array(), *gen = json_array(), *word = json_array();
+    for (int64_t p = 0; p < c->n_pages; p++) {
+        if (k->owner[p] != FREE)
+            row1(owner, p, json_integer(k->owner[p]));
+        if (k->gen[p])
+            row1(gen, p, json_integer(k->gen[p]));
+        if (k->owner[p] == FREE)
+            continue;  /* GEN-5: a free page's words carry no meaning */
+        for (int64_t w = 0; w < c->page_words; w++) {
+            xint x = k->word[p * c->page_words + w];
+            if (x.big || x.v)
+                row2(word, p, w, int_json(x));
+        }
+    }
+    json_object_set_new(f, "owner", owner);
+    json_object_set_new(f, "gen", gen);
+    json_object_set_new(f, "word", word);
+
+    put_bindings(f, "tlb", &k->tlb);
+    put_bindings(f, "stlb", &k->stlb);
+
+    json_t *regs = json_array(), *slice_owner = json_array();
+    for (int64_t r = 0; r < c->n_regs; r++)
+        if (k->regs[r].big || k->regs[r].v)
+            row1(regs, r, int_json(k->regs[r]));
+    for (int64_t q = 0; q < c->n_slices; q++)
+        if (k->slice_owner[q] != FREE)
+            row1(slice_owner, q, json_integer(k->slice_owner[q]));
+    json_object_set_new(f, "regs", regs);
+    json_object_set_new(f, "slice_owner", slice_owner);
+    /* filter_*, rx_*, repo_filter and kernel_drops stay at boot: no filters here */
+    return json_pack("{s:s, s:o}", "type", "state", "fields", f);
+}
+
+/* ------------------------------------------------------------------ WIRE-2 reset */
+
+static json_t *reset(struct kernel *k, bool *booted, json_t *req)
+{
+    static const char *names[] = {"n_envs", "n_pages", "page_words", "tlb_size",
+        "stlb_size", "n_cids", "n_slices", "n_guaranteed", "n_regs", "slice_ticks",
+        "excess_limit", "addr_limit", "n_filters", "ring_size"};
+    json_t *cfg = json_object_get(req, "config");
+    if (!json_is_object(cfg))
+        return error_reply("reset needs \"config\" (an object)");
+    struct config c;
+    int64_t *f = &c.n_envs;
+    for (int i = 0; i < 14; i++) {
+        json_t *v = json_object_get(cfg, names[i]);
+        if (!json_is_integer(v)) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "config field %s missing or not an integer", names[i]);
+            return error_reply(msg);
+        }
+        f[i] = json_integer_value(v);
+    }
+    const char *problem = kernel_config_problem(&c);
+    if (problem) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "cannot run this configuration: %s", problem);
+        return error_reply(msg);
+    }
+    if (*booted)
+        kernel_free(k);
+    *booted = kernel_init(k, &c);
+    if (!*booted)
+        return error_reply("out of memory for this configuration");
+    return json_pack("{s:s}", "type", "ready");
+}
+
+/* ------------------------------------------------------------------ WIRE-1 the loop */
+
+static json_t *handle(struct kernel *k, bool *booted, const char *line, bool *bye)
+{
+    json_error_t err;
+    json_t *req = json_loads(line, JSON_REJECT_DUPLICATES, &err);
+    if (!req) {
+        char msg[200];
+        snprintf(msg, sizeof msg, "not JSON: %s", err.text);
+        return error_reply(msg);
+    }
+    json_t *reply;
+    json_t *version = json_object_get(req, "exo");
+    const char *type = json_string_value(json_object_get(req, "type"));
+    if (!json_is_object(req) || !json_is_integer(version) || !type)
+        reply = error_reply("a request is an object with \"exo\" and \"type\"");
+    else if (json_integer_value(version) != 1)
+        reply = error_reply("unsupported protocol version (this kernel speaks 1)");
+    else if (strcmp(type, "reset") == 0)
+        reply = reset(k, booted, req);
+    else if (strcmp(type, "goodbye") == 0) {
+        *bye = true;
+        reply = json_pack("{s:s}", "type", "bye");
+    } else if (!*booted)
+        reply = error_reply("no configuration yet: send reset first");
+    else if (strcmp(type, "apply") == 0)
+        reply = apply(k, req);
+    else if (strcmp(type, "observe") == 0)
+        reply = observe(k);
+    else
+        reply = error_reply("unknown request type");
+    json_decref(req);
+    return reply;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && strcmp(argv[1], "--bench") == 0)
+        return bench_main(argc - 1, argv + 1);
+    if (argc > 1) {
+        fprintf(stderr, "usage: %s            speak the Exo wire protocol on stdin/stdout\n"
+                        "       %s --bench    time a TLB hit, an STLB refill and a Dealloc\n",
+                argv[0], argv[0]);
+        return 2;
+    }
+    struct kernel k;
+    memset(&k, 0, sizeof k);
+    bool booted = false, bye = false;
+    char *line = NULL;
+    size_t cap = 0;
+    while (!bye && getline(&line, &cap, stdin) > 0) {
+        json_t *reply = handle(&k, &booted, line, &bye);
+        char *text = json_dumps(reply, JSON_COMPACT);
+        json_decref(reply);
+        if (!text || fputs(text, stdout) == EOF || fputc('\n', stdout) == EOF
+            || fflush(stdout) == EOF) {
+            free(text);
+            break;
+        }
+        free(text);
+    }
+    free(line);
+    if (booted)
+        kernel_free(&k);
+    return 0;
+}

@@ -1,0 +1,142 @@
+"""Benchmark rows for a kernel behind the wire protocol (``exo bench --c-kernel PATH``).
+
+Four rows, each a ratio measured in one run:
+
+1. lockstep against the process: ``exo.testing.run_check`` with
+   ``WireKernel.factory(PATH)`` as ``exo check --impl-cmd PATH --ops
+   ENV,MEM,TLB,CPU,PCT,EXC,REV`` runs it; operations applied per second (target >= 1,000);
+2. a load that hits the hardware TLB: bundled ``exo.impl.Kernel`` / the C kernel;
+3. a load that misses the TLB and refills from the STLB: the same ratio;
+4. a Dealloc of a page with 8 bindings (TLB of 64, STLB of 1,000): the same ratio.
+
+Rows 2-4 need the kernel's own timing mode: ``PATH --bench [--quick]`` prints one JSON
+line ``{"tlb_hit_ns": .., "stlb_refill_ns": .., "dealloc8_ns": ..}`` of medians measured
+inside the process (examples/c-kernel/bench.c), on the configurations and call
+sequences the Python side below uses. Targets: >= 50x faster.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+from exo.bringup import parse_ops
+from exo.impl import Kernel
+from exo.interface import Config, Outcome, Result
+from exo.protocol import WireKernel
+
+C_OPS_TEXT = "ENV,MEM,TLB,CPU,PCT,EXC,REV"
+"""The operations the C kernel implements (``--ops``): all but the packet filters."""
+
+C_OPS = parse_ops(C_OPS_TEXT)
+
+STAGES = ("C kernel: its own timing", "C kernel: the same operations on exo.impl",
+          "C kernel: lockstep over the wire")
+"""The parts of ``rows``, in order (each is passed to ``stage`` as it starts)."""
+
+REFILL_CFG = Config(n_envs=2, n_pages=4, tlb_size=1, stlb_size=8, slice_ticks=3)
+"""The configuration of the load rows (exo.bench.refill_costs; bench.c refill_setup)."""
+
+
+def impl_load_cost(hit: bool, repeat: int, quick: bool) -> float:
+    """Median seconds per ``exo.impl.Kernel`` load: a TLB hit (always VP_B) or an STLB
+    refill (VP_A and VP_B alternating in a 1-slot TLB); every outcome is checked."""
+    from exo.bench import VP_A, VP_B, per_item, refill_setup
+
+    kern = Kernel(REFILL_CFG)
+    refill_setup(kern.apply, lambda: kern.state.cur_env, REFILL_CFG)
+    n = 2000 if quick else 20000
+    want = int(Outcome.ACCESS if hit else Outcome.REFILL_STLB)
+
+    def run() -> None:
+        apply = kern.apply
+        for i in range(n):
+            res = apply("load", VP_B if hit or i & 1 else VP_A, 0, 0)
+            if res.value != want:
+                raise AssertionError(f"impl load gave {res!r}, not {Outcome(want).name}")
+
+    return per_item(run, n, repeat)
+
+
+def c_costs(path: str, quick: bool) -> dict[str, float]:
+    """The C kernel's own medians (``PATH --bench``), in seconds."""
+    argv = [*shlex.split(path), "--bench", *(["--quick"] if quick else [])]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ValueError(f"cannot run {shlex.join(argv)}: {exc}") from None
+    if done.returncode != 0:
+        raise ValueError(f"{shlex.join(argv)} exited with {done.returncode}: "
+                         f"{done.stderr.strip()[-300:]}")
+    try:
+        got = json.loads(done.stdout)
+        return {k: float(got[f"{k}_ns"]) * 1e-9 for k in ("tlb_hit", "stlb_refill",
+                                                          "dealloc8")}
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{shlex.join(argv)} did not print the timing line: "
+                         f"{done.stdout.strip()[:200]!r}") from None
+
+
+def lockstep_rate(path: str, repeat: int, quick: bool) -> dict[str, float]:
+    """Operations per second ``run_check`` applies to the process (seeded, so every
+    repeat runs the same programs); a non-conformant kernel is an error, not a figure."""
+    from exo.testing import run_check
+
+    calls = [0]
+    make = WireKernel.factory(path)
+
+    class Counting:
+        def __init__(self, cfg: Config) -> None:
+            self.inner = make(cfg)
+
+        def apply(self, name: str, *args: Any) -> Result:
+            calls[0] += 1
+            return self.inner.apply(name, *args)
+
+        def observe(self) -> dict[str, Any]:
+            return self.inner.observe()
+
+    examples = 5 if quick else 40
+    rates = []
+    try:
+        for _ in range(max(repeat, 1)):
+            calls[0] = 0
+            t0 = time.perf_counter()
+            report = run_check(Counting, None, steps=50, examples=examples, seed=0,
+                               ops=C_OPS)
+            dt = time.perf_counter() - t0
+            if not report.passed:
+                raise ValueError(f"{path} is not conformant: {report.error}")
+            rates.append(calls[0] / dt)
+    finally:
+        WireKernel.close_all()
+    return {"steps_per_s": statistics.median(rates), "examples": examples}
+
+
+def rows(path: str, repeat: int, quick: bool,
+         stage: Callable[[str], None] = lambda name: None) -> list[dict[str, Any]]:
+    """The four rows (see the module docstring). Raises ValueError when the kernel cannot
+    be run or timed."""
+    from exo.bench import dealloc_cost, row
+
+    stage(STAGES[0])
+    c = c_costs(path, quick)
+    stage(STAGES[1])
+    hit = impl_load_cost(True, repeat, quick)
+    refill = impl_load_cost(False, repeat, quick)
+    dealloc = dealloc_cost(10**3, 8, repeat, quick)
+    stage(STAGES[2])
+    ls = lockstep_rate(path, repeat, quick)
+    out = [row(f"lockstep run_check({path}) over the wire, steps/s", ls["steps_per_s"],
+               ">= 1000", ls["steps_per_s"] >= 1000, examples=ls["examples"], steps=50)]
+    for name, py, cs in (("TLB hit load", hit, c["tlb_hit"]),
+                         ("STLB refill load", refill, c["stlb_refill"]),
+                         ("dealloc, 8 bindings", dealloc, c["dealloc8"])):
+        out.append(row(f"{name}: exo.impl / C kernel (x faster)", py / cs, ">= 50",
+                       py / cs >= 50, impl_us=py * 1e6, c_us=cs * 1e6))
+    return out
