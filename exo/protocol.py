@@ -20,6 +20,7 @@ import dataclasses
 import json
 import os
 import queue
+import re
 import shlex
 import subprocess
 import threading
@@ -75,15 +76,46 @@ def _program_hex(v: tuple[Any, ...]) -> str | None:
     return out.hex()
 
 
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+"""WIRE-6: the integers that go as JSON numbers; any other goes as ``{"int": DIGITS}``."""
+
+_DIGITS = re.compile(r"-?[1-9][0-9]*")
+
+
+def encode_int(v: int) -> Any:
+    """WIRE-6: an integer as a JSON number if it fits in 64 bits, else as its decimal
+    text in ``{"int": ...}`` (one encoding per integer)."""
+    v = int(v)
+    return v if INT64_MIN <= v <= INT64_MAX else {"int": str(v)}
+
+
+def decode_int(v: Any) -> int:
+    """WIRE-6: the integer ``v`` encodes (raises ValueError for anything else, also for
+    a JSON number outside 64 bits or an ``{"int": ...}`` that fits in them)."""
+    if type(v) is int:
+        if not INT64_MIN <= v <= INT64_MAX:
+            raise ValueError(f"{v} is outside 64 bits: it goes as {{\"int\": \"{v}\"}}")
+        return v
+    if type(v) is dict and len(v) == 1 and type(v.get("int")) is str:
+        text = v["int"]
+        if _DIGITS.fullmatch(text) is None:
+            raise ValueError(f"not WIRE-6 integer digits: {_short(text)}")
+        n = int(text)
+        if INT64_MIN <= n <= INT64_MAX:
+            raise ValueError(f"{n} fits in 64 bits: it goes as a JSON number")
+        return n
+    raise ValueError(f"not a WIRE-6 integer: {_short(v)}")
+
+
 def encode(v: Any) -> Any:
     """WIRE-6: a Python value as JSON, by its exact type (an argument of the wrong kind
     still goes, so the kernel can refuse it)."""
     if type(v) is bool:
         return v
     if _exact_int(v):
-        return int(v)
+        return encode_int(v)
     if type(v) is Cap and all(_exact_int(getattr(v, f)) for f in ("page", "gen", "rights")):
-        return {"cap": [int(v.page), int(v.gen), int(v.rights)]}
+        return {"cap": [encode_int(v.page), encode_int(v.gen), encode_int(v.rights)]}
     if type(v) is bytes:
         return {"hex": v.hex()}
     if type(v) is tuple:
@@ -105,13 +137,16 @@ def decode_program(text: str) -> tuple[tuple[int, int, int, int], ...]:
 def decode(v: Any) -> Any:
     """WIRE-6: a JSON value as the Python value it encodes (raises ValueError for
     something WIRE-6 does not define; a ``foreign`` value decodes to a ``Foreign``)."""
-    if type(v) in (bool, int):
+    if type(v) is bool:
         return v
+    if type(v) is int:
+        return decode_int(v)
     if type(v) is dict and len(v) == 1:
         (tag, body), = v.items()
-        if tag == "cap" and type(body) is list and len(body) == 3 and all(
-                type(x) is int for x in body):
-            return Cap(*body)
+        if tag == "int":
+            return decode_int(v)
+        if tag == "cap" and type(body) is list and len(body) == 3:
+            return Cap(*(decode_int(x) for x in body))
         if tag == "hex" and type(body) is str:
             return bytes.fromhex(body)
         if tag == "program" and type(body) is str:
@@ -500,5 +535,6 @@ def serve(factory: Callable[[Config], Any], lines: Iterator[str],
 
 
 __all__ = ["MAX_PACKET", "STEP_TIMEOUT", "VERSION", "Foreign", "Wire", "WireError",
-           "WireKernel", "decode", "decode_result", "decode_state", "encode",
+           "WireKernel", "decode", "decode_int", "decode_result", "decode_state", "encode",
+           "encode_int",
            "encode_result", "encode_state", "goodbye", "request", "serve"]

@@ -61,6 +61,69 @@ def test_values_of_no_kind_go_as_foreign(value: Any) -> None:
     assert isinstance(decode(wire), Foreign)
 
 
+INT_SCHEMA = {**SCHEMA, "oneOf": None} | {"oneOf": SCHEMA["$defs"]["integer"]["oneOf"]}
+
+
+@pytest.mark.parametrize(("value", "wire"), [
+    (2**63 - 1, 2**63 - 1), (-(2**63), -(2**63)), (0, 0),
+    (2**63, {"int": "9223372036854775808"}), (-(2**63) - 1, {"int": "-9223372036854775809"}),
+    (2**70, {"int": "1180591620717411303424"}), (-(2**70), {"int": "-1180591620717411303424"}),
+])
+def test_integers_beyond_64_bits_go_as_text(value: int, wire: Any) -> None:
+    """WIRE-6: an integer is a JSON number inside 64 bits and {"int": DIGITS} outside,
+    alone or as a field of a capability; both come back as the same int."""
+    assert encode(value) == wire
+    assert decode(json.loads(json.dumps(wire))) == value
+    jsonschema.validate(wire, INT_SCHEMA)
+    cap = encode(Cap(1, value, 2))
+    assert cap == {"cap": [1, wire, 2]}
+    assert decode(cap) == Cap(1, value, 2)
+
+
+@pytest.mark.parametrize("wire", [
+    {"int": "5"}, {"int": "9223372036854775807"}, {"int": "+9223372036854775808"},
+    {"int": "09223372036854775808"}, {"int": "-0"}, {"int": 2**70}, {"int": "12e30"},
+    {"int": "99999999999999999999", "x": 1}, 2**64, -(2**63) - 1, {"cap": [1, 2**64, 2]},
+])
+def test_an_integer_has_one_encoding(wire: Any) -> None:
+    """WIRE-6: a number outside 64 bits, and {"int": ...} inside them or not in the
+    digit form, are refused."""
+    with pytest.raises(ValueError):
+        decode(wire)
+
+
+def test_the_schema_refuses_short_int_texts() -> None:
+    """The schema's pattern refuses {"int": ...} texts of fewer than 19 digits (the exact
+    64-bit boundary is decode_int's; a pattern cannot compare numbers)."""
+    jsonschema.validate({"int": "99999999999999999999"}, INT_SCHEMA)
+    for bad in ({"int": "12"}, {"int": "0012345678901234567890"}, 2**64):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, INT_SCHEMA)
+
+
+def test_the_reference_server_holds_a_register_beyond_64_bits() -> None:
+    """CPU-6 over the wire: ``exo serve`` takes ±2**70 as {"int": ...} and reports the
+    register and the stored word in the same form."""
+    from exo.protocol import config_json
+
+    cfg = config_json(Config(n_envs=1, n_slices=1))
+    replies = transcript([
+        request("reset", config=cfg),
+        request("apply", op="env_create", args=[0, 0]),
+        request("apply", op="set_interrupt_context", args=[0, 0, 256]),
+        request("apply", op="slice_alloc", args=[0, 0]),
+        request("apply", op="timer_tick", args=[]),
+        request("apply", op="set_reg", args=[1, encode(2**70)]),
+        request("apply", op="set_reg", args=[2, {"int": "7"}]),
+        request("observe"),
+    ])
+    assert [r.get("status") for r in replies[1:7]] == [
+        "OK", "OK", "OK", "OK", "OK", "INVALID_ARGUMENT"]
+    fields = replies[-1]["fields"]
+    jsonschema.validate(replies[-1], SCHEMA)
+    assert [1, {"int": str(2**70)}] in fields["regs"]
+
+
 def test_programs_are_the_bpf_binary_layout_big_endian() -> None:
     assert encode(((0x28, 1, 2, 0x0C0D0E0F),)) == {"program": "002801020c0d0e0f"}
     assert decode_program("002801020c0d0e0f") == ((0x28, 1, 2, 0x0C0D0E0F),)
