@@ -19,11 +19,12 @@ import contextlib
 import dataclasses
 import json
 import os
-import queue
 import re
+import select
 import shlex
 import subprocess
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from enum import IntEnum
@@ -299,35 +300,46 @@ class Wire:
         try:
             self.proc = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True, encoding="utf-8", bufsize=1,
+                stderr=subprocess.PIPE, bufsize=0,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
         except OSError as exc:
             raise WireError(f"cannot start {shlex.join(command)}: {exc.strerror or exc}"
                             ) from exc
-        self.replies: queue.Queue[str | None] = queue.Queue()
         assert self.proc.stdout is not None and self.proc.stderr is not None
-        threading.Thread(target=self._pump, args=(self.proc.stdout, self.replies),
-                         daemon=True).start()
+        self._out = self.proc.stdout.fileno()
+        self._pending = bytearray()  # read from the process, not yet a whole line
         threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
 
-    @staticmethod
-    def _pump(stream: IO[str], out: queue.Queue[str | None]) -> None:
-        try:
-            for line in iter(lambda: stream.readline(MAX_LINE + 1), ""):
-                out.put(line)
-        except (OSError, ValueError):
-            pass
-        out.put(None)
-
-    def _drain(self, stream: IO[str]) -> None:
+    def _drain(self, stream: IO[bytes]) -> None:
         try:
             for line in stream:
-                self.stderr_tail.append(line.rstrip("\n"))
+                self.stderr_tail.append(line.decode("utf-8", "replace").rstrip("\n"))
         except (OSError, ValueError):
             pass
 
     def alive(self) -> bool:
         return self.proc.poll() is None
+
+    def _readline(self) -> bytes | None:
+        """One reply line (without its newline), None at end of output; raises
+        ``TimeoutError`` after the step timeout. The pipe is read here, with ``select``,
+        not by a thread: a step costs two pipe round trips and no thread hand-off."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            end = self._pending.find(b"\n")
+            if end >= 0:
+                line = bytes(self._pending[:end])
+                del self._pending[:end + 1]
+                return line
+            if len(self._pending) > MAX_LINE:
+                return bytes(self._pending)
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._out], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(self._out, 1 << 16)
+            if not chunk:
+                return None
+            self._pending += chunk
 
     def ask(self, message: dict[str, Any]) -> Any:
         """Send one request and return its reply, parsed (raises ``WireError``)."""
@@ -335,16 +347,20 @@ class Wire:
         what = f"request {line[:200]}"
         try:
             assert self.proc.stdin is not None
-            self.proc.stdin.write(line + "\n")
-            self.proc.stdin.flush()
+            self.proc.stdin.write(line.encode() + b"\n")
         except (BrokenPipeError, OSError, ValueError) as exc:
             raise WireError(self._died(f"could not send {what}: {exc}")) from exc
+        return self._reply(what)
+
+    def _reply(self, what: str) -> Any:
         try:
-            reply = self.replies.get(timeout=self.timeout)
-        except queue.Empty:
+            reply = self._readline()
+        except TimeoutError:
             self.kill()
             raise WireError(self._with_stderr(
                 f"no reply within {self.timeout:g} s to {what} (hung; killed)")) from None
+        except (OSError, ValueError) as exc:
+            raise WireError(self._died(f"no reply to {what}: {exc}")) from None
         if reply is None:
             raise WireError(self._died(f"no reply to {what}: end of output"))
         if len(reply) > MAX_LINE:
@@ -353,7 +369,8 @@ class Wire:
             return json.loads(reply)
         except ValueError:
             raise WireError(self._with_stderr(
-                f"reply to {what} is not JSON: {reply.strip()[:200]!r}")) from None
+                f"reply to {what} is not JSON: "
+                f"{reply.strip()[:200].decode('utf-8', 'replace')!r}")) from None
 
     def _died(self, text: str) -> str:
         try:
@@ -441,6 +458,8 @@ class WireKernel:
         return make
 
     def _call(self, message: dict[str, Any], kind: str, keys: tuple[str, ...]) -> Any:
+        """The reply to ``message``, of type ``kind`` with ``keys``; a process that
+        breaks the protocol is killed."""
         try:
             reply = self.wire.ask(message)
             _expect(reply, kind, keys)
