@@ -437,10 +437,12 @@ class ConMap(Map):
         return ConMap(self.sizes, self.default, data)
 
     def map(self, fn: Callable[..., Val]) -> ConMap:
-        data = {}
-        for ks in itertools.product(*map(range, self.sizes)):
-            k = self._norm(ks)
-            data[k] = fn(*ks, self._data[k])
+        # ``_data`` holds every key of the domain, in domain order (built so; ``set``,
+        # ``update`` and ``overlay`` only replace values), so its items are the domain
+        if len(self.sizes) == 1:
+            data = {k: fn(k, v) for k, v in self._data.items()}
+        else:
+            data = {k: fn(*k, v) for k, v in self._data.items()}
         return ConMap(self.sizes, self.default, data)
 
     def items(self) -> Iterator[tuple[Any, Val]]:
