@@ -1,0 +1,17 @@
+"""ExOS-lite: library operating systems on the exokernel interface (issue 14).
+
+A library OS here is untrusted application code. It drives a kernel only through the
+conformance contract: ``apply(name, *args)`` for operations and hardware events, and
+``observe()`` to read the state the kernel exposes (the registers it loaded into, the
+cause of an upcall, the owner of each physical page). So the same library runs on the
+reference model (``exo.testing.ModelImplementation``), on the bundled ``exo.impl.Kernel``
+and on any kernel the kit can drive over the wire protocol.
+
+* ``exo.libos.core``: the machine the libraries share (counting kernel calls) and the
+  library OS itself: boot, handlers, scheduling onto the CPU, upcalls;
+* ``exo.libos.pagetable``: two page-table structures behind one interface (a two-level
+  table and a hashed one), as the paper's extensible page tables;
+* ``exo.libos.vm``: application-level virtual memory: demand paging from the TLB-miss
+  upcall, protection changes, dirty bits from write faults, copy-on-write through
+  ``grant`` and the protection fault.
+"""

@@ -1,0 +1,161 @@
+"""Application-level virtual memory (paper: "Application-level virtual memory", ExOS):
+each process is an environment with its own addressing context (TLB-3) and a page table
+of the library's choosing (``exo.libos.pagetable``). The kernel translates only what the
+TLB, the STLB and guaranteed mappings hold (TLB-8); every other access raises a TLB-miss
+upcall (EXC-2), and the library's handler walks its table and installs the binding with
+``tlbwr`` and the page's capability (TLB-1). On top of that, at application level:
+
+* demand paging: a page is allocated on the first touch (MEM-1);
+* dirty bits: a clean page is mapped read-only, and its first write faults (MEM-5) and
+  marks it dirty before it is mapped writable;
+* protection changes (prot/unprot) on any number of pages: the table changes, and the
+  bindings that allowed more are removed (TLB-2);
+* copy-on-write between two processes: ``grant`` gives the other process read access
+  (MEM-3); the first write by either side faults and copies the page.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from exo.interface import ExcKind, Outcome, Rights, Status
+from exo.libos.core import KernelError, Killed, LibOS
+from exo.libos.pagetable import PTE, PageTable
+
+REG = 0
+"""The register loads land in and stores take their value from."""
+
+SCRATCH_VPAGE = (1 << 20) - 1
+"""A virtual page the library keeps free for copying a page (copy-on-write)."""
+
+DONE = frozenset({int(Outcome.ACCESS), int(Outcome.REFILL_STLB),
+                  int(Outcome.REFILL_GUARANTEED)})
+
+
+class SegFault(Exception):
+    """An access the library's own policy refuses (a write to a page it protected, an
+    upcall for an address it never mapped and cannot allocate)."""
+
+
+class Process:
+    """One process of a library OS: an environment, its context id, a time slice and a
+    page table."""
+
+    def __init__(self, lib: LibOS, env: int, cid: int, slice_: int, table: PageTable
+                 ) -> None:
+        self.lib, self.env, self.table = lib, env, table
+        self.machine = lib.machine
+        self.faults: Counter[str] = Counter()
+        lib.boot_env(env, cid, slice_)
+
+    # ------------------------------------------------------------------ the program
+
+    def load(self, vpage: int, offset: int) -> int:
+        """MEM-4 as the program sees it: the word, after any upcalls it took."""
+        self._access(vpage, offset, write=False)
+        return int(self.machine.state().get("regs", REG))
+
+    def store(self, vpage: int, offset: int, value: int) -> None:
+        """MEM-5 as the program sees it."""
+        self._access(vpage, offset, write=True, value=value)
+
+    def _access(self, vpage: int, offset: int, write: bool, value: int | None = None
+                ) -> None:
+        m = self.machine
+        for _ in range(8):  # a miss, then a protection fault, then the access
+            self.lib.run(self.env)
+            if value is not None:
+                m.ok("set_reg", REG, value)
+            res = m.call("store" if write else "load", vpage, offset, REG)
+            if res.status == Status.NOT_RUNNING:
+                continue
+            if res.status != Status.OK:
+                raise KernelError("store" if write else "load", (vpage, offset, REG), res)
+            if res.value in DONE:
+                return
+            if res.value == Outcome.KILLED:
+                raise Killed(f"env {self.env} was destroyed by an upcall")
+            s = m.state()  # DELIVERED: the cause and badvpage registers say which upcall
+            cause, bad = s.get("cause"), s.get("badvpage")
+            if cause == ExcKind.TLB_MISS:
+                self.on_tlb_miss(bad)
+            elif cause == ExcKind.PROTECTION:
+                self.on_protection(bad)
+            else:
+                raise SegFault(f"unexpected upcall {cause} at virtual page {bad}")
+        raise SegFault(f"access to virtual page {vpage} does not settle")
+
+    # ------------------------------------------------------------------ upcalls
+
+    def on_tlb_miss(self, vpage: int) -> None:
+        """EXC-2 TLB_MISS: walk the table; allocate on first touch; install the binding,
+        read-only while the page is clean (its first write marks it dirty)."""
+        self.faults["tlb_miss"] += 1
+        pte = self.table.lookup(vpage)
+        if pte is None:
+            self.faults["demand"] += 1
+            page, cap = self.lib.alloc_page(self.env)
+            pte = PTE(page, cap, writable=True)
+            self.table.insert(vpage, pte)
+        self.machine.ok("tlbwr", self.env, vpage, pte.cap,
+                        pte.writable and pte.dirty and not pte.cow)
+
+    def on_protection(self, vpage: int) -> None:
+        """EXC-2 PROTECTION on a write: a shared copy-on-write page is copied; a clean
+        writable page becomes dirty and writable; anything else is the program's
+        fault."""
+        self.faults["protection"] += 1
+        pte = self.table.lookup(vpage)
+        if pte is None or not pte.writable:
+            raise SegFault(f"write to protected virtual page {vpage}")
+        if pte.cow:
+            self._copy(vpage, pte)
+            return
+        pte.dirty = True
+        self.machine.ok("tlbwr", self.env, vpage, pte.cap, True)
+
+    # ------------------------------------------------------------------ services
+
+    def protect(self, vpages: Iterable[int], writable: bool) -> None:
+        """prot / unprot: the table says what each page allows; a binding that allows
+        more than the table is removed (TLB-2), and the next access refills from the
+        table. Unprotecting removes nothing: the next write faults and upgrades."""
+        for v in vpages:
+            pte = self.table.lookup(v)
+            if pte is None:
+                raise SegFault(f"protect: virtual page {v} is not mapped")
+            pte.writable = writable
+            if not writable:
+                self.machine.ok("tlbvadelete", self.env, v)
+
+    def dirty(self, vpage: int) -> bool:
+        """The library's dirty bit: has the page been written since it was mapped?"""
+        pte = self.table.lookup(vpage)
+        return pte is not None and pte.dirty
+
+    def share_cow(self, vpage: int, other: Process, other_vpage: int) -> None:
+        """Copy-on-write: ``other`` sees this page at ``other_vpage``, read-only, through
+        a capability ``grant`` makes for it (MEM-3); this side loses its write binding
+        (TLB-2). The first write by either side copies (``on_protection``)."""
+        pte = self.table.lookup(vpage)
+        if pte is None:
+            raise SegFault(f"share: virtual page {vpage} is not mapped")
+        cap = self.machine.ok("grant", self.env, pte.cap, other.env, int(Rights.READ))
+        pte.cow = True
+        self.machine.ok("tlbvadelete", self.env, vpage)
+        other.table.insert(other_vpage, PTE(pte.page, cap, writable=True, cow=True))
+
+    def _copy(self, vpage: int, pte: PTE) -> None:
+        """Copy the shared page word by word through a scratch mapping (the register
+        carries each word: a load, then a store), then map the copy writable."""
+        self.faults["cow_copy"] += 1
+        page, cap = self.lib.alloc_page(self.env)
+        self.table.insert(SCRATCH_VPAGE, PTE(page, cap, writable=True, dirty=True))
+        for w in range(self.machine.cfg.page_words):
+            self._access(vpage, w, write=False)
+            self._access(SCRATCH_VPAGE, w, write=True)
+        self.table.remove(SCRATCH_VPAGE)
+        self.machine.ok("tlbvadelete", self.env, SCRATCH_VPAGE)
+        self.table.insert(vpage, PTE(page, cap, writable=True, dirty=True))
+        self.machine.ok("tlbwr", self.env, vpage, cap, True)
