@@ -17,7 +17,7 @@ upcall (EXC-2), and the library's handler walks its table and installs the bindi
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from exo.interface import ExcKind, Outcome, Rights, Status
 from exo.libos.core import KernelError, Killed, LibOS
@@ -47,6 +47,7 @@ class Process:
         self.lib, self.env, self.table = lib, env, table
         self.machine = lib.machine
         self.faults: Counter[str] = Counter()
+        self.page_in: Callable[[int], bool] | None = None  # a pager's (exo.libos.revoke)
         lib.boot_env(env, cid, slice_)
 
     # ------------------------------------------------------------------ the program
@@ -93,6 +94,9 @@ class Process:
         read-only while the page is clean (its first write marks it dirty)."""
         self.faults["tlb_miss"] += 1
         pte = self.table.lookup(vpage)
+        if pte is None and self.page_in is not None and self.page_in(vpage):
+            self.faults["page_in"] += 1
+            pte = self.table.lookup(vpage)
         if pte is None:
             self.faults["demand"] += 1
             page, cap = self.lib.alloc_page(self.env)

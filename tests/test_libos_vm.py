@@ -28,12 +28,12 @@ def entry(table: PageTable, vpage: int) -> PTE:
     return pte
 
 
-def both(program: Callable[[Machine], Any]) -> Any:
+def both(program: Callable[[Machine], Any], cfg: Config = CFG) -> Any:
     """Run ``program`` on the model and on exo.impl; both must give the same result
     and make the same kernel calls. Returns the model's result."""
     outs = []
     for make in KERNELS:
-        m = Machine(make(CFG), CFG)
+        m = Machine(make(cfg), cfg)
         outs.append((program(m), dict(m.calls)))
     assert outs[0] == outs[1], f"model {outs[0]} / impl {outs[1]}"
     return outs[0][0]

@@ -1,0 +1,88 @@
+"""Visible revocation and the abort protocol from the library's side (REV-1..REV-4).
+
+A revocation request is part of the state the kernel exposes (REV-1: ``rev_pending``,
+``rev_kind``, ``rev_deadline``). ``Pager`` is a library policy that answers it: it
+releases a page of its own choosing, a clean one first, else it writes a dirty one back
+to its backing store (the words read through its own mapping), and deallocates it
+before the deadline (REV-2). The page leaves the page table, so the next touch faults
+and pages the data back in. A library that ignores requests meets the abort protocol
+(REV-3): the kernel takes the named page by force, its bindings are broken, and the loss
+is recorded in the repossession vector (``repo_page``). ``repair`` reads that vector and
+drops the lost pages from the table.
+"""
+
+from __future__ import annotations
+
+from exo.interface import FREE, Resource
+from exo.libos.pagetable import PTE
+from exo.libos.vm import Process
+
+
+class Pager:
+    """The revocation policy of one process: ``backing`` holds the words of pages it
+    wrote back, by virtual page."""
+
+    def __init__(self, proc: Process) -> None:
+        self.proc = proc
+        self.backing: dict[int, list[int]] = {}
+        self.released: list[tuple[int, bool]] = []  # (virtual page, was dirty)
+        self.lost: list[int] = []  # virtual pages the abort protocol took
+        self._repaired: set[int] = set()  # physical pages already dropped
+        proc.page_in = self.page_in
+
+    def pending(self) -> bool:
+        """REV-1: is a page revocation request of this environment outstanding?"""
+        s = self.proc.machine.state()
+        env = self.proc.env
+        return bool(s.get("rev_pending", env)) and s.get("rev_kind", env) == Resource.PAGE
+
+    def answer(self) -> int | None:
+        """REV-2: release one page (clean first), writing a dirty one back first. The
+        virtual page released, or None if there was no request or nothing to release."""
+        if not self.pending():
+            return None
+        p = self.proc
+        mapped = [(v, e) for v, e in p.table.entries() if not e.cow]
+        if not mapped:
+            return None
+        vpage, pte = min(mapped, key=lambda ve: (ve[1].dirty, ve[0]))
+        if pte.dirty:
+            self.backing[vpage] = [p.load(vpage, w) for w in range(p.machine.cfg.page_words)]
+        p.table.remove(vpage)
+        p.machine.ok("dealloc", p.env, pte.cap)  # MEM-2: its bindings go with it (TLB-9)
+        self.released.append((vpage, pte.dirty))
+        return vpage
+
+    def page_in(self, vpage: int) -> bool:
+        """Bring a written-back page back: a fresh page, its words restored. False if
+        ``vpage`` was never written back."""
+        words = self.backing.pop(vpage, None)
+        if words is None:
+            return False
+        p = self.proc
+        page, cap = p.lib.alloc_page(p.env)
+        p.table.insert(vpage, PTE(page, cap, writable=True, dirty=True))
+        for w, value in enumerate(words):
+            p.store(vpage, w, value)
+        return True
+
+    def repair(self) -> list[int]:
+        """REV-3/REV-4: the pages the repossession vector says were taken, dropped from
+        the page table (their contents are gone). The virtual pages lost."""
+        p = self.proc
+        s = p.machine.state()
+        lost = []
+        for vpage, pte in list(p.table.entries()):
+            taken = s.get("repo_page", (p.env, pte.page)) and pte.page not in self._repaired
+            if taken and s.get("owner", pte.page) != p.env:
+                p.table.remove(vpage)
+                self._repaired.add(pte.page)
+                lost.append(vpage)
+        self.lost += lost
+        return lost
+
+
+def free_pages(proc: Process) -> list[int]:
+    """The physical pages no environment owns (MEM-1: exposed physical names)."""
+    s = proc.machine.state()
+    return [q for q in range(proc.machine.cfg.n_pages) if s.get("owner", q) == FREE]
