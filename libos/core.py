@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from exo.interface import FREE, Config, ExcKind, Interrupt, Outcome, Result, Status
 from exo.model.state import SCALARS, layout
+from exo.protocol import OUTCOME_OPS
 
 
 class Kernel(Protocol):
@@ -69,10 +70,16 @@ class Machine:
         self.calls: Counter[str] = Counter()
         self.observes = 0
         self.owners: dict[int, LibOS] = {}  # env -> the library OS it belongs to
+        self.trace: list[str] | None = None  # each call and its answer, when a list
 
     def call(self, name: str, *args: Any) -> Result:
         self.calls[name] += 1
-        return self.kernel.apply(name, *args)
+        res = self.kernel.apply(name, *args)
+        if self.trace is not None:
+            said = (f"{Status(res.status).name}:{Outcome(res.value).name}"
+                    if name in OUTCOME_OPS and res.status == Status.OK else repr(res))
+            self.trace.append(f"{name}({', '.join(map(repr, args))}) -> {said}")
+        return res
 
     def ok(self, name: str, *args: Any) -> Any:
         """Call ``name``; its value if OK, else ``KernelError``."""

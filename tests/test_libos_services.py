@@ -114,3 +114,14 @@ def test_a_stride_scheduler_shares_slices_three_two_one() -> None:
     assert shares == {0: 30, 1: 20, 2: 10}
     assert start == [0, 1, 2, 0, 1, 0]  # passes 1/3, 1/2, 1, 2/3, 1, 1 (x 2^20)
 
+
+
+def test_the_demo_prints_the_same_lines_on_the_model_and_the_implementation(
+        capsys: Any) -> None:
+    from exo.libos import demo
+
+    assert demo.main(["--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "== page fault: store 42 at 5:0 (demand page, then dirty), load = 42" in out
+    assert "add(20, 22) = 42" in out and "{0: 15, 1: 10, 2: 5}" in out
+    assert "the same lines on the reference model and on exo.impl.Kernel" in out
