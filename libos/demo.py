@@ -53,19 +53,21 @@ def scenes(make: Callable[[Config], Any], calls: bool = True) -> list[str]:
 
     _scene(m, out, "page fault", fault, calls)
 
+    def ask_for(vpage: int, ticks: int) -> int:
+        """REV-1: the kernel asks env 0 for the page behind ``vpage`` within ``ticks``."""
+        pte = a.table.lookup(vpage)
+        assert pte is not None
+        m.ok("revoke_request", 0, int(Resource.PAGE), pte.page, m.state().get("now") + ticks)
+        return pte.page
+
     def revoke() -> str:
-        page = a.table.lookup(5)
-        assert page is not None
-        m.ok("revoke_request", 0, int(Resource.PAGE), page.page, m.state().get("now") + 10)
-        released = pager.answer()
-        return f"asked for page {page.page}; the pager released virtual page {released}"
+        page = ask_for(5, 10)
+        return f"asked for page {page}; the pager released virtual page {pager.answer()}"
 
     _scene(m, out, "revocation", revoke, calls)
 
     def abort() -> str:
-        page = a.table.lookup(5)
-        assert page is not None
-        m.ok("revoke_request", 0, int(Resource.PAGE), page.page, m.state().get("now") + 1)
+        ask_for(5, 1)
         m.tick()
         m.tick()
         m.ok("abort", 0)
