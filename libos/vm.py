@@ -133,6 +133,20 @@ class Process:
             if not writable:
                 self.machine.ok("tlbvadelete", self.env, v)
 
+    def pin(self, vpage: int, slot: int) -> int:
+        """TLB-4: back ``vpage`` by a page of its own on guaranteed mapping ``slot``, for
+        what the library cannot take a miss on (its handlers' stack, its page tables).
+        A TLB miss on it refills from the mapping without an upcall (TLB-8), and the
+        kernel never asks for the page back (REV-5). Returns the physical page."""
+        pte = self.table.lookup(vpage)
+        if pte is None:
+            page, cap = self.lib.alloc_page(self.env)
+            pte = PTE(page, cap, writable=True, dirty=True)
+            self.table.insert(vpage, pte)
+        self.machine.ok("gm_set", self.env, slot, vpage, pte.cap, True)
+        pte.dirty = True
+        return pte.page
+
     def dirty(self, vpage: int) -> bool:
         """The library's dirty bit: has the page been written since it was mapped?"""
         pte = self.table.lookup(vpage)
