@@ -71,9 +71,11 @@ class Machine:
         self.observes = 0
         self.owners: dict[int, LibOS] = {}  # env -> the library OS it belongs to
         self.trace: list[str] | None = None  # each call and its answer, when a list
+        self._seen: State | None = None  # the last observation, until the next call
 
     def call(self, name: str, *args: Any) -> Result:
         self.calls[name] += 1
+        self._seen = None
         res = self.kernel.apply(name, *args)
         if self.trace is not None:
             said = (f"{Status(res.status).name}:{Outcome(res.value).name}"
@@ -89,8 +91,12 @@ class Machine:
         return res.value
 
     def state(self) -> State:
-        self.observes += 1
-        return State(self.cfg, self.kernel.observe())
+        """The exposed state (GEN-5). Only a kernel call changes it, so an observation
+        is kept until the next call."""
+        if self._seen is None:
+            self.observes += 1
+            self._seen = State(self.cfg, self.kernel.observe())
+        return self._seen
 
     def kernel_ops(self) -> int:
         return sum(self.calls.values())

@@ -64,10 +64,14 @@ class Process:
     def _access(self, vpage: int, offset: int, write: bool, value: int | None = None
                 ) -> None:
         m = self.machine
+        pending = value is not None  # the value still has to go into the register
         for _ in range(8):  # a miss, then a protection fault, then the access
-            self.lib.run(self.env)
-            if value is not None:
-                m.ok("set_reg", REG, value)
+            if m.state().get("cur_env") != self.env:
+                self.lib.run(self.env)
+                pending = value is not None  # a start clears the registers (CPU-7)
+            if pending:
+                m.ok("set_reg", REG, value)  # upcalls leave registers alone (EXC-2)
+                pending = False
             res = m.call("store" if write else "load", vpage, offset, REG)
             if res.status == Status.NOT_RUNNING:
                 continue
@@ -80,21 +84,25 @@ class Process:
             s = m.state()  # DELIVERED: the cause and badvpage registers say which upcall
             cause, bad = s.get("cause"), s.get("badvpage")
             if cause == ExcKind.TLB_MISS:
-                self.on_tlb_miss(bad)
+                clobbered = self.on_tlb_miss(bad)
             elif cause == ExcKind.PROTECTION:
-                self.on_protection(bad)
+                clobbered = self.on_protection(bad)
             else:
                 raise SegFault(f"unexpected upcall {cause} at virtual page {bad}")
+            if clobbered:  # the handler moved words through the register
+                pending = value is not None
         raise SegFault(f"access to virtual page {vpage} does not settle")
 
     # ------------------------------------------------------------------ upcalls
 
-    def on_tlb_miss(self, vpage: int) -> None:
-        """EXC-2 TLB_MISS: walk the table; allocate on first touch; install the binding,
-        read-only while the page is clean (its first write marks it dirty)."""
+    def on_tlb_miss(self, vpage: int) -> bool:
+        """EXC-2 TLB_MISS: walk the table; allocate on first touch (or page a written-back
+        page in); install the binding, read-only while the page is clean (its first
+        write marks it dirty). True if the handler used the register (a page-in)."""
         self.faults["tlb_miss"] += 1
         pte = self.table.lookup(vpage)
-        if pte is None and self.page_in is not None and self.page_in(vpage):
+        paged_in = pte is None and self.page_in is not None and self.page_in(vpage)
+        if paged_in:
             self.faults["page_in"] += 1
             pte = self.table.lookup(vpage)
         if pte is None:
@@ -104,20 +112,22 @@ class Process:
             self.table.insert(vpage, pte)
         self.machine.ok("tlbwr", self.env, vpage, pte.cap,
                         pte.writable and pte.dirty and not pte.cow)
+        return paged_in
 
-    def on_protection(self, vpage: int) -> None:
+    def on_protection(self, vpage: int) -> bool:
         """EXC-2 PROTECTION on a write: a shared copy-on-write page is copied; a clean
         writable page becomes dirty and writable; anything else is the program's
-        fault."""
+        fault. True if the handler used the register (a copy)."""
         self.faults["protection"] += 1
         pte = self.table.lookup(vpage)
         if pte is None or not pte.writable:
             raise SegFault(f"write to protected virtual page {vpage}")
         if pte.cow:
             self._copy(vpage, pte)
-            return
+            return True
         pte.dirty = True
         self.machine.ok("tlbwr", self.env, vpage, pte.cap, True)
+        return False
 
     # ------------------------------------------------------------------ services
 
