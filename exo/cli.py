@@ -586,6 +586,9 @@ def replay_cmd(file: Path) -> None:
 @click.option("--ops", "ops_text", default=None, metavar="OP,...",
               help="Bring-up: call only these operations (names, clause ids like MEM-1, or "
                    "prefixes like ENV,MEM) and compare only the fields they change.")
+@click.option("--workload", type=click.Choice(["exos"]), default=None,
+              help="Also run library-OS services (exo.libos: paging, copy-on-write, "
+                   "revocation, pipes, LRPC) on fresh environments, every call in lockstep.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the verdict and the coverage table as JSON to this file.")
 @click.option("--repro", "repro_out", default=Path("test_exo_failure.py"), show_default=True,
@@ -596,8 +599,8 @@ def replay_cmd(file: Path) -> None:
                    ".hypothesis/): its calls, or its seeded search.")
 def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: int,
               examples: int, seed: int | None, config_text: str | None,
-              ops_text: str | None, json_out: Path | None, repro_out: Path,
-              replay: bool) -> None:
+              ops_text: str | None, workload: str | None, json_out: Path | None,
+              repro_out: Path, replay: bool) -> None:
     """Run an implementation in lockstep with the model (Hypothesis, exo.testing).
 
     \b
@@ -625,6 +628,7 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
       exo check --impl exo.testing:ModelImplementation --steps 10 --examples 5
       exo check --replay                               the last failure, after a fix
       exo check --impl-cmd './my-kernel --quiet' --ops ENV,MEM,TLB,CPU,PCT,EXC,REV
+      exo check --workload exos --examples 100      programs shaped like a library OS
     """
     from exo import protocol
     from exo.bringup import parse_ops
@@ -669,9 +673,15 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
                       f"seed {seed}", examples) as task:
             try:
                 report = run_check(factory, cfg, steps=steps, examples=examples,
-                                   on_progress=task.update, seed=seed, ops=ops)
+                                   on_progress=task.update, seed=seed, ops=ops,
+                                   workload=workload)
             except ValueError as exc:
                 _fail_usage(str(exc))
+        if workload is not None:
+            from exo.kit_exos import RUNS
+
+            console.print("library-OS services: " + ", ".join(
+                f"{k} {v}" for k, v in sorted(RUNS.items())), markup=False)
     cov = report.coverage
     if cov is not None:
         hit, total = cov.summary()

@@ -122,6 +122,15 @@ __all__ = [
 # --------------------------------------------------------------------------- the model as one
 
 
+def observation(s: State) -> dict[str, Any]:
+    """GEN-5 for a model state: scalars as they are; each map as a dict of the entries
+    that differ from boot (the sparse form the contract allows)."""
+    out: dict[str, Any] = {name: getattr(s, name) for name in SCALARS}
+    for name, (_, boot, _) in layout(s.cfg).items():
+        out[name] = {k: v for k, v in getattr(s, name).items() if v != boot}
+    return out
+
+
 class ModelImplementation:
     """The reference model behind the implementation interface: ``apply`` runs
     ``exo.model.REGISTRY`` on an internal ``State``; ``observe`` returns every field."""
@@ -138,13 +147,8 @@ class ModelImplementation:
         return res
 
     def observe(self) -> dict[str, Any]:
-        """Every field: scalars as they are; each map as a dict of the entries that
-        differ from boot (the sparse form the contract allows)."""
-        s = self.state
-        out: dict[str, Any] = {name: getattr(s, name) for name in SCALARS}
-        for name, (_, boot, _) in layout(self.cfg).items():
-            out[name] = {k: v for k, v in getattr(s, name).items() if v != boot}
-        return out
+        """Every field (``observation``)."""
+        return observation(self.state)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
@@ -598,7 +602,8 @@ HEALTH = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_to
 
 
 def lockstep_machine(factory: Factory, cfg: Config | None = None,
-                     ops: frozenset[str] | None = None) -> type[RuleBasedStateMachine]:
+                     ops: frozenset[str] | None = None, workload: str | None = None
+                     ) -> type[RuleBasedStateMachine]:
     """A Hypothesis state machine running ``factory(cfg)`` in lockstep with the model.
 
     One rule per operation of ``exo.interface.OPERATIONS`` (named after it, its keyword
@@ -606,7 +611,9 @@ def lockstep_machine(factory: Factory, cfg: Config | None = None,
     revocation and the abort protocol. Use ``lockstep_machine(MyKernel, cfg).TestCase``
     in a pytest suite; set ``.TestCase.settings`` to change the budget. ``ops``
     (``exo.bringup.parse_ops``): make only these operations' calls and compare only the
-    ``observe()`` fields they can change (``exo.bringup.fields_for``).
+    ``observe()`` fields they can change (``exo.bringup.fields_for``). ``workload``
+    ("exos", ``exo.kit_exos``): also a rule that runs library-OS services, every kernel
+    call of theirs a lockstep step.
     """
     cfg = cfg if cfg is not None else Config()
     problem = cfg.problem()
@@ -623,7 +630,14 @@ def lockstep_machine(factory: Factory, cfg: Config | None = None,
     for name, sig in OPERATIONS.items():
         if ops is None or name in ops:
             body[name] = _op_rule(name, sig, cfg)
-    machine = type(f"Lockstep_{label}", (LockstepMachine,), body)
+    bases: tuple[type, ...] = (LockstepMachine,)
+    if workload is not None:
+        from exo.kit_exos import WORKLOADS, ExosWorkload
+
+        if workload not in WORKLOADS:
+            raise ValueError(f"--workload: {workload!r} is not one of {', '.join(WORKLOADS)}")
+        bases = (ExosWorkload, LockstepMachine)
+    machine = type(f"Lockstep_{label}", bases, body)
     machine.TestCase.settings = settings(  # type: ignore[attr-defined]
         max_examples=100, stateful_step_count=30, deadline=None,
         suppress_health_check=HEALTH)
@@ -680,6 +694,7 @@ def run_check(
     seed: int | None = None,
     ops: frozenset[str] | None = None,
     shrink_seconds: int = SHRINK_SECONDS,
+    workload: str | None = None,
 ) -> CheckReport:
     """Run the lockstep machine for ``examples`` programs of up to ``steps`` steps.
 
@@ -724,7 +739,7 @@ def run_check(
         for c, share in zip(configs, shares, strict=True):
             if share == 0:
                 continue
-            base = lockstep_machine(factory, c, ops)
+            base = lockstep_machine(factory, c, ops, workload)
             traces: list[list[Step]] = []
             machine = type(base.__name__, (base,), {"on_start": staticmethod(started),
                                                     "coverage": coverage, "traces": traces,

@@ -25,7 +25,13 @@ class Kernel(Protocol):
     def observe(self) -> dict[str, Any]: ...
 
 
-class KernelError(Exception):
+class LibOSError(Exception):
+    """Something a library OS could not do. Every error of ``exo.libos`` is one: a
+    library meets them in states it did not build (no free page, no time left), and a
+    workload that drives a library through the kit (``exo.kit_exos``) stops on them."""
+
+
+class KernelError(LibOSError):
     """A kernel call the library needed failed: the operation, its arguments and the
     status it answered."""
 
@@ -34,7 +40,7 @@ class KernelError(Exception):
         self.name, self.args, self.result = name, args, res
 
 
-class Killed(Exception):
+class Killed(LibOSError):
     """The kernel destroyed an environment of the library (an upcall it had no handler
     for, EXC-2, or excess time past the limit, CPU-4)."""
 

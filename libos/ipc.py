@@ -16,13 +16,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from exo.interface import Rights
+from exo.libos.core import LibOSError
 from exo.libos.pagetable import PTE
 from exo.libos.vm import REG, Process
 
 HEAD, TAIL, RING = 0, 1, 2
 
 
-class PipeFull(Exception):
+class PipeFull(LibOSError):
     """The ring has no free word."""
 
 
@@ -35,7 +36,8 @@ class Pipe:
         writer.store(vpage, HEAD, 0)  # demand-pages the ring's page into the writer
         writer.store(vpage, TAIL, 0)
         pte = writer.table.lookup(vpage)
-        assert pte is not None
+        if pte is None:  # the writer's own store just mapped it; only a bug gets here
+            raise LibOSError(f"the pipe's page {vpage} is not in the writer's table")
         cap = writer.machine.ok("grant", writer.env, pte.cap, reader.env,
                                 int(Rights.READWRITE))
         reader.table.insert(vpage, PTE(pte.page, cap, writable=True, dirty=True))
@@ -77,7 +79,8 @@ class LRPC:
             m.ok("set_reg", r, a)
         m.ok("scall", s.env)  # PCT-1: the server runs; the registers are as the client set
         state = m.state()
-        assert state.get("cur_env") == s.env
+        if state.get("cur_env") != s.env:
+            raise LibOSError(f"scall({s.env}) left env {state.get('cur_env')} running")
         received = [int(state.get("regs", r)) for r in range(len(args))]
         m.ok("set_reg", REG, self.procedure(received))
         m.ok("scall", c.env)  # the reply: control and the slice go back to the client

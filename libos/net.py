@@ -9,7 +9,7 @@ takes them (NET-4)."""
 from __future__ import annotations
 
 from exo.interface import Status
-from exo.libos.core import KernelError
+from exo.libos.core import KernelError, LibOSError
 from exo.libos.vm import Process
 
 Program = tuple[tuple[int, int, int, int], ...]
@@ -64,7 +64,7 @@ def udp_payload(frame: bytes) -> bytes:
     return frame[14 + ihl + 8:]
 
 
-class PortInUse(Exception):
+class PortInUse(LibOSError):
     """NET-1 OVERLAP: another environment's filter already claims packets of the port;
     ``witness`` is a packet both filters accept (hex)."""
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from exo.interface import Cap
+from exo.libos.core import LibOSError
 
 
 @dataclass
@@ -45,7 +46,7 @@ class TwoLevel:
     def _split(self, vpage: int) -> tuple[int, int]:
         hi, lo = vpage >> self.leaf_bits, vpage & ((1 << self.leaf_bits) - 1)
         if not 0 <= hi < len(self.directory):
-            raise ValueError(f"virtual page {vpage} outside the table")
+            raise LibOSError(f"virtual page {vpage} outside the table")
         return hi, lo
 
     def lookup(self, vpage: int) -> PTE | None:

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from exo.interface import Outcome
-from exo.libos.core import LibOS
+from exo.libos.core import LibOS, LibOSError
 
 STRIDE_ONE = 1 << 20
 """The numerator of every stride (large, so integer strides keep the ratios)."""
@@ -63,4 +63,4 @@ class StrideScheduler:
             self.shares[task.env] += 1
             self.history.append(task.env)
             given += 1
-        raise RuntimeError("the library's slices did not come round")
+        raise LibOSError("the library's slices did not come round")

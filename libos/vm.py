@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 
 from exo.interface import ExcKind, Outcome, Rights, Status
-from exo.libos.core import KernelError, Killed, LibOS
+from exo.libos.core import KernelError, Killed, LibOS, LibOSError
 from exo.libos.pagetable import PTE, PageTable
 
 REG = 0
@@ -33,7 +33,7 @@ DONE = frozenset({int(Outcome.ACCESS), int(Outcome.REFILL_STLB),
                   int(Outcome.REFILL_GUARANTEED)})
 
 
-class SegFault(Exception):
+class SegFault(LibOSError):
     """An access the library's own policy refuses (a write to a page it protected, an
     upcall for an address it never mapped and cannot allocate)."""
 

@@ -1,0 +1,60 @@
+"""``exo check --workload exos`` (exo.kit_exos): library-OS traffic in the lockstep kit.
+The services run in the kit's machine and finish; their traffic alone, from boot,
+catches broken kernels of the catalogue that random programs need luck for; the
+bundled kernel passes it."""
+
+from __future__ import annotations
+
+import pytest
+from click.testing import CliRunner
+
+from exo import kit_exos
+from exo.cli import main
+from exo.impl import Kernel
+from exo.interface import Config
+from exo.testing import run_check
+from tests import catalogue
+
+CFG = Config(n_envs=4, n_pages=8, n_slices=4, slice_ticks=20)
+
+CAUGHT = [
+    (catalogue.ProtectionAsTlbMiss, "vm"), (catalogue.StlbWrongSlot, "vm"),
+    (catalogue.TlbvadeleteKeepsStlb, "vm"), (catalogue.BadvpageNotSet, "vm"),
+    (catalogue.DeallocKeepsStlb, "revocation"),
+    (catalogue.AbortSkipsRepoVector, "revocation"),
+    (catalogue.AbortNoRepossessionException, "revocation"),
+    (catalogue.PctClearsRegisters, "ipc"), (catalogue.ScallNoDonation, "ipc"),
+]
+
+
+@pytest.mark.parametrize("service", sorted(kit_exos.SERVICES))
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_the_bundled_kernel_runs_every_service_like_the_model(service: str, n: int) -> None:
+    assert kit_exos.run_service(Kernel, CFG, service, n) is None
+
+
+@pytest.mark.parametrize(("broken", "service"), CAUGHT, ids=lambda x: getattr(x, "__name__", x))
+def test_library_traffic_catches_a_broken_kernel(broken: type, service: str) -> None:
+    found = [kit_exos.run_service(broken, CFG, service, n) for n in (1, 2, 3)]
+    assert all(found), found  # in every size of the service
+
+
+def test_the_kit_runs_the_services_and_they_finish() -> None:
+    kit_exos.RUNS.clear()
+    report = run_check(Kernel, None, steps=30, examples=30, seed=5, workload="exos")
+    assert report.passed, report.error
+    done = {k.split("/")[0] for k, v in kit_exos.RUNS.items() if k.endswith("/done") and v}
+    assert done == set(kit_exos.SERVICES)
+
+
+def test_the_kit_with_the_workload_catches_a_broken_kernel() -> None:
+    report = run_check(catalogue.PctClearsRegisters, None, steps=30, examples=60, seed=5,
+                       workload="exos")
+    assert not report.passed
+
+
+def test_an_unknown_workload_is_a_usage_error() -> None:
+    res = CliRunner().invoke(main, ["check", "--workload", "nosuch"])
+    assert res.exit_code == 2
+    with pytest.raises(ValueError, match="workload"):
+        run_check(Kernel, None, steps=2, examples=1, workload="nosuch")
