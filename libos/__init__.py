@@ -13,5 +13,12 @@ and on any kernel the kit can drive over the wire protocol.
   table and a hashed one), as the paper's extensible page tables;
 * ``exo.libos.vm``: application-level virtual memory: demand paging from the TLB-miss
   upcall, protection changes, dirty bits from write faults, copy-on-write through
-  ``grant`` and the protection fault.
+  ``grant`` and the protection fault, pages and the table image on guaranteed mappings;
+* ``exo.libos.revoke``: a pager that answers revocation requests, and the repair after
+  the abort protocol;
+* ``exo.libos.ipc``: a pipe over a shared page, an LRPC over ``scall``;
+* ``exo.libos.sched``: a stride scheduler over the slice vector;
+* ``exo.libos.net``: a datagram socket with a generated packet filter;
+* ``exo.libos.demo``: ``python -m exo.libos.demo``, every service on the model and on
+  ``exo.impl``, side by side.
 """

@@ -3,8 +3,9 @@ side by side. Each scene prints what the library did and the kernel calls it mad
 two runs must print the same lines (the command exits 1 if they differ).
 
 Scenes: a page fault served at application level, a revocation answered by the pager,
-a page lost to the abort protocol, a pipe, an LRPC, a stride scheduler, and two
-libraries on one kernel."""
+a page lost to the abort protocol, a pipe, an LRPC, a stride scheduler, two libraries on
+one kernel, datagram sockets with generated packet filters, and a page table kept on a
+guaranteed mapping."""
 
 from __future__ import annotations
 
@@ -16,13 +17,14 @@ from typing import Any
 from exo.interface import Config, Resource
 from exo.libos.core import LibOS, Machine
 from exo.libos.ipc import LRPC, Pipe
+from exo.libos.net import PortInUse, Socket, udp_frame
 from exo.libos.pagetable import Hashed, TwoLevel
 from exo.libos.revoke import Pager
 from exo.libos.sched import StrideScheduler, Task
-from exo.libos.vm import Process
+from exo.libos.vm import TABLE_VPAGE, Process
 
 CFG = Config(n_envs=4, n_pages=16, page_words=6, tlb_size=4, stlb_size=8, n_slices=4,
-             slice_ticks=50)
+             slice_ticks=50, n_filters=4, ring_size=4)
 
 
 def _scene(m: Machine, out: list[str], title: str, body: Callable[[], str],
@@ -94,14 +96,39 @@ def scenes(make: Callable[[Config], Any], calls: bool = True) -> list[str]:
 
     _scene(m, out, "stride scheduler", stride, False)
 
+    other = LibOS(m, "B", page_order=range(CFG.n_pages - 1, -1, -1))
+    d = Process(other, env=3, cid=3, slice_=0, table=Hashed())
+
     def two_libraries() -> str:
-        other = LibOS(m, "B", page_order=range(CFG.n_pages - 1, -1, -1))
-        d = Process(other, env=3, cid=3, slice_=0, table=Hashed())
         d.store(5, 0, 9)
         return (f"B's page 5 reads {d.load(5, 0)} (A's reads {a.load(5, 0)}); "
                 f"B's pages start at the top: {d.table.lookup(5).page}")  # type: ignore[union-attr]
 
     _scene(m, out, "two libraries", two_libraries, False)
+
+    def sockets() -> str:
+        mine = Socket(a, 7000)
+        try:
+            Socket(d, 7000)
+            clash = "B got port 7000 too"
+        except PortInUse as exc:
+            clash = f"B's claim on 7000 refused (witness of {len(exc.witness) // 2} bytes)"
+        theirs = Socket(d, 7001)
+        for port, data in ((7000, b"for A"), (7001, b"for B"), (7002, b"nobody")):
+            m.call("packet_arrive", udp_frame(port, data))
+        return f"{clash}; A received {mine.recv()!r}, B received {theirs.recv()!r}"
+
+    _scene(m, out, "datagram sockets", sockets, calls)
+
+    def pinned() -> str:
+        page = a.pin_tables(slot=0)
+        a.store(12, 0, 1)
+        m.ok("tlbvadelete", 0, TABLE_VPAGE)
+        a.store(13, 0, 1)
+        return (f"A's page table image on guaranteed page {page}: "
+                f"{a.load(TABLE_VPAGE, 0)} entries, no upcall for it")
+
+    _scene(m, out, "page table on a guaranteed mapping", pinned, calls)
     out.append(f"kernel calls in all: {m.kernel_ops()}")
     return out
 

@@ -4,7 +4,7 @@ has none; a library OS keeps its own and consults it when the TLB-miss upcall ar
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -112,3 +112,32 @@ class Hashed:
     def entries(self) -> Iterator[tuple[int, PTE]]:
         for chain in self.buckets:
             yield from chain
+
+
+class Recorded:
+    """A page table that calls ``changed(count)`` after every insert and remove, with
+    the number of entries: how a library keeps the table's memory image up to date
+    (``exo.libos.vm.Process.pin_tables``)."""
+
+    def __init__(self, inner: PageTable, changed: Callable[[int], None]) -> None:
+        self.inner, self.changed = inner, changed
+        self.count = sum(1 for _ in inner.entries())
+
+    def lookup(self, vpage: int) -> PTE | None:
+        return self.inner.lookup(vpage)
+
+    def insert(self, vpage: int, pte: PTE) -> None:
+        if self.inner.lookup(vpage) is None:
+            self.count += 1
+        self.inner.insert(vpage, pte)
+        self.changed(self.count)
+
+    def remove(self, vpage: int) -> PTE | None:
+        old = self.inner.remove(vpage)
+        if old is not None:
+            self.count -= 1
+            self.changed(self.count)
+        return old
+
+    def entries(self) -> Iterator[tuple[int, PTE]]:
+        return self.inner.entries()

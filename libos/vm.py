@@ -21,13 +21,16 @@ from collections.abc import Callable, Iterable
 
 from exo.interface import ExcKind, Outcome, Rights, Status
 from exo.libos.core import KernelError, Killed, LibOS, LibOSError
-from exo.libos.pagetable import PTE, PageTable
+from exo.libos.pagetable import PTE, PageTable, Recorded
 
 REG = 0
 """The register loads land in and stores take their value from."""
 
 SCRATCH_VPAGE = (1 << 20) - 1
 """A virtual page the library keeps free for copying a page (copy-on-write)."""
+
+TABLE_VPAGE = (1 << 20) - 2
+"""Where ``pin_tables`` maps the page that holds the library's page-table image."""
 
 DONE = frozenset({int(Outcome.ACCESS), int(Outcome.REFILL_STLB),
                   int(Outcome.REFILL_GUARANTEED)})
@@ -48,6 +51,7 @@ class Process:
         self.machine = lib.machine
         self.faults: Counter[str] = Counter()
         self.page_in: Callable[[int], bool] | None = None  # a pager's (exo.libos.revoke)
+        self._table_stale = False  # the table changed while another process ran
         lib.boot_env(env, cid, slice_)
 
     # ------------------------------------------------------------------ the program
@@ -69,6 +73,8 @@ class Process:
             if m.state().get("cur_env") != self.env:
                 self.lib.run(self.env)
                 pending = value is not None  # a start clears the registers (CPU-7)
+                if self._table_stale and isinstance(self.table, Recorded):
+                    self._table_changed(self.table.count)
             if pending:
                 m.ok("set_reg", REG, value)  # upcalls leave registers alone (EXC-2)
                 pending = False
@@ -142,6 +148,32 @@ class Process:
             pte.writable = writable
             if not writable:
                 self.machine.ok("tlbvadelete", self.env, v)
+
+    def pin_tables(self, slot: int = 0) -> int:
+        """TLB-4: keep the page table's memory image on a page of guaranteed mapping
+        ``slot`` at ``TABLE_VPAGE``: every change of the table writes its entry count
+        there (word 0, through the last register). A miss on that page refills from the
+        guaranteed mapping (TLB-8), so the TLB-miss handler never faults on its own
+        table. Returns the physical page."""
+        page = self.pin(TABLE_VPAGE, slot)
+        self._table_stale = False
+        self.table = Recorded(self.table, self._table_changed)
+        self._table_changed(self.table.count)
+        return page
+
+    def _table_changed(self, count: int) -> None:
+        """Write ``count`` into the table page, now if this process is on the CPU (else
+        at its next access: the store must run in its own addressing context)."""
+        m = self.machine
+        if m.state().get("cur_env") != self.env:
+            self._table_stale = True
+            return
+        reg = m.cfg.n_regs - 1
+        m.ok("set_reg", reg, count)
+        res = m.call("store", TABLE_VPAGE, 0, reg)
+        if res.status != Status.OK or res.value not in DONE:
+            raise LibOSError(f"the table page took {res!r}: it is not guaranteed")
+        self._table_stale = False
 
     def pin(self, vpage: int, slot: int) -> int:
         """TLB-4: back ``vpage`` by a page of its own on guaranteed mapping ``slot``, for

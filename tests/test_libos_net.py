@@ -76,3 +76,28 @@ def test_a_pinned_page_refills_without_an_upcall_and_is_never_asked_for() -> Non
     quiet, loads, asked, value = both(program, CFG)
     assert quiet and loads == ["load(2, 1, 0) -> OK:REFILL_GUARANTEED"]
     assert asked == Status.GUARANTEED and value == 17
+
+
+def test_the_page_table_image_lives_on_a_guaranteed_mapping() -> None:
+    """TLB-4/TLB-8: the table page never takes a TLB-miss upcall, even after its
+    binding is removed; it holds the entry count; REV-5: the kernel cannot ask for it."""
+    from exo.libos.vm import TABLE_VPAGE
+
+    def program(m: Machine) -> Any:
+        p = Process(LibOS(m, "A"), env=0, cid=0, slice_=1, table=TwoLevel())
+        p.load(0, 0)
+        page = p.pin_tables(slot=1)
+        m.trace = []
+        for v in range(1, 4):
+            p.store(v, 0, v)
+            m.ok("tlbvadelete", 0, TABLE_VPAGE)
+        table_stores = [line for line in m.trace if line.startswith(f"store({TABLE_VPAGE}")]
+        asked = m.call("revoke_request", 0, int(Resource.PAGE), page, 100).status
+        return table_stores, p.load(TABLE_VPAGE, 0), asked, dict(p.faults)
+
+    stores, count, asked, faults = both(program, CFG)
+    assert stores and all(s.endswith(("ACCESS", "REFILL_GUARANTEED")) for s in stores)
+    assert any(s.endswith("REFILL_GUARANTEED") for s in stores)
+    assert count == 5  # virtual pages 0..3 and the table page itself
+    assert asked == Status.GUARANTEED
+    assert faults["tlb_miss"] == 4  # pages 0..3 only: the table page never missed

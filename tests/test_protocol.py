@@ -5,6 +5,7 @@ a failure with a shrunk program."""
 from __future__ import annotations
 
 import json
+import random
 import shlex
 import subprocess
 import sys
@@ -19,11 +20,15 @@ from exo.protocol import (
     Foreign,
     WireError,
     WireKernel,
+    config_json,
     decode,
+    decode_int,
     decode_program,
     decode_result,
+    decode_state,
     encode,
     encode_result,
+    encode_state,
     request,
 )
 from exo.testing import ModelImplementation, run_check
@@ -84,6 +89,11 @@ def test_integers_beyond_64_bits_go_as_text(value: int, wire: Any) -> None:
     {"int": "5"}, {"int": "9223372036854775807"}, {"int": "+9223372036854775808"},
     {"int": "09223372036854775808"}, {"int": "-0"}, {"int": 2**70}, {"int": "12e30"},
     {"int": "99999999999999999999", "x": 1}, 2**64, -(2**63) - 1, {"cap": [1, 2**64, 2]},
+    {"int": "+1"}, {"int": "007"}, {"int": "0070000000000000000000"}, {"int": 5},
+    {"int": "-9223372036854775808"}, {"int": "1_000_000_000_000_000_000_000"},
+    {"int": " 99999999999999999999"}, {"int": "99999999999999999999\n"},
+    {"int": "\uff11" * 20}, {"int": None}, {"int": True}, -(2**64),
+    {"cap": [1, {"int": "5"}, 2]}, {"cap": [{"int": "+99999999999999999999"}, 0, 0]},
 ])
 def test_an_integer_has_one_encoding(wire: Any) -> None:
     """WIRE-6: a number outside 64 bits, and {"int": ...} inside them or not in the
@@ -94,7 +104,7 @@ def test_an_integer_has_one_encoding(wire: Any) -> None:
 
 def test_the_schema_refuses_short_int_texts() -> None:
     """The schema's pattern refuses {"int": ...} texts of fewer than 19 digits (the exact
-    64-bit boundary is decode_int's; a pattern cannot compare numbers)."""
+    64-bit boundary: test_the_schema_and_decode_int_agree_on_the_64_bit_boundary)."""
     jsonschema.validate({"int": "99999999999999999999"}, INT_SCHEMA)
     for bad in ({"int": "12"}, {"int": "0012345678901234567890"}, 2**64):
         with pytest.raises(jsonschema.ValidationError):
@@ -122,6 +132,156 @@ def test_the_reference_server_holds_a_register_beyond_64_bits() -> None:
     fields = replies[-1]["fields"]
     jsonschema.validate(replies[-1], SCHEMA)
     assert [1, {"int": str(2**70)}] in fields["regs"]
+
+
+
+def _int_schema_accepts(wire: Any) -> bool:
+    try:
+        jsonschema.validate(wire, INT_SCHEMA)
+    except jsonschema.ValidationError:
+        return False
+    return True
+
+
+def _decode_int_accepts(wire: Any) -> bool:
+    try:
+        decode_int(wire)
+    except ValueError:
+        return False
+    return True
+
+
+def test_the_schema_and_decode_int_agree_on_the_64_bit_boundary() -> None:
+    """The schema's {"int": ...} pattern compares digit by digit, so it takes exactly the
+    texts decode_int takes: every integer around ±2**63, around powers of ten and at
+    random, as a bare number and as text, plus texts of other forms."""
+    rng = random.Random(6)
+    values = [b + k for b in (2**63, -(2**63), 2**63 - 1, -(2**63) - 1, 10**18, -(10**18),
+                              10**19, -(10**19), 10**20, 2**64, 2**70)
+              for k in range(-40, 41)]
+    values += [sign * rng.randrange(10**rng.randint(1, 25)) for sign in (1, -1)
+               for _ in range(2000)]
+    values += [sign * (2**63 + rng.randrange(-(10**d), 10**d)) for sign in (1, -1)
+               for d in range(1, 19) for _ in range(40)]
+    texts = ["+9223372036854775808", "09223372036854775808", "-0", "0", "",
+             "9223372036854775808 ", "-09223372036854775809"]
+    cases: list[Any] = [*values, *({"int": str(v)} for v in values),
+                        *({"int": s} for s in texts)]
+    wrong = [w for w in cases if _int_schema_accepts(w) != _decode_int_accepts(w)]
+    assert not wrong, wrong[:5]
+    assert _int_schema_accepts({"int": "9223372036854775808"})
+    assert not _int_schema_accepts({"int": "9223372036854775807"})
+
+
+def test_encode_takes_int_enums_as_plain_integers() -> None:
+    """WIRE-6: an IntEnum member is its integer, alone or in a capability's field."""
+    assert encode(Outcome.TICK) == int(Outcome.TICK)
+    assert type(encode(Outcome.TICK)) is int
+    assert encode(Cap(Status.BUSY, 2**64, 1)) == {
+        "cap": [int(Status.BUSY), {"int": str(2**64)}, 1]}
+    assert encode_result("timer_tick", Result(Status.OK, Outcome.TICK))["value"] == "TICK"
+
+
+def test_results_and_states_carry_integers_beyond_64_bits() -> None:
+    """WIRE-3/WIRE-4: a result value, a scalar and a row value beyond 64 bits go as
+    {"int": ...} and come back; a bare number beyond 64 bits, or {"int": ...} inside
+    them, in a reply is a reply out of shape."""
+    big = {"int": str(-(2**70))}
+    wire = encode_result("set_reg", Result(Status.OK, -(2**70)))
+    assert wire == {"type": "result", "status": "OK", "value": big}
+    assert decode_result("set_reg", json.loads(json.dumps(wire))).value == -(2**70)
+    for bad in (-(2**70), {"int": "-5"}):
+        with pytest.raises(ValueError):
+            decode_result("set_reg", {"type": "result", "status": "OK", "value": bad})
+    fields = encode_state({"now": 2**64, "regs": {0: 1, 1: 2**70},
+                           "word": {(0, 1): -(2**63) - 1}})
+    assert fields == {"now": {"int": str(2**64)}, "regs": [[0, 1], [1, {"int": str(2**70)}]],
+                      "word": [[0, 1, {"int": str(-(2**63) - 1)}]]}
+    state = decode_state(SMALL, json.loads(json.dumps({"type": "state", "fields": fields})))
+    assert state == {"now": 2**64, "regs": {0: 1, 1: 2**70}, "word": {(0, 1): -(2**63) - 1}}
+    for bad_fields in ({"now": 2**64}, {"regs": [[1, 2**70]]}, {"regs": [[1, {"int": "1"}]]}):
+        with pytest.raises(ValueError):
+            decode_state(SMALL, {"type": "state", "fields": bad_fields})
+
+
+def test_the_schema_takes_big_integers_in_one_form_only() -> None:
+    """spec/protocol.schema.json: a state reply with a register beyond 64 bits validates;
+    with {"int": "12"} or {"int": ...} of a 64-bit value it does not, nor with a bare
+    number beyond 64 bits. The same in an apply's arguments, a capability's fields and a
+    result; a reset's config takes plain integers only."""
+    def state(v: Any) -> dict[str, Any]:
+        return {"type": "state", "fields": {"now": 3, "regs": [[0, 0], [1, v]]}}
+
+    def apply(v: Any) -> dict[str, Any]:
+        return request("apply", op="grant", args=[0, 1, {"cap": [0, v, 2]}, 1])
+
+    def result(v: Any) -> dict[str, Any]:
+        return {"type": "result", "status": "OK", "value": v}
+
+    big, neg = {"int": str(2**70)}, {"int": str(-(2**70))}
+    for make in (state, apply, result):
+        for good in (big, neg, 2**63 - 1, -(2**63)):
+            jsonschema.validate(make(good), SCHEMA)
+        for bad in ({"int": "12"}, {"int": str(2**63 - 1)}, {"int": str(-(2**63))}, 2**64,
+                    {"int": "+" + str(2**70)}, {"int": 2**70}):
+            with pytest.raises(jsonschema.ValidationError):
+                jsonschema.validate(make(bad), SCHEMA)
+    cfg = config_json(SMALL)
+    jsonschema.validate(request("reset", config=cfg), SCHEMA)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(request("reset", config={**cfg, "addr_limit": {"int": str(2**70)}}),
+                            SCHEMA)
+
+
+_STORE_BIG = [
+    request("apply", op="env_create", args=[0, 0]),
+    request("apply", op="set_interrupt_context", args=[0, 0, 256]),
+    request("apply", op="slice_alloc", args=[0, 0]),
+    request("apply", op="timer_tick", args=[]),
+    request("apply", op="set_reg", args=[1, {"int": str(2**70)}]),
+    request("apply", op="set_reg", args=[2, {"int": str(-(2**70))}]),
+    request("apply", op="alloc", args=[0, 0]),
+    request("apply", op="tlbwr", args=[0, 0, {"cap": [0, 0, 2]}, True]),
+    request("apply", op="store", args=[0, 1, 1]),
+]
+
+
+def test_exo_serve_answers_set_reg_of_2_to_the_70_in_observe() -> None:
+    """``exo serve`` (the bundled kernel): set_reg of 2**70, then observe, answers the
+    register as {"int": "1180591620717411303424"}; -(2**70) and the word a store of it
+    fills too, and the state reply validates against the schema."""
+    cfg = config_json(Config(n_envs=1, n_slices=1))
+    replies = transcript([request("reset", config=cfg), *_STORE_BIG, request("observe"),
+                          request("goodbye")])
+    assert [r.get("status") for r in replies[1:-2]] == ["OK"] * len(_STORE_BIG)
+    fields = replies[-2]["fields"]
+    assert [1, {"int": "1180591620717411303424"}] in fields["regs"]
+    assert [2, {"int": "-1180591620717411303424"}] in fields["regs"]
+    assert [0, 1, {"int": "1180591620717411303424"}] in fields["word"]
+    jsonschema.validate(replies[-2], SCHEMA)
+    assert replies[-1] == {"type": "bye"}
+
+
+def test_the_client_round_trips_2_to_the_70_through_exo_serve() -> None:
+    """WireKernel against ``exo serve``: the register and the stored word come back as
+    the ints themselves, equal to what the bundled kernel observes in-process."""
+    from exo.impl import Kernel
+
+    cfg = Config(n_envs=1, n_slices=1)
+    local = Kernel(cfg)
+    remote = WireKernel.factory(SERVE)(cfg)
+    try:
+        for msg in _STORE_BIG:
+            args = [decode(a) for a in msg["args"]]
+            want = local.apply(msg["op"], *args)
+            got = remote.apply(msg["op"], *args)
+            assert (got.status, got.value) == (want.status, want.value), msg
+        seen = remote.observe()
+    finally:
+        WireKernel.close_all()
+    assert seen["regs"][1] == 2**70 and seen["regs"][2] == -(2**70)
+    assert seen["word"][(0, 1)] == 2**70
+    assert seen["regs"] == local.observe()["regs"]
 
 
 def test_programs_are_the_bpf_binary_layout_big_endian() -> None:
