@@ -2,10 +2,11 @@
 
 Random programs rarely look like what a library OS does: a miss, then an allocation,
 then a binding, then the access again; a grant, then a protection fault, then a copy.
-With this workload the kit's machine also runs ExOS-lite services (``exo.libos``) on
-fresh environments. Every kernel call a service makes is one lockstep step: it runs on
-the model and on the implementation, and results and states are compared as for any
-other step. A failure shrinks and replays like any other.
+With this workload the kit's machine also runs ExOS-lite services (``exo.libos``:
+virtual memory, revocation, IPC, a datagram socket) on fresh environments. Every
+kernel call a service makes is one lockstep step: it runs on the model and on the
+implementation, and results and states are compared as for any other step. A failure
+shrinks and replays like any other.
 
 The library sees the model's state as its observation (GEN-5). A library error
 (``exo.libos.core.LibOSError``: no free page, no free slot, an operation left out by
@@ -25,6 +26,7 @@ from hypothesis.stateful import rule
 from exo.interface import FREE, Resource, Result
 from exo.libos.core import LibOS, LibOSError, Machine
 from exo.libos.ipc import LRPC, Pipe
+from exo.libos.net import Socket, udp_frame
 from exo.libos.pagetable import Hashed, TwoLevel
 from exo.libos.revoke import Pager
 from exo.libos.vm import Process
@@ -132,8 +134,24 @@ def _ipc(m: Machine, s: State, n: int) -> bool:
     return True
 
 
+def _net(m: Machine, s: State, n: int) -> bool:
+    """A datagram socket: its generated filter downloaded, datagrams to it and to
+    another port, the ring read, the filter removed."""
+    procs = _processes(m, s, 1, n)
+    if procs is None:
+        return False
+    port = 7000 + n
+    sock = Socket(procs[0], port)
+    for dport in (port, port + 100, port):
+        m.call("packet_arrive", udp_frame(dport, bytes([n])))
+    while sock.recv() is not None:
+        pass
+    sock.close()
+    return True
+
+
 SERVICES: dict[str, Callable[[Machine, State, int], bool]] = {
-    "vm": _vm, "revocation": _revocation, "ipc": _ipc}
+    "vm": _vm, "revocation": _revocation, "ipc": _ipc, "net": _net}
 
 
 RUNS: Counter[str] = Counter()

@@ -24,6 +24,8 @@ CAUGHT = [
     (catalogue.AbortSkipsRepoVector, "revocation"),
     (catalogue.AbortNoRepossessionException, "revocation"),
     (catalogue.PctClearsRegisters, "ipc"), (catalogue.ScallNoDonation, "ipc"),
+    (catalogue.FilterHighestSlot, "net"), (catalogue.PacketTakeEmptyOk, "net"),
+    (catalogue.RingOneShort, "net"),
 ]
 
 
