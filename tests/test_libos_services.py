@@ -91,12 +91,18 @@ def test_lrpc_passes_arguments_in_registers_and_donates_the_slice() -> None:
     def program(m: Machine) -> Any:
         a = Process(LibOS(m, "client"), env=0, cid=0, slice_=1, table=TwoLevel())
         b = Process(LibOS(m, "server"), env=1, cid=1, slice_=2, table=Hashed())
-        rpc = LRPC(a, b, lambda args: args[0] * 10 + args[1])
+        during: list[int] = []
+
+        def server(args: list[int]) -> int:
+            during.append(m.state().get("slice_owner", 1))  # the client's slice, 1
+            return args[0] * 10 + args[1]
+
+        rpc = LRPC(a, b, server)
         first = rpc.call(4, 2)
         owner_after = m.state().get("slice_owner", 1)
-        return first, rpc.call(7, 1), owner_after
+        return first, rpc.call(7, 1), during, owner_after
 
-    assert both(program, CFG) == (42, 71, 0)
+    assert both(program, CFG) == (42, 71, [1, 1], 0)
 
 
 def test_a_stride_scheduler_shares_slices_three_two_one() -> None:
