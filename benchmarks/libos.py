@@ -230,6 +230,19 @@ def table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _finish(fig: Any, ax: Any, path: Path, xlabel: str, ylabel: str, title: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def plots(directory: Path, stride: dict[str, Any], ws: list[dict[str, Any]]) -> list[Path]:
     import matplotlib
 
@@ -243,14 +256,8 @@ def plots(directory: Path, stride: dict[str, Any], ws: list[dict[str, Any]]) -> 
         got = [sum(1 for e in hist[:i + 1] if e == env) / (i + 1) for i in range(len(hist))]
         ax.plot(range(1, len(hist) + 1), got, label=f"env {env}, {tickets} tickets")
         ax.axhline(tickets / 6, linestyle=":", color="grey")
-    ax.set_xlabel("slices given")
-    ax.set_ylabel("share so far")
-    ax.set_title("Stride scheduler at application level (3:2:1)")
-    ax.legend()
-    fig.tight_layout()
-    first = directory / "stride.png"
-    fig.savefig(first, dpi=120)
-    plt.close(fig)
+    first = _finish(fig, ax, directory / "stride.png", "slices given", "share so far",
+                    "Stride scheduler at application level (3:2:1)")
     fig, ax = plt.subplots(figsize=(6, 4))
     labels = [f"STLB {w['stlb_size']}" for w in ws]
     bottom = [0.0] * len(ws)
@@ -258,13 +265,8 @@ def plots(directory: Path, stride: dict[str, Any], ws: list[dict[str, Any]]) -> 
         vals = [w[key] / w["accesses"] for w in ws]
         ax.bar(labels, vals, bottom=bottom, label=key.replace("_", " "))
         bottom = [b + v for b, v in zip(bottom, vals, strict=True)]
-    ax.set_ylabel("share of accesses")
-    ax.set_title("24-page working set, 8-slot TLB")
-    ax.legend()
-    fig.tight_layout()
-    second = directory / "stlb.png"
-    fig.savefig(second, dpi=120)
-    plt.close(fig)
+    second = _finish(fig, ax, directory / "stlb.png", "", "share of accesses",
+                     "24-page working set, 8-slot TLB")
     return [first, second]
 
 
