@@ -81,6 +81,8 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 """WIRE-6: the integers that go as JSON numbers; any other goes as ``{"int": DIGITS}``."""
 
 _DIGITS = re.compile(r"-?[1-9][0-9]*")
+"""WIRE-6: the form of DIGITS (ASCII digits only: ``int()`` alone would also take ``+``,
+``_``, spaces and other scripts' digits)."""
 
 
 def encode_int(v: int) -> Any:
@@ -168,7 +170,7 @@ class Foreign:
 def encode_result(op: str, res: Result) -> dict[str, Any]:
     """WIRE-3: the reply to an ``apply`` of ``op`` that answered ``res``."""
     value: Any = res.value
-    if op in OUTCOME_OPS and type(value) is int:
+    if op in OUTCOME_OPS and _exact_int(value):
         value = Outcome(value).name if res.status == Status.OK else Outcome.NONE.name
     elif type(value) is str:  # NET-1's witness packet, as hex
         value = {"hex": value}
