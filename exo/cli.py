@@ -1022,6 +1022,8 @@ def bench_cmd(json_out: Path | None, plot_out: Path | None, quick: bool, repeat:
             rows = run(repeat=1 if quick else repeat, quick=quick, echo=False,
                        on_stage=stage, c_kernel=c_kernel)
         except ValueError as exc:
+            if c_kernel is None:  # only the --c-kernel rows report usage as ValueError
+                raise
             _fail_usage(f"--c-kernel: {exc}")
     from exo.bench import table
 
