@@ -1,4 +1,4 @@
-"""How well ``exo check`` (``exo.testing.run_check``) catches the broken implementations of
+"""How well ``exo check`` (``exo.kit.machine.run_check``) catches the broken implementations of
 ``tests/catalogue.py``.
 
 Measured on 2026-11-28 with exo check's default budget (``run_check(entry, None,
@@ -8,7 +8,7 @@ steps=50, examples=200)``: the witness sweep, then generation over KIT_CONFIGS),
     python benchmarks/catalogue.py --seeds 10 --only TlbReplaceKeepsStaleIndex --only ...
 
 Every entry was caught in 10 of 10 runs: 450 of 450. 37 entries are caught by the witness
-sweep (``exo.witnesses``), which runs first and does not depend on the seed; 8 by the
+sweep (``exo.kit.witnesses``), which runs first and does not depend on the seed; 8 by the
 seeded search. *median s*: seconds to a verdict; *shrink s*: of those, from the first
 failure to the verdict (Hypothesis's shrinking, at most 8 s, then step deletion, at most
 15 s); *median steps*: length of the minimized failing program::
@@ -89,9 +89,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from exo.coverage import Coverage
-from exo.testing import CheckReport, run_check
-from exo.witnesses import sweep
+from exo.kit.check import CheckReport, run_check
+from exo.kit.coverage import Coverage
+from exo.kit.witnesses import sweep
 from tests.catalogue import CATALOGUE, clause
 
 
@@ -153,7 +153,7 @@ def measure(name: str, seeds: int, examples: int, steps: int, start: int = 1) ->
         return row
     for seed in range(start, start + seeds):
         t0 = time.perf_counter()
-        # as `exo check` runs by default: spread over exo.kitgen.KIT_CONFIGS
+        # as `exo check` runs by default: spread over exo.kit.rules.KIT_CONFIGS
         report = run_check(cls, None, steps=steps, examples=examples, seed=seed)
         dt = time.perf_counter() - t0
         caught = not report.passed

@@ -32,7 +32,7 @@ from exo.libos.ipc import LRPC, Pipe
 from exo.libos.pagetable import TwoLevel
 from exo.libos.sched import StrideScheduler, Task
 from exo.libos.vm import Process, SegFault
-from exo.testing import ModelImplementation
+from exo.model.kernel import ModelImplementation
 
 CFG = Config(n_envs=4, n_pages=256, page_words=8, tlb_size=64, stlb_size=512,
              n_slices=4, slice_ticks=10**6)

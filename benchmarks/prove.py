@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from exo.proofs import runner
-from exo.proofs.obligations import BY_NAME, discharge
+from exo.proofs.discharge import discharge
+from exo.proofs.obligations import BY_NAME
 
 
 def suite(jobs: int) -> tuple[float, float, str, int]:

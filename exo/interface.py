@@ -303,6 +303,13 @@ OPERATIONS: dict[str, OpSig] = {
     ]
 }
 
+OUTCOME_OPS: frozenset[str] = frozenset(
+    {"load", "store", "yield_to", "timer_tick", "raise_exception", "packet_arrive"})
+"""The operations whose value, when the status is OK, is an ``Outcome`` (MEM-4/MEM-5
+translate and deliver, CPU-3 yield_to, CPU-4 timer_tick, EXC-1 deliver, NET-3
+packet_arrive; WIRE-6 sends it by name). Every other operation's value is a plain int, a
+``Cap`` (alloc, grant), a hex string (an OVERLAP witness) or a packet (packet_take)."""
+
 
 ENUMS: tuple[type[IntEnum], ...] = (
     Status, Rights, ExcKind, Vector, Interrupt, EntryKind, Mode, Resource, Outcome)

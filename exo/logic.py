@@ -429,7 +429,7 @@ class ConMap(Map):
     def overlay(self, entries: dict[Any, Val]) -> ConMap:
         """A copy with every entry of ``entries`` set in one step. Its keys must be keys of
         this map exactly as ``items`` gives them (exact ints, or tuples of exact ints, in
-        range): the caller has checked them (``exo.conformance.malformed``)."""
+        range): the caller has checked them (``exo.kit.conformance.malformed``)."""
         if not entries:
             return self
         data = dict(self._data)

@@ -1,6 +1,6 @@
 """The optimized implementation of the exokernel interface: concrete, mutable, indexed.
 
-``Kernel(cfg)`` offers ``apply(name, *args)`` and ``observe()`` (``exo.conformance``); it
+``Kernel(cfg)`` offers ``apply(name, *args)`` and ``observe()`` (``exo.kit.conformance``); it
 imports the shared interface only, never the model — except the packet-filter verifier
 and Z3 overlap check, shared deliberately through ``exo.impl.filtercheck``.
 ``Kernel`` is loaded on first use, so importing a helper module (``exo.impl.demux``) does

@@ -6,7 +6,7 @@ through ``exo.interface.admit``, the same exact-type check as the model's ``tran
 wrapper (Z3 terms refused here), so anything not exactly of its kind gives
 INVALID_ARGUMENT with the null value; every operation checks all its preconditions before
 it mutates anything, so a failure leaves the state unchanged (GEN-2). ``observe()`` renders the
-state in the model's vocabulary for ``exo.conformance.abstract``.
+state in the model's vocabulary for ``exo.kit.conformance.abstract``.
 """
 
 from __future__ import annotations
@@ -74,5 +74,5 @@ class Kernel:
         return HANDLERS[name](self.state, *plain)
 
     def observe(self) -> dict[str, Any]:
-        """The state in the model's field vocabulary (``exo.conformance``)."""
+        """The state in the model's field vocabulary (``exo.kit.conformance``)."""
         return self.state.observe()

@@ -10,7 +10,7 @@ implementation keeps the index that names exactly the entries affected:
 
 So Dealloc, destroy, abort and CIDswitch cost O(bindings broken), not O(table size).
 The round-robin next slice is ``cur_slice + 1`` (mod the vector length): O(1).
-``observe`` renders the state in the model's vocabulary (``exo.conformance``).
+``observe`` renders the state in the model's vocabulary (``exo.kit.conformance``).
 """
 
 from __future__ import annotations
@@ -219,7 +219,7 @@ class KernelState:
     # ------------------------------------------------------------------ observation
 
     def observe(self) -> dict[str, Any]:
-        """The state in the model's field vocabulary (``exo.conformance``)."""
+        """The state in the model's field vocabulary (``exo.kit.conformance``)."""
         c = self.cfg
         E = c.n_envs
         out: dict[str, Any] = {

@@ -13,9 +13,17 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from exo.interface import FREE, Config, ExcKind, Interrupt, Outcome, Result, Status
+from exo.interface import (
+    FREE,
+    OUTCOME_OPS,
+    Config,
+    ExcKind,
+    Interrupt,
+    Outcome,
+    Result,
+    Status,
+)
 from exo.model.state import SCALARS, layout
-from exo.protocol import OUTCOME_OPS
 
 
 class Kernel(Protocol):
@@ -28,7 +36,7 @@ class Kernel(Protocol):
 class LibOSError(Exception):
     """Something a library OS could not do. Every error of ``exo.libos`` is one: a
     library meets them in states it did not build (no free page, no time left), and a
-    workload that drives a library through the kit (``exo.kit_exos``) stops on them."""
+    workload that drives a library through the kit (``exo.kit.exos``) stops on them."""
 
 
 class KernelError(LibOSError):

@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quiet", action="store_true", help="count the calls, do not list them")
     a = ap.parse_args(argv)
     from exo.impl import Kernel
-    from exo.testing import ModelImplementation
+    from exo.model.kernel import ModelImplementation
 
     model = scenes(ModelImplementation, not a.quiet)
     impl = scenes(Kernel, not a.quiet)

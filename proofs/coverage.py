@@ -1,6 +1,6 @@
 """Which coverage cells no run can hit: Z3 proofs, for every size, about the model's code.
 
-``exo.coverage`` reads the (operation, status) and (operation, outcome) cells from the
+``exo.spec.cells`` reads the (operation, status) and (operation, outcome) cells from the
 spec's text. A cell the kit never hits is either a gap in generation or a behaviour no
 state allows. ``decide(cell)`` asks Z3, on the model's own transition run on a symbolic
 state that satisfies every invariant (symbolic sizes, symbolic arguments — the same set-up
@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 import z3
 
-from exo.coverage import Cell
 from exo.interface import OPERATIONS, Config, Outcome, Status
 from exo.logic import strict_symbolic
 from exo.model import REGISTRY, symbolic
-from exo.proofs.obligations import bounded_config, symbolic_args
+from exo.proofs.building import symbolic_args
+from exo.proofs.obligations import bounded_config
+from exo.spec.cells import Cell
 from exo.spec.invariants import all_hold
 
 RLIMIT = 5_000_000

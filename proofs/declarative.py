@@ -23,6 +23,7 @@ import z3
 from exo.interface import OPERATIONS, Cap, Config, Result
 from exo.logic import And, Not, Or, strict_symbolic
 from exo.model.state import State, domains, symbolic
+from exo.proofs.building import caching, on_cache_exit, symbolic_args
 from exo.spec.declarative import TEXTS
 from exo.spec.declarative.text import (
     ALL_FIELDS,
@@ -108,6 +109,7 @@ class _AssumedCache(dict[str, tuple[State, Any, tuple[Any, ...], tuple[tuple[str
 
 
 _ASSUMED = _AssumedCache()
+on_cache_exit(_ASSUMED.cache_clear)
 
 
 def forget_assumed() -> None:
@@ -117,10 +119,8 @@ def forget_assumed() -> None:
 
 def _assumed(cfg: Config, ctx: Any) -> tuple[State, Any]:
     """An arbitrary state of ``cfg`` and its invariants (built once per process inside
-    ``obligations.caching_steps``); the oracle axioms and functions the invariants
+    ``exo.proofs.building.caching_steps``); the oracle axioms and functions the invariants
     registered are put into ``ctx``."""
-    from exo.proofs.obligations import caching
-
     key = repr(cfg)
     entry = _ASSUMED.get(key) if caching() else None
     if entry is None:
@@ -155,8 +155,6 @@ def conjunct_index() -> dict[str, list[Conjunct]]:
 
     The texts are bound to a symbolic pre-state to learn which fields each case
     describes; nothing is solved."""
-    from exo.proofs.obligations import symbolic_args
-
     out: dict[str, list[Conjunct]] = {}
     with strict_symbolic():
         pre = symbolic(Config.symbolic())

@@ -19,21 +19,19 @@ never a pass. Budgets are Z3 resource limits (``rlimit``), deterministic unlike 
 from __future__ import annotations
 
 import itertools
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import z3
 
-from exo.interface import OPERATIONS, Cap, Config, OpSig
+from exo.interface import OPERATIONS, Config
 from exo.logic import SymbolicContext, strict_symbolic
 from exo.model import REGISTRY, State, Transition, initial, symbolic
+from exo.proofs.building import caching, on_cache_exit, symbolic_args
+from exo.proofs.building import caching_steps as caching_steps  # re-exported (moved)
 from exo.proofs.declarative import build_complete, complete_names
 from exo.proofs.declarative import properties as declarative_properties
-from exo.proofs.filters import LEMMAS, build_lemma, model_values
-from exo.proofs.filters import replay as replay_lemma
+from exo.proofs.filters import LEMMAS
 from exo.spec.invariants import BY_ID, INVARIANTS, all_hold
 from exo.spec.postconditions import postconditions
 from exo.spec.theorems import theorems
@@ -101,20 +99,6 @@ def obligations() -> list[Obligation]:
 
 
 BY_NAME: dict[str, Obligation] = {ob.name: ob for ob in obligations()}
-
-
-def symbolic_args(sig: OpSig) -> list[Any]:
-    """Arbitrary arguments for an operation: one Z3 constant per argument."""
-    args: list[Any] = []
-    for name, kind in sig.args:
-        if kind in ("int", "program", "packet"):
-            args.append(z3.Int(f"arg_{name}"))
-        elif kind == "bool":
-            args.append(z3.Bool(f"arg_{name}"))
-        else:
-            args.append(Cap(z3.Int(f"arg_{name}_page"), z3.Int(f"arg_{name}_gen"),
-                            z3.Int(f"arg_{name}_rights")))
-    return args
 
 
 def bounded_config(n: int) -> Config:
@@ -201,33 +185,7 @@ class _StepCache(dict[tuple[str, str], Stepped]):
 
 
 _STEPPED = _StepCache()
-
-
-_CACHING: list[bool] = []
-
-
-@contextmanager
-def caching_steps() -> Iterator[None]:
-    """Within this block, an operation's step (and an arbitrary state's invariants) is
-    built once and shared by every obligation about it; both caches are emptied on exit.
-    The proof runner discharges inside it. Outside it nothing is cached, so code that
-    replaces a model function in this process (the sensitivity tests patch them) is
-    always the code the next proof sees."""
-    from exo.proofs.declarative import forget_assumed
-
-    _CACHING.append(True)
-    try:
-        yield
-    finally:
-        _CACHING.pop()
-        if not _CACHING:
-            _STEPPED.cache_clear()
-            forget_assumed()
-
-
-def caching() -> bool:
-    """Is a ``caching_steps`` block active?"""
-    return bool(_CACHING)
+on_cache_exit(_STEPPED.cache_clear)
 
 
 def stepped(name: str, cfg: Config, op: Transition | None = None) -> Stepped:
@@ -270,68 +228,14 @@ def _rlimit_count() -> int:
     return int(stats.get_key_value("rlimit count")) if "rlimit count" in stats.keys() else 0
 
 
-def discharge(ob: Obligation, rlimit: int = RLIMIT, op: Transition | None = None
-              ) -> ProofResult:
-    """Prove ``ob`` for every size; on failure find, concretize and replay a counterexample.
+def __getattr__(name: str) -> Any:
+    """``discharge`` moved to ``exo.proofs.discharge`` (so this module never imports the
+    counterexample code that imports it); the old name still works, with a warning."""
+    if name == "discharge":
+        import importlib
+        import warnings
 
-    ``rlimit`` bounds the proof attempt; the vacuity check and the bounded searches have
-    their own fixed budget. ``rlimit`` in the result is what the proof attempt used.
-    """
-    from exo.proofs.counterexample import concretize
-
-    if ob.kind == "flt":
-        return _discharge_lemma(ob, rlimit)
-    start = time.perf_counter()
-    if ob.kind != "init":
-        q = build(ob, bounded_config(VACUITY_SIZE), op)
-        answer, _, _ = solve(q.hypotheses, SEARCH_RLIMIT)
-        if answer != z3.sat:
-            return ProofResult(ob, "vacuous", time.perf_counter() - start, 0,
-                               f"hypotheses not shown satisfiable ({answer})")
-    q = build(ob, Config.symbolic(), op)
-    answer, used, _ = solve([*q.hypotheses, q.goal], rlimit)
-    if answer == z3.unsat:
-        return ProofResult(ob, "proved", time.perf_counter() - start, used)
-    for n in BOUNDED_SIZES:
-        small = build(ob, bounded_config(n), op)
-        found, _, solver = z3.unknown, 0, z3.Solver()
-        if small.pre is not None:  # first look for one without packet filters: replayable
-            no_filters = [z3.Not(small.pre.filter_valid[f]) for f in range(n)]
-            found, _, solver = solve([*small.hypotheses, small.goal, *no_filters],
-                                     SEARCH_RLIMIT)
-        if found != z3.sat:
-            found, _, solver = solve([*small.hypotheses, small.goal], SEARCH_RLIMIT)
-        if found == z3.sat:
-            cex = concretize(ob, bounded_config(n), small, solver.model(), op)
-            detail = cex["summary"] if cex.get("replayed") else (
-                "Z3 model did not replay on the executable model: " + cex["summary"])
-            return ProofResult(ob, "counterexample", time.perf_counter() - start, used,
-                               detail, cex)
-    return ProofResult(ob, "unknown", time.perf_counter() - start, used,
-                       f"proof: {answer} within rlimit {rlimit}; no counterexample with "
-                       f"sizes up to {BOUNDED_SIZES[-1]}")
-
-
-def _discharge_lemma(ob: Obligation, rlimit: int) -> ProofResult:
-    """A lemma about every filter program (``exo.proofs.filters``): vacuity, proof, and on
-    failure a counterexample whose values are re-checked with Python values."""
-    start = time.perf_counter()
-    hyps, goal, named = build_lemma(ob.name)
-    answer, _, _ = solve(hyps, SEARCH_RLIMIT)
-    if answer != z3.sat:
-        return ProofResult(ob, "vacuous", time.perf_counter() - start, 0,
-                           f"hypotheses not shown satisfiable ({answer})")
-    answer, used, solver = solve([*hyps, goal], rlimit)
-    if answer == z3.unsat:
-        return ProofResult(ob, "proved", time.perf_counter() - start, used)
-    if answer == z3.sat:
-        values = model_values(solver.model(), named)
-        confirmed = replay_lemma(ob.name, values)
-        record = {"obligation": ob.name, "kind": ob.kind, "clause": ob.clause,
-                  "values": values, "replayed": confirmed,
-                  "summary": f"{ob.name} fails for {values}"}
-        return ProofResult(ob, "counterexample", time.perf_counter() - start, used,
-                           f"{record['summary']}{'' if confirmed else ' (NOT confirmed)'}",
-                           record)
-    return ProofResult(ob, "unknown", time.perf_counter() - start, used,
-                       f"{answer} within rlimit {rlimit}")
+        warnings.warn("exo.proofs.obligations.discharge has moved: import it from "
+                      "exo.proofs.discharge", DeprecationWarning, stacklevel=2)
+        return importlib.import_module("exo.proofs.discharge").discharge
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

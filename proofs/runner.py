@@ -20,15 +20,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from exo.proofs.obligations import (
-    BY_NAME,
-    RLIMIT,
-    Obligation,
-    ProofResult,
-    caching_steps,
-    discharge,
-    obligations,
-)
+from exo.proofs.building import caching_steps
+from exo.proofs.discharge import discharge
+from exo.proofs.obligations import BY_NAME, RLIMIT, Obligation, ProofResult, obligations
 
 MANIFEST_NAME = "manifest.json"
 BUDGET_FACTOR = 8

@@ -15,7 +15,8 @@ import sys
 import time
 
 from exo.model import Transition
-from exo.proofs.obligations import BY_NAME, discharge, obligations
+from exo.proofs.discharge import discharge
+from exo.proofs.obligations import BY_NAME, obligations
 
 
 def _run(name: str, op: Transition | None = None) -> str:

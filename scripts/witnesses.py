@@ -1,14 +1,14 @@
-"""Write exo/kit_witnesses.json: short concrete programs that together hit every reachable
-cell of exo.coverage (see exo.witnesses).
+"""Write kit/witnesses.json: short concrete programs that together hit every reachable
+cell of exo.kit.coverage (see exo.kit.witnesses).
 
     python scripts/witnesses.py [--seeds 6] [--examples 400] [--steps 50] [--keep]
 
-Runs the kit on the model (exo.testing.ModelImplementation) over exo.kitgen.KIT_CONFIGS with
+Runs the kit on the model (exo.kit.machine.ModelImplementation) over exo.kit.rules.KIT_CONFIGS with
 several seeds, keeps for each cell the shortest prefix of the example that first hit it,
 replays each prefix to learn every cell it hits, and keeps a greedy cover. Prints the cells
-no run hit (they must be in exo.coverage.UNREACHABLE, or the generation needs work).
+no run hit (they must be in exo.kit.coverage.UNREACHABLE, or the generation needs work).
 ``--keep``: keep the shipped witnesses as they are and add programs only for the cells they
-miss (a new cell of exo.coverage), so the catalogue's sweep results stay comparable.
+miss (a new cell of exo.kit.coverage), so the catalogue's sweep results stay comparable.
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from exo.coverage import UNREACHABLE, Coverage, all_cells
 from exo.interface import Config
-from exo.kitgen import KIT_CONFIGS
-from exo.lockstep import Step
-from exo.testing import ModelImplementation, lockstep_machine
-from exo.witnesses import Witness, shipped, sweep, to_json
+from exo.kit.configs import KIT_CONFIGS
+from exo.kit.coverage import UNREACHABLE, Coverage, all_cells
+from exo.kit.lockstep import Step
+from exo.kit.machine import lockstep_machine
+from exo.kit.witnesses import Witness, shipped, sweep, to_json
+from exo.model.kernel import ModelImplementation
 
-OUT = Path(__file__).resolve().parent.parent / "exo" / "kit_witnesses.json"
+OUT = Path(__file__).resolve().parent.parent / "kit" / "witnesses.json"
 
 
 def collect(seeds: int, examples: int, steps: int) -> dict[str, tuple[Config, list[Step]]]:
@@ -55,7 +56,7 @@ def run_machine(machine: Any, cfg: Config, examples: int, steps: int, seed: int)
     from hypothesis import core as hypothesis_core
     from hypothesis.stateful import run_state_machine_as_test
 
-    from exo.testing import HEALTH
+    from exo.kit.machine import HEALTH
     hypothesis_core.global_force_seed = seed  # type: ignore[assignment]
     coverage = Coverage()
     machine.coverage = coverage

@@ -25,7 +25,7 @@ ORDER = ("GEN", "ENV", "MEM", "TLB", "CPU", "PCT", "EXC", "REV", "FLT", "NET", "
 
 MODULES = (
     "exo.interface",
-    "exo.conformance",
+    "exo.kit.conformance",
     "exo.model.ops",
     "exo.model.state",
     "exo.model.env",
@@ -42,7 +42,7 @@ MODULES = (
     "exo.spec.postconditions",
     "exo.spec.theorems",
     "exo.proofs.demux",
-    "exo.protocol",
+    "exo.wire.codec",
 )
 """Where clause homes are looked for."""
 

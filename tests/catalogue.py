@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from exo.conformance import abstract, differences, same_outcome
 from exo.impl import Kernel
 from exo.impl import cpu as icpu
 from exo.impl import memory as imem
@@ -48,6 +47,7 @@ from exo.interface import (
     admit,
     null_value,
 )
+from exo.kit.conformance import abstract, differences, same_outcome
 from exo.model import REGISTRY, initial
 
 Step = tuple[str, tuple[Any, ...]]

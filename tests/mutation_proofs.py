@@ -17,14 +17,9 @@ import pytest
 import z3
 
 from exo.interface import Config
-from exo.proofs.obligations import (
-    Obligation,
-    build,
-    caching_steps,
-    discharge,
-    obligations,
-    solve,
-)
+from exo.proofs.building import caching_steps
+from exo.proofs.discharge import discharge
+from exo.proofs.obligations import Obligation, build, obligations, solve
 from exo.proofs.runner import default_manifest_path, load_manifest
 
 OBLIGATIONS = [ob for ob in obligations()

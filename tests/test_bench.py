@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from exo.bench import port_filter, run, udp_packet
 from exo.cli import main
+from exo.cli.bench import port_filter, run, udp_packet
 from exo.model import filters
 
 
@@ -65,9 +65,9 @@ def test_cli_bench_writes_json_and_png(tmp_path: Path) -> None:
 
 def test_cli_bench_plot_without_matplotlib_is_a_usage_error(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import exo.bench
+    import exo.cli.bench
 
-    monkeypatch.setattr(exo.bench, "plot_available", lambda: "--plot needs matplotlib")
+    monkeypatch.setattr(exo.cli.bench, "plot_available", lambda: "--plot needs matplotlib")
     res = CliRunner().invoke(main, ["bench", "--quick", "--plot", str(tmp_path / "x.png")])
     assert res.exit_code == 2 and "needs matplotlib" in res.output
     assert not (tmp_path / "x.png").exists()

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from exo.bringup import changed_by, fields_for, parse_ops
 from exo.interface import OPERATIONS, Config
+from exo.kit.bringup import changed_by, fields_for, parse_ops
+from exo.kit.check import run_check
 from exo.model.state import SCALARS, layout
-from exo.testing import run_check
 from tests.memonly import MemOnly, MemOnlyLeaky
 
 EXO = str(Path(sys.executable).parent / "exo")

@@ -21,9 +21,10 @@ from pathlib import Path
 
 import z3
 
-from exo.bpf_samples import SAMPLES
+from exo.kit.bpf_samples import SAMPLES
 from exo.model import filters
-from exo.proofs.obligations import BY_NAME, discharge
+from exo.proofs.discharge import discharge
+from exo.proofs.obligations import BY_NAME
 from tests.test_fail_closed import CHAIN, division_chain, indirect_chain
 
 ZERO = z3.BitVecVal(0, 32)

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from exo import fixtures
-from exo.bench_wire import C_OPS
+from exo.cli.bench_wire import C_OPS
 from exo.interface import Config, Status
-from exo.protocol import WireKernel
-from exo.testing import run_check
+from exo.kit.check import run_check
+from exo.wire import fixtures
+from exo.wire.client import WireKernel
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "examples" / "c-kernel"
@@ -99,7 +99,7 @@ def test_integers_beyond_64_bits_are_held_exactly(kernels: dict[str, Path]) -> N
 
 
 def test_the_packet_filters_are_refused_loudly(kernels: dict[str, Path]) -> None:
-    from exo.protocol import config_json
+    from exo.wire.codec import config_json
 
     proc = subprocess.run([str(kernels["good"])], input=json.dumps(
         {"exo": 1, "type": "reset", "config": config_json(Config())})

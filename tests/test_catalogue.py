@@ -2,8 +2,8 @@
 diverges from the model on its witness, and the conformance kit catches it.
 
 ``test_kit_catches`` runs ``exo check``'s default budget (``run_check(entry, None,
-steps=50, examples=200)``: the witness sweep of ``exo.witnesses``, then generation over
-``exo.kitgen.KIT_CONFIGS``) with one seed on every entry; each must be caught.
+steps=50, examples=200)``: the witness sweep of ``exo.kit.witnesses``, then generation over
+``exo.kit.rules.KIT_CONFIGS``) with one seed on every entry; each must be caught.
 benchmarks/catalogue.py measures ten seeds.
 """
 
@@ -13,7 +13,7 @@ import pytest
 
 from exo.impl import Kernel
 from exo.interface import Config
-from exo.testing import run_check
+from exo.kit.check import run_check
 from tests.catalogue import CATALOGUE, KNOWN_ESCAPES, Broken, clause, replay
 
 NAMES = sorted(CATALOGUE)

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from exo import lastfailure
 from exo.cli import main
 from exo.interface import Cap, Config
+from exo.kit import lastfailure
 
 BROKEN = "tests.catalogue:TlbReplaceKeepsStaleIndex"  # caught by the witness sweep
 

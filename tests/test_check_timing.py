@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from exo.impl import Kernel
 from exo.interface import Config
-from exo.testing import run_check
+from exo.kit.check import run_check
 from tests.catalogue import TlbReplaceKeepsStaleIndex
 
 

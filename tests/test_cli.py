@@ -65,7 +65,7 @@ def test_verify_passes_and_writes_json(runner: CliRunner, tmp_path: Path) -> Non
 
 def test_verify_fails_with_exit_1_when_a_check_fails(runner: CliRunner,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import exo.verification as v
+    import exo.cli.verification as v
 
     monkeypatch.setattr(v, "check_boot_states", lambda: (False, "INV-6 violated"))
     res = runner.invoke(main, ["verify", "--steps", "10", "--no-proofs"])

@@ -19,9 +19,9 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-import exo.console
+import exo.cli.console
 from exo.cli import main
-from exo.console import print_table, progress, table_lines
+from exo.cli.console import print_table, progress, table_lines
 from exo.spec.clauses import index
 
 
@@ -101,7 +101,7 @@ def test_progress_without_heartbeat_is_silent_between_lines() -> None:
 
 def test_verify_prints_each_result_once_with_progress_on_stderr(
         runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(exo.console, "HEARTBEAT_S", 0.01)
+    monkeypatch.setattr(exo.cli.console, "HEARTBEAT_S", 0.01)
     res = runner.invoke(main, ["verify", "--steps", "1500", "--no-proofs"])
     assert res.exit_code == 0, res.output
     for name in ("spec index", "random walk, default sizes", "symbolic run"):

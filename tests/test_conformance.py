@@ -1,4 +1,4 @@
-"""The conformance kit (exo.testing) checks itself: the model wrapped as an implementation
+"""The conformance kit (exo.kit.machine) checks itself: the model wrapped as an implementation
 conforms, and deliberately broken implementations are caught with a short, shrunk program
 naming the operation that goes wrong. Plus the ``exo check`` command."""
 
@@ -11,21 +11,18 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import settings
 
-from exo.bpf_samples import SAMPLES
 from exo.cli import main
-from exo.conformance import abstract, differences, same_outcome
-from exo.explore import two_running_envs
 from exo.impl import Kernel
 from exo.impl.demux import Demux
 from exo.interface import OPERATIONS, Cap, Config, Result, Status
+from exo.kit.bpf_samples import SAMPLES
+from exo.kit.check import CheckReport, run_check
+from exo.kit.conformance import abstract, differences, same_outcome
+from exo.kit.explore import two_running_envs
+from exo.kit.machine import lockstep_machine
 from exo.model import initial
-from exo.testing import (
-    CheckReport,
-    ModelImplementation,
-    load_factory,
-    lockstep_machine,
-    run_check,
-)
+from exo.model.kernel import ModelImplementation
+from exo.wire.loader import load_factory
 from tests.builders import COLLIDING
 
 SMALL = COLLIDING
@@ -106,7 +103,7 @@ def _caught(impl: Any, op: str, examples: int = 300, steps: int = 25) -> CheckRe
     assert any(op in ln for ln in lines[1:]) or op in report.error or (
         not op or op in calls), report.text()
     # what the user acts on: the replayed and minimized calls (Hypothesis shrinks for
-    # SHRINK_SECONDS only; exo.lockstep.minimize finishes), else Hypothesis's program
+    # SHRINK_SECONDS only; exo.kit.lockstep.minimize finishes), else Hypothesis's program
     shrunk = report.trace if report.trace is not None else lines[1:]
     assert len(shrunk) <= 8, f"not shrunk:\n{report.text()}"
     return report
@@ -199,17 +196,17 @@ def test_bad_config_is_refused() -> None:
 
 
 def test_load_factory_resolves() -> None:
-    assert load_factory("exo.testing:ModelImplementation") is ModelImplementation
+    assert load_factory("exo.kit:ModelImplementation") is ModelImplementation
 
 
 @pytest.mark.parametrize("spec, message", [
-    ("exo.testing", "package.module:Factory"),
+    ("exo.kit", "package.module:Factory"),
     (":Kernel", "package.module:Factory"),
-    ("exo.testing:", "package.module:Factory"),
+    ("exo.kit:", "package.module:Factory"),
     ("a:b:c", "package.module:Factory"),
     ("no_such_module_xyz:Kernel", "cannot import"),
-    ("exo.testing:NoSuchThing", "has no attribute"),
-    ("exo.testing:HOSTILE_INTS", "not a class or function"),
+    ("exo.kit:NoSuchThing", "has no attribute"),
+    ("exo.kit.values:HOSTILE_INTS", "not a class or function"),
 ])
 def test_load_factory_errors(spec: str, message: str) -> None:
     with pytest.raises(ValueError, match=message) as info:
@@ -221,7 +218,7 @@ def test_load_factory_errors(spec: str, message: str) -> None:
 
 
 def test_cli_check_model_passes() -> None:
-    result = CliRunner().invoke(main, ["check", "--impl", "exo.testing:ModelImplementation",
+    result = CliRunner().invoke(main, ["check", "--impl", "exo.kit:ModelImplementation",
                                        "--steps", "10", "--examples", "5"])
     assert result.exit_code == 0, result.output
     assert "conformant: 5 examples x 10 steps" in result.output
@@ -243,7 +240,7 @@ def test_cli_check_broken_fails_with_program(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("impl", ["nonsense", "no_such_module_xyz:Kernel",
-                                  "exo.testing:Nope"])
+                                  "exo.kit:Nope"])
 def test_cli_check_bad_impl_exits_2(impl: str) -> None:
     result = CliRunner().invoke(main, ["check", "--impl", impl])
     assert result.exit_code == 2

@@ -1,4 +1,4 @@
-"""exo.coverage and the kit's generation (issue 11): the coverage space read from the spec,
+"""exo.kit.coverage and the kit's generation (issue 11): the coverage space read from the spec,
 the named cases recognised on real model steps, and the CLI's coverage output."""
 
 from __future__ import annotations
@@ -8,14 +8,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from exo.coverage import CASES, UNREACHABLE, Coverage, all_cells, cells_of, spec_cells
-from exo.explore import two_running_envs
 from exo.impl import Kernel
 from exo.interface import OPERATIONS, Cap, Config, Outcome, Status
-from exo.kitgen import KIT_CONFIGS
+from exo.kit.check import run_check
+from exo.kit.configs import KIT_CONFIGS
+from exo.kit.coverage import CASES, UNREACHABLE, Coverage, all_cells, cells_of
+from exo.kit.explore import two_running_envs
 from exo.model import REGISTRY, State, initial
 from exo.proofs.coverage import decide
-from exo.testing import run_check
+from exo.spec.cells import spec_cells
 
 EXO = str(Path(sys.executable).parent / "exo")
 
@@ -164,8 +165,8 @@ def test_the_reachability_question_can_say_possible() -> None:
 
 
 def test_the_shipped_witnesses_hit_every_reachable_cell_on_the_model() -> None:
-    from exo.testing import ModelImplementation
-    from exo.witnesses import shipped, sweep
+    from exo.kit.witnesses import shipped, sweep
+    from exo.model.kernel import ModelImplementation
 
     for w in shipped():  # each witness hits exactly the cells it claims
         cov = Coverage()
@@ -187,7 +188,7 @@ def test_the_default_budget_hits_every_reachable_cell() -> None:
 
 
 def test_witness_values_round_trip() -> None:
-    from exo.witnesses import decode, encode
+    from exo.kit.witnesses import decode, encode
 
     for value in (Cap(1, 2, 1), b"\x00\xff", ((6, 0, 0, 1),), -1, True, None, "x", 1.5, (),
                   [1, (2,)]):

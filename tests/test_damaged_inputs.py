@@ -36,14 +36,15 @@ import exo.model.env as env_mod
 import exo.model.memory as memory_mod
 import exo.model.net as net_mod
 from exo import logic
-from exo.bpf_samples import SAMPLES
 from exo.cli import main
 from exo.interface import Cap, Status
+from exo.kit.bpf_samples import SAMPLES
 from exo.model import REGISTRY, filters, initial
 from exo.proofs import counterexample as cx
 from exo.proofs import record as rec
 from exo.proofs import runner as proof_runner
-from exo.proofs.obligations import BY_NAME, bounded_config, discharge
+from exo.proofs.discharge import discharge
+from exo.proofs.obligations import BY_NAME, bounded_config
 
 SECONDS = 5.0
 MEMORY = 500 << 20

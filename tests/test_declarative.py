@@ -14,13 +14,14 @@ from pathlib import Path
 import pytest
 
 from exo.interface import OPERATIONS, admit
+from exo.kit.witnesses import shipped
 from exo.model import REGISTRY, initial
 from exo.proofs.declarative import conjunct_index, failing
-from exo.proofs.obligations import BY_NAME, discharge
+from exo.proofs.discharge import discharge
+from exo.proofs.obligations import BY_NAME
 from exo.spec.clauses import index
 from exo.spec.declarative import SUBSYSTEMS, TEXTS
 from exo.spec.declarative.text import Case, Text
-from exo.witnesses import shipped
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXT_DIR = ROOT / "spec" / "declarative"

@@ -233,9 +233,9 @@ def test_a_finding_stops_the_module_from_being_used() -> None:
 
 
 def test_bundled_samples_are_the_corpus_programs() -> None:
-    """exo.bpf_samples (what the lockstep kit installs) is copied from the corpus that
+    """exo.kit.bpf_samples (what the lockstep kit installs) is copied from the corpus that
     tests/test_filter_oracles.py recompiles with tcpdump."""
-    from exo.bpf_samples import EXPRESSIONS, SAMPLES
+    from exo.kit.bpf_samples import EXPRESSIONS, SAMPLES
 
     assert set(SAMPLES) == set(EXPRESSIONS)
     for name, (expr, optimized) in EXPRESSIONS.items():

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from exo.conformance import abstract, differences, same_result
 from exo.interface import Outcome, Status
+from exo.kit.conformance import abstract, differences, same_result
 from exo.model import REGISTRY
 from tests.test_switch import ATTACKER, CFG, VICTIM, Both, world
 

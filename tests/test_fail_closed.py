@@ -29,7 +29,8 @@ from exo.cli import main
 from exo.impl import Kernel
 from exo.interface import Config, Status
 from exo.model import REGISTRY, State, filters, initial
-from exo.proofs.obligations import BY_NAME, discharge
+from exo.proofs.discharge import discharge
+from exo.proofs.obligations import BY_NAME
 
 LD, LDX, TAX, RET = filters.LD, filters.LDX, filters.TAX, filters.RET
 CFG = Config(n_envs=3, n_filters=3, ring_size=2)

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from exo import fixtures
 from exo.cli import main
-from exo.coverage import UNREACHABLE, all_cells
 from exo.impl import Kernel
 from exo.interface import Result
-from exo.protocol import WireKernel
+from exo.kit.coverage import UNREACHABLE, all_cells
+from exo.wire import fixtures
+from exo.wire.client import WireKernel
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -12,12 +12,12 @@ from the same non-trivial states. After every call (``drive``):
 * a call carrying a value that is not exactly of its kind (or a wrong number of
   arguments, or an operation name that is not exactly a ``str``) is INVALID_ARGUMENT with
   the null value, in both;
-* model and implementation give the same result (``exo.conformance.same_outcome``);
+* model and implementation give the same result (``exo.kit.conformance.same_outcome``);
 * with any status but OK both states are unchanged: the model returns the state it was
   given (checked by identity, then by equality), the implementation's ``observe()``
   equals the observation before the call;
 * after a successful call that changed the model state, the two states are equal in
-  meaning (``exo.conformance.differences``).
+  meaning (``exo.kit.conformance.differences``).
 
 ``test_hostile_pool_GEN_1`` runs 10^5 operations. The ``*_is_caught`` tests run the same
 driver against deliberately broken variants (an ``isinstance`` admit, an admit that skips
@@ -43,8 +43,6 @@ from typing import Any
 import pytest
 import z3
 
-from exo.conformance import abstract, differences, same_outcome
-from exo.explore import WEIGHTS, draw_args, two_running_envs
 from exo.impl import Kernel
 from exo.interface import (
     ENUMS,
@@ -61,15 +59,17 @@ from exo.interface import (
     admit,
     null_value,
 )
+from exo.kit.conformance import abstract, differences, same_outcome
+from exo.kit.explore import WEIGHTS, draw_args, two_running_envs
 from exo.model import REGISTRY, State, initial
-from exo.testing import ModelImplementation
+from exo.model.kernel import ModelImplementation
 from tests.builders import COLLIDING
 
 CFG = COLLIDING
 
 NAMES = list(OPERATIONS)
 NAME_WEIGHTS = [WEIGHTS.get(n, 1) for n in NAMES]
-"""The random walks' weights (``exo.explore.WEIGHTS``): state-building operations first."""
+"""The random walks' weights (``exo.kit.explore.WEIGHTS``): state-building operations first."""
 
 
 # --------------------------------------------------------------------------- hostile values
@@ -564,7 +564,7 @@ class Call:
 
 
 def draw_call(rng: random.Random, s: State, caps: list[Cap], hostile_share: float) -> Call:
-    """A call of a random operation: valid arguments (``exo.explore.draw_args``, with some
+    """A call of a random operation: valid arguments (``exo.kit.explore.draw_args``, with some
     turned into enum members or extreme ints), and with probability ``hostile_share`` at
     least one argument from the hostile pool, a wrong argument count, or a bad name."""
     op = rng.choices(NAMES, NAME_WEIGHTS)[0]

@@ -1,10 +1,10 @@
 """The optimized implementation (``exo.impl``) against the model, step by step.
 
-A quick lockstep check: random operations drawn like ``exo.explore.random_walk`` (hostile
+A quick lockstep check: random operations drawn like ``exo.kit.explore.random_walk`` (hostile
 arguments included) go to the model and to ``Kernel`` side by side; after every step the
 results must be equal (``same_result``) and the states equal in meaning
 (``differences(model, abstract(kernel.observe())) == []``). The Hypothesis lockstep kit
-(``exo.testing``) is the thorough one; this one is fast and deterministic.
+(``exo.kit.machine``) is the thorough one; this one is fast and deterministic.
 Also: ``impl/`` never imports the model except through ``impl/filtercheck.py``.
 """
 
@@ -19,10 +19,10 @@ from typing import Any
 import pytest
 import z3
 
-from exo.conformance import abstract, differences, same_result
-from exo.explore import WEIGHTS, draw_args
 from exo.impl import Kernel
 from exo.interface import NULL_CAP, NUM_EXCEPTIONS, OPERATIONS, Cap, Config, Result, Status
+from exo.kit.conformance import abstract, differences, same_result
+from exo.kit.explore import WEIGHTS, draw_args
 from exo.model import REGISTRY, initial
 
 SMALL = Config(n_envs=3, n_pages=4, page_words=2, tlb_size=2, stlb_size=4, n_cids=4,

@@ -1,4 +1,4 @@
-"""``exo check --workload exos`` (exo.kit_exos): library-OS traffic in the lockstep kit.
+"""``exo check --workload exos`` (exo.kit.exos): library-OS traffic in the lockstep kit.
 The services run in the kit's machine and finish; their traffic alone, from boot,
 catches broken kernels of the catalogue that random programs need luck for; the
 bundled kernel passes it."""
@@ -8,11 +8,11 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from exo import kit_exos
 from exo.cli import main
 from exo.impl import Kernel
 from exo.interface import Config
-from exo.testing import run_check
+from exo.kit import exos as kit_exos
+from exo.kit.check import run_check
 from tests import catalogue
 
 CFG = Config(n_envs=4, n_pages=8, n_slices=4, slice_ticks=20)

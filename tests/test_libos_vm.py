@@ -14,7 +14,7 @@ from exo.interface import Config
 from exo.libos.core import LibOS, Machine
 from exo.libos.pagetable import PTE, Hashed, PageTable, TwoLevel
 from exo.libos.vm import Process, SegFault
-from exo.testing import ModelImplementation
+from exo.model.kernel import ModelImplementation
 
 CFG = Config(n_envs=4, n_pages=16, page_words=4, tlb_size=4, stlb_size=8, n_slices=4,
              slice_ticks=50)

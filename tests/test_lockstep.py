@@ -1,4 +1,4 @@
-"""exo.lockstep: deterministic lockstep replay, step deletion and reproduction files."""
+"""exo.kit.lockstep: deterministic lockstep replay, step deletion and reproduction files."""
 
 from __future__ import annotations
 
@@ -11,22 +11,15 @@ from typing import Any
 
 import pytest
 
-from exo.explore import two_running_envs
 from exo.impl import Kernel
-from exo.interface import Cap, Config, ExcKind, Outcome, Result, Rights, Status
-from exo.lockstep import (
-    OUTCOME_OPS,
-    Failure,
-    Lockstep,
-    Step,
-    describe,
-    minimize,
-    replay,
-    show_result,
-    write_reproduction,
-)
+from exo.interface import OUTCOME_OPS, Cap, Config, ExcKind, Outcome, Result, Rights, Status
+from exo.kit.explore import two_running_envs
+from exo.kit.lockstep import Failure, Lockstep, Step
+from exo.kit.replay import minimize, replay
+from exo.kit.reproduction import write_reproduction
+from exo.kit.text import describe, show_result
+from exo.kit.values import NAMED_PROGRAMS, Packet
 from exo.model import REGISTRY
-from exo.testing import NAMED_PROGRAMS, Packet
 
 CFG = Config()
 
@@ -148,9 +141,9 @@ def test_factory_and_observe_failures() -> None:
 
 
 def test_invariant_failure(monkeypatch: pytest.MonkeyPatch) -> None:
-    import exo.lockstep
+    import exo.kit.lockstep
 
-    monkeypatch.setattr(exo.lockstep, "check", lambda s: {"INV-1": ["i=0"]})
+    monkeypatch.setattr(exo.kit.lockstep, "check", lambda s: {"INV-1": ["i=0"]})
     f = replay(Kernel, CFG, [("env_create", (0, 0))])
     assert f is not None and (f.kind, f.index) == ("invariant", -1)
     assert "model invariant violated: INV-1 at i=0" in f.message

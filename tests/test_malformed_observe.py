@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from exo.conformance import abstract, malformed
 from exo.impl import Kernel
 from exo.interface import Config
-from exo.lockstep import Lockstep
+from exo.kit.conformance import abstract, malformed
+from exo.kit.lockstep import Lockstep
 
 CFG = Config()
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from exo.conformance import abstract, differences, same_result
 from exo.impl import Kernel
 from exo.interface import Cap, Config, Resource, Result, Rights, Status
+from exo.kit.conformance import abstract, differences, same_result
 from exo.model import REGISTRY, initial
 from tests.builders import byte_filter
 from tests.test_impl import SMALL, boot_script

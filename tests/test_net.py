@@ -198,7 +198,7 @@ def test_the_same_overlap_question_gets_the_same_witness() -> None:
     """FLT-6/NET-1: the model is a function of its state. Z3 may pick another model for a
     repeated query (seen: four different witnesses in six calls), so answers are cached
     per question; other questions in between do not change the answer."""
-    from exo.bpf_samples import SAMPLES
+    from exo.kit.bpf_samples import SAMPLES
 
     a, b, c = SAMPLES["tcp_port_80"], SAMPLES["not_port_22"], SAMPLES["dhcp_opt"]
     first = filters.overlap(a, [b])

@@ -4,7 +4,7 @@ The table is parsed from the spec text and checked against the model: it lists e
 the fields of ``SCALARS`` and ``layout``; each key shape, value type and boot value is the
 model's; every change an operation makes on seeded random walks is listed for that
 operation (so the table cannot silently go stale when an operation starts writing a new
-field); the *no meaning when* column is what ``exo.conformance.canonical`` erases; and
+field); the *no meaning when* column is what ``exo.kit.conformance.canonical`` erases; and
 the example observation is what the model (and ``exo.impl``) reach.
 """
 
@@ -21,9 +21,9 @@ from typing import Any
 import pytest
 
 import exo.interface as interface
-from exo.conformance import abstract, canonical, differences
-from exo.explore import WEIGHTS, _first_byte_is, draw_args, two_running_envs
 from exo.interface import OPERATIONS, Cap, Config, Status
+from exo.kit.conformance import abstract, canonical, differences
+from exo.kit.explore import WEIGHTS, _first_byte_is, draw_args, two_running_envs
 from exo.model import REGISTRY, State, initial
 from exo.model.state import SCALARS, layout
 

@@ -21,7 +21,7 @@ DISTRIBUTION = {"z3": "z3-solver", "hypothesis": "hypothesis", "click": "click",
 """Import name -> distribution name, for the third-party modules the package may use."""
 
 OPTIONAL = {"matplotlib": "bench"}
-"""Imported only after a probe (``exo.bench.plot_available``); installed by this extra."""
+"""Imported only after a probe (``exo.cli.bench.plot_available``); installed by this extra."""
 
 
 def _requirement_names(reqs: list[str]) -> set[str]:

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 import z3
 
-from exo.bench import port_filter, udp_packet
-from exo.bpf_samples import SAMPLES
+from exo.cli.bench import port_filter, udp_packet
 from exo.impl import Kernel
 from exo.impl.demux import MAX_PATH_ATOMS, Demux, decompose, interpret
 from exo.interface import Config, Status
+from exo.kit.bpf_samples import SAMPLES
 from exo.model import REGISTRY, initial
 from exo.model.filters import evaluate, verify
 from exo.proofs.demux import (

@@ -26,7 +26,8 @@ from exo import logic
 from exo.interface import Status
 from exo.model import filters as filters_mod
 from exo.model.ops import finish as ops_finish
-from exo.proofs.obligations import BY_NAME, Obligation, discharge, obligations
+from exo.proofs.discharge import discharge
+from exo.proofs.obligations import BY_NAME, Obligation, obligations
 from exo.proofs.runner import default_manifest_path, load_manifest
 from exo.spec.invariants import INVARIANTS
 

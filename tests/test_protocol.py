@@ -16,10 +16,12 @@ import jsonschema
 import pytest
 
 from exo.interface import NULL_CAP, OPERATIONS, Cap, Config, Outcome, Result, Status
-from exo.protocol import (
+from exo.kit.check import run_check
+from exo.model.kernel import ModelImplementation
+from exo.wire.client import WireKernel
+from exo.wire.codec import (
     Foreign,
     WireError,
-    WireKernel,
     config_json,
     decode,
     decode_int,
@@ -31,7 +33,6 @@ from exo.protocol import (
     encode_state,
     request,
 )
-from exo.testing import ModelImplementation, run_check
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "spec" / "protocol.schema.json").read_text())
@@ -114,7 +115,7 @@ def test_the_schema_refuses_short_int_texts() -> None:
 def test_the_reference_server_holds_a_register_beyond_64_bits() -> None:
     """CPU-6 over the wire: ``exo serve`` takes ±2**70 as {"int": ...} and reports the
     register and the stored word in the same form."""
-    from exo.protocol import config_json
+    from exo.wire.codec import config_json
 
     cfg = config_json(Config(n_envs=1, n_slices=1))
     replies = transcript([
@@ -332,7 +333,7 @@ def transcript(lines: list[dict[str, Any]]) -> list[Any]:
 def test_a_transcript_of_the_reference_server_matches_the_schema() -> None:
     """Every request and reply of a session with ``exo serve`` validates against
     spec/protocol.schema.json, and each request gets exactly one reply in order."""
-    cfg = json.loads(json.dumps(__import__("exo.protocol").protocol.config_json(SMALL)))
+    cfg = json.loads(json.dumps(__import__("exo.wire.codec").protocol.config_json(SMALL)))
     requests = [
         request("reset", config=cfg),
         request("apply", op="env_create", args=[0, 0]),
@@ -367,7 +368,7 @@ def test_the_client_is_conformant_against_the_reference_server() -> None:
 def test_a_wrong_kernel_behind_the_wire_is_caught() -> None:
     """A catalogue kernel served over the wire fails on its witness program exactly as it
     does in-process: the wire carries the difference to the kit."""
-    from exo.lockstep import replay
+    from exo.kit.replay import replay
     from tests.catalogue import AllocSkipsOwned
 
     factory = WireKernel.factory([*SERVE, "--impl", "tests.catalogue:AllocSkipsOwned"])
@@ -440,10 +441,10 @@ def test_operations_of_the_schema_are_the_interface() -> None:
 
 def test_model_implementation_over_the_wire_agrees() -> None:
     """The model itself behind the wire (``exo serve --impl
-    exo.testing:ModelImplementation``) is conformant: the encoding of every observed
+    exo.kit:ModelImplementation``) is conformant: the encoding of every observed
     field, programs and packets included, loses nothing."""
     assert ModelImplementation is not None
-    factory = WireKernel.factory([*SERVE, "--impl", "exo.testing:ModelImplementation"])
+    factory = WireKernel.factory([*SERVE, "--impl", "exo.kit:ModelImplementation"])
     report = run_check(factory, SMALL, steps=10, examples=4, seed=5)
     WireKernel.close_all()
     assert report.passed, report.text()

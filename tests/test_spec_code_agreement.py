@@ -3,7 +3,7 @@
 * TLB-6/TLB-7: the concrete index formulas in spec/tlb.md, evaluated, are
   ``exo.interface.tlb_index`` and ``exo.interface.stlb_index``;
 * NET-1 and the README: an ``OVERLAP`` witness conforms when the new program and the
-  filter in the *lowest* clashing slot both accept it (``exo.conformance.same_outcome``),
+  filter in the *lowest* clashing slot both accept it (``exo.kit.conformance.same_outcome``),
   and both texts say so;
 * every ``**Model.**`` paragraph of spec/*.md names only functions, classes and constants
   that exist (REV-4 once named the PCT helper for a clearing only ``scall`` does).
@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 import exo.interface as interface
-from exo.conformance import same_outcome
-from exo.explore import _first_byte_is
 from exo.interface import MAX_PACKET, Config, Status, stlb_index, tlb_index
+from exo.kit.conformance import same_outcome
+from exo.kit.explore import _first_byte_is
 from exo.model import REGISTRY, State, initial
 from exo.model.filters import evaluate
 from exo.model.state import layout

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
-from exo.explore import PROGRAMS, two_running_envs
 from exo.interface import NUM_EXCEPTIONS, OPERATIONS, Cap, Config, Status
+from exo.kit.explore import PROGRAMS, two_running_envs
 from exo.logic import ConMap
 from exo.model import REGISTRY, State, initial
 from exo.spec.invariants import INVARIANTS

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from exo.conformance import abstract, differences, same_result
 from exo.impl import Kernel
 from exo.interface import NUM_EXCEPTIONS, Config, ExcKind, Outcome, Resource, Status
+from exo.kit.conformance import abstract, differences, same_result
 from exo.model import REGISTRY, State, initial
 from exo.spec.invariants import check
 

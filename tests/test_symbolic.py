@@ -12,8 +12,8 @@ import pytest
 import z3
 from test_logic import value as literal
 
-from exo.explore import draw_args
 from exo.interface import Cap, Config, Status
+from exo.kit.explore import draw_args
 from exo.logic import ConMap, Map, strict_symbolic
 from exo.model import REGISTRY, State, initial, lift
 from exo.model.state import OPAQUE, map_fields

@@ -18,7 +18,7 @@ import time
 from typing import Any
 
 from exo.impl import Kernel
-from exo.protocol import serve
+from exo.wire.server import serve
 
 
 def main(mode: str, limit: int) -> int:

@@ -14,20 +14,18 @@ The coverage space is read from the spec, not written by hand twice:
 
 Every cell carries its clause id. ``Coverage.record`` classifies one lockstep step; the
 kit prints ``Coverage.table()`` at the end of ``exo check`` and writes ``as_json()``.
-Which cells are reachable is shown, not assumed: ``WITNESSES`` in ``exo.kitgen`` holds a
+Which cells are reachable is shown, not assumed: ``exo.kit.witnesses`` holds a
 concrete program for every cell, and a test replays each one on the model (spec GEN-6).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from exo.interface import (
-    OPERATIONS,
     Cap,
     ExcKind,
     Outcome,
@@ -38,86 +36,9 @@ from exo.interface import (
 from exo.model import State
 from exo.model.exceptions import RAISABLE
 from exo.model.filters import evaluate
-from exo.spec.clauses import HEADING, spec_files
+from exo.spec.cells import Cell, spec_cells
 
 Predicate = Callable[[State, str, tuple[Any, ...], Result, State], bool]
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One behaviour the spec names: ``id`` like ``load/REFILL_STLB`` or
-    ``case/MEM-2/grantee-binding-broken``, the clause, and a short description."""
-
-    id: str
-    clause: str
-    kind: str  # "status" | "outcome" | "case"
-    text: str
-
-
-# --------------------------------------------------------------------------- from the spec
-
-
-def _sections() -> dict[str, str]:
-    """Each clause id's text (heading excluded), from every spec file."""
-    out: dict[str, list[str]] = {}
-    for _, text in spec_files():
-        cur: str | None = None
-        for line in text.splitlines():
-            m = HEADING.match(line)
-            if m:
-                cur = m.group(1)
-                out[cur] = []
-                continue
-            if line.startswith("## "):
-                cur = None
-            if cur is not None:
-                out[cur].append(line)
-    return {k: "\n".join(v) for k, v in out.items()}
-
-
-def _paragraph(section: str, head: str) -> str:
-    """The ``**head.**`` paragraph of a clause (up to the next bold paragraph head)."""
-    lines: list[str] = []
-    on = False
-    for line in section.splitlines():
-        if line.startswith("**"):
-            on = line.startswith(f"**{head}.**")
-        if on:
-            lines.append(line)
-    return "\n".join(lines)
-
-
-_NAME = re.compile(r"`(?:Outcome\.|Status\.)?([A-Z_]+)`")
-_AS_FOR = re.compile(r"as for ([A-Z]{2,4}-\d+)")
-
-
-def _outcomes(sections: dict[str, str], clause: str, seen: frozenset[str] = frozenset()
-              ) -> list[str]:
-    returns = _paragraph(sections.get(clause, ""), "Returns")
-    names = [n for n in _NAME.findall(returns) if n in Outcome.__members__]
-    for other in _AS_FOR.findall(returns):
-        if other not in seen:
-            names += _outcomes(sections, other, seen | {clause})
-    return sorted(set(names), key=lambda n: Outcome[n].value)
-
-
-@lru_cache(maxsize=1)
-def spec_cells() -> tuple[Cell, ...]:
-    """The status and outcome cells, read from each operation's clause."""
-    sections = _sections()
-    cells: list[Cell] = []
-    for name, sig in OPERATIONS.items():
-        section = sections.get(sig.clause, "")
-        named = _NAME.findall(_paragraph(section, "Requires") + _paragraph(section, "Returns"))
-        statuses = sorted({n for n in named if n in Status.__members__} | {"OK"},
-                          key=lambda n: Status[n].value)
-        for st in statuses:
-            cells.append(Cell(f"{name}/{st}", sig.clause, "status",
-                              f"{name} returns {st}"))
-        for out in _outcomes(sections, sig.clause):
-            cells.append(Cell(f"{name}/OK/{out}", sig.clause, "outcome",
-                              f"{name} returns OK with outcome {out}"))
-    return tuple(cells)
 
 
 # --------------------------------------------------------------------------- named cases

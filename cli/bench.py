@@ -1,7 +1,7 @@
 """Benchmark: the optimized kernel (``exo.impl``) against the reference model, side by side.
 
 Run ``exo bench`` (from anywhere ``exo`` is installed) or
-    python -m exo.bench [--repeat 5] [--quick] [--json out.json] [--plot demux.png]
+    python -m benchmarks.impl [--repeat 5] [--quick] [--json out.json] [--plot demux.png]
 
 Every number is a median over ``repeat`` runs (``time.perf_counter``);
 every row is (name, measured ratio, target, met). The rows:
@@ -12,9 +12,9 @@ every row is (name, measured ratio, target, met). The rows:
 3. impl demux / a Python dict lookup on the extracted UDP destination port (the limit);
 4. a TLB refill from the STLB: model ``REGISTRY["load"]`` / impl ``Kernel.apply("load")``;
 5. impl dealloc of a page with 8 bindings, STLB of 10^5 / of 10^3 entries;
-6. lockstep differential testing (``exo.testing.run_check`` with ``exo.impl.Kernel``):
+6. lockstep differential testing (``exo.kit.machine.run_check`` with ``exo.impl.Kernel``):
    implementation steps per second;
-7-10. with ``--c-kernel PATH``: a kernel behind the wire protocol (``exo.bench_wire``).
+7-10. with ``--c-kernel PATH``: a kernel behind the wire protocol (``exo.cli.bench_wire``).
 
 Below the table, not a ratio: the seconds the FLT-8 Z3 check of the generated demux takes
 at build time for 10/100/1,000 filters (once each, result cache cleared). The timed
@@ -27,13 +27,10 @@ per-packet work of its demux is exactly the slot-order ``evaluate`` loop timed h
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
-import json
 import math
 import random
 import statistics
-import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -166,7 +163,6 @@ def check_costs(counts: Sequence[int]) -> dict[int, float]:
     its result cache cleared (the reference terms of the programs may be cached), under
     the kernel's budget (``exo.proofs.demux.CHECK_RLIMIT``). ``inf`` for a count whose
     check exhausts the budget: the kernel would run that set on the interpreter."""
-    import math
 
     from exo.proofs import demux as flt8
 
@@ -283,7 +279,7 @@ def lockstep_rate(repeat: int, quick: bool) -> dict[str, float]:
     """Implementation operations per second under ``run_check`` as ``exo check`` runs it
     (the witness sweep, then generation spread over ``KIT_CONFIGS``); each operation is
     one lockstep step: the model runs it too, results and abstract states are compared."""
-    from exo.testing import run_check
+    from exo.kit.check import run_check
 
     calls = [0]
 
@@ -314,13 +310,14 @@ STAGES = ("demux and its FLT-8 check", "STLB refill", "dealloc", "lockstep run_c
 
 def run(repeat: int = 5, quick: bool = False, echo: bool = True,
         on_stage: Callable[[str], None] | None = None,
-        c_kernel: str | None = None) -> list[dict[str, Any]]:
+        extra: Callable[[Callable[[str], None]], list[dict[str, Any]]] | None = None
+        ) -> list[dict[str, Any]]:
     """Measure every row (see the module docstring); print the table unless ``echo`` is
     false; return the rows as dicts with name, ratio, target, met (and details).
-    ``on_stage(name)`` is called as each of ``STAGES`` starts (progress), and of
-    ``exo.bench_wire.STAGES`` with ``c_kernel``: the path of a kernel speaking the wire
-    protocol with a ``--bench`` mode (examples/c-kernel), whose rows are added (raises
-    ValueError if it cannot be run)."""
+    ``on_stage(name)`` is called as each of ``STAGES`` starts (progress). ``extra(stage)``
+    measures more rows after these, calling ``stage`` as its own parts start: ``exo bench
+    --c-kernel`` passes the rows of ``exo.cli.bench_wire`` for a kernel speaking the wire
+    protocol (which raise ValueError if it cannot be run)."""
     def stage(name: str) -> None:
         if on_stage is not None:
             on_stage(name)
@@ -349,10 +346,8 @@ def run(repeat: int = 5, quick: bool = False, echo: bool = True,
         row("lockstep run_check(exo.impl.Kernel) steps/s", ls["steps_per_s"], ">= 2000",
             ls["steps_per_s"] >= 2000, examples=ls["examples"], steps=50),
     ]
-    if c_kernel is not None:
-        from exo import bench_wire
-
-        rows += bench_wire.rows(c_kernel, repeat, quick, stage)
+    if extra is not None:
+        rows += extra(stage)
     curve = {"filters": list(FILTER_COUNTS),
              "model_us": [m[n] * 1e6 for n in FILTER_COUNTS],
              "impl_us": [i[n] * 1e6 for n in FILTER_COUNTS]}
@@ -414,27 +409,3 @@ def plot(rows: list[dict[str, Any]], path: Path) -> str:
     return f"plot written to {path}"
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--quick", action="store_true", help="fewer packets, loads and steps")
-    ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
-    ap.add_argument("--plot", type=Path, help="write the demux cost curve (PNG) here")
-    ap.add_argument("--c-kernel", help="also the rows of this wire-protocol kernel "
-                    "(examples/c-kernel/exo-c-kernel)")
-    a = ap.parse_args(argv)
-    if a.plot and plot_available() is not None:
-        ap.error(str(plot_available()))
-    rows = run(repeat=a.repeat, quick=a.quick,
-               on_stage=lambda name: print(f"{name} ...", file=sys.stderr, flush=True),
-               c_kernel=a.c_kernel)
-    if a.json:
-        a.json.write_text(json.dumps(rows, indent=2) + "\n")
-    if a.plot:
-        print(plot(rows, a.plot))
-    assert all(math.isfinite(r["ratio"]) for r in rows)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -2,7 +2,7 @@
 
 Four rows, each a ratio measured in one run:
 
-1. lockstep against the process: ``exo.testing.run_check`` with
+1. lockstep against the process: ``exo.kit.machine.run_check`` with
    ``WireKernel.factory(PATH)`` as ``exo check --impl-cmd PATH --ops
    ENV,MEM,TLB,CPU,PCT,EXC,REV`` runs it; operations applied per second (target >= 1,000);
 2. a load that hits the hardware TLB: bundled ``exo.impl.Kernel`` / the C kernel;
@@ -25,10 +25,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from exo.bringup import parse_ops
+from exo.cli.bench import VP_A, VP_B, dealloc_cost, per_item, refill_setup, row
 from exo.impl import Kernel
 from exo.interface import Config, Outcome, Result
-from exo.protocol import WireKernel
+from exo.kit.bringup import parse_ops
+from exo.wire.client import WireKernel
 
 C_OPS_TEXT = "ENV,MEM,TLB,CPU,PCT,EXC,REV"
 """The operations the C kernel implements (``--ops``): all but the packet filters."""
@@ -40,14 +41,12 @@ STAGES = ("C kernel: its own timing", "C kernel: the same operations on exo.impl
 """The parts of ``rows``, in order (each is passed to ``stage`` as it starts)."""
 
 REFILL_CFG = Config(n_envs=2, n_pages=4, tlb_size=1, stlb_size=8, slice_ticks=3)
-"""The configuration of the load rows (exo.bench.refill_costs; bench.c refill_setup)."""
+"""The configuration of the load rows (exo.cli.bench.refill_costs; bench.c refill_setup)."""
 
 
 def impl_load_cost(hit: bool, repeat: int, quick: bool) -> float:
     """Median seconds per ``exo.impl.Kernel`` load: a TLB hit (always VP_B) or an STLB
     refill (VP_A and VP_B alternating in a 1-slot TLB); every outcome is checked."""
-    from exo.bench import VP_A, VP_B, per_item, refill_setup
-
     kern = Kernel(REFILL_CFG)
     refill_setup(kern.apply, lambda: kern.state.cur_env, REFILL_CFG)
     n = 2000 if quick else 20000
@@ -85,7 +84,7 @@ def c_costs(path: str, quick: bool) -> dict[str, float]:
 def lockstep_rate(path: str, repeat: int, quick: bool) -> dict[str, float]:
     """Operations per second ``run_check`` applies to the process (seeded, so every
     repeat runs the same programs); a non-conformant kernel is an error, not a figure."""
-    from exo.testing import run_check
+    from exo.kit.check import run_check
 
     calls = [0]
     make = WireKernel.factory(path)
@@ -122,8 +121,6 @@ def rows(path: str, repeat: int, quick: bool,
          stage: Callable[[str], None] = lambda name: None) -> list[dict[str, Any]]:
     """The four rows (see the module docstring). Raises ValueError when the kernel cannot
     be run or timed."""
-    from exo.bench import dealloc_cost, row
-
     stage(STAGES[0])
     c = c_costs(path, quick)
     stage(STAGES[1])

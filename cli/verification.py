@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 import z3
 
-from exo.explore import random_walk
 from exo.interface import OPERATIONS, Config
+from exo.kit.explore import random_walk
 from exo.logic import strict_symbolic
 from exo.model import REGISTRY, initial, symbolic
 from exo.proofs.obligations import Obligation, ProofResult
@@ -64,7 +64,7 @@ def check_walk(cfg: Config, steps: int, seed: int,
 
 
 def check_symbolic_run() -> tuple[bool, str]:
-    from exo.proofs.obligations import symbolic_args
+    from exo.proofs.building import symbolic_args
 
     for name, op in REGISTRY.items():
         try:
@@ -81,8 +81,8 @@ def check_symbolic_run() -> tuple[bool, str]:
 def check_demux() -> tuple[bool, str]:
     """FLT-8: the implementation's generated demultiplexer, for each bundled tcpdump
     program alone and for all of them together, proved equal to the model's interpreter."""
-    from exo.bpf_samples import SAMPLES
     from exo.impl.demux import Demux
+    from exo.kit.bpf_samples import SAMPLES
     from exo.proofs.demux import UnsupportedSource, ValidationError, check_source
 
     sets = [[(0, 1, prog)] for prog in SAMPLES.values()]

@@ -1,7 +1,7 @@
 """Concrete traces that reach the kit's behaviour cells, replayed at the start of every run.
 
-``exo/kit_witnesses.json`` holds a few short programs (each: a configuration and its
-calls) that together hit every reachable cell of ``exo.coverage``. They are the concrete
+``kit/witnesses.json`` (``exo.kit``) holds a few short programs (each: a configuration and its
+calls) that together hit every reachable cell of ``exo.kit.coverage``. They are the concrete
 trace the coverage table's "reachable" rests on, and ``exo check`` replays them first on
 the implementation (``sweep``), so every run reaches every cell whatever its seed; the
 random generation that follows adds variety. Generation does not depend on the
@@ -25,11 +25,11 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from exo.coverage import Coverage
 from exo.interface import Cap, Config
-from exo.lockstep import Failure, Lockstep, Step
+from exo.kit.coverage import Coverage
+from exo.kit.lockstep import Failure, Lockstep, Step
 
-FILE = "kit_witnesses.json"
+FILE = "witnesses.json"
 
 
 @dataclass(frozen=True)
@@ -87,7 +87,7 @@ def from_json(text: str) -> tuple[Witness, ...]:
 @lru_cache(maxsize=1)
 def shipped() -> tuple[Witness, ...]:
     """The witnesses shipped with the package."""
-    return from_json(resources.files("exo").joinpath(FILE).read_text(encoding="utf-8"))
+    return from_json(resources.files("exo.kit").joinpath(FILE).read_text(encoding="utf-8"))
 
 
 def sweep(factory: Callable[[Config], Any], coverage: Coverage,

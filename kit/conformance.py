@@ -17,7 +17,7 @@ An implementation (Exo's own ``exo.impl``, or yours) is a class constructed with
 ``abstract`` turns an observation into a model ``State``; ``canonical`` erases the fields
 that carry no meaning (an invalid TLB slot's old page, the words of a free page, a cleared
 request's target…) on both sides, so the differential test compares meaning only (design
-brief). ``exo.testing`` runs model and implementation in lockstep on this contract.
+brief). ``exo.kit.machine`` runs model and implementation in lockstep on this contract.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ share). The record replaces the previous one. It holds what is needed to run the
 again without a search: the implementation (``--impl``), the configuration, the bring-up
 operations (``--ops``), the seed and budget of the run, the first line of the failure and
 the failing calls after shrinking and step deletion (arguments encoded as in
-``exo.witnesses``). When Hypothesis's program could not be turned into plain calls the
+``exo.kit.witnesses``). When Hypothesis's program could not be turned into plain calls the
 calls are absent, and a replay runs the same seeded search again.
 """
 
@@ -23,8 +23,8 @@ from hypothesis import settings
 from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
 from exo.interface import Config
-from exo.lockstep import Step
-from exo.witnesses import decode, encode
+from exo.kit.lockstep import Step
+from exo.kit.witnesses import decode, encode
 
 KEY = b"exo check: last failure"
 """The database key of the record (one record: each failure replaces the last)."""

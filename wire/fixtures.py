@@ -4,7 +4,7 @@
 A fixture is one program: a configuration, its calls with the result the model gives for
 each, and every meaningful entry of the model's state at the end, tagged with the clauses
 and coverage cells its steps reach. The suite is the kit's witness programs (together
-they reach every reachable cell of ``exo.coverage``, hostile arguments, real tcpdump
+they reach every reachable cell of ``exo.kit.coverage``, hostile arguments, real tcpdump
 filters and frames included) and ``random`` seeded programs; the same seed writes the
 same bytes. Values are encoded as the wire protocol encodes them (WIRE-6), so a runner in
 another language reuses its protocol code.
@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exo.conformance import _meaningful, abstract, canonical
-from exo.coverage import all_cells, cells_of
 from exo.interface import OPERATIONS, Cap, Config, Result, Status
+from exo.kit.conformance import _meaningful, abstract, canonical
+from exo.kit.coverage import all_cells, cells_of
 from exo.model import REGISTRY, State, initial
 from exo.model.state import SCALARS, layout
-from exo.protocol import (
+from exo.wire.codec import (
     Foreign,
     WireError,
     config_json,
@@ -130,7 +130,7 @@ def build(directory: Path, seed: int = 0, extra: int = 20,
     same ``seed``, ``extra`` and ``ops`` write the same bytes. With ``ops`` (a kernel
     that implements only some operations) every program keeps only the calls of those
     operations, and the model's answers are those of the program so cut."""
-    from exo.witnesses import shipped
+    from exo.kit.witnesses import shipped
 
     directory.mkdir(parents=True, exist_ok=True)
     made: list[dict[str, Any]] = []
@@ -328,10 +328,10 @@ def junit(outcomes: list[Outcome]) -> str:
     """The verdicts as JUnit XML (one test case per fixture)."""
     import xml.etree.ElementTree as ET
 
-    suite = ET.Element("testsuite", name="exo.fixtures", tests=str(len(outcomes)),
+    suite = ET.Element("testsuite", name="exo.wire.fixtures", tests=str(len(outcomes)),
                        failures=str(sum(not o.passed for o in outcomes)))
     for o in outcomes:
-        case = ET.SubElement(suite, "testcase", classname="exo.fixtures", name=o.name,
+        case = ET.SubElement(suite, "testcase", classname="exo.wire.fixtures", name=o.name,
                              time=f"{o.seconds:.3f}")
         if not o.passed:
             ET.SubElement(case, "failure", message=o.detail[:500]).text = o.detail

@@ -48,7 +48,7 @@ class _Lockstep:
         return result
 
     def observe(self) -> dict[str, Any]:
-        from exo.testing import observation
+        from exo.model.kernel import observation
 
         return observation(self.machine.model)
 
@@ -184,7 +184,7 @@ class _Diverged(Exception):
 
 
 class _Checked:
-    """The kernel contract over ``exo.lockstep.Lockstep``: every call is run on both
+    """The kernel contract over ``exo.kit.lockstep.Lockstep``: every call is run on both
     sides and the states compared after it."""
 
     def __init__(self, ls: Any) -> None:
@@ -198,7 +198,7 @@ class _Checked:
         return result
 
     def observe(self) -> dict[str, Any]:
-        from exo.testing import observation
+        from exo.model.kernel import observation
 
         return observation(self.ls.model)
 
@@ -207,7 +207,7 @@ def run_service(factory: Callable[[Any], Any], cfg: Any, service: str, n: int
                 ) -> str | None:
     """Run one service (``SERVICES``) from boot on ``factory(cfg)`` in lockstep with the
     model: the first difference as text, or None."""
-    from exo.lockstep import Lockstep
+    from exo.kit.lockstep import Lockstep
 
     ls = Lockstep(factory, cfg)
     if ls.failure is not None:

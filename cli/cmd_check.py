@@ -1,0 +1,252 @@
+"""``exo check``: an implementation in lockstep with the model (the conformance kit),
+with the last failure kept for ``--replay``."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from exo.cli.common import (
+    EXIT_FAIL,
+    check_output,
+    fail_usage,
+    given,
+    load_implementation,
+    parse_config,
+)
+from exo.cli.console import console as _console
+from exo.cli.console import print_table, progress
+
+if TYPE_CHECKING:
+    from exo.kit.lastfailure import LastFailure
+
+
+@click.command("check")
+@click.option("--impl", "impl_spec", default="exo.impl:Kernel", show_default=True,
+              metavar="MODULE:FACTORY",
+              help="The implementation: a class or function taking a Config.")
+@click.option("--impl-cmd", "impl_cmd", default=None, metavar="'CMD ARGS'",
+              help="The implementation is a process speaking the wire protocol "
+                   "(spec/protocol.md): a kernel in any language.")
+@click.option("--step-timeout", default=5.0, show_default=True,
+              type=click.FloatRange(0.01, 3600), metavar="SECONDS",
+              help="With --impl-cmd: how long one reply may take before the process "
+                   "counts as hung.")
+@click.option("--steps", default=50, show_default=True, type=click.IntRange(1, 10**6),
+              help="Operations per program.")
+@click.option("--examples", default=200, show_default=True, type=click.IntRange(1, 10**7),
+              help="Programs to run (spread over the kit's configurations).")
+@click.option("--seed", type=click.IntRange(0, 2**64 - 1), default=None,
+              help="Make the run repeatable: the same seed generates the same programs.")
+@click.option("--config", "config_text", default=None, metavar="NAME=N,...",
+              help="Check one configuration only, e.g. n_envs=2,tlb_size=1 (others default).")
+@click.option("--ops", "ops_text", default=None, metavar="OP,...",
+              help="Bring-up: call only these operations (names, clause ids like MEM-1, or "
+                   "prefixes like ENV,MEM) and compare only the fields they change.")
+@click.option("--workload", type=click.Choice(["exos"]), default=None,
+              help="Also run library-OS services (exo.libos: paging, copy-on-write, "
+                   "revocation, pipes, LRPC) on fresh environments, every call in lockstep.")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the verdict and the coverage table as JSON to this file.")
+@click.option("--repro", "repro_out", default=Path("test_exo_failure.py"), show_default=True,
+              type=click.Path(dir_okay=False, path_type=Path),
+              help="Where a failure's standalone pytest reproduction is written.")
+@click.option("--replay", is_flag=True,
+              help="Run the last failure again (kept in Hypothesis's database, "
+                   ".hypothesis/): its calls, or its seeded search.")
+def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: int,
+              examples: int, seed: int | None, config_text: str | None,
+              ops_text: str | None, workload: str | None, json_out: Path | None,
+              repro_out: Path, replay: bool) -> None:
+    """Run an implementation in lockstep with the model (Hypothesis, exo.kit.machine).
+
+    \b
+    Every operation, hostile arguments included (negative and huge ints, wrong types,
+    forged and stale capabilities, real BPF programs and packets), goes to the model and
+    the implementation, along with rules that build state as a library OS does (maps and
+    accesses, grants, guaranteed mappings, slices run past their end, revocation and
+    abort, full rings). After every step results and states must agree; after every
+    program the model's invariants must hold. At the end the coverage table says which
+    behaviours of the spec (operation/status, operation/outcome, named cases) the run
+    reached.
+    Every run has a seed (printed; --seed chooses it). A failure is also kept in
+    Hypothesis's database (.hypothesis/) for --replay, which runs its calls again (with
+    --impl, on another implementation) and says whether it still fails.
+    Exit 0: conformant (--replay: the failure is gone). Exit 1: not conformant; the
+    shrunk failing program, the same failure replayed as plain calls, and a
+    reproduction file (--repro) to run with pytest. Exit 2: an option cannot be used
+    (--impl, --config, --ops, an output path; --replay with nothing recorded).
+    \b
+    Examples:
+      exo check                                        the shipped exo.impl:Kernel
+      exo check --impl mypkg.kernel:MyKernel --steps 100 --examples 1000 --seed 7
+      exo check --config n_envs=2,tlb_size=1,stlb_size=2 --json check.json
+      exo check --impl mykernel:Kernel --ops ENV-1,MEM-1,MEM-2,MEM-3   memory first
+      exo check --impl exo.kit:ModelImplementation --steps 10 --examples 5
+      exo check --replay                               the last failure, after a fix
+      exo check --impl-cmd './my-kernel --quiet' --ops ENV,MEM,TLB,CPU,PCT,EXC,REV
+      exo check --workload exos --examples 100      programs shaped like a library OS
+    """
+    from exo.kit.bringup import parse_ops
+    from exo.kit.check import run_check
+    from exo.kit.reproduction import write_reproduction
+    from exo.wire import client
+    from exo.wire.loader import CMD_PREFIX
+
+    if impl_cmd is not None:
+        if given("impl_spec"):
+            fail_usage("give --impl or --impl-cmd, not both")
+        impl_spec = f"{CMD_PREFIX} {impl_cmd}"
+    client.STEP_TIMEOUT = step_timeout
+
+    recorded: LastFailure | None = None
+    if replay:
+        recorded = _recorded_failure()
+        impl_spec = impl_spec if given("impl_spec") or impl_cmd else recorded.impl
+        steps, examples, seed = recorded.steps, recorded.examples, recorded.seed
+        config_text = ops_text = None
+    cfg = parse_config(config_text) if config_text is not None else None
+    if recorded is not None and recorded.config_given:
+        cfg = recorded.cfg
+    if seed is None:  # every run can be repeated: the seed is chosen here and printed
+        seed = random.SystemRandom().randrange(2**32)
+    ops = recorded.ops_set() if recorded is not None else None
+    if ops_text is not None:
+        try:
+            ops = parse_ops(ops_text)
+        except ValueError as exc:
+            fail_usage(str(exc))
+    if json_out is not None:
+        check_output(json_out, "--json")
+    check_output(repro_out, "--repro")
+    factory = load_implementation(impl_spec)
+    console = _console()
+    if recorded is not None and recorded.calls is not None and recorded.cfg is not None:
+        report = _replay_recorded(console, factory, recorded)
+    else:
+        if recorded is not None:
+            console.print("the recorded failure has no plain calls: running its seeded "
+                          "search again", markup=False)
+        with progress(f"checking {impl_spec}: {examples} examples x {steps} steps, "
+                      f"seed {seed}", examples) as task:
+            try:
+                report = run_check(factory, cfg, steps=steps, examples=examples,
+                                   on_progress=task.update, seed=seed, ops=ops,
+                                   workload=workload)
+            except ValueError as exc:
+                fail_usage(str(exc))
+        if workload is not None:
+            from exo.kit.exos import RUNS
+
+            console.print("library-OS services: " + ", ".join(
+                f"{k} {v}" for k, v in sorted(RUNS.items())), markup=False)
+    cov = report.coverage
+    if cov is not None:
+        hit, total = cov.summary()
+        print_table(console, f"behaviour coverage: {hit} of {total} reachable cells hit",
+                    ("clause", "cell", "hits"),
+                    [(c, cell, n) for c, cell, _, n in cov.rows()])
+        gaps = [c.id for c in cov.missing()]
+        if gaps:
+            console.print(f"missing ({len(gaps)}): {', '.join(gaps)}", markup=False)
+    repro: Path | None = None
+    if not report.passed and report.trace is not None and report.failure is not None \
+            and report.config is not None:
+        try:
+            repro = write_reproduction(repro_out, impl_spec, report.config, report.trace,
+                                       report.failure, seed, report.fields)
+        except (ValueError, OSError) as exc:
+            console.print(f"(no reproduction file: {exc})", markup=False)
+    if json_out is not None:
+        out = {"conformant": report.passed, "examples": examples, "steps": steps,
+               "seed": seed, "error": report.error, "program": report.program,
+               "reproduction": str(repro) if repro else None,
+               "coverage": cov.as_json() if cov is not None else None}
+        json_out.write_text(json.dumps(out, indent=2) + "\n")
+    if report.passed:
+        if recorded is not None:
+            console.print(f"[green]the recorded failure is gone: {recorded.error}[/green]")
+            return
+        console.print(f"[green]conformant: {examples} examples x {steps} steps "
+                      f"(seed {seed})[/green]")
+        return
+    console.print(f"[red]not conformant: {report.error}[/red]", markup=True)
+    console.print(report.text().split("\n\n", 1)[1], markup=False)
+    if repro is not None:
+        console.print(f"reproduction: {repro}  (run: python -m pytest {repro})", markup=False)
+    _record_failure(console, impl_spec, report, seed, steps, examples, cfg is not None, ops)
+    console.print(f"seed {seed}; run it again after a fix: exo check --replay", markup=False)
+    sys.exit(EXIT_FAIL)
+
+
+
+
+def _recorded_failure() -> LastFailure:
+    """The failure ``--replay`` runs; a usage error if there is none or options clash."""
+    from exo.kit import lastfailure
+
+    clash = [f"--{p.replace('_text', '')}" for p in
+             ("steps", "examples", "seed", "config_text", "ops_text") if given(p)]
+    if clash:
+        fail_usage(f"--replay runs the recorded failure as it was; drop {', '.join(clash)}")
+    try:
+        recorded = lastfailure.load()
+    except (ValueError, OSError) as exc:
+        fail_usage(f"--replay: {exc}")
+    if recorded is None:
+        fail_usage("--replay: no failure of exo check is recorded here "
+                    "(.hypothesis/); run exo check first")
+    return recorded
+
+
+def _replay_recorded(console: Any, factory: Any, recorded: LastFailure) -> Any:
+    """Run the recorded calls in lockstep once; a ``CheckReport`` of what happened."""
+    from exo.kit.bringup import fields_for
+    from exo.kit.check import CheckReport
+    from exo.kit.replay import minimize, replay
+
+    assert recorded.calls is not None and recorded.cfg is not None
+    ops = recorded.ops_set()
+    fields = fields_for(ops) if ops is not None else None
+    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recorded.when))
+    console.print(f"replaying the failure recorded {when}: {len(recorded.calls)} calls, "
+                  f"{recorded.cfg!r}\n  it was: {recorded.error}", markup=False)
+    report = CheckReport(passed=True, examples=1, steps=len(recorded.calls),
+                         config=recorded.cfg, fields=fields)
+    try:
+        failure = replay(factory, recorded.cfg, list(recorded.calls), fields)
+        if failure is not None:
+            report.trace, report.failure = minimize(factory, recorded.cfg,
+                                                    list(recorded.calls), failure,
+                                                    fields=fields)
+    except ValueError as exc:
+        fail_usage(f"--replay: {exc}")
+    if report.failure is not None:
+        report.passed = False
+        report.error = report.failure.message.splitlines()[0]
+        report.program = f"(the recorded calls, {len(recorded.calls)}, replayed)"
+    return report
+
+
+def _record_failure(console: Any, impl_spec: str, report: Any, seed: int | None,
+                    steps: int, examples: int, config_given: bool,
+                    ops: frozenset[str] | None) -> None:
+    """Keep the failure for ``exo check --replay`` (a note if the database is not
+    writable: the reproduction file still holds it)."""
+    from exo.kit import lastfailure
+
+    record = lastfailure.LastFailure(
+        impl=impl_spec, cfg=report.config, seed=seed, steps=steps, examples=examples,
+        ops=tuple(sorted(ops)) if ops is not None else None, error=report.error,
+        calls=tuple(report.trace) if report.trace is not None else None,
+        config_given=config_given, when=time.time())
+    try:
+        lastfailure.save(record)
+    except (OSError, ValueError) as exc:
+        console.print(f"(the failure is not kept for --replay: {exc})", markup=False)

@@ -1,0 +1,122 @@
+"""``exo fixtures``: build fixture files from the model, and run a kernel on them."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from exo.cli.common import (
+    EXIT_FAIL,
+    check_output,
+    fail_usage,
+    given,
+    load_implementation,
+)
+from exo.cli.console import console as _console
+from exo.cli.console import print_table, progress
+
+
+@click.group("fixtures")
+def fixtures_group() -> None:
+    """A conformance suite as files, for kernels in any language (spec/fixtures.md).
+
+    \b
+    Examples:
+      exo fixtures build fixtures/
+      exo fixtures run fixtures/ --impl-cmd './my-kernel' -k witness --junit fx.xml
+    """
+
+
+@fixtures_group.command("build")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="Seed of the random programs: the same seed writes the same bytes.")
+@click.option("--random", "extra", default=20, show_default=True,
+              type=click.IntRange(0, 10_000), help="Random programs added to the witnesses.")
+@click.option("--ops", "ops_text", default=None, metavar="OP,...",
+              help="For a kernel that implements only these operations (names, clause ids "
+                   "or prefixes, e.g. ENV,MEM,TLB): every program keeps only their calls.")
+def fixtures_build_cmd(directory: Path, seed: int, extra: int, ops_text: str | None) -> None:
+    """Write the suite: the kit's witness programs (every reachable coverage cell) and
+    seeded random programs, each with the model's results and final state.
+
+    \b
+    Examples:
+      exo fixtures build fixtures/
+      exo fixtures build fixtures/ --seed 7 --random 100
+      exo fixtures build fixtures/ --ops ENV,MEM,TLB,CPU,PCT,EXC,REV
+    """
+    from exo.kit.bringup import parse_ops
+    from exo.kit.witnesses import shipped
+    from exo.wire import fixtures
+
+    ops = None
+    if ops_text is not None:
+        try:
+            ops = parse_ops(ops_text)
+        except ValueError as exc:
+            fail_usage(str(exc))
+
+    if directory.exists() and not directory.is_dir():
+        fail_usage(f"{directory} is not a directory")
+    total = len(shipped()) + extra
+    try:
+        with progress(f"building {total} fixtures in {directory}", total) as task:
+            index = fixtures.build(directory, seed, extra, on_progress=task.update, ops=ops)
+    except OSError as exc:
+        fail_usage(f"cannot write {directory}: {exc.strerror or exc}")
+    rows = [[c, str(n)] for c, n in index["fixtures_per_clause"].items()]
+    print_table(_console(), f"{len(index['fixtures'])} fixtures, {len(index['cells'])} "
+                f"coverage cells, in {directory}", ("clause", "fixtures"), rows)
+
+
+@fixtures_group.command("run")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--impl", "impl_spec", default="exo.impl:Kernel", show_default=True,
+              metavar="MODULE:FACTORY", help="A Python implementation.")
+@click.option("--impl-cmd", "impl_cmd", default=None, metavar="'CMD ARGS'",
+              help="A kernel process speaking the wire protocol (spec/protocol.md).")
+@click.option("-k", "keyword", default=None, help="Only fixtures whose name contains this.")
+@click.option("--junit", "junit_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the verdicts as JUnit XML.")
+def fixtures_run_cmd(directory: Path, impl_spec: str, impl_cmd: str | None,
+                     keyword: str | None, junit_out: Path | None) -> None:
+    """Run the suite on an implementation: a pass/fail table; exit 0 if every fixture
+    passed, 1 if one failed, 2 for a usage error.
+
+    \b
+    Examples:
+      exo fixtures run fixtures/
+      exo fixtures run fixtures/ --impl-cmd 'examples/c-kernel/exo-c-kernel' -k witness
+    """
+    from exo.wire import fixtures
+    from exo.wire.loader import CMD_PREFIX
+
+    if impl_cmd is not None:
+        if given("impl_spec"):
+            fail_usage("give --impl or --impl-cmd, not both")
+        impl_spec = f"{CMD_PREFIX} {impl_cmd}"
+    if not directory.is_dir():
+        fail_usage(f"{directory}: no such directory (build it with exo fixtures build)")
+    if junit_out is not None:
+        check_output(junit_out, "--junit")
+    factory = load_implementation(impl_spec)
+    try:
+        count = sum(1 for p in directory.glob("*.json") if p.name != fixtures.INDEX)
+        with progress(f"running fixtures of {directory} on {impl_spec}", count) as task:
+            outcomes = fixtures.run(directory, factory, keyword, on_progress=task.update)
+    except ValueError as exc:  # FixtureError included
+        fail_usage(str(exc))
+    if not outcomes:
+        fail_usage(f"no fixture name contains {keyword!r}")
+    rows = [[o.name, "passed" if o.passed else "FAILED", str(o.steps), f"{o.seconds:.2f}s",
+             o.detail] for o in outcomes]
+    failed = sum(not o.passed for o in outcomes)
+    print_table(_console(), f"fixtures: {len(outcomes) - failed} of {len(outcomes)} passed",
+                ("fixture", "result", "steps", "time", "detail"), rows)
+    if junit_out is not None:
+        junit_out.write_text(fixtures.junit(outcomes) + "\n")
+    if failed:
+        sys.exit(EXIT_FAIL)

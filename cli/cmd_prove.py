@@ -1,0 +1,168 @@
+"""``exo prove``: the Z3 obligations against the manifest; ``exo replay``: a saved
+counterexample on the executable model."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+from exo.cli.common import (
+    EXIT_FAIL,
+    check_output,
+    check_output_dir,
+    fail_usage,
+)
+from exo.cli.console import console as _console
+from exo.cli.console import print_table, progress
+
+
+@click.command("prove")
+@click.option("-j", "--jobs", type=click.IntRange(1, 256), default=None,
+              help="Processes to run obligations in (default: the machine's cores).")
+@click.option("-k", "pattern", default=None, metavar="PATTERN",
+              help="Only obligations whose name contains PATTERN (or matches it as a glob).")
+@click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write every result as JSON to this file.")
+@click.option("--junit", "junit_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write JUnit XML (one test case per obligation) to this file.")
+@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=None, help="The manifest to compare with (default: the shipped one).")
+@click.option("--update-manifest", is_flag=True,
+              help="Write the manifest from this run (all obligations must be selected).")
+@click.option("--cex-dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("exo-counterexamples"), show_default=True,
+              help="Where counterexamples are saved as JSON.")
+@click.option("--failures-only", is_flag=True, help="List only obligations not proved.")
+def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
+              junit_out: Path | None, manifest_path: Path | None, update_manifest: bool,
+              cex_dir: Path, failures_only: bool) -> None:
+    """Prove every obligation with Z3, for all sizes; compare with the manifest.
+
+    \b
+    Obligations: init/INV-k (boot state), step/OP/INV-k (each operation preserves each
+    invariant), post/OP/{failure,frame,effect} (postconditions), thm/THM-n/OP (theorems).
+    Each is proved, or fails as counterexample (made concrete, replayed on the model,
+    saved under --cex-dir), unknown (budget exhausted: a failure) or vacuous.
+    Exit code 0 only if every selected obligation is proved and matches the manifest.
+    \b
+    Examples:
+      exo prove
+      exo prove -j 2 -k step/dealloc
+      exo prove -k 'thm/*' --junit proofs.xml --json proofs.json
+      exo replay exo-counterexamples/step__dealloc__INV-1.json
+    """
+    from exo.proofs import counterexample as cx
+    from exo.proofs import runner
+
+    jobs = jobs or runner.default_jobs()
+    selected = runner.select(pattern)
+    if not selected:
+        fail_usage(f"no obligation matches {pattern!r}; try 'exo prove -k step/alloc'")
+    if update_manifest and pattern:
+        fail_usage("--update-manifest needs every obligation: drop -k")
+    path = manifest_path or runner.default_manifest_path()
+    for out_path, option in ((json_out, "--json"), (junit_out, "--junit")):
+        if out_path is not None:
+            check_output(out_path, option)
+    if update_manifest:
+        check_output(path, "--manifest")
+    check_output_dir(cex_dir, "--cex-dir")
+    if update_manifest and not path.exists():
+        manifest = runner.Manifest()  # a new manifest file: nothing to compare with yet
+    else:
+        try:
+            manifest = runner.load_manifest(path)
+        except runner.ManifestError as exc:
+            fail_usage(str(exc))
+    console = _console()
+    console.print(f"exo prove: {len(selected)} obligations, {jobs} processes")
+    with progress("proving", len(selected)) as task:
+        results = runner.run_parallel(selected, manifest, jobs, lambda _: task.advance())
+    results.sort(key=lambda r: r.obligation.name)
+    if update_manifest:
+        if not all(r.ok for r in results):
+            fail_usage("not every obligation is proved; refusing to record failures "
+                        "in the manifest")
+        try:
+            runner.write_manifest(path, results)
+        except OSError as exc:
+            fail_usage(f"cannot write {path}: {exc.strerror}")
+        manifest = runner.load_manifest(path)
+        console.print(f"manifest written: {path}")
+    mismatches = runner.compare(results, manifest, complete=not pattern)
+    saved: dict[str, Path] = {}
+    for r in results:
+        if cx.replayable(r.counterexample):
+            try:
+                saved[r.obligation.name] = cx.save(r.counterexample, cex_dir)
+            except OSError as exc:
+                fail_usage(f"cannot write {cex_dir}: {exc.strerror}")
+    bad_names = {m.name for m in mismatches}
+    rows = []
+    for r in results:
+        if failures_only and r.ok and r.obligation.name not in bad_names:
+            continue
+        color = "green" if r.ok else "red"
+        rows.append([r.obligation.name, f"[{color}]{r.verdict}[/{color}]",
+                     f"{r.seconds:.2f}s", f"{r.rlimit:,}"])
+    if rows or not failures_only:
+        print_table(console, f"exo prove: {len(results)} obligations",
+                    ("obligation", "status", "time", "rlimit"), rows)
+    for r in results:
+        if not r.ok:
+            console.print(f"[red]{r.obligation.name}: {r.verdict}[/red] {r.detail}")
+            if cx.replayable(r.counterexample):
+                for line in cx.render(r.counterexample):
+                    console.print("    " + line, markup=False)
+                if r.obligation.name in saved:
+                    console.print(f"    saved: {saved[r.obligation.name]}  "
+                                  f"(exo replay {saved[r.obligation.name]})")
+    for m in mismatches:
+        console.print(f"[red]manifest: {m.name}: {m.problem}[/red]")
+    reports: list[tuple[Path | None, Callable[[], str]]] = [
+        (json_out, lambda: json.dumps(runner.results_json(results, mismatches), indent=1)),
+        (junit_out, lambda: runner.junit_xml(results, mismatches)),
+    ]
+    for out_path, text in reports:
+        if out_path is None:
+            continue
+        try:
+            out_path.write_text(text(), encoding="utf-8")
+        except OSError as exc:
+            fail_usage(f"cannot write {out_path}: {exc.strerror}")
+    proved = sum(r.ok for r in results)
+    slowest = max(results, key=lambda r: r.seconds)
+    console.print(f"{proved}/{len(results)} proved; slowest {slowest.obligation.name} "
+                  f"{slowest.seconds:.2f}s; {len(mismatches)} manifest differences")
+    if proved != len(results) or mismatches:
+        sys.exit(EXIT_FAIL)
+
+
+
+
+
+@click.command("replay")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+def replay_cmd(file: Path) -> None:
+    """Replay a saved counterexample on the executable model and print the trace.
+
+    \b
+    Exit code 1 if the violation still happens, 0 if the model now keeps the obligation
+    on that step, 2 if the file is unreadable.
+    Examples:
+      exo replay exo-counterexamples/step__dealloc__INV-1.json
+    """
+    from exo.proofs import counterexample as cx
+
+    try:
+        record, lines = cx.replay_file(file)
+    except cx.ReplayError as exc:
+        fail_usage(str(exc))
+    for line in lines:
+        click.echo(line)
+    if record["violations"]:
+        sys.exit(EXIT_FAIL)

@@ -1,0 +1,244 @@
+"""``run_check``: the kit run as ``exo check`` runs it — the shipped witness programs
+first (``exo.kit.witnesses``), then generated programs spread over ``KIT_CONFIGS``; a
+failure shrunk by Hypothesis, replayed and minimized (``exo.kit.replay``) and reported in
+a ``CheckReport``."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import Phase, settings
+from hypothesis import core as hypothesis_core
+from hypothesis.errors import HypothesisException
+from hypothesis.internal.conjecture import engine as hypothesis_engine
+from hypothesis.reporting import with_reporter
+from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
+
+from exo.interface import Config
+from exo.kit.bringup import fields_for
+from exo.kit.configs import KIT_CONFIGS
+from exo.kit.coverage import Coverage
+from exo.kit.lockstep import Factory, Failure, Step
+from exo.kit.machine import HEALTH, lockstep_machine
+from exo.kit.replay import minimize, replay
+from exo.kit.text import describe, message_line
+from exo.kit.witnesses import sweep
+
+__all__ = ["SHRINK_SECONDS", "CheckReport", "run_check"]
+
+
+@dataclass
+class CheckReport:
+    """What ``run_check`` found: passed, or the shrunk failing program and why."""
+
+    passed: bool
+    examples: int
+    steps: int
+    program: str = ""
+    error: str = ""
+    runs: int = 0
+    coverage: Coverage | None = None
+    config: Config | None = None  # the configuration of the failing run (or the last)
+    trace: list[Step] | None = None  # the failing calls, replayed and minimized
+    failure: Failure | None = None  # what the replay of ``trace`` found first
+    fields: frozenset[str] | None = None  # the observe() fields compared (--ops)
+    seconds_to_find: float | None = None  # from the start to the first failing example
+    seconds_to_shrink: float | None = None  # from then to the verdict (shrink, minimize)
+
+    def text(self) -> str:
+        if self.passed:
+            return f"conformant: {self.examples} examples x {self.steps} steps"
+        out = f"NOT conformant: {self.error}\n\nshrunk failing program:\n{self.program}"
+        if self.trace is not None and self.failure is not None:
+            calls = "\n".join(f"  {describe(n, a)}" for n, a in self.trace)
+            out += (f"\n\nthe same failure in {len(self.trace)} calls (replayed and "
+                    f"minimized, config {self.config!r}):\n{calls}\n{self.failure.message}")
+        return out
+
+
+SHRINK_SECONDS = 8
+"""How long Hypothesis may shrink a failure (its own limit is 300 s, and a failing program
+of 50 steps with packet filters took that long). Step deletion on a plain replay
+(``exo.kit.lockstep.minimize``: chunks, then single steps and pairs, at most
+``MINIMIZE_SECONDS``) finishes the job; with 20 s here the catalogue's failures came out
+no shorter, only later."""
+
+
+def run_check(
+    factory: Factory,
+    cfg: Config | None = None,
+    steps: int = 50,
+    examples: int = 100,
+    on_progress: Callable[[int], None] | None = None,
+    derandomize: bool = False,
+    seed: int | None = None,
+    ops: frozenset[str] | None = None,
+    shrink_seconds: int = SHRINK_SECONDS,
+    workload: str | None = None,
+) -> CheckReport:
+    """Run the lockstep machine for ``examples`` programs of up to ``steps`` steps.
+
+    ``on_progress(n)`` is told how many programs have run (at most ``examples``; shrinking
+    a failure runs more). ``seed`` makes the run repeatable: the same seed, implementation
+    and budget generate the same programs. ``ops``: bring-up mode (``lockstep_machine``).
+    Raises ``ValueError`` if ``factory`` cannot
+    build something with ``apply`` and ``observe`` (a usage error, not a conformance
+    failure).
+    """
+    configs = [cfg] if cfg is not None else list(KIT_CONFIGS)
+    for c in configs:
+        try:
+            probe = factory(c)
+        except Exception as exc:
+            raise ValueError(f"cannot build an implementation with {_name(factory)}(cfg): "
+                             f"{type(exc).__name__}: {exc}") from exc
+        missing = [m for m in ("apply", "observe") if not callable(getattr(probe, m, None))]
+        if missing:
+            raise ValueError(f"{_name(factory)}(cfg) has no {' or '.join(missing)} method; "
+                             "see 'exo.kit' for the interface")
+    shares = _shares(examples, len(configs))
+    coverage = Coverage()
+    report = CheckReport(passed=True, examples=examples, steps=steps, coverage=coverage)
+    count = [0]
+
+    def started() -> None:
+        count[0] += 1
+        if on_progress is not None and count[0] <= examples:
+            on_progress(count[0])
+
+    start = time.perf_counter()
+    failed_at: list[float] = []
+    shrink_limit = hypothesis_engine.MAX_SHRINKING_SECONDS
+    hypothesis_engine.MAX_SHRINKING_SECONDS = max(1, int(shrink_seconds))
+    forced: Any = hypothesis_core.global_force_seed
+    hypothesis_core.global_force_seed = seed if seed is not None else forced  # type: ignore[assignment]
+    try:
+        if ops is None and _swept(factory, configs, report, failed_at):
+            _timed(report, start, failed_at)
+            return report
+        for c, share in zip(configs, shares, strict=True):
+            if share == 0:
+                continue
+            base = lockstep_machine(factory, c, ops, workload)
+            traces: list[list[Step]] = []
+            machine = type(base.__name__, (base,), {"on_start": staticmethod(started),
+                                                    "coverage": coverage, "traces": traces,
+                                                    "failed_at": failed_at})
+            report.config = c
+            if not _run_machine(machine, share, steps, derandomize, report):
+                if traces:
+                    _minimized(factory, c, traces[-1], report,
+                               fields_for(ops) if ops is not None else None)
+                break
+    finally:
+        hypothesis_core.global_force_seed = forced
+        hypothesis_engine.MAX_SHRINKING_SECONDS = shrink_limit
+    report.runs = count[0]
+    _timed(report, start, failed_at)
+    if on_progress is not None and report.passed:
+        on_progress(examples)
+    return report
+
+
+def _timed(report: CheckReport, start: float, failed_at: list[float]) -> None:
+    """Split a failing run's time at its first failure: search, then shrinking."""
+    if report.passed or not failed_at:
+        return
+    report.seconds_to_find = failed_at[0] - start
+    report.seconds_to_shrink = time.perf_counter() - failed_at[0]
+
+
+def _minimized(factory: Factory, cfg: Config, trace: list[Step], report: CheckReport,
+               fields: frozenset[str] | None) -> None:
+    """Replay the shrunk example's calls outside Hypothesis; if the failure shows, delete
+    single steps while it persists (``exo.kit.lockstep.minimize``) and keep the result."""
+    try:
+        failure = replay(factory, cfg, trace, fields)
+        if failure is None:
+            return
+        report.trace, report.failure = minimize(factory, cfg, trace, failure, fields=fields)
+        report.fields = fields
+    except ValueError:
+        return  # calls that cannot be replayed as plain values: keep Hypothesis's program
+
+
+def _swept(factory: Factory, configs: list[Config], report: CheckReport,
+           failed_at: list[float]) -> bool:
+    """Replay the shipped witness programs (``exo.kit.witnesses``) of these configurations
+    first: every run reaches every reachable cell. True if one of them failed (``report``
+    filled in, the calls minimized)."""
+    assert report.coverage is not None
+    found = sweep(factory, report.coverage, configs)
+    if found is None:
+        return False
+    witness, calls, failure = found
+    failed_at.append(time.perf_counter())
+    report.passed = False
+    report.config = witness.cfg
+    report.error = failure.message.splitlines()[0]
+    report.program = (f"(witness program of kit/witnesses.json, {len(calls)} calls; "
+                      "the replayed and minimized calls follow)")
+    try:
+        report.trace, report.failure = minimize(factory, witness.cfg, calls, failure)
+    except ValueError:
+        report.trace, report.failure = calls, failure
+    return True
+
+
+def _shares(examples: int, n: int) -> list[int]:
+    """``examples`` spread over ``n`` configurations: half to the first (the user's sizes
+    or the defaults), the rest evenly; every configuration gets at least one if it can."""
+    if n == 1:
+        return [examples]
+    first = max(1, examples // 2)
+    rest = examples - first
+    return [first] + [rest // (n - 1) + (1 if k < rest % (n - 1) else 0) for k in range(n - 1)]
+
+
+def _run_machine(machine: type[RuleBasedStateMachine], examples: int, steps: int,
+                 derandomize: bool, report: CheckReport) -> bool:
+    """Run one configuration's machine; on a failure fill ``report`` and return False."""
+    lines: list[object] = []
+    options = settings(
+        max_examples=examples, stateful_step_count=max(steps, 1), deadline=None,
+        suppress_health_check=HEALTH, database=None, print_blob=False,
+        report_multiple_bugs=False, derandomize=derandomize,
+        phases=(Phase.explicit, Phase.generate, Phase.shrink),
+    )
+    try:
+        with with_reporter(lines.append):
+            run_state_machine_as_test(machine, settings=options)
+    except HypothesisException as exc:
+        # Hypothesis's own complaints (e.g. flaky): still a failure, say what it said
+        report.passed = False
+        report.error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
+        report.program = _program_text(lines, exc)
+    except Exception as exc:
+        report.passed = False
+        report.error = message_line(exc)
+        report.program = _program_text(lines, exc)
+    return report.passed
+
+
+def _program_text(lines: list[object], exc: BaseException) -> str:
+    """The falsifying program Hypothesis printed (reporter lines or exception notes)."""
+    notes = [str(n) for n in getattr(exc, "__notes__", [])]
+    text = [str(x) for x in lines] + notes
+    steps = [ln for chunk in text for ln in chunk.splitlines()
+             if ln.startswith(("state", "caps_", "Falsifying"))
+             or ln.lstrip().startswith(("state.", "caps_"))]
+    noise = ("Falsifying", "state.conforms()", "state.teardown()")
+    steps = [ln for ln in steps if not ln.strip().startswith(noise)]
+    if steps:
+        return "\n".join(steps)
+    if text:
+        return "\n".join(text)
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+def _name(factory: Any) -> str:
+    return str(getattr(factory, "__qualname__", None) or repr(factory))

@@ -1,0 +1,207 @@
+"""The lockstep step machine of the conformance kit, outside Hypothesis.
+
+``Lockstep`` holds the model and an implementation side by side and makes, for one
+operation call, every check ``exo check`` makes: the implementation's ``Result`` against
+the model's (``exo.kit.conformance.same_outcome``), its observation against the model's
+state (``abstract`` and ``differences``), and the model's invariants
+(``exo.spec.invariants.check``). A check that fails gives a ``Failure`` value — never an
+exception — whose message names statuses and outcomes (``OK ACCESS``, not ``OK:1``).
+
+Plain replay and minimization are ``exo.kit.replay``; the reproduction file is
+``exo.kit.reproduction``; the Hypothesis machine that drives this one is
+``exo.kit.machine``.
+
+Steps hold plain arguments: ``int``, ``bool``, ``Cap``, programs (a ``tuple`` of
+``(code, jt, jf, k)`` int tuples), packets (``bytes``), or — for the hostile calls — any
+other value, handed on as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from exo.interface import Config, Result
+from exo.kit.conformance import Implementation, abstract, differences, same_outcome
+from exo.kit.text import call_text, first_line, plain, show_result, traceback_text
+from exo.model import REGISTRY, State, initial
+from exo.spec.invariants import check
+
+Factory = Callable[[Config], Implementation]
+Step = tuple[str, tuple[Any, ...]]
+"""One operation call: its name and its plain arguments."""
+
+KINDS = ("result", "state", "raised", "observe", "invariant", "factory")
+"""The kinds of ``Failure``, one per check the kit makes."""
+
+__all__ = ["KINDS", "Factory", "Failure", "Lockstep", "Step"]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """The first difference between model and implementation.
+
+    ``index``: the step after which it showed (-1: at boot, or in the factory); ``kind``:
+    one of ``KINDS``; ``message``: the call, what the model expected and what the
+    implementation did (for ``raised``, with the implementation's full traceback)."""
+
+    index: int
+    kind: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"step {self.index} ({self.kind}): {self.message}"
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+class Lockstep:
+    """Model and implementation side by side; one method per check the kit makes.
+
+    ``call`` runs one operation on both and compares the results; ``conforms`` compares
+    the observation with the model's state and checks the model's invariants; ``step``
+    is both. Each returns a ``Failure`` or None. The first failure sticks (``failure``):
+    later steps return it without running anything, since the two sides no longer
+    stand for the same state.
+
+    Attributes: ``model`` (the model's ``State``), ``impl`` (the implementation, None if
+    the factory raised), ``result`` (the model's ``Result`` of the last call),
+    ``steps`` (calls made so far), ``on_step`` (an optional hook called with the state
+    before, the call's name, plain args, the model's result, the state after and the call
+    text — the kit's coverage recording)."""
+
+    def __init__(self, factory: Factory, cfg: Config,
+                 fields: frozenset[str] | None = None) -> None:
+        """``fields``: compare only these ``observe()`` fields (``exo check --ops``: the
+        fields the chosen operations can change, ``exo.kit.bringup.fields_for``); None: all."""
+        self.cfg = cfg
+        self.fields = fields
+        self.model: State = initial(cfg)
+        self.impl: Implementation | None = None
+        self.result: Result | None = None
+        self.failure: Failure | None = None
+        self.steps = 0
+        self.recent: list[str] = []  # calls since the last ``conforms``
+        self.checked: State | None = None  # the model state whose invariants hold
+        self.on_step: Callable[[State, str, tuple[Any, ...], Result, State, str], Any] | None
+        self.on_step = None
+        try:
+            self.impl = factory(cfg)
+        except Exception as exc:
+            label = getattr(factory, "__qualname__", None) or repr(factory)
+            self.failure = Failure(
+                -1, "factory",
+                f"the implementation's factory {label} raised with {cfg!r}: "
+                f"{first_line(exc)}\n{traceback_text(exc)}")
+
+    def _fail(self, kind: str, message: str) -> Failure:
+        self.failure = Failure(self.steps - 1, kind, message)
+        return self.failure
+
+    def call(self, name: str, args: Sequence[Any]) -> Failure | None:
+        """Run ``name(*args)`` on the model and the implementation; a ``result`` failure
+        if they answer differently (``same_outcome``), a ``raised`` one if the
+        implementation raised (GEN-1: errors are values). Raises ``ValueError`` for a
+        name that is not an operation or arguments that are not a sequence (a bad step,
+        not a conformance failure)."""
+        if self.failure is not None:
+            return self.failure
+        if type(name) is not str or name not in REGISTRY:
+            raise ValueError(f"unknown operation {name!r}: not one of exo.interface.OPERATIONS")
+        if not isinstance(args, tuple | list):
+            raise ValueError(f"arguments of {name} must be a tuple, not {type(args).__name__}")
+        assert self.impl is not None
+        call = call_text(name, args)
+        self.recent.append(call)
+        self.steps += 1
+        plain_args = tuple(plain(a) for a in args)
+        try:
+            new, expected = REGISTRY[name](self.model, *plain_args)
+        except Exception as exc:
+            raise ValueError(f"{call}: the model raised {first_line(exc)} (a bug in exo, "
+                             "not in the implementation)") from exc
+        self.result = expected
+        if self.on_step is not None:
+            self.on_step(self.model, name, plain_args, expected, new, call)
+        want = show_result(name, expected)
+        try:
+            got = self.impl.apply(name, *plain_args)
+        except Exception as exc:
+            return self._fail(
+                "raised",
+                f"{call}: the implementation raised {first_line(exc)} (the model returns "
+                f"{want}; GEN-1: errors are values, never exceptions)\n{traceback_text(exc)}")
+        try:
+            same = same_outcome(self.model, name, plain_args, expected, got)
+        except Exception:
+            same = False
+        if not same:
+            return self._fail(
+                "result",
+                f"{call}: model returns {want}, implementation returns "
+                f"{show_result(name, got)} (statuses and values must match exactly)")
+        self.model = new
+        return None
+
+    def conforms(self, invariants: bool = True) -> Failure | None:
+        """The observation means the model's state (``observe``, then ``state``); with
+        ``invariants``, the model also keeps every invariant (``model_holds``). The kit's
+        generated programs pass ``invariants=False`` and call ``model_holds`` once at the
+        end of each program (the check costs about ten model steps; a broken invariant is
+        then found step by step when the failing program is replayed)."""
+        if self.failure is not None:
+            return self.failure
+        assert self.impl is not None
+        after = self._after()
+        self.recent = []
+        try:
+            observation = self.impl.observe()
+        except Exception as exc:
+            return self._fail(
+                "observe", f"after {after}: observe() raised {first_line(exc)}\n"
+                f"{traceback_text(exc)}")
+        if self.fields is not None and type(observation) is dict:
+            observation = {k: v for k, v in observation.items() if k in self.fields}
+        try:  # abstract checks the shape first (exo.kit.conformance.malformed)
+            seen = abstract(self.cfg, observation)
+        except (KeyError, ValueError) as exc:
+            return self._fail("observe", f"after {after}: observe() is malformed: "
+                              f"{exc.args[0] if exc.args else exc} (spec/observe.md, GEN-5)")
+        if seen != self.model:  # equal states need no canonical comparison
+            try:
+                diff = differences(self.model, seen)
+            except Exception as exc:  # an observation of values of the wrong type
+                return self._fail(
+                    "observe", f"after {after}: observe() is malformed: {first_line(exc)}")
+            if diff:
+                return self._fail("state", f"after {after}: state differs: "
+                                  + "; ".join(diff))
+        return self.model_holds(after) if invariants else None
+
+    def _after(self) -> str:
+        shown = self.recent[-8:]  # every call since the last check, up to eight
+        after = "; ".join(shown) or "boot"
+        if len(self.recent) > len(shown):
+            after = f"{len(self.recent)} calls, the last {len(shown)}: {after}"
+        return after
+
+    def model_holds(self, after: str | None = None) -> Failure | None:
+        """The model's state keeps every invariant of spec/invariants.py (checked only
+        when it changed since the last check)."""
+        if self.failure is not None:
+            return self.failure
+        if self.model is self.checked:  # unchanged since the last check
+            return None
+        self.checked = self.model
+        broken = check(self.model)
+        if broken:
+            where = after if after is not None else f"{self.steps} calls"
+            return self._fail("invariant", f"after {where}: model invariant violated: "
+                              + "; ".join(f"{k} at {', '.join(v)}" for k, v in broken.items()))
+        return None
+
+    def step(self, name: str, args: Sequence[Any]) -> Failure | None:
+        """One step of the kit: ``call``, then ``conforms``."""
+        return self.call(name, args) or self.conforms()

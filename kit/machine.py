@@ -1,0 +1,366 @@
+"""The kit's Hypothesis state machine: the model and an implementation side by side,
+one rule per operation of ``exo.interface.OPERATIONS`` (arguments from
+``exo.kit.values``) plus the library-OS rules of ``exo.kit.rules``, forged capabilities,
+wrong types and arity, revocation and the abort protocol. Every call is one
+``exo.kit.lockstep.Lockstep`` step. ``lockstep_machine(MyKernel, cfg).TestCase`` runs it
+in a pytest suite; ``exo.kit.check.run_check`` runs it as ``exo check`` does."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, NoReturn
+
+from hypothesis import HealthCheck, settings, target
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+)
+
+from exo.interface import OPERATIONS, Cap, Config, OpSig, Result, Status
+from exo.kit.bpf_samples import SAMPLES
+from exo.kit.bringup import fields_for
+from exo.kit.configs import GROUPS, PREFIX_GROUP, on
+from exo.kit.conformance import Implementation
+from exo.kit.coverage import Coverage
+from exo.kit.explore import two_running_envs
+from exo.kit.lockstep import Factory, Lockstep, Step
+from exo.kit.scenarios import LibosRules
+from exo.kit.text import plain
+from exo.kit.values import JUNK, NAMED_PROGRAMS, PACKETS, SCENARIOS, Packet, Program, arg_strategy
+from exo.logic import ConMap
+from exo.model import State
+
+__all__ = ["HEALTH", "LockstepMachine", "lockstep_machine"]
+
+
+class LockstepMachine(LibosRules, RuleBasedStateMachine):
+    """Base of the machines ``lockstep_machine`` builds: model and implementation side by
+    side. Subclasses set ``factory`` and ``cfg``."""
+
+    factory: Factory
+    cfg: Config
+    caps = Bundle("caps")
+    started = 0  # machines built so far (progress reporting)
+    on_start: Callable[[], None] | None = None
+    coverage: Coverage | None = None  # the behaviour cells the model's steps hit
+    enabled: frozenset[str] = frozenset(GROUPS)  # swarm: the rule groups of this example
+    traces: list[list[Step]] | None = None  # each example's calls (the last: the shrunk one)
+    ops: frozenset[str] | None = None  # --ops: the only operations called (None: all)
+    fields: frozenset[str] | None = None  # --ops: the only observe() fields compared
+    failed_at: list[float] | None = None  # perf_counter() of the run's first failure
+
+    def _failed(self, message: str) -> NoReturn:
+        """Fail the example (Hypothesis then shrinks it); the first failure's time is kept
+        so that ``run_check`` can say how long shrinking took."""
+        cls = type(self)
+        if cls.failed_at is not None and not cls.failed_at:
+            cls.failed_at.append(time.perf_counter())
+        raise AssertionError(message)
+
+    def __init__(self) -> None:
+        super().__init__()
+        cls = type(self)
+        if cls.on_start is not None:
+            cls.on_start()
+        self.ls = Lockstep(cls.factory, self.cfg, cls.fields)
+        if self.ls.failure is not None:
+            self._failed(self.ls.failure.message)
+        self.cells: set[str] = set()
+        self.trace: list[Step] = []
+        if cls.traces is not None:
+            cls.traces[:] = [self.trace]  # only the example running now is kept
+        if cls.coverage is not None:
+            coverage = cls.coverage
+
+            def record(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                       post: State, call: str) -> None:
+                self.cells.update(coverage.record(pre, name, args, res, post, call))
+            self.ls.on_step = record
+
+    @property
+    def model(self) -> State:
+        """The model's state, kept by ``exo.kit.lockstep.Lockstep``."""
+        return self.ls.model
+
+    @property
+    def impl(self) -> Implementation:
+        assert self.ls.impl is not None
+        return self.ls.impl
+
+    # ------------------------------------------------------------------ one lockstep step
+
+    def _apply(self, name: str, args: tuple[Any, ...] | list[Any]) -> Result:
+        """One call on both sides (``Lockstep.call``); a difference fails the example. With
+        ``--ops`` (``ops``), a call of another operation is not made at all."""
+        if self.ops is not None and name not in self.ops:
+            return Result(Status.INVALID_ARGUMENT, 0)
+        self.trace.append((name, tuple(plain(a) for a in args)))
+        failure = self.ls.call(name, args)
+        if failure is not None:
+            self._failed(failure.message)
+        assert self.ls.result is not None
+        return self.ls.result
+
+    def _cap_result(self, name: str, args: tuple[Any, ...]) -> Any:
+        res = self._apply(name, args)
+        if Status(res.status) == Status.OK and isinstance(res.value, Cap):
+            return res.value
+        return multiple()
+
+    @initialize(target=caps, scenario=st.sampled_from(SCENARIOS),
+                swarm=st.sets(st.sampled_from(GROUPS)))
+    def boot(self, scenario: str, swarm: set[str]) -> Any:
+        """Boot, then set up ``scenario`` so few steps reach deep states:
+
+        * ``empty``: nothing more;
+        * ``two_envs``: environments 0 and 1 with every entry point registered, each
+          owning a slice, env 0 running;
+        * ``two_envs_mapped``: also each env allocates page ``env`` and maps virtual page 0
+          to it writable (TLB and STLB); their capabilities go to ``caps``.
+
+        Scenarios the configuration is too small for fall back to ``empty``. ``swarm`` is the
+        set of rule groups this example runs (``exo.kit.rules.GROUPS``; empty: all of them)."""
+        self.enabled = frozenset(swarm) if swarm else frozenset(GROUPS)
+        c = self.cfg
+        if scenario == "empty" or min(c.n_envs, c.n_cids, c.n_slices, c.n_pages) < 2:
+            return multiple()
+        for name, args in two_running_envs():
+            self._apply(name, args)
+        if scenario != "two_envs_mapped":
+            return multiple()
+        caps = []
+        for env in (0, 1):
+            cap = self._apply("alloc", [env, env]).value
+            self._apply("tlbwr", [env, 0, cap, True])
+            caps.append(cap)
+        return multiple(*caps)
+
+    @on("hostile")
+    @rule(target=caps, page=st.integers(-1, 9), gen=st.integers(-1, 3),
+          rights=st.integers(-1, 3))
+    def forge(self, page: int, gen: int, rights: int) -> Cap:
+        """A capability made up by an attacker: refused unless current and held."""
+        return Cap(page, gen, rights)
+
+    # -- aimed calls: the capability's owner presents it, so deep paths get exercised
+    #    (explore._aim does the same for the random walks); the exact call made is in
+    #    every failure message.
+
+    def _owner(self, cap: Cap) -> Any:
+        page = cap.page
+        if isinstance(page, int) and not isinstance(page, bool) and (
+                0 <= page < self.cfg.n_pages):
+            return self.model.owner[page]
+        return -1
+
+    @on("memory")
+    @rule(target=caps, cap=caps, grantee=st.integers(0, 3), rights=st.integers(0, 3))
+    def grant_as_owner(self, cap: Cap, grantee: int, rights: int) -> Any:
+        """grant(owner of cap.page, cap, grantee, rights)."""
+        return self._cap_result("grant", (self._owner(cap), cap, grantee, rights))
+
+    @on("memory")
+    @rule(cap=caps)
+    def dealloc_as_owner(self, cap: Cap) -> None:
+        """dealloc(owner of cap.page, cap)."""
+        self._apply("dealloc", (self._owner(cap), cap))
+
+    @on("tlb")
+    @rule(vpage=st.integers(0, 3), cap=caps, writable=st.booleans())
+    def tlbwr_as_owner(self, vpage: int, cap: Cap, writable: bool) -> None:
+        """tlbwr(owner of cap.page, vpage, cap, writable)."""
+        self._apply("tlbwr", (self._owner(cap), vpage, cap, writable))
+
+    @on("tlb")
+    @rule(slot=st.integers(0, 1), vpage=st.integers(0, 3), cap=caps, writable=st.booleans())
+    def gm_set_as_owner(self, slot: int, vpage: int, cap: Cap, writable: bool) -> None:
+        """gm_set(owner of cap.page, slot, vpage, cap, writable)."""
+        self._apply("gm_set", (self._owner(cap), slot, vpage, cap, writable))
+
+    @on("hostile")
+    @rule(name=st.sampled_from(sorted(OPERATIONS)), junk=st.sampled_from(JUNK),
+          position=st.integers(0, 4))
+    def wrong_type(self, name: str, junk: Any, position: int) -> None:
+        """GEN-1: a value of the wrong type at one argument (the others plausible)."""
+        sig = OPERATIONS[name]
+        plausible = {"int": 0, "bool": False, "cap": Cap(0, 0, 1), "program": NAMED_PROGRAMS[4],
+                     "packet": b"\x00"}
+        args = [plausible[k] for _, k in sig.args]
+        if args:
+            args[position % len(args)] = junk
+        else:
+            args = [junk]
+        self._apply(name, args)
+
+    @on("hostile")
+    @rule(name=st.sampled_from(sorted(OPERATIONS)), extra=st.booleans())
+    def wrong_arity(self, name: str, extra: bool) -> None:
+        """GEN-1: one argument too many or too few."""
+        n = len(OPERATIONS[name].args)
+        args = [0] * (n + 1 if extra or n == 0 else n - 1)
+        self._apply(name, args)
+
+    @on("revocation")
+    @rule(kind=st.sampled_from(["page", "slice", "filter"]), pick=st.integers(0, 15),
+          wait=st.integers(1, 3))
+    def revoke_owned(self, kind: str, pick: int, wait: int) -> None:
+        """REV-1: the kernel asks an owner for one of its pages, slices or filters back
+        (the ``pick``-th owned one, wrapping around; nothing if none is owned)."""
+        s = self.model
+        table = {"page": s.owner, "slice": s.slice_owner, "filter": s.filter_owner}[kind]
+        assert isinstance(table, ConMap)
+        owned = [(o, k) for k, o in table.items()
+                 if o >= 0 and (kind != "filter" or s.filter_valid[k])]
+        if not owned:
+            return
+        env, target = owned[pick % len(owned)]
+        resource = {"page": 0, "slice": 1, "filter": 2}[kind]
+        self._apply("revoke_request", [env, resource, target, s.now + wait])
+
+    @rule(pick=st.integers(0, 3), alone=st.booleans(),
+          program=st.one_of(st.sampled_from([p for p in NAMED_PROGRAMS if p.name in SAMPLES]),
+                            st.sampled_from(NAMED_PROGRAMS)),
+          packets=st.lists(PACKETS, min_size=1, max_size=4), take=st.booleans())
+    def filter_traffic(self, pick: int, alone: bool, program: Program,
+                       packets: list[Packet], take: bool) -> None:
+        """NET-1..NET-4 together: (``alone``) every installed filter is removed by its
+        owner first, so the new one cannot overlap; the ``pick``-th live environment
+        (wrapping around; nothing if none is live) installs ``program`` (real tcpdump
+        programs half of the time), the packets arrive, and (``take``) the environment
+        takes one from its ring. The Z3 overlap check, the demux and its FLT-8 check all
+        run this way."""
+        s = self.model
+        assert isinstance(s.env_alive, ConMap) and isinstance(s.filter_valid, ConMap)
+        live = [e for e, alive in s.env_alive.items() if alive]
+        if not live:
+            return
+        if alone:
+            for slot, valid in s.filter_valid.items():
+                if valid:
+                    self._apply("filter_remove", [s.filter_owner[slot], slot])
+        env = live[pick % len(live)]
+        self._apply("filter_install", [env, program])
+        for packet in packets:
+            self._apply("packet_arrive", [packet])
+        if take:
+            self._apply("packet_take", [env])
+
+    @on("revocation")
+    @rule(env=st.integers(0, 3))
+    def tick_past_deadline_and_abort(self, env: int) -> None:
+        """REV-3: let the clock pass a pending request's deadline, then abort it."""
+        for _ in range(6):
+            s = self.model
+            if not (0 <= env < self.cfg.n_envs and s.rev_pending[env]) or (
+                    s.now > s.rev_deadline[env]):
+                break
+            self._apply("timer_tick", [])
+        self._apply("abort", [env])
+
+    # ------------------------------------------------------------------ after every step
+
+    def teardown(self) -> None:
+        """At the end of the program the model keeps every invariant
+        (``Lockstep.model_holds``; once per program, not per step: the check costs about
+        ten steps). Steer generation toward examples that hit many behaviour cells."""
+        failure = self.ls.model_holds()
+        if failure is not None:
+            self._failed(failure.message)
+        if self.cells:
+            target(float(len(self.cells)), label="behaviour cells hit")
+
+    @invariant()
+    def conforms(self) -> None:
+        """The observation means the model's state (``Lockstep.conforms``)."""
+        failure = self.ls.conforms(invariants=False)
+        if failure is not None:
+            self._failed(failure.message)
+
+
+_KEYWORD = {"target": "target_", "targets": "targets_"}
+
+
+def _op_rule(name: str, sig: OpSig, cfg: Config) -> Callable[..., Any]:
+    """A rule applying operation ``name``; its keyword arguments are the operation's."""
+    # ``target`` is a keyword of ``rule`` itself: that argument is spelled ``target_``
+    names = [_KEYWORD.get(a, a) for a, _ in sig.args]
+    strategies: dict[str, Any] = {
+        _KEYWORD.get(a, a): (
+            LockstepMachine.caps if k == "cap" else arg_strategy(name, a, k, cfg))
+        for a, k in sig.args
+    }
+
+    group = on(PREFIX_GROUP[sig.clause.split("-")[0]])
+    if sig.result == "cap":
+        def make(self: LockstepMachine, **kw: Any) -> Any:
+            return self._cap_result(name, tuple(kw[a] for a in names))
+
+        made: Callable[..., Any] = group(rule(target=LockstepMachine.caps, **strategies)(
+            _named(make, name, sig)))
+        return made
+
+    def step(self: LockstepMachine, **kw: Any) -> None:
+        self._apply(name, tuple(kw[a] for a in names))
+
+    decorate: Callable[[Callable[..., Any]], Callable[..., Any]] = rule(**strategies)
+    stepped: Callable[..., Any] = group(decorate(_named(step, name, sig)))
+    return stepped
+
+
+def _named(fn: Callable[..., Any], name: str, sig: OpSig) -> Callable[..., Any]:
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"{sig.clause}: apply {name} to the model and the implementation."
+    return fn
+
+
+HEALTH = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
+          HealthCheck.large_base_example]
+
+
+def lockstep_machine(factory: Factory, cfg: Config | None = None,
+                     ops: frozenset[str] | None = None, workload: str | None = None
+                     ) -> type[RuleBasedStateMachine]:
+    """A Hypothesis state machine running ``factory(cfg)`` in lockstep with the model.
+
+    One rule per operation of ``exo.interface.OPERATIONS`` (named after it, its keyword
+    arguments the operation's), plus forged capabilities, wrong types, wrong arity,
+    revocation and the abort protocol. Use ``lockstep_machine(MyKernel, cfg).TestCase``
+    in a pytest suite; set ``.TestCase.settings`` to change the budget. ``ops``
+    (``exo.kit.bringup.parse_ops``): make only these operations' calls and compare only the
+    ``observe()`` fields they can change (``exo.kit.bringup.fields_for``). ``workload``
+    ("exos", ``exo.kit.exos``): also a rule that runs library-OS services, every kernel
+    call of theirs a lockstep step.
+    """
+    cfg = cfg if cfg is not None else Config()
+    problem = cfg.problem()
+    if problem is not None:
+        raise ValueError(f"bad configuration: {problem}")
+    label = getattr(factory, "__name__", type(factory).__name__)
+    body: dict[str, Any] = {
+        "factory": staticmethod(factory),
+        "cfg": cfg,
+        "__doc__": f"{label} in lockstep with the exo model.",
+        "ops": ops,
+        "fields": fields_for(ops) if ops is not None else None,
+    }
+    for name, sig in OPERATIONS.items():
+        if ops is None or name in ops:
+            body[name] = _op_rule(name, sig, cfg)
+    bases: tuple[type, ...] = (LockstepMachine,)
+    if workload is not None:
+        from exo.kit.exos import WORKLOADS, ExosWorkload
+
+        if workload not in WORKLOADS:
+            raise ValueError(f"--workload: {workload!r} is not one of {', '.join(WORKLOADS)}")
+        bases = (ExosWorkload, LockstepMachine)
+    machine = type(f"Lockstep_{label}", bases, body)
+    machine.TestCase.settings = settings(  # type: ignore[attr-defined]
+        max_examples=100, stateful_step_count=30, deadline=None,
+        suppress_health_check=HEALTH)
+    return machine

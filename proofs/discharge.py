@@ -1,0 +1,94 @@
+"""Discharging one obligation: vacuity first (its hypotheses are satisfiable on a small
+instance), then the proof for every size within an rlimit; on failure a search on small
+instances, whose counterexample is made concrete and replayed on the executable model
+(``exo.proofs.counterexample``). ``unknown`` is a failure, never a pass."""
+
+from __future__ import annotations
+
+import time
+
+import z3
+
+from exo.interface import Config
+from exo.model import Transition
+from exo.proofs.counterexample import concretize
+from exo.proofs.filters import build_lemma, model_values
+from exo.proofs.filters import replay as replay_lemma
+from exo.proofs.obligations import (
+    BOUNDED_SIZES,
+    RLIMIT,
+    SEARCH_RLIMIT,
+    VACUITY_SIZE,
+    Obligation,
+    ProofResult,
+    bounded_config,
+    build,
+    solve,
+)
+
+__all__ = ["discharge"]
+
+
+def discharge(ob: Obligation, rlimit: int = RLIMIT, op: Transition | None = None
+              ) -> ProofResult:
+    """Prove ``ob`` for every size; on failure find, concretize and replay a counterexample.
+
+    ``rlimit`` bounds the proof attempt; the vacuity check and the bounded searches have
+    their own fixed budget. ``rlimit`` in the result is what the proof attempt used.
+    """
+    if ob.kind == "flt":
+        return _discharge_lemma(ob, rlimit)
+    start = time.perf_counter()
+    if ob.kind != "init":
+        q = build(ob, bounded_config(VACUITY_SIZE), op)
+        answer, _, _ = solve(q.hypotheses, SEARCH_RLIMIT)
+        if answer != z3.sat:
+            return ProofResult(ob, "vacuous", time.perf_counter() - start, 0,
+                               f"hypotheses not shown satisfiable ({answer})")
+    q = build(ob, Config.symbolic(), op)
+    answer, used, _ = solve([*q.hypotheses, q.goal], rlimit)
+    if answer == z3.unsat:
+        return ProofResult(ob, "proved", time.perf_counter() - start, used)
+    for n in BOUNDED_SIZES:
+        small = build(ob, bounded_config(n), op)
+        found, _, solver = z3.unknown, 0, z3.Solver()
+        if small.pre is not None:  # first look for one without packet filters: replayable
+            no_filters = [z3.Not(small.pre.filter_valid[f]) for f in range(n)]
+            found, _, solver = solve([*small.hypotheses, small.goal, *no_filters],
+                                     SEARCH_RLIMIT)
+        if found != z3.sat:
+            found, _, solver = solve([*small.hypotheses, small.goal], SEARCH_RLIMIT)
+        if found == z3.sat:
+            cex = concretize(ob, bounded_config(n), small, solver.model(), op)
+            detail = cex["summary"] if cex.get("replayed") else (
+                "Z3 model did not replay on the executable model: " + cex["summary"])
+            return ProofResult(ob, "counterexample", time.perf_counter() - start, used,
+                               detail, cex)
+    return ProofResult(ob, "unknown", time.perf_counter() - start, used,
+                       f"proof: {answer} within rlimit {rlimit}; no counterexample with "
+                       f"sizes up to {BOUNDED_SIZES[-1]}")
+
+
+def _discharge_lemma(ob: Obligation, rlimit: int) -> ProofResult:
+    """A lemma about every filter program (``exo.proofs.filters``): vacuity, proof, and on
+    failure a counterexample whose values are re-checked with Python values."""
+    start = time.perf_counter()
+    hyps, goal, named = build_lemma(ob.name)
+    answer, _, _ = solve(hyps, SEARCH_RLIMIT)
+    if answer != z3.sat:
+        return ProofResult(ob, "vacuous", time.perf_counter() - start, 0,
+                           f"hypotheses not shown satisfiable ({answer})")
+    answer, used, solver = solve([*hyps, goal], rlimit)
+    if answer == z3.unsat:
+        return ProofResult(ob, "proved", time.perf_counter() - start, used)
+    if answer == z3.sat:
+        values = model_values(solver.model(), named)
+        confirmed = replay_lemma(ob.name, values)
+        record = {"obligation": ob.name, "kind": ob.kind, "clause": ob.clause,
+                  "values": values, "replayed": confirmed,
+                  "summary": f"{ob.name} fails for {values}"}
+        return ProofResult(ob, "counterexample", time.perf_counter() - start, used,
+                           f"{record['summary']}{'' if confirmed else ' (NOT confirmed)'}",
+                           record)
+    return ProofResult(ob, "unknown", time.perf_counter() - start, used,
+                       f"{answer} within rlimit {rlimit}")

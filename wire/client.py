@@ -1,0 +1,259 @@
+"""The wire client (WIRE-1..WIRE-5): ``WireKernel`` implements the conformance contract
+(``apply``, ``observe``) by talking to a kernel process, so ``exo check --impl-cmd CMD``
+is ``exo check`` with ``WireKernel.factory(CMD)`` as the factory. A process that
+crashes, hangs past the step timeout, or answers out of shape makes ``apply``/``observe``
+raise ``WireError``, which the lockstep machine reports as a failure with the shrunk
+program; the process is then started afresh.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import json
+import os
+import select
+import shlex
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import IO, Any, ClassVar
+
+from exo.interface import (
+    Config,
+    Result,
+)
+from exo.wire.codec import (
+    WireError,
+    config_json,
+    decode_result,
+    decode_state,
+    encode,
+    expect,
+    request,
+)
+
+STEP_TIMEOUT = 5.0
+"""WIRE-1: seconds the client waits for one reply before it calls the process hung."""
+
+MAX_LINE = 16 * 1024 * 1024
+"""The longest reply line read (16 MiB): a state of the largest configurations fits."""
+
+
+__all__ = ["MAX_LINE", "STEP_TIMEOUT", "Wire", "WireKernel", "goodbye"]
+
+
+class Wire:
+    """WIRE-1: one process under test: requests on its standard input, one reply line per
+    request on its standard output, its standard error kept (the last lines) for reports.
+    Every failure to get a reply in shape raises ``WireError``."""
+
+    def __init__(self, command: list[str], timeout: float | None = None) -> None:
+        self.command = command
+        self.timeout = timeout if timeout is not None else STEP_TIMEOUT
+        self.stderr_tail: deque[str] = deque(maxlen=20)
+        try:
+            self.proc = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, bufsize=0,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        except OSError as exc:
+            raise WireError(f"cannot start {shlex.join(command)}: {exc.strerror or exc}"
+                            ) from exc
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._out = self.proc.stdout.fileno()
+        self._pending = bytearray()  # read from the process, not yet a whole line
+        threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
+
+    def _drain(self, stream: IO[bytes]) -> None:
+        try:
+            for line in stream:
+                self.stderr_tail.append(line.decode("utf-8", "replace").rstrip("\n"))
+        except (OSError, ValueError):
+            pass
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def _readline(self) -> bytes | None:
+        """One reply line (without its newline), None at end of output; raises
+        ``TimeoutError`` after the step timeout. The pipe is read here, with ``select``,
+        not by a thread: a step costs two pipe round trips and no thread hand-off."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            end = self._pending.find(b"\n")
+            if end >= 0:
+                line = bytes(self._pending[:end])
+                del self._pending[:end + 1]
+                return line
+            if len(self._pending) > MAX_LINE:
+                return bytes(self._pending)
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self._out], [], [], left)[0]:
+                raise TimeoutError
+            chunk = os.read(self._out, 1 << 16)
+            if not chunk:
+                return None
+            self._pending += chunk
+
+    def ask(self, message: dict[str, Any]) -> Any:
+        """Send one request and return its reply, parsed (raises ``WireError``)."""
+        line = json.dumps(message, separators=(",", ":"))
+        what = f"request {line[:200]}"
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(line.encode() + b"\n")
+        except (BrokenPipeError, OSError, ValueError) as exc:
+            raise WireError(self._died(f"could not send {what}: {exc}")) from exc
+        return self._reply(what)
+
+    def _reply(self, what: str) -> Any:
+        try:
+            reply = self._readline()
+        except TimeoutError:
+            self.kill()
+            raise WireError(self._with_stderr(
+                f"no reply within {self.timeout:g} s to {what} (hung; killed)")) from None
+        except (OSError, ValueError) as exc:
+            raise WireError(self._died(f"no reply to {what}: {exc}")) from None
+        if reply is None:
+            raise WireError(self._died(f"no reply to {what}: end of output"))
+        if len(reply) > MAX_LINE:
+            raise WireError(f"reply to {what} longer than {MAX_LINE} bytes")
+        try:
+            return json.loads(reply)
+        except ValueError:
+            raise WireError(self._with_stderr(
+                f"reply to {what} is not JSON: "
+                f"{reply.strip()[:200].decode('utf-8', 'replace')!r}")) from None
+
+    def _died(self, text: str) -> str:
+        try:
+            code = self.proc.wait(timeout=1)
+            text += f" (the process exited with status {code})"
+        except subprocess.TimeoutExpired:
+            pass
+        return self._with_stderr(text)
+
+    def _with_stderr(self, text: str) -> str:
+        tail = list(self.stderr_tail)[-5:]
+        return text + ("; its standard error ends: " + " | ".join(tail) if tail else "")
+
+    def close(self) -> None:
+        """Say goodbye (``goodbye``) and end the process."""
+        goodbye(self)
+
+    def kill(self) -> None:
+        """End the process: close its input (a well-behaved kernel exits on end of
+        input), wait a moment, then kill it."""
+        for stream in (self.proc.stdin,):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        try:
+            self.proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        for stream in (self.proc.stdout, self.proc.stderr):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+
+
+def goodbye(wire: Wire) -> None:
+    """WIRE-5: send ``goodbye`` to a live process, take its ``bye``, and end it (a process
+    still running after that is killed)."""
+    if wire.alive():
+        with contextlib.suppress(WireError):
+            wire.ask(request("goodbye"))
+    wire.kill()
+
+
+class WireKernel:
+    """WIRE-2..WIRE-4: a kernel behind the protocol, as the conformance contract wants it
+    (``apply``, ``observe``). One process per command is kept alive across programs (a
+    ``reset`` starts each); one that broke the protocol is killed and the next program
+    starts a fresh one."""
+
+    _live: ClassVar[dict[tuple[str, ...], Wire]] = {}
+
+    def __init__(self, command: list[str], cfg: Config, timeout: float | None = None
+                 ) -> None:
+        self.cfg, self.command = cfg, tuple(command)
+        timeout = timeout if timeout is not None else STEP_TIMEOUT
+        wire = self._live.pop(self.command, None)
+        if wire is None or not wire.alive() or wire.timeout != timeout:
+            if wire is not None:
+                wire.kill()
+            wire = Wire(list(command), timeout)
+        self.wire = wire
+        self._call(request("reset", config=config_json(cfg)), "ready", ())
+        self._live[self.command] = wire
+
+    @classmethod
+    def factory(cls, command: str | list[str], timeout: float | None = None
+                ) -> Callable[[Config], WireKernel]:
+        """``exo check``'s factory for ``--impl-cmd`` (a shell-like command line)."""
+        try:
+            argv = shlex.split(command) if isinstance(command, str) else list(command)
+        except ValueError as exc:
+            raise ValueError(f"--impl-cmd {command!r}: {exc}") from None
+        if not argv:
+            raise ValueError("--impl-cmd is empty")
+        atexit.register(cls.close_all)
+
+        def make(cfg: Config) -> WireKernel:
+            return cls(argv, cfg, timeout)
+
+        return make
+
+    def _call(self, message: dict[str, Any], kind: str, keys: tuple[str, ...]) -> Any:
+        """The reply to ``message``, of type ``kind`` with ``keys``; a process that
+        breaks the protocol is killed."""
+        try:
+            reply = self.wire.ask(message)
+            expect(reply, kind, keys)
+        except ValueError as exc:
+            self._broken()
+            raise WireError(f"{message['type']}: {exc}") from None
+        except WireError:
+            self._broken()
+            raise
+        return reply
+
+    def _broken(self) -> None:
+        self._live.pop(self.command, None)
+        self.wire.kill()
+
+    def apply(self, name: str, *args: Any) -> Result:
+        """WIRE-3."""
+        reply = self._call(request("apply", op=name, args=[encode(a) for a in args]),
+                           "result", ("status", "value"))
+        try:
+            return decode_result(name, reply)
+        except (ValueError, KeyError) as exc:
+            self._broken()
+            raise WireError(f"apply {name}: {exc}") from None
+
+    def observe(self) -> dict[str, Any]:
+        """WIRE-4."""
+        reply = self._call(request("observe"), "state", ("fields",))
+        try:
+            return decode_state(self.cfg, reply)
+        except ValueError as exc:
+            self._broken()
+            raise WireError(f"observe: {exc}") from None
+
+    @classmethod
+    def close_all(cls) -> None:
+        """WIRE-5: say goodbye to every process kept alive."""
+        while cls._live:
+            _, wire = cls._live.popitem()
+            wire.close()
