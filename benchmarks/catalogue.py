@@ -1,4 +1,4 @@
-"""How well ``exo check`` (``exo.kit.machine.run_check``) catches the broken implementations of
+"""How well ``exo check`` (``exo.kit.run_check``) catches the broken implementations of
 ``tests/catalogue.py``.
 
 Measured on 2026-11-28 with exo check's default budget (``run_check(entry, None,
@@ -153,7 +153,7 @@ def measure(name: str, seeds: int, examples: int, steps: int, start: int = 1) ->
         return row
     for seed in range(start, start + seeds):
         t0 = time.perf_counter()
-        # as `exo check` runs by default: spread over exo.kit.rules.KIT_CONFIGS
+        # as `exo check` runs by default: spread over exo.kit.configs.KIT_CONFIGS
         report = run_check(cls, None, steps=steps, examples=examples, seed=seed)
         dt = time.perf_counter() - t0
         caught = not report.passed

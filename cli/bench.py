@@ -12,7 +12,7 @@ every row is (name, measured ratio, target, met). The rows:
 3. impl demux / a Python dict lookup on the extracted UDP destination port (the limit);
 4. a TLB refill from the STLB: model ``REGISTRY["load"]`` / impl ``Kernel.apply("load")``;
 5. impl dealloc of a page with 8 bindings, STLB of 10^5 / of 10^3 entries;
-6. lockstep differential testing (``exo.kit.machine.run_check`` with ``exo.impl.Kernel``):
+6. lockstep differential testing (``exo.kit.run_check`` with ``exo.impl.Kernel``):
    implementation steps per second;
 7-10. with ``--c-kernel PATH``: a kernel behind the wire protocol (``exo.cli.bench_wire``).
 

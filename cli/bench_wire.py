@@ -2,7 +2,7 @@
 
 Four rows, each a ratio measured in one run:
 
-1. lockstep against the process: ``exo.kit.machine.run_check`` with
+1. lockstep against the process: ``exo.kit.run_check`` with
    ``WireKernel.factory(PATH)`` as ``exo check --impl-cmd PATH --ops
    ENV,MEM,TLB,CPU,PCT,EXC,REV`` runs it; operations applied per second (target >= 1,000);
 2. a load that hits the hardware TLB: bundled ``exo.impl.Kernel`` / the C kernel;

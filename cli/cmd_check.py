@@ -64,7 +64,7 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
               examples: int, seed: int | None, config_text: str | None,
               ops_text: str | None, workload: str | None, json_out: Path | None,
               repro_out: Path, replay: bool) -> None:
-    """Run an implementation in lockstep with the model (Hypothesis, exo.kit.machine).
+    """Run an implementation in lockstep with the model (Hypothesis, exo.kit).
 
     \b
     Every operation, hostile arguments included (negative and huge ints, wrong types,

@@ -63,7 +63,7 @@ class CheckReport:
 SHRINK_SECONDS = 8
 """How long Hypothesis may shrink a failure (its own limit is 300 s, and a failing program
 of 50 steps with packet filters took that long). Step deletion on a plain replay
-(``exo.kit.lockstep.minimize``: chunks, then single steps and pairs, at most
+(``exo.kit.replay.minimize``: chunks, then single steps and pairs, at most
 ``MINIMIZE_SECONDS``) finishes the job; with 20 s here the catalogue's failures came out
 no shorter, only later."""
 
@@ -155,7 +155,7 @@ def _timed(report: CheckReport, start: float, failed_at: list[float]) -> None:
 def _minimized(factory: Factory, cfg: Config, trace: list[Step], report: CheckReport,
                fields: frozenset[str] | None) -> None:
     """Replay the shrunk example's calls outside Hypothesis; if the failure shows, delete
-    single steps while it persists (``exo.kit.lockstep.minimize``) and keep the result."""
+    single steps while it persists (``exo.kit.replay.minimize``) and keep the result."""
     try:
         failure = replay(factory, cfg, trace, fields)
         if failure is None:

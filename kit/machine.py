@@ -125,7 +125,7 @@ class LockstepMachine(LibosRules, RuleBasedStateMachine):
           to it writable (TLB and STLB); their capabilities go to ``caps``.
 
         Scenarios the configuration is too small for fall back to ``empty``. ``swarm`` is the
-        set of rule groups this example runs (``exo.kit.rules.GROUPS``; empty: all of them)."""
+        set of rule groups this example runs (``exo.kit.configs.GROUPS``; empty: all of them)."""
         self.enabled = frozenset(swarm) if swarm else frozenset(GROUPS)
         c = self.cfg
         if scenario == "empty" or min(c.n_envs, c.n_cids, c.n_slices, c.n_pages) < 2:

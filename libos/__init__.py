@@ -4,7 +4,7 @@ A library OS here is untrusted application code. It drives a kernel only through
 conformance contract: ``apply(name, *args)`` for operations and hardware events, and
 ``observe()`` to read the state the kernel exposes (the registers it loaded into, the
 cause of an upcall, the owner of each physical page). So the same library runs on the
-reference model (``exo.kit.machine.ModelImplementation``), on the bundled ``exo.impl.Kernel``
+reference model (``exo.kit.ModelImplementation``), on the bundled ``exo.impl.Kernel``
 and on any kernel the kit can drive over the wire protocol.
 
 * ``exo.libos.core``: the machine the libraries share (counting kernel calls) and the

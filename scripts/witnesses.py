@@ -3,7 +3,7 @@ cell of exo.kit.coverage (see exo.kit.witnesses).
 
     python scripts/witnesses.py [--seeds 6] [--examples 400] [--steps 50] [--keep]
 
-Runs the kit on the model (exo.kit.machine.ModelImplementation) over exo.kit.rules.KIT_CONFIGS with
+Runs the kit on the model (exo.kit.ModelImplementation) over exo.kit.configs.KIT_CONFIGS with
 several seeds, keeps for each cell the shortest prefix of the example that first hit it,
 replays each prefix to learn every cell it hits, and keeps a greedy cover. Prints the cells
 no run hit (they must be in exo.kit.coverage.UNREACHABLE, or the generation needs work).

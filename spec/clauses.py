@@ -43,6 +43,8 @@ MODULES = (
     "exo.spec.theorems",
     "exo.proofs.demux",
     "exo.wire.codec",
+    "exo.wire.client",
+    "exo.wire.server",
 )
 """Where clause homes are looked for."""
 

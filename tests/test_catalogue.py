@@ -3,7 +3,7 @@ diverges from the model on its witness, and the conformance kit catches it.
 
 ``test_kit_catches`` runs ``exo check``'s default budget (``run_check(entry, None,
 steps=50, examples=200)``: the witness sweep of ``exo.kit.witnesses``, then generation over
-``exo.kit.rules.KIT_CONFIGS``) with one seed on every entry; each must be caught.
+``exo.kit.configs.KIT_CONFIGS``) with one seed on every entry; each must be caught.
 benchmarks/catalogue.py measures ten seeds.
 """
 

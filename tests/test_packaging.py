@@ -14,7 +14,8 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGE_DIRS = [ROOT / d for d in ("exo", "model", "impl", "proofs", "spec")]
+PACKAGE_DIRS = [ROOT / d for d in ("exo", "model", "impl", "proofs", "spec", "spec/declarative",
+                                     "libos", "kit", "wire", "cli")]
 
 DISTRIBUTION = {"z3": "z3-solver", "hypothesis": "hypothesis", "click": "click",
                 "rich": "rich", "matplotlib": "matplotlib", "crosshair": "crosshair-tool"}

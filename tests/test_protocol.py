@@ -115,8 +115,6 @@ def test_the_schema_refuses_short_int_texts() -> None:
 def test_the_reference_server_holds_a_register_beyond_64_bits() -> None:
     """CPU-6 over the wire: ``exo serve`` takes ±2**70 as {"int": ...} and reports the
     register and the stored word in the same form."""
-    from exo.wire.codec import config_json
-
     cfg = config_json(Config(n_envs=1, n_slices=1))
     replies = transcript([
         request("reset", config=cfg),
@@ -333,7 +331,7 @@ def transcript(lines: list[dict[str, Any]]) -> list[Any]:
 def test_a_transcript_of_the_reference_server_matches_the_schema() -> None:
     """Every request and reply of a session with ``exo serve`` validates against
     spec/protocol.schema.json, and each request gets exactly one reply in order."""
-    cfg = json.loads(json.dumps(__import__("exo.wire.codec").protocol.config_json(SMALL)))
+    cfg = json.loads(json.dumps(config_json(SMALL)))
     requests = [
         request("reset", config=cfg),
         request("apply", op="env_create", args=[0, 0]),

@@ -1,5 +1,5 @@
 /* `exo-c-kernel --bench`: what one operation costs this kernel, timed in-process (no
- * protocol), on the configurations exo.bench uses for the bundled Python implementation,
+ * protocol), on the configurations exo.cli.bench uses for the bundled Python implementation,
  * so `exo bench --c-kernel` can put the two side by side as ratios of one run:
  *   tlb_hit      a load whose binding is in the hardware TLB (outcome ACCESS);
  *   stlb_refill  loads alternating between two pages in a 1-slot TLB, so every one
@@ -51,7 +51,7 @@ static struct config base_config(void)
 
 enum { VP_A = 5, VP_B = 6 };
 
-/* exo.bench.refill_setup: env 0 running, VP_A -> page 0 and VP_B -> page 1 written in
+/* exo.cli.bench.refill_setup: env 0 running, VP_A -> page 0 and VP_B -> page 1 written in
  * that order into a 1-slot TLB (VP_A then lives in the STLB only) */
 static void refill_setup(struct kernel *k)
 {
