@@ -6,6 +6,8 @@ it serves ``exo.impl.Kernel`` correctly until the ``N``-th ``apply`` after a ``r
     hang N       stops answering (a hang)
     garbage N    answers a line that is not JSON
     shape N      answers a result with a status that is no status
+    false N      answers ``false`` where the value 0 is due (``true`` for 1)
+    upper N      answers a hex value (a packet, an OVERLAP witness) in upper case
 
 Run as ``python tests/wire_faults.py MODE N``.
 """
@@ -42,6 +44,12 @@ def main(mode: str, limit: int) -> int:
                     line = "this is not json"
                 if mode == "shape":
                     line = json.dumps({"type": "result", "status": "FINE", "value": 0})
+                reply = json.loads(line) if mode in ("false", "upper") else None
+                value = reply.get("value") if type(reply) is dict else None
+                if mode == "false" and type(value) is int and value in (0, 1):
+                    line = json.dumps({**(reply or {}), "value": bool(value)})
+                if mode == "upper" and type(value) is dict and "hex" in value:
+                    line = json.dumps({**(reply or {}), "value": {"hex": value["hex"].upper()}})
         sys.stdout.write(line + "\n")
         sys.stdout.flush()
 

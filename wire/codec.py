@@ -22,6 +22,7 @@ from exo.interface import (
     Result,
     Status,
 )
+from exo.kit.conformance import HEX
 from exo.model.state import SCALARS, layout
 
 VERSION = 1
@@ -110,6 +111,8 @@ def encode(v: Any) -> Any:
 
 def decode_program(text: str) -> tuple[tuple[int, int, int, int], ...]:
     """WIRE-6: a program from its hex form (raises ValueError if it is not one)."""
+    if HEX.fullmatch(text) is None:
+        raise ValueError("a program is lower-case hex, two digits a byte")
     raw = bytes.fromhex(text)
     if len(raw) % 8:
         raise ValueError("a program is 8 bytes per instruction")
@@ -130,7 +133,7 @@ def decode(v: Any) -> Any:
             return decode_int(v)
         if tag == "cap" and type(body) is list and len(body) == 3:
             return Cap(*(decode_int(x) for x in body))
-        if tag == "hex" and type(body) is str:
+        if tag == "hex" and type(body) is str and HEX.fullmatch(body):
             return bytes.fromhex(body)
         if tag == "program" and type(body) is str:
             return decode_program(body)
@@ -173,9 +176,9 @@ def decode_result(op: str, reply: Any) -> Result:
         return Result(Status[status], int(Outcome[value]))
     if op == "filter_install" and type(value) is dict and set(value) == {"hex"}:
         text = value["hex"]
-        if type(text) is not str:
-            raise ValueError(f"witness {short(value)} is not hex")
-        bytes.fromhex(text)  # must be hex
+        if type(text) is not str or HEX.fullmatch(text) is None:
+            raise ValueError(f"witness {short(value)} is not lower-case hex, two digits a "
+                             "byte (WIRE-6)")
         return Result(Status[status], text)
     decoded = decode(value)
     if OPERATIONS[op].result == "cap" and type(decoded) is not Cap:

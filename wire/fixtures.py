@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from exo.interface import OPERATIONS, Cap, Config, Result, Status
-from exo.kit.conformance import _meaningful, abstract, canonical
+from exo.kit.conformance import _meaningful, abstract, canonical, exact_kind
 from exo.kit.coverage import all_cells, cells_of
 from exo.model import REGISTRY, State, initial
 from exo.model.state import SCALARS, layout
@@ -267,9 +267,11 @@ def run_one(data: dict[str, Any], factory: Callable[[Config], Any]) -> Outcome:
                 raise FixtureError(f"{name}: step {i} is not a step of {FORMAT}")
             op, want = step["op"], step["expect"]
             got = _call(impl.apply, op, *[_arg(a) for a in step["args"]])
-            wire = encode_result(op, got) if isinstance(got, Result) else None
+            wire = encode_result(op, got) if type(got) is Result and exact_kind(
+                got.status) == "int" else None
             if wire is None or wire["status"] != want["status"] or (
-                    not want.get("any_witness") and wire["value"] != want["value"]):
+                    not want.get("any_witness") and not _same_json(wire["value"],
+                                                                   want["value"])):
                 shown = f"{wire['status']} {json.dumps(wire['value'])}" if wire else repr(got)
                 return failed(i + 1, f"step {i} {op}("
                               f"{', '.join(json.dumps(a) for a in step['args'])}): expected "
@@ -284,6 +286,11 @@ def run_one(data: dict[str, Any], factory: Callable[[Config], Any]) -> Outcome:
                    data["clauses"])
 
 
+def _same_json(a: Any, b: Any) -> bool:
+    """Equal as JSON texts: ``false`` is not ``0`` (``False == 0`` in Python)."""
+    return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+
+
 def _state_problem(cfg: Config, expected: dict[str, Any], observed: dict[str, Any]
                    ) -> str:
     """The first expected entry the observation contradicts ('' if none)."""
@@ -294,13 +301,13 @@ def _state_problem(cfg: Config, expected: dict[str, Any], observed: dict[str, An
     for name, want in expected.items():
         have = getattr(state, name)
         if name in SCALARS:
-            if encode(have) != want:
+            if not _same_json(encode(have), want):
                 return f"{name}: expected {want}, observed {encode(have)}"
             continue
         for row in want:
             *key, value = row
             k = key[0] if len(key) == 1 else tuple(key)
-            if encode(have[k]) != value:
+            if not _same_json(encode(have[k]), value):
                 return (f"{name}[{', '.join(map(str, key))}]: expected {json.dumps(value)}, "
                         f"observed {json.dumps(encode(have[k]))}")
     return ""
