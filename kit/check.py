@@ -15,6 +15,8 @@ from hypothesis import Phase, settings
 from hypothesis import core as hypothesis_core
 from hypothesis.errors import HypothesisException
 from hypothesis.internal.conjecture import engine as hypothesis_engine
+from hypothesis.internal.conjecture import providers as hypothesis_providers
+from hypothesis.internal.constants_ast import Constants
 from hypothesis.reporting import with_reporter
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
@@ -28,7 +30,7 @@ from exo.kit.replay import minimize, replay
 from exo.kit.text import describe, message_line
 from exo.kit.witnesses import sweep
 
-__all__ = ["SHRINK_SECONDS", "CheckReport", "run_check"]
+__all__ = ["SHRINK_EXAMPLES", "CheckReport", "run_check"]
 
 
 @dataclass
@@ -60,12 +62,29 @@ class CheckReport:
         return out
 
 
-SHRINK_SECONDS = 8
-"""How long Hypothesis may shrink a failure (its own limit is 300 s, and a failing program
-of 50 steps with packet filters took that long). Step deletion on a plain replay
-(``exo.kit.replay.minimize``: chunks, then single steps and pairs, at most
-``MINIMIZE_SECONDS``) finishes the job; with 20 s here the catalogue's failures came out
-no shorter, only later."""
+SHRINK_EXAMPLES = 300
+"""How many programs Hypothesis may run while it shrinks a failure. Its own limit is 300
+seconds (a failing program of 50 steps with packet filters took that long); a limit in
+seconds would also make the shrunk program depend on the machine's load, so the kit
+counts programs instead (about 8 s at the bundled kernel's speed). Step deletion on a
+plain replay (``exo.kit.replay.minimize``: chunks, then single steps and pairs, at most
+``MINIMIZE_CALLS`` calls) finishes the job."""
+
+
+class _ProgramClock:
+    """What Hypothesis's engine reads as its clock during ``run_check``: ``perf_counter``
+    counts the programs started (so its shrinking deadline, ``MAX_SHRINKING_SECONDS``
+    later, is a number of programs); ``monotonic`` is the real one (it only ends the
+    search for more bugs, which the kit never asks for)."""
+
+    def __init__(self, count: list[int]) -> None:
+        self.count = count
+
+    def perf_counter(self) -> float:
+        return float(self.count[0])
+
+    def monotonic(self) -> float:
+        return time.monotonic()
 
 
 def run_check(
@@ -77,14 +96,16 @@ def run_check(
     derandomize: bool = False,
     seed: int | None = None,
     ops: frozenset[str] | None = None,
-    shrink_seconds: int = SHRINK_SECONDS,
+    shrink_examples: int = SHRINK_EXAMPLES,
     workload: str | None = None,
 ) -> CheckReport:
     """Run the lockstep machine for ``examples`` programs of up to ``steps`` steps.
 
     ``on_progress(n)`` is told how many programs have run (at most ``examples``; shrinking
     a failure runs more). ``seed`` makes the run repeatable: the same seed, implementation
-    and budget generate the same programs. ``ops``: bring-up mode (``lockstep_machine``).
+    and budget generate the same programs, shrink them the same way (``shrink_examples``
+    programs at most) and report the same failure, whatever the machine's load and the
+    working folder hold. ``ops``: bring-up mode (``lockstep_machine``).
     Raises ``ValueError`` if ``factory`` cannot
     build something with ``apply`` and ``observe`` (a usage error, not a conformance
     failure).
@@ -113,9 +134,12 @@ def run_check(
     start = time.perf_counter()
     failed_at: list[float] = []
     shrink_limit = hypothesis_engine.MAX_SHRINKING_SECONDS
-    hypothesis_engine.MAX_SHRINKING_SECONDS = max(1, int(shrink_seconds))
+    engine_time = getattr(hypothesis_engine, "time")  # noqa: B009 (not exported)
+    hypothesis_engine.MAX_SHRINKING_SECONDS = max(1, int(shrink_examples))
+    setattr(hypothesis_engine, "time", _ProgramClock(count))  # noqa: B010 (a module global)
     forced: Any = hypothesis_core.global_force_seed
     hypothesis_core.global_force_seed = seed if seed is not None else forced  # type: ignore[assignment]
+    local_constants = _without_local_constants()
     try:
         if ops is None and _swept(factory, configs, report, failed_at):
             _timed(report, start, failed_at)
@@ -137,11 +161,35 @@ def run_check(
     finally:
         hypothesis_core.global_force_seed = forced
         hypothesis_engine.MAX_SHRINKING_SECONDS = shrink_limit
+        setattr(hypothesis_engine, "time", engine_time)  # noqa: B010
+        _restore_local_constants(local_constants)
     report.runs = count[0]
     _timed(report, start, failed_at)
     if on_progress is not None and report.passed:
         on_progress(examples)
     return report
+
+
+def _without_local_constants() -> Any:
+    """Same seed, same run: Hypothesis also draws "local constants" read from the source
+    of every non-library module loaded in the process, through a cache in the working
+    folder (``.hypothesis/constants``), so what a seed generates would depend on which
+    modules happen to be loaded and on what that folder holds. The kit draws from its
+    own strategies only: the local pool is empty during ``run_check`` (the old reader is
+    returned, for ``_restore_local_constants``)."""
+    old = hypothesis_providers._get_local_constants
+    hypothesis_providers._get_local_constants = _no_constants
+    hypothesis_providers.CONSTANTS_CACHE.cache.clear()
+    return old
+
+
+def _no_constants() -> Any:
+    return Constants()
+
+
+def _restore_local_constants(old: Any) -> None:
+    hypothesis_providers._get_local_constants = old
+    hypothesis_providers.CONSTANTS_CACHE.cache.clear()
 
 
 def _timed(report: CheckReport, start: float, failed_at: list[float]) -> None:

@@ -4,14 +4,13 @@ boot (``replay``), and a failing list cut down to a short one that fails the sam
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import Any
 
 from exo.interface import OPERATIONS, Config
 from exo.kit.lockstep import Factory, Failure, Lockstep, Step
 
-__all__ = ["MINIMIZE_SECONDS", "checked_steps", "minimize", "replay"]
+__all__ = ["MINIMIZE_CALLS", "checked_steps", "minimize", "replay"]
 
 
 def checked_steps(steps: Sequence[Any]) -> list[Step]:
@@ -31,9 +30,11 @@ def checked_steps(steps: Sequence[Any]) -> list[Step]:
     return out
 
 
-MINIMIZE_SECONDS = 15.0
-"""How long ``minimize`` may delete steps (a failing program of hundreds of calls would
-otherwise cost minutes of replays); it keeps the shortest program found by then."""
+MINIMIZE_CALLS = 30_000
+"""How many calls ``minimize``'s replays may make in all (a failing program of hundreds
+of calls would otherwise cost minutes of replays; about 15 s at the bundled kernel's
+speed); it keeps the shortest program found by then. A number of calls, not seconds, so
+the result does not depend on the machine's load."""
 
 
 def replay(factory: Factory, cfg: Config, steps: Sequence[Step],
@@ -64,12 +65,12 @@ def replay(factory: Factory, cfg: Config, steps: Sequence[Step],
 
 def minimize(factory: Factory, cfg: Config, steps: Sequence[Step], failure: Failure,
              max_replays: int = 2000, fields: frozenset[str] | None = None,
-             max_seconds: float = MINIMIZE_SECONDS) -> tuple[list[Step], Failure]:
+             max_calls: int = MINIMIZE_CALLS) -> tuple[list[Step], Failure]:
     """A shorter program failing the same way (the same ``kind``): cut everything after
     ``failure.index``, delete chunks of steps (halves, quarters, ... from the end), then
     single steps (from the last to the first, repeatedly) and then pairs of steps, while
     a replay still fails with that kind. At most
-    ``max_replays`` replays and ``max_seconds`` seconds; the shortest program found and
+    ``max_replays`` replays and ``max_calls`` calls; the shortest program found and
     its failure. The model's invariants are checked after every step only when the
     failure is a broken invariant."""
     every: bool | None = True if failure.kind == "invariant" else None
@@ -78,13 +79,14 @@ def minimize(factory: Factory, cfg: Config, steps: Sequence[Step], failure: Fail
     if found is None or found.kind != failure.kind:  # not reproducible as given
         return list(steps), failure
     budget = [max_replays]
-    deadline = time.perf_counter() + max_seconds
+    calls = [max_calls]
 
     def attempt(candidate: list[Step]) -> Failure | None:
-        if budget[0] <= 0 or time.perf_counter() > deadline:
+        if budget[0] <= 0 or calls[0] < len(candidate):
             budget[0] = 0
             return None
         budget[0] -= 1
+        calls[0] -= len(candidate)
         f = replay(factory, cfg, candidate, fields, invariants=every)
         return f if f is not None and f.kind == failure.kind else None
 

@@ -103,7 +103,7 @@ def _caught(impl: Any, op: str, examples: int = 300, steps: int = 25) -> CheckRe
     assert any(op in ln for ln in lines[1:]) or op in report.error or (
         not op or op in calls), report.text()
     # what the user acts on: the replayed and minimized calls (Hypothesis shrinks for
-    # SHRINK_SECONDS only; exo.kit.replay.minimize finishes), else Hypothesis's program
+    # SHRINK_EXAMPLES only; exo.kit.replay.minimize finishes), else Hypothesis's program
     shrunk = report.trace if report.trace is not None else lines[1:]
     assert len(shrunk) <= 8, f"not shrunk:\n{report.text()}"
     return report

@@ -389,7 +389,7 @@ def test_a_process_that_breaks_the_protocol_is_a_reported_failure(mode: str, wor
     the expected shape: each a failure of kind ``raised`` naming what happened, with the
     program shrunk; the process is started afresh for the next program."""
     factory = WireKernel.factory([*FAULTS, mode, "3"], timeout=1.0)
-    report = run_check(factory, SMALL, steps=10, examples=5, seed=2, shrink_seconds=2)
+    report = run_check(factory, SMALL, steps=10, examples=5, seed=2, shrink_examples=20)
     WireKernel.close_all()
     assert not report.passed
     assert words in (report.error or ""), report.error
