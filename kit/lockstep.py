@@ -83,6 +83,7 @@ class Lockstep:
         self.result: Result | None = None
         self.failure: Failure | None = None
         self.steps = 0
+        self.compared = -1  # ``steps`` when the observation was last compared
         self.recent: list[str] = []  # calls since the last ``conforms``
         self.checked: State | None = None  # the model state whose invariants hold
         self.on_step: Callable[[State, str, tuple[Any, ...], Result, State, str], Any] | None
@@ -153,7 +154,10 @@ class Lockstep:
         then found step by step when the failing program is replayed)."""
         if self.failure is not None:
             return self.failure
+        if self.compared == self.steps and not invariants:
+            return None  # nothing called since the last comparison
         assert self.impl is not None
+        self.compared = self.steps
         after = self._after()
         self.recent = []
         try:

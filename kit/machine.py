@@ -96,12 +96,14 @@ class LockstepMachine(LibosRules, RuleBasedStateMachine):
     # ------------------------------------------------------------------ one lockstep step
 
     def _apply(self, name: str, args: tuple[Any, ...] | list[Any]) -> Result:
-        """One call on both sides (``Lockstep.call``); a difference fails the example. With
-        ``--ops`` (``ops``), a call of another operation is not made at all."""
+        """One call on both sides (``Lockstep.call``), then the observation against the
+        model's state (``Lockstep.conforms``): a difference fails the example at the call
+        that caused it, even inside a rule that makes several. With ``--ops`` (``ops``), a
+        call of another operation is not made at all."""
         if self.ops is not None and name not in self.ops:
             return Result(Status.INVALID_ARGUMENT, 0)
         self.trace.append((name, tuple(plain(a) for a in args)))
-        failure = self.ls.call(name, args)
+        failure = self.ls.call(name, args) or self.ls.conforms(invariants=False)
         if failure is not None:
             self._failed(failure.message)
         assert self.ls.result is not None
@@ -277,7 +279,8 @@ class LockstepMachine(LibosRules, RuleBasedStateMachine):
 
     @invariant()
     def conforms(self) -> None:
-        """The observation means the model's state (``Lockstep.conforms``)."""
+        """The observation means the model's state (``Lockstep.conforms``): at boot, and
+        after a rule that made no call (every call is compared as it is made)."""
         failure = self.ls.conforms(invariants=False)
         if failure is not None:
             self._failed(failure.message)

@@ -286,7 +286,7 @@ def _kernel_with(demux: type[Demux], check: bool) -> Any:
 
 
 def test_demux_reading_past_the_end_is_caught() -> None:
-    report = _caught(_kernel_with(PaddingDemux, check=True), "filter_traffic")
+    report = _caught(_kernel_with(PaddingDemux, check=True), "packet_arrive")
     assert "packet_arrive(" in report.error  # outcomes by name, not as integers:
     assert "implementation returns OK RX_" in report.error
 
