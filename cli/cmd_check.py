@@ -14,6 +14,7 @@ import click
 
 from exo.cli.common import (
     EXIT_FAIL,
+    EXIT_INCOMPLETE,
     check_output,
     fail_usage,
     given,
@@ -22,6 +23,7 @@ from exo.cli.common import (
 )
 from exo.cli.console import console as _console
 from exo.cli.console import print_table, progress
+from exo.interface import Config
 
 if TYPE_CHECKING:
     from exo.kit.lastfailure import LastFailure
@@ -147,11 +149,17 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
             console.print("library-OS services: " + ", ".join(
                 f"{k} {v}" for k, v in sorted(RUNS.items())), markup=False)
     cov = report.coverage
+    if cov is not None and report.passed and report.missing and cfg is not None:
+        proved = _unreachable_at(cfg, report.missing)
+        cov.unreachable |= proved
+        report.missing = [c.id for c in cov.missing()]
     if cov is not None:
         hit, total = cov.summary()
-        print_table(console, f"behaviour coverage: {hit} of {total} reachable cells hit",
-                    ("clause", "cell", "hits"),
-                    [(c, cell, n) for c, cell, _, n in cov.rows()])
+        excluded = sum(x for *_, x in cov.clauses())
+        print_table(console, f"behaviour coverage: {hit} of {total} reachable cells hit"
+                    + (f" ({excluded} excluded by --ops)" if excluded else ""),
+                    ("clause", "hit", "reachable", "unreachable (proved)", "excluded (--ops)"),
+                    [(k, str(h), str(r), str(u), str(x)) for k, h, r, u, x in cov.clauses()])
         gaps = [c.id for c in cov.missing()]
         if gaps:
             console.print(f"missing ({len(gaps)}): {', '.join(gaps)}", markup=False)
@@ -164,11 +172,20 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
         except (ValueError, OSError) as exc:
             console.print(f"(no reproduction file: {exc})", markup=False)
     if json_out is not None:
-        out = {"conformant": report.passed, "examples": examples, "steps": steps,
+        out = {"conformant": report.passed and report.complete, "verdict": report.verdict,
+               "found_by": report.found_by or None, "missing": report.missing,
+               "ops": sorted(ops) if ops is not None else None,
+               "examples": examples, "steps": steps,
                "seed": seed, "error": report.error, "program": report.program,
                "reproduction": str(repro) if repro else None,
                "coverage": cov.as_json() if cov is not None else None}
         json_out.write_text(json.dumps(out, indent=2) + "\n")
+    if report.passed and not report.complete and recorded is None:
+        console.print(f"[yellow]incomplete: no difference found in {examples} examples x "
+                      f"{steps} steps (seed {seed}), but {len(report.missing)} reachable "
+                      "cells of the run's scope were never exercised (listed above): "
+                      "not a conformance verdict[/yellow]")
+        sys.exit(EXIT_INCOMPLETE)
     if report.passed:
         if recorded is not None:
             console.print(f"[green]the recorded failure is gone: {recorded.error}[/green]")
@@ -176,7 +193,9 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
         console.print(f"[green]conformant: {examples} examples x {steps} steps "
                       f"(seed {seed})[/green]")
         return
-    console.print(f"[red]not conformant: {report.error}[/red]", markup=True)
+    finder = "the witness sweep" if report.found_by == "sweep" else "the seeded search"
+    console.print(f"[red]not conformant (found by {finder}): {report.error}[/red]",
+                  markup=True)
     console.print(report.text().split("\n\n", 1)[1], markup=False)
     if repro is not None:
         console.print(f"reproduction: {repro}  (run: python -m pytest {repro})", markup=False)
@@ -250,3 +269,15 @@ def _record_failure(console: Any, impl_spec: str, report: Any, seed: int | None,
         lastfailure.save(record)
     except (OSError, ValueError) as exc:
         console.print(f"(the failure is not kept for --replay: {exc})", markup=False)
+
+
+def _unreachable_at(cfg: Config, cells: list[str]) -> frozenset[str]:
+    """Of ``cells`` (missing from a run of the one configuration ``cfg``), those Z3 proves
+    no state of these sizes can produce (``exo.proofs.coverage``); a cell it cannot
+    decide stays missing."""
+    from exo.kit.coverage import all_cells
+    from exo.proofs.coverage import decide_at
+
+    by_id = {c.id: c for c in all_cells()}
+    return frozenset(cid for cid in cells
+                     if cid in by_id and decide_at(by_id[cid], cfg).verdict == "unreachable")

@@ -15,7 +15,7 @@ import click
 
 from exo.interface import Config
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNDECIDED = 0, 1, 2, 3
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_UNDECIDED, EXIT_INCOMPLETE = 0, 1, 2, 3, 4
 
 
 @dataclass

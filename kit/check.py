@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from hypothesis import Phase, settings
@@ -23,7 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 from exo.interface import Config
 from exo.kit.bringup import fields_for
 from exo.kit.configs import KIT_CONFIGS
-from exo.kit.coverage import Coverage
+from exo.kit.coverage import UNREACHABLE, Coverage
 from exo.kit.lockstep import Factory, Failure, Step
 from exo.kit.machine import HEALTH, lockstep_machine
 from exo.kit.replay import minimize, replay
@@ -50,8 +50,27 @@ class CheckReport:
     fields: frozenset[str] | None = None  # the observe() fields compared (--ops)
     seconds_to_find: float | None = None  # from the start to the first failing example
     seconds_to_shrink: float | None = None  # from then to the verdict (shrink, minimize)
+    found_by: str = ""  # a failure's finder: "sweep" (the witness programs) or "search"
+    missing: list[str] = field(default_factory=list)  # reachable cells of the scope not hit
+
+    @property
+    def complete(self) -> bool:
+        """Every reachable cell of the run's scope was exercised."""
+        return not self.missing
+
+    @property
+    def verdict(self) -> str:
+        """``conformant``, ``incomplete`` (no difference found, but a reachable cell of
+        the scope was never exercised: not a conformance claim) or ``not conformant``."""
+        if not self.passed:
+            return "not conformant"
+        return "conformant" if self.complete else "incomplete"
 
     def text(self) -> str:
+        if self.passed and not self.complete:
+            return (f"incomplete: {self.examples} examples x {self.steps} steps found no "
+                    f"difference, but {len(self.missing)} reachable cells of the run's "
+                    f"scope were never exercised: {', '.join(self.missing)}")
         if self.passed:
             return f"conformant: {self.examples} examples x {self.steps} steps"
         out = f"NOT conformant: {self.error}\n\nshrunk failing program:\n{self.program}"
@@ -98,6 +117,7 @@ def run_check(
     ops: frozenset[str] | None = None,
     shrink_examples: int = SHRINK_EXAMPLES,
     workload: str | None = None,
+    unreachable: frozenset[str] = frozenset(),
 ) -> CheckReport:
     """Run the lockstep machine for ``examples`` programs of up to ``steps`` steps.
 
@@ -105,7 +125,11 @@ def run_check(
     a failure runs more). ``seed`` makes the run repeatable: the same seed, implementation
     and budget generate the same programs, shrink them the same way (``shrink_examples``
     programs at most) and report the same failure, whatever the machine's load and the
-    working folder hold. ``ops``: bring-up mode (``lockstep_machine``).
+    working folder hold. ``ops``: bring-up mode (``lockstep_machine``); the cells of other
+    operations are excluded from coverage. ``unreachable``: cells the caller proved no
+    state of the run's sizes can produce (``exo check --config``), besides
+    ``exo.kit.coverage.UNREACHABLE``. A run that passes but leaves a reachable cell of
+    its scope unhit is ``incomplete`` (``CheckReport.missing``).
     Raises ``ValueError`` if ``factory`` cannot
     build something with ``apply`` and ``observe`` (a usage error, not a conformance
     failure).
@@ -122,7 +146,7 @@ def run_check(
             raise ValueError(f"{_name(factory)}(cfg) has no {' or '.join(missing)} method; "
                              "see 'exo.kit' for the interface")
     shares = _shares(examples, len(configs))
-    coverage = Coverage()
+    coverage = Coverage(ops=ops, unreachable=UNREACHABLE | unreachable)
     report = CheckReport(passed=True, examples=examples, steps=steps, coverage=coverage)
     count = [0]
 
@@ -141,7 +165,7 @@ def run_check(
     hypothesis_core.global_force_seed = seed if seed is not None else forced  # type: ignore[assignment]
     local_constants = _without_local_constants()
     try:
-        if ops is None and _swept(factory, configs, report, failed_at):
+        if _swept(factory, configs, report, failed_at, ops):
             _timed(report, start, failed_at)
             return report
         for c, share in zip(configs, shares, strict=True):
@@ -164,6 +188,7 @@ def run_check(
         setattr(hypothesis_engine, "time", engine_time)  # noqa: B010
         _restore_local_constants(local_constants)
     report.runs = count[0]
+    report.missing = [c.id for c in coverage.missing()]
     _timed(report, start, failed_at)
     if on_progress is not None and report.passed:
         on_progress(examples)
@@ -215,12 +240,13 @@ def _minimized(factory: Factory, cfg: Config, trace: list[Step], report: CheckRe
 
 
 def _swept(factory: Factory, configs: list[Config], report: CheckReport,
-           failed_at: list[float]) -> bool:
-    """Replay the shipped witness programs (``exo.kit.witnesses``) of these configurations
-    first: every run reaches every reachable cell. True if one of them failed (``report``
-    filled in, the calls minimized)."""
+           failed_at: list[float], ops: frozenset[str] | None) -> bool:
+    """Replay the shipped witness programs (``exo.kit.witnesses``) first, cut to the
+    run's operations and sizes: every run reaches every reachable cell of its scope. True
+    if one of them failed (``report`` filled in, the calls minimized)."""
     assert report.coverage is not None
-    found = sweep(factory, report.coverage, configs)
+    fields = fields_for(ops) if ops is not None else None
+    found = sweep(factory, report.coverage, configs, ops=ops, fields=fields)
     if found is None:
         return False
     witness, calls, failure = found
@@ -230,8 +256,11 @@ def _swept(factory: Factory, configs: list[Config], report: CheckReport,
     report.error = failure.message.splitlines()[0]
     report.program = (f"(witness program of kit/witnesses.json, {len(calls)} calls; "
                       "the replayed and minimized calls follow)")
+    report.found_by = "sweep"
+    report.fields = fields
     try:
-        report.trace, report.failure = minimize(factory, witness.cfg, calls, failure)
+        report.trace, report.failure = minimize(factory, witness.cfg, calls, failure,
+                                                fields=fields)
     except ValueError:
         report.trace, report.failure = calls, failure
     return True
@@ -262,11 +291,11 @@ def _run_machine(machine: type[RuleBasedStateMachine], examples: int, steps: int
             run_state_machine_as_test(machine, settings=options)
     except HypothesisException as exc:
         # Hypothesis's own complaints (e.g. flaky): still a failure, say what it said
-        report.passed = False
+        report.passed, report.found_by = False, "search"
         report.error = f"{type(exc).__name__}: {exc}".strip().splitlines()[0]
         report.program = _program_text(lines, exc)
     except Exception as exc:
-        report.passed = False
+        report.passed, report.found_by = False, "search"
         report.error = message_line(exc)
         report.program = _program_text(lines, exc)
     return report.passed

@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Any
 
 from exo.interface import (
+    OPERATIONS,
     Cap,
     ExcKind,
     Outcome,
@@ -36,7 +37,8 @@ from exo.interface import (
 from exo.model import State
 from exo.model.exceptions import RAISABLE
 from exo.model.filters import evaluate
-from exo.spec.cells import Cell, spec_cells
+from exo.spec.cells import Cell, sentence_cells, sentences_of, spec_cells
+from exo.spec.clauses import ORDER
 
 Predicate = Callable[[State, str, tuple[Any, ...], Result, State], bool]
 
@@ -332,17 +334,25 @@ UNREACHABLE: frozenset[str] = frozenset({
     "set_exception_context/NO_ENTRY",
     "set_interrupt_context/NO_ENTRY",
     "set_protected_entry/NO_ENTRY",
+    # the environment an exception or the timer kills is the one running (EXC-2, CPU-4)
+    "load/branch/was-running=no",
+    "store/branch/was-running=no",
+    "raise_exception/branch/was-running=no",
+    "timer_tick/branch/was-running=no",
 })
 """Cells of the space that no state satisfying the invariants can produce, for any size and
-any arguments: proved by ``exo.proofs.coverage.decide`` (Z3 on the model's transition),
-and the proof is re-run by ``tests/test_coverage.py``. ENV-3..ENV-5 name ``NO_ENTRY`` as the
-value that unregisters an entry point, not as a status they return."""
+any arguments: proved by ``exo.proofs.coverage.decide`` (Z3 on the model's transition)
+or ``decide_sentence`` (on the declarative text), and the proofs are re-run by
+``tests/test_coverage.py``, which also shows every other cell possible. ENV-3..ENV-5
+name ``NO_ENTRY`` as the value that unregisters an entry point, not as a status they
+return."""
 
 
 @lru_cache(maxsize=1)
 def all_cells() -> tuple[Cell, ...]:
-    """The whole coverage space: the spec's status and outcome cells, then the cases."""
-    return spec_cells() + tuple(c for c, _ in CASES)
+    """The whole coverage space: the spec's status and outcome cells, the named cases,
+    then every requirement, case and branch side of the declarative text."""
+    return spec_cells() + tuple(c for c, _ in CASES) + sentence_cells()
 
 
 def cells_of(pre: State, name: str, args: tuple[Any, ...], res: Result,
@@ -354,7 +364,7 @@ def cells_of(pre: State, name: str, args: tuple[Any, ...], res: Result,
         status = Status(st).name
     except (ValueError, TypeError):
         return []
-    hit = [f"{name}/{status}"]
+    hit = [f"{name}/{status}", *sentences_of(pre, name, args)]
     if status == "OK" and name in _OUTCOME_OPS and type(res.value) is int and (
             res.value in _OUTCOME_NAMES):
         hit.append(f"{name}/OK/{_OUTCOME_NAMES[res.value]}")
@@ -375,12 +385,39 @@ _OUTCOME_NAMES = {o.value: o.name for o in Outcome}
 _OUTCOME_OPS = frozenset(c.id.split("/")[0] for c in spec_cells() if c.kind == "outcome")
 
 
+def ops_of(cell: Cell) -> frozenset[str]:
+    """The operations a cell belongs to: its first part for an operation's cell
+    (``alloc/IN_USE``, ``load/branch/handler=no``), the operations of its clause for a
+    named case (``case/MEM-2/...``)."""
+    head = cell.id.split("/", 1)[0]
+    if head in OPERATIONS:
+        return frozenset({head})
+    return frozenset(op for op, sig in OPERATIONS.items() if sig.clause == cell.clause)
+
+
 @dataclass
 class Coverage:
-    """Counts of each cell hit over a run; the first call that hit it."""
+    """Counts of each cell hit over a run; the first call that hit it.
+
+    ``ops``: the operations the run calls (``exo check --ops``); a cell of no such
+    operation is *excluded*, neither missing nor counted as reachable. ``unreachable``:
+    the cells no state can produce (``UNREACHABLE``, plus those proved for the run's
+    sizes when it fixes them)."""
 
     counts: dict[str, int] = field(default_factory=dict)
     first: dict[str, str] = field(default_factory=dict)
+    ops: frozenset[str] | None = None
+    unreachable: frozenset[str] = UNREACHABLE
+
+    def excluded(self, cell: Cell) -> bool:
+        """The cell is outside the run's operations (``ops``)."""
+        return self.ops is not None and not (ops_of(cell) & self.ops)
+
+    def in_scope(self) -> list[Cell]:
+        """The reachable cells of the run's scope: the space minus the unreachable and
+        the excluded ones."""
+        return [c for c in all_cells()
+                if c.id not in self.unreachable and not self.excluded(c)]
 
     def record(self, pre: State, name: str, args: tuple[Any, ...], res: Result,
                post: State, call: str = "") -> list[str]:
@@ -398,25 +435,46 @@ class Coverage:
             self.counts[cid] = self.counts.get(cid, 0) + n
 
     def missing(self, cells: Iterable[Cell] | None = None) -> list[Cell]:
-        """The reachable cells not hit (the proved-unreachable ones are not missing)."""
+        """The reachable cells of the scope not hit (proved-unreachable and excluded
+        cells are not missing)."""
         return [c for c in (cells if cells is not None else all_cells())
-                if c.id not in self.counts and c.id not in UNREACHABLE]
+                if c.id not in self.counts and c.id not in self.unreachable
+                and not self.excluded(c)]
 
     def summary(self) -> tuple[int, int]:
-        """(reachable cells hit, reachable cells): the space minus ``UNREACHABLE``."""
-        space = [c for c in all_cells() if c.id not in UNREACHABLE]
+        """(reachable cells of the scope hit, reachable cells of the scope)."""
+        space = self.in_scope()
         return sum(1 for c in space if c.id in self.counts), len(space)
 
     def state_of(self, cell: Cell) -> str:
-        """The table's word for a cell: its hit count, MISSING, or unreachable."""
-        if cell.id in UNREACHABLE:
+        """The table's word for a cell: its hit count, MISSING, excluded or unreachable."""
+        if cell.id in self.unreachable:
             return "unreachable (proved)"
+        if self.excluded(cell):
+            return "excluded (--ops)"
         n = self.counts.get(cell.id, 0)
         return str(n) if n else "MISSING"
 
     def rows(self) -> list[tuple[str, str, str, str]]:
-        """(clause, cell id, kind, hits or MISSING or unreachable) for every cell."""
+        """(clause, cell id, kind, hits or MISSING or excluded or unreachable) for every
+        cell."""
         return [(c.clause, c.id, c.kind, self.state_of(c)) for c in all_cells()]
+
+    def clauses(self) -> list[tuple[str, int, int, int, int]]:
+        """Per clause, in the spec's order: (clause, cells hit, reachable cells of the
+        scope, cells proved unreachable, cells excluded by ``--ops``)."""
+        table: dict[str, list[int]] = {}
+        for c in all_cells():
+            row = table.setdefault(c.clause, [0, 0, 0, 0])
+            if c.id in self.unreachable:
+                row[2] += 1
+            elif self.excluded(c):
+                row[3] += 1
+            else:
+                row[1] += 1
+                row[0] += c.id in self.counts
+        return [(k, v[0], v[1], v[2], v[3])
+                for k, v in sorted(table.items(), key=lambda kv: _clause_key(kv[0]))]
 
     def as_json(self) -> dict[str, Any]:
         hit, total = self.summary()
@@ -424,9 +482,21 @@ class Coverage:
             "hit": hit,
             "reachable": total,
             "cells": len(all_cells()),
+            "ops": sorted(self.ops) if self.ops is not None else None,
+            "clauses": [{"clause": k, "hit": h, "reachable": r, "unreachable": u,
+                         "excluded": x} for k, h, r, u, x in self.clauses()],
             "table": [{"clause": c.clause, "cell": c.id, "kind": c.kind, "text": c.text,
                        "hits": self.counts.get(c.id, 0),
-                       "reachable": c.id not in UNREACHABLE} for c in all_cells()],
+                       "reachable": c.id not in self.unreachable,
+                       "excluded": self.excluded(c)} for c in all_cells()],
             "missing": [c.id for c in self.missing()],
-            "unreachable": sorted(UNREACHABLE),
+            "excluded": [c.id for c in all_cells() if self.excluded(c)],
+            "unreachable": sorted(self.unreachable),
         }
+
+
+def _clause_key(clause: str) -> tuple[int, str, int]:
+    """A clause id in the spec's reading order (``exo.spec.clauses.ORDER``)."""
+    prefix, _, number = clause.partition("-")
+    rank = ORDER.index(prefix) if prefix in ORDER else len(ORDER)
+    return rank, prefix, int(number) if number.isdigit() else 0

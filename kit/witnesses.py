@@ -92,25 +92,47 @@ def shipped() -> tuple[Witness, ...]:
 
 def sweep(factory: Callable[[Config], Any], coverage: Coverage,
           configs: list[Config] | None = None,
-          witnesses: tuple[Witness, ...] | None = None
+          witnesses: tuple[Witness, ...] | None = None,
+          ops: frozenset[str] | None = None,
+          fields: frozenset[str] | None = None,
           ) -> tuple[Witness, list[Step], Failure] | None:
-    """Replay each witness (of a configuration in ``configs``, or all) in lockstep on
-    ``factory``, recording coverage; the first failure as (witness, the calls up to it,
-    the failure), or None."""
-    for w in witnesses if witnesses is not None else shipped():
-        if configs is not None and w.cfg not in configs:
+    """Replay each witness in lockstep on ``factory``, recording coverage; the first
+    failure as (witness, the calls up to it, the failure), or None.
+
+    The sweep is cut to the run's scope: with ``ops`` (``exo check --ops``) each witness
+    keeps only the calls of those operations (and ``fields`` are the observation fields
+    compared); a witness of a configuration in ``configs`` runs on its own, and every
+    witness also runs on each configuration of ``configs`` that no witness was made for
+    (``exo check --config``: the same calls, on the user's sizes)."""
+    pool = witnesses if witnesses is not None else shipped()
+    own = {w.cfg for w in pool}
+    foreign = [c for c in configs if c not in own] if configs is not None else []
+    for w in pool:
+        steps = [s for s in w.steps if ops is None or s[0] in ops]
+        if not steps:
             continue
-        ls = Lockstep(factory, w.cfg)
-        ls.on_step = (lambda pre, name, args, res, post, call:
-                      coverage.record(pre, name, args, res, post, call))
-        failure = ls.conforms()
-        done = 0
-        for name, args in w.steps:
-            if failure is not None:
-                break
-            failure = ls.call(name, args) or ls.conforms(invariants=False)
-            done += 1
-        failure = failure or ls.model_holds()
-        if failure is not None:
-            return w, list(w.steps[:done]), failure
+        targets = [w.cfg] if configs is None or w.cfg in configs else []
+        for cfg in [*targets, *foreign]:
+            found = _replayed(factory, coverage, cfg, steps, fields)
+            if found is not None:
+                done, failure = found
+                return Witness(cfg, tuple(steps), w.cells), steps[:done], failure
     return None
+
+
+def _replayed(factory: Callable[[Config], Any], coverage: Coverage, cfg: Config,
+              steps: list[Step], fields: frozenset[str] | None
+              ) -> tuple[int, Failure] | None:
+    """One witness program on ``cfg``: (calls made, the failure), or None."""
+    ls = Lockstep(factory, cfg, fields)
+    ls.on_step = (lambda pre, name, args, res, post, call:
+                  coverage.record(pre, name, args, res, post, call))
+    failure = ls.conforms()
+    done = 0
+    for name, args in steps:
+        if failure is not None:
+            break
+        failure = ls.call(name, args) or ls.conforms(invariants=False)
+        done += 1
+    failure = failure or ls.model_holds()
+    return None if failure is None else (done, failure)

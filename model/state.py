@@ -16,7 +16,7 @@ from typing import Any
 
 import z3
 
-from exo.interface import FREE, NO_ENTRY, NUM_VECTORS, Config, Mode
+from exo.interface import FREE, NO_ENTRY, NUM_VECTORS, Cap, Config, Mode, OpSig
 from exo.logic import ConMap, If, IntV, Map, SymMap
 from exo.logic import lift as lift_map
 
@@ -224,6 +224,21 @@ def symbolic(cfg: Config | None = None, prefix: str = "") -> State:
         maps[name] = SymMap.base(prefix + name, dom, z3sort)
     scalars = {name: z3.Int(prefix + name) for name in SCALARS}
     return State(cfg=cfg, **maps, **scalars)
+
+
+def symbolic_args(sig: OpSig) -> list[Any]:
+    """Arbitrary arguments for an operation: one Z3 constant per argument (a ``Cap``
+    of three), as the proofs and the spec's cells bind a transition or a text to them."""
+    args: list[Any] = []
+    for name, kind in sig.args:
+        if kind in ("int", "program", "packet"):
+            args.append(z3.Int(f"arg_{name}"))
+        elif kind == "bool":
+            args.append(z3.Bool(f"arg_{name}"))
+        else:
+            args.append(Cap(z3.Int(f"arg_{name}_page"), z3.Int(f"arg_{name}_gen"),
+                            z3.Int(f"arg_{name}_rights")))
+    return args
 
 
 def lift(state: State) -> State:

@@ -8,27 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
 
-import z3
+from exo.model.state import symbolic_args
 
-from exo.interface import Cap, OpSig
-
-__all__ = ["caching", "caching_steps", "on_cache_exit", "symbolic_args"]
-
-
-def symbolic_args(sig: OpSig) -> list[Any]:
-    """Arbitrary arguments for an operation: one Z3 constant per argument."""
-    args: list[Any] = []
-    for name, kind in sig.args:
-        if kind in ("int", "program", "packet"):
-            args.append(z3.Int(f"arg_{name}"))
-        elif kind == "bool":
-            args.append(z3.Bool(f"arg_{name}"))
-        else:
-            args.append(Cap(z3.Int(f"arg_{name}_page"), z3.Int(f"arg_{name}_gen"),
-                            z3.Int(f"arg_{name}_rights")))
-    return args
+__all__ = ["caching", "caching_steps", "on_cache_exit", "symbolic_args"]  # the last: model.state
 
 
 _ON_EXIT: list[Callable[[], None]] = []

@@ -27,7 +27,9 @@ from exo.logic import strict_symbolic
 from exo.model import REGISTRY, symbolic
 from exo.proofs.building import symbolic_args
 from exo.proofs.obligations import bounded_config
-from exo.spec.cells import Cell
+from exo.spec.cells import SENTENCE_KINDS, Cell
+from exo.spec.declarative import TEXTS
+from exo.spec.declarative.text import Bound, recording
 from exo.spec.invariants import all_hold
 
 RLIMIT = 5_000_000
@@ -83,3 +85,80 @@ def decide(cell: Cell, rlimit: int = RLIMIT) -> Reach:
             return Reach(cell.id, "possible", f"a state with every size {n}")
     return Reach(cell.id, "undecided", f"symbolic sizes: {answer} "
                  f"({solver.reason_unknown()}); no model at sizes 2 and 3")
+
+
+# --------------------------------------------------------------------------- sentence cells
+
+
+def _sentence_query(cell: Cell, cfg: Config, rlimit: int, goal_too: bool = True
+                    ) -> z3.Solver:
+    """The hypotheses (sizes, invariants, the text's side conditions) and, with
+    ``goal_too``, the cell's condition on the declarative text bound to an arbitrary
+    state and arguments: the requirement fails (no earlier one does), the case applies,
+    or the branch's sentence speaks with the side the cell names in some case."""
+    op, kind, rest = cell.id.split("/", 2)
+    text = TEXTS[op]
+    with strict_symbolic() as ctx:
+        pre = symbolic(cfg)
+        args = tuple(symbolic_args(OPERATIONS[op]))
+        bound = Bound(text, pre, args)
+        if kind == "requires":
+            k = [r.label for r in text.requires].index(rest)
+            goal = z3.And(*[z3.Not(f) for f in bound.failed[:k]], bound.failed[k])
+        elif kind == "case":
+            k = [c.label for c in text.cases].index(rest)
+            goal = z3.And(bound.passes(), bound.applies(k))
+        else:
+            label, _, side = rest.rpartition("=")
+            options = []
+            for k, case in enumerate(text.cases):
+                with recording() as taken:
+                    case.post(pre, args)
+                    case.value(pre, args)
+                for b, cond, within in taken:
+                    if b.label == label:
+                        options.append(z3.And(bound.passes(), bound.applies(k), within,
+                                              cond if side == "yes" else z3.Not(cond)))
+            goal = z3.Or(*options) if options else z3.BoolVal(False)
+        hyps = [cfg.size_constraints(), all_hold(pre), ctx.assumption()]
+    solver = z3.Solver()
+    solver.set("rlimit", rlimit)
+    solver.add(*hyps, *([goal] if goal_too else []))
+    return solver
+
+
+def decide_sentence(cell: Cell, rlimit: int = RLIMIT) -> Reach:
+    """As ``decide``, for a cell of the declarative text (``exo.spec.cells``): whether
+    any state satisfying the invariants, with any arguments, exercises it."""
+    if cell.kind not in SENTENCE_KINDS:
+        raise ValueError(f"{cell.id}: not a cell of the declarative text")
+    answer = _sentence_query(cell, Config.symbolic(), rlimit // 5).check()
+    if answer == z3.unsat:
+        if _sentence_query(cell, bounded_config(2), rlimit, goal_too=False).check() != z3.sat:
+            return Reach(cell.id, "undecided", "hypotheses not shown satisfiable")
+        return Reach(cell.id, "unreachable")
+    for n in (2, 3):
+        if _sentence_query(cell, bounded_config(n), rlimit).check() == z3.sat:
+            return Reach(cell.id, "possible", f"a state with every size {n}")
+    return Reach(cell.id, "undecided", f"symbolic sizes: {answer}")
+
+
+def decide_at(cell: Cell, cfg: Config, rlimit: int = RLIMIT) -> Reach:
+    """Whether a state of the sizes ``cfg`` (satisfying the invariants) can produce
+    ``cell``: "unreachable" (unsat), "possible" (sat) or "undecided" (unknown, or a named
+    case, which is not a formula). For a run of one configuration, ``exo check --config``,
+    whose missing cells may be out of reach of its sizes (no wrap with one slice)."""
+    if cell.kind in SENTENCE_KINDS:
+        query = _sentence_query
+    elif cell.kind in ("status", "outcome"):
+        query = _query
+    else:
+        return Reach(cell.id, "undecided", "a named case is not decided")
+    answer = query(cell, cfg, rlimit).check()
+    if answer == z3.unsat:
+        if query(cell, cfg, rlimit, goal_too=False).check() != z3.sat:
+            return Reach(cell.id, "undecided", "hypotheses not shown satisfiable")
+        return Reach(cell.id, "unreachable", f"no state of {cfg!r}")
+    if answer == z3.sat:
+        return Reach(cell.id, "possible", f"a state of {cfg!r}")
+    return Reach(cell.id, "undecided", f"{answer} within rlimit {rlimit}")

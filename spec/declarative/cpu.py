@@ -18,6 +18,7 @@ from exo.spec.declarative.text import (
     Text,
     View,
     always,
+    branch,
     env_alive,
     env_in_range,
 )
@@ -34,21 +35,28 @@ _BOOT_EPC = 0  # CPU-7: "`epc` becomes 0"
 _BOOT_CAUSE = -1  # CPU-7: "`cause` becomes -1 (no exception)"
 
 
+_PC = Cite("CPU-5", "If a repossession exception awaits `e` and `e` has a repossession "
+                   "handler, `pc` becomes that handler (REV-4). Otherwise `pc` becomes "
+                   "`e`'s start-of-slice entry.")
+_CLEARED = Cite("CPU-5", "Either way the pending repossession exception of `e` is cleared.")
+
+
 def started(v: Any, e: IntV, when: BoolV = True) -> View:
     """CPU-5 "Start" (with CPU-7 and REV-4), as a step: the state ``v`` with environment
     ``e`` given the CPU. With ``when`` false the step changes nothing (the start of a slice
     whose owner does not start, CPU-5)."""
     start_entry = v.entry[e, int(Vector.SLICE_START)]
     handler = v.entry[e, int(Vector.REPOSSESSION)]
-    delivered = And(v.repo_exc[e], handler != NO_ENTRY)
+    waiting = branch(_CLEARED, "repossession-waiting", v.repo_exc[e], within=when)
+    registered = branch(_PC, "repossession-handler", handler != NO_ENTRY,
+                        within=And(when, waiting))
+    delivered = And(waiting, registered)
     view: View = v.given(
         Cite("CPU-5", "`cur_env = e` and `hw_cid = env_cid[e]`."),
         cur_env=If(when, e, v.cur_env),
         hw_cid=If(when, v.env_cid[e], v.hw_cid),
     ).given(
-        Cite("CPU-5", "If a repossession exception awaits `e` and `e` has a repossession "
-                      "handler, `pc` becomes that handler (REV-4). Otherwise `pc` becomes "
-                      "`e`'s start-of-slice entry."),
+        _PC,
         pc=If(when, If(delivered, handler, start_entry), v.pc),
     ).given(
         Cite("CPU-7", "`epc` becomes 0 and `cause` becomes -1 (no exception), unless a "
@@ -58,7 +66,7 @@ def started(v: Any, e: IntV, when: BoolV = True) -> View:
         epc=If(when, If(delivered, start_entry, _BOOT_EPC), v.epc),
         cause=If(when, If(delivered, int(ExcKind.REPOSSESSION), _BOOT_CAUSE), v.cause),
     ).given(
-        Cite("CPU-5", "Either way the pending repossession exception of `e` is cleared."),
+        _CLEARED,
         repo_exc=lambda x: And(v.repo_exc[x], Not(And(when, x == e))),
     ).given(
         Cite("CPU-7", "Every register becomes 0; `badvpage` becomes 0."),
@@ -68,29 +76,36 @@ def started(v: Any, e: IntV, when: BoolV = True) -> View:
     return view
 
 
+_NEXT = Cite("CPU-5", "The next slice is `cur_slice + 1`, wrapping to 0 after the last. It "
+                     "becomes `cur_slice`, and its owner `o` (possibly `FREE`) is "
+                     "considered.")
+_CHARGED = Cite("CPU-5", "If `o` is runnable, it is charged `c = min(excess[o], slice_ticks)`: "
+                         "`slice_left` becomes `slice_ticks - c` and `excess[o]` decreases "
+                         "by `c`.")
+_SKIPPED = Cite("CPU-5", "If time is left, `o` starts; if the debt took the whole slice, the "
+                         "slice is skipped: `slice_left = 0`, the CPU idles, and the next "
+                         "tick begins the next slice.")
+
+
 def next_slice_begun(v: Any) -> View:
     """CPU-5 "Next slice", as a step: on the state ``v`` the next slice of the vector
     begins; its owner starts if it is runnable and its debt leaves time, and the CPU idles
     otherwise."""
     ticks = v.cfg.slice_ticks
     q = following_slice(v, v.cur_slice)
+    branch(_NEXT, "wraps", v.cur_slice + 1 >= v.cfg.n_slices)
     o = v.slice_owner[q]
-    ok = runnable(v, o)
+    ok = branch(_CHARGED, "owner-runnable", runnable(v, o))
+    branch(_CHARGED, "owner-in-debt", v.excess[o] > 0, within=ok)
     c = Min(v.excess[o], ticks)
-    turned = v.given(
-        Cite("CPU-5", "The next slice is `cur_slice + 1`, wrapping to 0 after the last. It "
-                      "becomes `cur_slice`, and its owner `o` (possibly `FREE`) is "
-                      "considered."),
-        cur_slice=q,
-    )
+    turned = v.given(_NEXT, cur_slice=q)
     charged = turned.given(
-        Cite("CPU-5", "If `o` is runnable, it is charged `c = min(excess[o], slice_ticks)`: "
-                      "`slice_left` becomes `slice_ticks - c` and `excess[o]` decreases by "
-                      "`c`."),
+        _CHARGED,
         slice_left=If(ok, ticks - c, turned.slice_left),
         excess=lambda x: If(And(ok, x == o), turned.excess[x] - c, turned.excess[x]),
     )
-    runs = And(ok, charged.slice_left > 0)
+    runs = And(ok, Not(branch(_SKIPPED, "debt-takes-slice", charged.slice_left <= 0,
+                              within=ok)))
     begun = started(charged, o, when=runs)
     unowned = begun.given(
         Cite("CPU-5", "If `o` is not runnable, `slice_left = slice_ticks`, `cur_env` and "
@@ -101,9 +116,7 @@ def next_slice_begun(v: Any) -> View:
         hw_cid=If(ok, begun.hw_cid, FREE),
     )
     skipped: View = unowned.given(
-        Cite("CPU-5", "If time is left, `o` starts; if the debt took the whole slice, the "
-                      "slice is skipped: `slice_left = 0`, the CPU idles, and the next tick "
-                      "begins the next slice."),
+        _SKIPPED,
         cur_env=If(And(ok, Not(runs)), FREE, unowned.cur_env),
         hw_cid=If(And(ok, Not(runs)), FREE, unowned.hw_cid),
     )
@@ -146,15 +159,21 @@ SLICE_ALLOC = Text(
 )
 
 
+_SLICE_REQUEST = Cite("CPU-2", "If `env` has a pending revocation request of kind `SLICE`, "
+                               "the request is satisfied and cleared, whichever slice it "
+                               "named (REV-2: `rev_pending[env] = false`). A pending page "
+                               "request stays.")
+
+
 def _freed(pre: State, a: A) -> View:
     env, q = a
+    branch(_SLICE_REQUEST, "slice-request-satisfied",
+           And(pre.rev_pending[env], pre.rev_kind[env] == int(Resource.SLICE)))
     return View(pre).given(
         Cite("CPU-2", "`slice_owner[slice] = FREE`."),
         slice_owner=lambda x: If(x == q, FREE, pre.slice_owner[x]),
     ).given(
-        Cite("CPU-2", "If `env` has a pending revocation request of kind `SLICE`, the request "
-                      "is satisfied and cleared, whichever slice it named (REV-2: "
-                      "`rev_pending[env] = false`). A pending page request stays."),
+        _SLICE_REQUEST,
         rev_pending=lambda x: And(
             pre.rev_pending[x], Not(And(x == env, pre.rev_kind[x] == int(Resource.SLICE)))),
     )

@@ -16,6 +16,7 @@ from exo.spec.declarative.text import (
     Text,
     View,
     always,
+    branch,
     env_alive,
     env_in_range,
 )
@@ -84,8 +85,12 @@ ENV_CREATE = Text(
 # --------------------------------------------------------------------------- ENV-2
 
 
+_ENV2_RUNNING = Cite("ENV-2", "If it was running, `cur_env` and `hw_cid` become `FREE`.")
+
+
 def destroyed(v: Any, e: IntV) -> View:
     """ENV-2 "Does", as a step: the state ``v`` with environment ``e`` destroyed."""
+    was_running = branch(_ENV2_RUNNING, "was-running", v.cur_env == e)
 
     def mine(p: IntV) -> BoolV:
         return v.owner[p] == e
@@ -130,9 +135,9 @@ def destroyed(v: Any, e: IntV) -> View:
         repo_filter=lambda x, f: And(x != e, v.repo_filter[x, f]),
         repo_exc=lambda x: And(x != e, v.repo_exc[x]),
     ).given(
-        Cite("ENV-2", "If it was running, `cur_env` and `hw_cid` become `FREE`."),
-        cur_env=If(v.cur_env == e, FREE, v.cur_env),
-        hw_cid=If(v.cur_env == e, FREE, v.hw_cid),
+        _ENV2_RUNNING,
+        cur_env=If(was_running, FREE, v.cur_env),
+        hw_cid=If(was_running, FREE, v.hw_cid),
     )
     kept: View = authority_kept(gone)
     return kept

@@ -11,7 +11,7 @@ import z3
 from exo.interface import FREE, NO_ENTRY, ExcKind, Outcome, Status
 from exo.logic import BoolV, If, IntV, Not, Or
 from exo.spec.declarative.env import destroyed
-from exo.spec.declarative.text import Case, Cite, Requirement, Text, View, always
+from exo.spec.declarative.text import Case, Cite, Requirement, Text, View, always, branch
 
 # --------------------------------------------------------------------------- EXC-2
 
@@ -32,7 +32,7 @@ def delivered(v: Any, exc: IntV, badvpage: IntV) -> View:
     delivered to the running environment of the state ``v``."""
     e = v.cur_env
     handler = v.entry[e, exc]
-    handled = has_handler(v, exc)
+    handled = branch(Cite("EXC-2", _WITH), "handler", has_handler(v, exc))
     killed = destroyed(v, e)
 
     def kept_or_killed(name: str) -> Any:
@@ -60,7 +60,8 @@ def delivered(v: Any, exc: IntV, badvpage: IntV) -> View:
 def delivery_outcome(v: Any, exc: IntV) -> IntV:
     """EXC-2: the outcome of delivering ``exc`` in the state ``v``: ``DELIVERED`` with a
     handler, ``KILLED`` without one."""
-    return If(has_handler(v, exc), int(Outcome.DELIVERED), int(Outcome.KILLED))
+    handled = branch(Cite("EXC-2", _WITH), "handler", has_handler(v, exc))
+    return If(handled, int(Outcome.DELIVERED), int(Outcome.KILLED))
 
 
 # --------------------------------------------------------------------------- EXC-1

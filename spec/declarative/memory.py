@@ -17,6 +17,7 @@ from exo.spec.declarative.text import (
     Text,
     View,
     always,
+    branch,
     env_alive,
     env_in_range,
     shared,
@@ -35,8 +36,13 @@ from exo.spec.declarative.vocabulary import (
 # --------------------------------------------------------------------------- MEM-1
 
 
+_MEM1_REPO = Cite("MEM-1", "If `page` had been repossessed from `env`, that record is cleared "
+                           "(`repo_page[env, page] = false`).")
+
+
 def _allocated(pre: State, a: A) -> View:
     env, page = a
+    branch(_MEM1_REPO, "was-repossessed", pre.repo_page[env, page])
     return View(pre).given(
         Cite("MEM-1", "`owner[page] = env` and `rights[env, page] = READWRITE`."),
         owner=lambda p: If(p == page, env, pre.owner[p]),
@@ -47,8 +53,7 @@ def _allocated(pre: State, a: A) -> View:
                       "owner can be read."),
         word=lambda p, w: If(p == page, 0, pre.word[p, w]),
     ).given(
-        Cite("MEM-1", "If `page` had been repossessed from `env`, that record is cleared "
-                      "(`repo_page[env, page] = false`)."),
+        _MEM1_REPO,
         repo_page=lambda e, p: And(Not(And(e == env, p == page)), pre.repo_page[e, p]),
     )
 
@@ -73,12 +78,17 @@ ALLOC = Text(
 # --------------------------------------------------------------------------- MEM-2
 
 
+_PAGE_REQUEST = Cite("MEM-2", "If `env` has a pending revocation request of kind `PAGE`, the "
+                              "request is satisfied and cleared, whichever page it named "
+                              "(REV-2). A pending request of kind `SLICE` stays.")
+
+
 def _deallocated(pre: State, a: A) -> View:
     env, cap = a
+    branch(_PAGE_REQUEST, "page-request-satisfied",
+           And(pre.rev_pending[env], pre.rev_kind[env] == int(Resource.PAGE)))
     released = View(pre).given(
-        Cite("MEM-2", "If `env` has a pending revocation request of kind `PAGE`, the "
-                      "request is satisfied and cleared, whichever page it named (REV-2). "
-                      "A pending request of kind `SLICE` stays."),
+        _PAGE_REQUEST,
         rev_pending=lambda e: And(pre.rev_pending[e],
                                   Not(And(e == env, pre.rev_kind[e] == int(Resource.PAGE)))),
     )
@@ -110,20 +120,26 @@ DEALLOC = Text(
 # --------------------------------------------------------------------------- MEM-3
 
 
+_MEM3_RIGHTS = Cite("MEM-3", "`rights[grantee, page]` becomes the larger of its old value "
+                             "and `rights`. A grant never lowers anyone's rights.")
+_MEM3_REPO = Cite("MEM-3", "If `page` had been repossessed from `grantee`, that record is "
+                           "cleared.")
+
+
 def _granted(pre: State, a: A) -> View:
     _env, cap, grantee, rights = a
 
     def granted_to(e: IntV, p: IntV) -> BoolV:
         return And(e == grantee, p == cap.page)
 
+    branch(_MEM3_RIGHTS, "raises-rights", rights > pre.rights[grantee, cap.page])
+    branch(_MEM3_REPO, "was-repossessed", pre.repo_page[grantee, cap.page])
     return View(pre).given(
-        Cite("MEM-3", "`rights[grantee, page]` becomes the larger of its old value and "
-                      "`rights`. A grant never lowers anyone's rights."),
+        _MEM3_RIGHTS,
         rights=lambda e, p: If(granted_to(e, p), Max(pre.rights[e, p], rights),
                                pre.rights[e, p]),
     ).given(
-        Cite("MEM-3", "If `page` had been repossessed from `grantee`, that record is "
-                      "cleared."),
+        _MEM3_REPO,
         repo_page=lambda e, p: And(Not(granted_to(e, p)), pre.repo_page[e, p]),
     )
 

@@ -8,7 +8,7 @@ from typing import Any
 from exo.interface import NO_ENTRY, Resource, Status, Vector
 from exo.logic import And, BoolV, If, IntV, Not, in_range
 from exo.model.state import State
-from exo.spec.declarative.text import A, Case, Cite, Requirement, Text, View, always
+from exo.spec.declarative.text import A, Case, Cite, Requirement, Text, View, always, branch
 from exo.spec.declarative.vocabulary import live, under_revocation
 
 # --------------------------------------------------------------------------- PCT-3
@@ -66,15 +66,18 @@ def _requires(clause: str, vector: Vector, what: str, busy: bool) -> tuple[Requi
 # --------------------------------------------------------------------------- PCT-1
 
 
+_DONATED = Cite("PCT-1", "If the caller owns the slice in progress, ownership of that slice "
+                        "passes to the callee, and a record that the slice was repossessed "
+                        "from the callee is cleared. If the caller runs in a slice it does "
+                        "not own, the ownership of slices does not change.")
+
+
 def _called_sync(pre: State, a: A) -> View:
     callee = a[0]
     q = pre.cur_slice
-    owns = _caller_owns(pre)
+    owns = branch(_DONATED, "caller-owns-slice", _caller_owns(pre))
     return transferred(View(pre), callee, Vector.PCT_SYNC).given(
-        Cite("PCT-1", "If the caller owns the slice in progress, ownership of that slice "
-                      "passes to the callee, and a record that the slice was repossessed "
-                      "from the callee is cleared. If the caller runs in a slice it does not "
-                      "own, the ownership of slices does not change."),
+        _DONATED,
         slice_owner=lambda x: If(And(owns, x == q), callee, pre.slice_owner[x]),
         repo_slice=lambda x, y: And(pre.repo_slice[x, y],
                                     Not(And(owns, x == callee, y == q))),

@@ -21,6 +21,7 @@ from exo.spec.declarative.text import (
     Text,
     View,
     always,
+    branch,
     env_alive,
     env_in_range,
 )
@@ -117,7 +118,8 @@ def repossession_raised(v: Any, env: IntV) -> View:
     """REV-3/REV-4, as a step: on the state ``v`` (the resource already taken), raise a
     repossession exception to ``env``: delivered at once if ``env`` is the environment
     running and it has a repossession handler, else left waiting in ``repo_exc[env]``."""
-    at_once = And(v.cur_env == env, has_entry(v, env, Vector.REPOSSESSION))
+    at_once = branch(Cite("REV-3", _REV4_AT_ONCE), "delivered-at-once",
+                     And(v.cur_env == env, has_entry(v, env, Vector.REPOSSESSION)))
     handler = v.entry[env, int(Vector.REPOSSESSION)]
     delivered = v.given(
         Cite("REV-3", _REV4_AT_ONCE),
@@ -152,21 +154,25 @@ def _page_taken(pre: State, a: A) -> View:
     return repossession_raised(recorded, env)
 
 
+_IN_PROGRESS = Cite("REV-3", "If `env` is running and the slice is the one in progress, "
+                             "`cur_env` and `hw_cid` become `FREE`, and the CPU idles for "
+                             "the rest of the slice. If another environment is running in "
+                             "that slice, it keeps the CPU.")
+
+
 def _slice_taken(pre: State, a: A) -> View:
     (env,) = a
     t = pre.rev_target[env]
     v = _request_cleared(pre, env)
-    in_progress = And(v.cur_env == env, v.cur_slice == t)
+    in_progress = branch(_IN_PROGRESS, "slice-in-progress",
+                         And(v.cur_env == env, v.cur_slice == t))
     taken = v.given(
         Cite("REV-3", "A slice. It gets no owner, and `repo_slice[env, target]` becomes "
                       "true."),
         slice_owner=lambda q: If(q == t, FREE, v.slice_owner[q]),
         repo_slice=lambda x, q: Or(v.repo_slice[x, q], And(x == env, q == t)),
     ).given(
-        Cite("REV-3", "If `env` is running and the slice is the one in progress, `cur_env` "
-                      "and `hw_cid` become `FREE`, and the CPU idles for the rest of the "
-                      "slice. If another environment is running in that slice, it keeps "
-                      "the CPU."),
+        _IN_PROGRESS,
         cur_env=If(in_progress, FREE, v.cur_env),
         hw_cid=If(in_progress, FREE, v.hw_cid),
     )

@@ -13,6 +13,12 @@ is described from its clause in spec/*.md, never from the model:
 * **Returns**: each case's value; a failing call returns the null value (GEN-1) and
   changes nothing (GEN-2).
 
+A sentence that splits a case in two ("if a repossession exception awaits `e` and `e` has
+a handler, ... otherwise ...") names its condition with ``branch``: the text reads the
+same, and the conformance kit's coverage has a cell for each side of it
+(``exo.spec.cells``). ``branch`` is called where a case's view is built, never inside the
+function of a map field, so one evaluation of the view records every branch it took.
+
 ``conjuncts`` turns a text into named two-state conjuncts, each citing the clause and
 the sentence it states: one per requirement, one per (case, field described), one frame
 conjunct per case, one per returned value. Two obligations are proved from them
@@ -29,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,6 +63,45 @@ FAILURE = Cite("GEN-2", "If the status is anything but `OK`, the state returned 
                        "passed in, unchanged in every field, and the value is the null value.")
 OK_CITE = Cite("GEN-2", "Every operation computes its status from an ordered list of "
                        "preconditions; the first precondition that fails decides the status.")
+
+
+@dataclass(frozen=True)
+class Branch:
+    """A condition one sentence introduces inside a case: the two sides of it are two
+    behaviours a test must show (``label`` names the side where it holds)."""
+
+    cite: Cite
+    label: str  # e.g. "repossession-delivered"
+
+
+Taken = tuple[Branch, Any, Any]
+"""A branch as ``recording`` notes it: the branch, its condition and the condition under
+which the sentence applies at all (``within``)."""
+
+_RECORDING: list[list[Taken]] = []
+
+
+def branch(cite: Cite, label: str, cond: BoolV, within: BoolV = True) -> BoolV:
+    """``cond``, named as the branch ``label`` of ``cite``'s sentence, which speaks only
+    when ``within`` holds (a start that happens, an owner that is runnable). Inside
+    ``recording`` the branch is noted with both (Python bools on a concrete state, Z3
+    terms on a symbolic one)."""
+    if _RECORDING:
+        _RECORDING[-1].append((Branch(cite, label), cond, within))
+    return cond
+
+
+@contextmanager
+def recording() -> Iterator[list[Taken]]:
+    """Note every ``branch`` taken while the block builds views (as ``Bound`` does, the
+    cases of one call share their terms: ``shared``)."""
+    _RECORDING.append([])
+    _SHARED.append({})
+    try:
+        yield _RECORDING[-1]
+    finally:
+        _RECORDING.pop()
+        _SHARED.pop()
 
 
 class _Indexed:

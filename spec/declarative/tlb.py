@@ -15,6 +15,7 @@ from exo.spec.declarative.text import (
     Text,
     View,
     always,
+    branch,
     env_alive,
     env_in_range,
 )
@@ -61,6 +62,12 @@ _C1 = ("The binding `(env_cid[env], vpage) → cap.page`, with the given writabl
        "written into the hardware TLB and into the STLB")
 
 
+_TLB1_TLB = Cite("TLB-1", _C1 + ": it goes into the one TLB slot chosen for it (TLB-6), "
+                                 "replacing whatever entry was there.")
+_TLB1_STLB = Cite("TLB-1", _C1 + ": it goes into the one STLB slot chosen for it (TLB-7), "
+                                  "replacing whatever entry was there.")
+
+
 def _installed(pre: State, a: A) -> View:
     env, vpage, cap, writable = a
     cid = pre.env_cid[env]
@@ -73,17 +80,17 @@ def _installed(pre: State, a: A) -> View:
     def at_j(j: IntV) -> BoolV:
         return j == j0
 
+    branch(_TLB1_TLB, "tlb-entry-replaced", pre.tlb_valid[i0])
+    branch(_TLB1_STLB, "stlb-entry-replaced", pre.stlb_valid[j0])
     return View(pre).given(
-        Cite("TLB-1", _C1 + ": it goes into the one TLB slot chosen for it (TLB-6), "
-                            "replacing whatever entry was there."),
+        _TLB1_TLB,
         tlb_valid=lambda i: If(at_i(i), True, pre.tlb_valid[i]),
         tlb_cid=lambda i: If(at_i(i), cid, pre.tlb_cid[i]),
         tlb_vpage=lambda i: If(at_i(i), vpage, pre.tlb_vpage[i]),
         tlb_page=lambda i: If(at_i(i), cap.page, pre.tlb_page[i]),
         tlb_write=lambda i: If(at_i(i), writable, pre.tlb_write[i]),
     ).given(
-        Cite("TLB-1", _C1 + ": it goes into the one STLB slot chosen for it (TLB-7), "
-                            "replacing whatever entry was there."),
+        _TLB1_STLB,
         stlb_valid=lambda j: If(at_j(j), True, pre.stlb_valid[j]),
         stlb_cid=lambda j: If(at_j(j), cid, pre.stlb_cid[j]),
         stlb_vpage=lambda j: If(at_j(j), vpage, pre.stlb_vpage[j]),
@@ -141,6 +148,10 @@ TLBVADELETE = Text(
 # --------------------------------------------------------------------------- TLB-3
 
 
+_TLB3_RUNNING = Cite("TLB-3", "If `env` is running, the hardware context-id register "
+                                 "`hw_cid` becomes `cid`.")
+
+
 def _switched(pre: State, a: A) -> View:
     env, cid = a
     old = pre.env_cid[env]
@@ -151,9 +162,8 @@ def _switched(pre: State, a: A) -> View:
         cid_env=lambda c: If(c == cid, env, If(c == old, FREE, pre.cid_env[c])),
         env_cid=lambda e: If(e == env, cid, pre.env_cid[e]),
     ).given(
-        Cite("TLB-3", "If `env` is running, the hardware context-id register `hw_cid` "
-                      "becomes `cid`."),
-        hw_cid=If(pre.cur_env == env, cid, pre.hw_cid),
+        _TLB3_RUNNING,
+        hw_cid=If(branch(_TLB3_RUNNING, "env-running", pre.cur_env == env), cid, pre.hw_cid),
     )
     kept: View = authority_kept(moved)
     return kept
