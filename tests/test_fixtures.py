@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from exo.cli import main
 from exo.impl import Kernel
-from exo.interface import Result
+from exo.interface import Config, Result
 from exo.kit.coverage import UNREACHABLE, all_cells
 from exo.wire import fixtures
 from exo.wire.client import WireKernel
@@ -126,3 +127,40 @@ def test_an_implementation_that_raises_fails_its_fixture(suite: Path) -> None:
 
     outcomes = fixtures.run(suite, Raising, keyword="witness-00")
     assert not outcomes[0].passed and "raised RuntimeError: boom" in outcomes[0].detail
+
+
+class LateOwner(Kernel):
+    """A transient divergence: right after an ``alloc`` its observation still shows the
+    page free; the next call puts it right (so the state at the end is correct)."""
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        self.hide: int | None = None
+
+    def apply(self, name: str, *args: Any) -> Any:
+        res = super().apply(name, *args)
+        self.hide = args[1] if name == "alloc" and res.status == 0 else None
+        return res
+
+    def observe(self) -> dict[str, Any]:
+        out = super().observe()
+        if self.hide is not None:
+            out["owner"] = {k: v for k, v in out["owner"].items() if k != self.hide}
+        return out
+
+
+def test_a_transient_divergence_fails_at_its_step(tmp_path: Path) -> None:
+    """Fixtures check every step (issue 22 item 4): LateOwner is caught at the alloc that
+    caused it, with the step, the call and the field named; the same fixture with only its
+    end state (format 1) would pass."""
+    calls = [("env_create", (0, 0)), ("alloc", (0, 1)), ("env_create", (1, 1))]
+    data = fixtures.fixture("late-owner", Config(n_envs=2, n_pages=2), calls)
+    out = fixtures.run_one(data, LateOwner)
+    assert not out.passed
+    assert out.detail.startswith("step 1 alloc(0, 1): state after it: owner[1]"), out.detail
+    assert out.steps == 2
+    old = {k: v for k, v in data.items() if k != "boot"}
+    old["format"] = "exo-fixture/1"
+    old["steps"] = [{k: v for k, v in st.items() if k != "changed"} for st in data["steps"]]
+    assert fixtures.run_one(old, LateOwner).passed
+    assert fixtures.run_one(data, Kernel).passed

@@ -35,8 +35,11 @@ from exo.wire.codec import (
     encode_result,
 )
 
-FORMAT = "exo-fixture/1"
+FORMAT = "exo-fixture/2"
 """The format of a fixture file (spec/fixtures.md)."""
+
+FORMATS = ("exo-fixture/1", FORMAT)
+"""The formats ``load`` reads: 1 checks the state at the end only; 2 after every call."""
 
 INDEX = "index.json"
 """The suite's index: every fixture's file, clauses and cells, and the counts."""
@@ -65,14 +68,21 @@ def _expected_state(s: State) -> dict[str, Any]:
 
 def fixture(name: str, cfg: Config, calls: Iterable[tuple[str, tuple[Any, ...]]]
             ) -> dict[str, Any]:
-    """Run ``calls`` on the model from boot and write down what a kernel must answer."""
+    """Run ``calls`` on the model from boot and write down what a kernel must answer and
+    what it must show: the meaningful state at boot, and after every call the fields
+    whose meaningful entries changed (``changed``: each such field's rows, whole)."""
     s = initial(cfg)
     steps: list[dict[str, Any]] = []
     cells: dict[str, None] = {}
+    boot = _expected_state(s)
+    shown = boot
     for op, args in calls:
         post, res = REGISTRY[op](s, *args)
         step: dict[str, Any] = {"op": op, "args": [encode(a) for a in args],
                                 "expect": _expected_result(op, res)}
+        now = _expected_state(post)
+        step["changed"] = {k: v for k, v in now.items() if shown[k] != v}
+        shown = now
         hit = cells_of(s, op, tuple(args), res, post)
         if hit:
             step["cells"] = hit
@@ -83,7 +93,7 @@ def fixture(name: str, cfg: Config, calls: Iterable[tuple[str, tuple[Any, ...]]]
     clauses = sorted({clause_of[c] for c in cells if c in clause_of}
                      | {OPERATIONS[st["op"]].clause for st in steps})
     return {"format": FORMAT, "name": name, "config": config_json(cfg),
-            "clauses": clauses, "cells": sorted(cells), "steps": steps,
+            "clauses": clauses, "cells": sorted(cells), "boot": boot, "steps": steps,
             "state": _expected_state(s)}
 
 
@@ -180,9 +190,9 @@ def dumps(f: dict[str, Any]) -> str:
         if key == "steps":
             body = ",\n".join(f"  {one(st)}" for st in v)
             lines.append(f' "steps": [\n{body}\n ]{end}')
-        elif key == "state":
+        elif key in ("state", "boot"):
             body = ",\n".join(f"  {json.dumps(k)}: {one(v[k])}" for k in sorted(v))
-            lines.append(f' "state": {{\n{body}\n }}{end}')
+            lines.append(f' {json.dumps(key)}: {{\n{body}\n }}{end}')
         else:
             lines.append(f" {json.dumps(key)}: {one(v)}{end}")
     lines.append("}")
@@ -214,8 +224,10 @@ def load(path: Path) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise FixtureError(f"{path.name}: cannot read: {exc}") from None
-    if type(data) is not dict or data.get("format") != FORMAT:
+    if type(data) is not dict or data.get("format") not in FORMATS:
         raise FixtureError(f"{path.name}: not an {FORMAT} fixture")
+    if data["format"] == FORMAT and type(data.get("boot")) is not dict:
+        raise FixtureError(f"{path.name}: 'boot' missing or not a dict")
     for key, kind in (("name", str), ("config", dict), ("steps", list), ("state", dict),
                       ("clauses", list)):
         if type(data.get(key)) is not kind:
@@ -247,8 +259,11 @@ def _call(fn: Callable[..., Any], *args: Any) -> Any:
 
 
 def run_one(data: dict[str, Any], factory: Callable[[Config], Any]) -> Outcome:
-    """Run one fixture on an implementation: every result, then the state at the end.
-    A step without ``op``, ``args`` or ``expect`` is a ``FixtureError``."""
+    """Run one fixture on an implementation: after boot and after every call, the result
+    and the whole meaningful state (``exo-fixture/2``: ``boot`` and each step's
+    ``changed``; an ``exo-fixture/1`` file has only the state at the end). A failure names
+    the step, the call and the field. A step without ``op``, ``args`` or ``expect`` is a
+    ``FixtureError``."""
     t0 = time.perf_counter()
     name = data["name"]
     try:
@@ -259,23 +274,38 @@ def run_one(data: dict[str, Any], factory: Callable[[Config], Any]) -> Outcome:
     def failed(steps: int, detail: str) -> Outcome:
         return Outcome(name, False, steps, time.perf_counter() - t0, detail, data["clauses"])
 
+    every = "boot" in data
+    expected: dict[str, Any] = dict(data["boot"]) if every else {}
     try:
         impl = _call(factory, cfg)
+        if every:
+            problem = _state_problem(cfg, expected, _call(impl.observe))
+            if problem:
+                return failed(0, f"at boot: {problem}")
         for i, step in enumerate(data["steps"]):
             if type(step) is not dict or not {"op", "args", "expect"} <= step.keys() \
-                    or step["op"] not in OPERATIONS or type(step["args"]) is not list:
-                raise FixtureError(f"{name}: step {i} is not a step of {FORMAT}")
+                    or step["op"] not in OPERATIONS or type(step["args"]) is not list \
+                    or (every and type(step.get("changed")) is not dict):
+                raise FixtureError(f"{name}: step {i} is not a step of {data['format']}")
             op, want = step["op"], step["expect"]
+            call = f"step {i} {op}({', '.join(json.dumps(a) for a in step['args'])})"
             got = _call(impl.apply, op, *[_arg(a) for a in step["args"]])
-            wire = encode_result(op, got) if type(got) is Result and exact_kind(
-                got.status) == "int" else None
+            try:
+                wire = encode_result(op, got) if type(got) is Result and exact_kind(
+                    got.status) == "int" else None
+            except ValueError:
+                wire = None
             if wire is None or wire["status"] != want["status"] or (
                     not want.get("any_witness") and not _same_json(wire["value"],
                                                                    want["value"])):
                 shown = f"{wire['status']} {json.dumps(wire['value'])}" if wire else repr(got)
-                return failed(i + 1, f"step {i} {op}("
-                              f"{', '.join(json.dumps(a) for a in step['args'])}): expected "
-                              f"{want['status']} {json.dumps(want['value'])}, got {shown}")
+                return failed(i + 1, f"{call}: expected {want['status']} "
+                              f"{json.dumps(want['value'])}, got {shown}")
+            if every:
+                expected.update(step["changed"])
+                problem = _state_problem(cfg, expected, _call(impl.observe))
+                if problem:
+                    return failed(i + 1, f"{call}: state after it: {problem}")
         observed = _call(impl.observe)
     except _Raised as exc:
         return failed(0, str(exc))
