@@ -74,16 +74,20 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
     the implementation, along with rules that build state as a library OS does (maps and
     accesses, grants, guaranteed mappings, slices run past their end, revocation and
     abort, full rings). After every step results and states must agree; after every
-    program the model's invariants must hold. At the end the coverage table says which
-    behaviours of the spec (operation/status, operation/outcome, named cases) the run
-    reached.
+    program the model's invariants must hold. At the end the coverage table says, per
+    clause, how many of the spec's behaviours the run reached: operation/status and
+    operation/outcome pairs, named cases, and every requirement, case and branch side of
+    the declarative text (a sentence's "if ... otherwise ...").
     Every run has a seed (printed; --seed chooses it). A failure is also kept in
     Hypothesis's database (.hypothesis/) for --replay, which runs its calls again (with
     --impl, on another implementation) and says whether it still fails.
-    Exit 0: conformant (--replay: the failure is gone). Exit 1: not conformant; the
-    shrunk failing program, the same failure replayed as plain calls, and a
-    reproduction file (--repro) to run with pytest. Exit 2: an option cannot be used
-    (--impl, --config, --ops, an output path; --replay with nothing recorded).
+    Exit 0: conformant, every reachable cell of the run's scope exercised (--replay:
+    the failure is gone). Exit 1: not conformant; the shrunk failing program, the same
+    failure replayed as plain calls, and a reproduction file (--repro) to run with
+    pytest. Exit 2: an option cannot be used (--impl, --config, --ops, an output path;
+    --replay with nothing recorded). Exit 4: incomplete: no difference found, but a
+    reachable cell of the run's scope (its operations, its sizes) was never exercised;
+    the cells are listed, and it is not a conformance verdict.
     \b
     Examples:
       exo check                                        the shipped exo.impl:Kernel
