@@ -70,6 +70,10 @@ def fixtures_build_cmd(directory: Path, seed: int, extra: int, ops_text: str | N
     rows = [[c, str(n)] for c, n in index["fixtures_per_clause"].items()]
     print_table(_console(), f"{len(index['fixtures'])} fixtures, {len(index['cells'])} "
                 f"coverage cells, in {directory}", ("clause", "fixtures"), rows)
+    if index["unreached"]:
+        _console().print(f"not reached by the suite ({len(index['unreached'])} reachable "
+                         f"cells of its operations): {', '.join(index['unreached'])}",
+                         markup=False)
 
 
 @fixtures_group.command("run")

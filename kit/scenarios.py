@@ -11,7 +11,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
-from exo.interface import NO_ENTRY, NUM_EXCEPTIONS, OPERATIONS, Cap, Resource, Rights
+from exo.interface import NO_ENTRY, NUM_EXCEPTIONS, OPERATIONS, Cap, Resource, Rights, Vector
 from exo.kit.configs import on
 from exo.kit.rules import (
     ACCEPT_ALL,
@@ -417,3 +417,77 @@ class LibosRules(StepRules):
                 args = [valid[a] for a, _ in sig.args]
                 args[i] = end
                 self._apply(name, tuple(args))
+
+    # ---------------------------------------------------------------- what a library OS
+    # never does: the sentence branches its own set-up would never take (issue 22)
+
+    @on("cpu")
+    @rule(pick=st.integers(0, 7), which=st.integers(0, 2), extra=st.integers(1, 4))
+    def scenario_unusual_start(self, pick: int, which: int, extra: int) -> None:
+        """CPU-5, REV-4, REV-1 by the paths a library OS's own set-up never takes:
+
+        * ``which == 0``: an environment with no repossession handler has a repossession
+          exception waiting (it lost a page while another ran) and is started by a
+          yield: the exception is dropped (CPU-5, REV-4);
+        * ``which == 1``: the running environment owns the next slice too, runs past the
+          end of its slice as deep into debt as it may, and yields: the next slice
+          begins with its debt, which may take the whole slice (CPU-5);
+        * ``which == 2``: an environment asks for a slice back that it does not own
+          (REV-1: NOT_OWNER)."""
+        runner = self._scheduled(pick)
+        if runner is None:
+            return
+        s = self.model
+        following = (s.cur_slice + 1) % s.cfg.n_slices
+        if which == 2:
+            for q in range(s.cfg.n_slices):
+                if s.slice_owner[q] != runner:
+                    self._apply("revoke_request", (runner, int(Resource.SLICE), q,
+                                                   s.now + 1))
+                    return
+            return
+        if which == 1:
+            if s.slice_owner[following] == -1:
+                self._apply("slice_alloc", (runner, following))
+            for _ in range(self.model.slice_left):  # to the end of the slice
+                self._apply("timer_tick", ())
+            limit = self.model.cfg.excess_limit
+            for _ in range(max(0, limit - self.model.excess[runner]) + (extra == 4)):
+                if self.model.cur_env != runner:
+                    return
+                self._apply("timer_tick", ())  # as deep into debt as it may (or killed)
+            if self.model.cur_env == runner:
+                self._apply("yield_to", (-1,))
+            return
+        others = [e for e in live_envs(s) if e != runner
+                  and s.entry[e, int(Vector.REPOSSESSION)] == NO_ENTRY]
+        if not others:
+            self.libos_boot_env(pick=pick, cid=pick, missing=int(Vector.REPOSSESSION))
+            others = [e for e in live_envs(self.model) if e != runner
+                      and self.model.entry[e, int(Vector.REPOSSESSION)] == NO_ENTRY
+                      and self.model.env_alive[e]]
+        if not others or self.model.cur_env != runner:
+            return
+        loser = others[pick % len(others)]
+        s = self.model
+        pages = [p for p in range(s.cfg.n_pages) if s.owner[p] == loser]
+        if not pages:
+            free = [p for p in range(s.cfg.n_pages) if s.owner[p] == -1]
+            if not free:
+                return
+            self._apply("alloc", (loser, free[pick % len(free)]))
+            pages = [p for p in range(self.model.cfg.n_pages)
+                     if self.model.owner[p] == loser]
+        s = self.model
+        if not pages or s.rev_pending[loser]:
+            return
+        if s.slice_owner[following] != loser and s.slice_owner[following] == -1:
+            self._apply("slice_alloc", (loser, following))
+        self._apply("revoke_request", (loser, int(Resource.PAGE), pages[0], s.now + 1))
+        for _ in range(2):
+            if self.model.cur_env != runner:
+                return
+            self._apply("timer_tick", ())
+        self._apply("abort", (loser,))
+        if self.model.cur_env == runner and self.model.env_alive[loser]:
+            self._apply("yield_to", (loser,) if pick % 2 else (-1,))

@@ -23,7 +23,7 @@ from typing import Any
 
 from exo.interface import OPERATIONS, Cap, Config, Result, Status
 from exo.kit.conformance import _meaningful, abstract, canonical, exact_kind
-from exo.kit.coverage import all_cells, cells_of
+from exo.kit.coverage import Coverage, all_cells, cells_of
 from exo.model import REGISTRY, State, initial
 from exo.model.state import SCALARS, layout
 from exo.wire.codec import (
@@ -168,9 +168,12 @@ def build(directory: Path, seed: int = 0, extra: int = 20,
         for c in e["clauses"]:
             per_clause[c] = per_clause.get(c, 0) + 1
     cells = sorted({c for e in entries for c in e["cells"]})
+    scope = Coverage(ops=ops)
+    unreached = [c.id for c in scope.in_scope() if c.id not in set(cells)]
     index = {"format": FORMAT, "seed": seed, "extra": extra, "fixtures": entries,
              "ops": sorted(ops) if ops is not None else "all",
-             "fixtures_per_clause": dict(sorted(per_clause.items())), "cells": cells}
+             "fixtures_per_clause": dict(sorted(per_clause.items())), "cells": cells,
+             "unreached": unreached}
     (directory / INDEX).write_text(json.dumps(index, indent=1, sort_keys=True) + "\n",
                                    encoding="utf-8")
     return index
