@@ -164,6 +164,11 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
                     + (f" ({excluded} excluded by --ops)" if excluded else ""),
                     ("clause", "hit", "reachable", "unreachable (proved)", "excluded (--ops)"),
                     [(k, str(h), str(r), str(u), str(x)) for k, h, r, u, x in cov.clauses()])
+        if cov.beyond:
+            console.print(f"beyond --ops ({len(cov.beyond)} cells of these operations that "
+                          "the witness programs cut to them do not reach: setting them up "
+                          f"needs another operation; not tested): {', '.join(sorted(cov.beyond))}",
+                          markup=False)
         gaps = [c.id for c in cov.missing()]
         if gaps:
             console.print(f"missing ({len(gaps)}): {', '.join(gaps)}", markup=False)

@@ -28,7 +28,7 @@ from exo.kit.lockstep import Factory, Failure, Step
 from exo.kit.machine import HEALTH, lockstep_machine
 from exo.kit.replay import minimize, replay
 from exo.kit.text import describe, message_line
-from exo.kit.witnesses import sweep
+from exo.kit.witnesses import reach, sweep
 
 __all__ = ["SHRINK_EXAMPLES", "CheckReport", "run_check"]
 
@@ -147,6 +147,9 @@ def run_check(
                              "see 'exo.kit' for the interface")
     shares = _shares(examples, len(configs))
     coverage = Coverage(ops=ops, unreachable=UNREACHABLE | unreachable)
+    if ops is not None:  # what the operations reach: the witness programs cut to them
+        reached = reach(ops, tuple(configs))
+        coverage.beyond = frozenset(c.id for c in coverage.in_scope() if c.id not in reached)
     report = CheckReport(passed=True, examples=examples, steps=steps, coverage=coverage)
     count = [0]
 

@@ -408,10 +408,14 @@ class Coverage:
     first: dict[str, str] = field(default_factory=dict)
     ops: frozenset[str] | None = None
     unreachable: frozenset[str] = UNREACHABLE
+    beyond: frozenset[str] = frozenset()
 
     def excluded(self, cell: Cell) -> bool:
-        """The cell is outside the run's operations (``ops``)."""
-        return self.ops is not None and not (ops_of(cell) & self.ops)
+        """The cell is outside the run's operations (``ops``), or (``beyond``) it is a
+        cell of one of them that the witness programs cut to them do not reach: setting
+        it up needs another operation (``exo.kit.witnesses.reach``)."""
+        return self.ops is not None and (
+            not (ops_of(cell) & self.ops) or cell.id in self.beyond)
 
     def in_scope(self) -> list[Cell]:
         """The reachable cells of the run's scope: the space minus the unreachable and
@@ -451,7 +455,7 @@ class Coverage:
         if cell.id in self.unreachable:
             return "unreachable (proved)"
         if self.excluded(cell):
-            return "excluded (--ops)"
+            return "beyond --ops" if cell.id in self.beyond else "excluded (--ops)"
         n = self.counts.get(cell.id, 0)
         return str(n) if n else "MISSING"
 
@@ -491,6 +495,7 @@ class Coverage:
                        "excluded": self.excluded(c)} for c in all_cells()],
             "missing": [c.id for c in self.missing()],
             "excluded": [c.id for c in all_cells() if self.excluded(c)],
+            "beyond_ops": sorted(self.beyond),
             "unreachable": sorted(self.unreachable),
         }
 

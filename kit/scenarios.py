@@ -422,7 +422,7 @@ class LibosRules(StepRules):
     # never does: the sentence branches its own set-up would never take (issue 22)
 
     @on("cpu")
-    @rule(pick=st.integers(0, 7), which=st.integers(0, 2), extra=st.integers(1, 4))
+    @rule(pick=st.integers(0, 7), which=st.integers(0, 4), extra=st.integers(1, 4))
     def scenario_unusual_start(self, pick: int, which: int, extra: int) -> None:
         """CPU-5, REV-4, REV-1 by the paths a library OS's own set-up never takes:
 
@@ -433,7 +433,15 @@ class LibosRules(StepRules):
           end of its slice as deep into debt as it may, and yields: the next slice
           begins with its debt, which may take the whole slice (CPU-5);
         * ``which == 2``: an environment asks for a slice back that it does not own
-          (REV-1: NOT_OWNER)."""
+          (REV-1: NOT_OWNER);
+        * ``which == 3``: a grant and a guaranteed mapping of a capability whose page is
+          out of range (MEM-3, TLB-4: INVALID_ARGUMENT, after the other arguments pass);
+        * ``which == 4``: a page repossessed from one environment by an abort is
+          allocated by another and granted back to the loser, then allocated by the
+          loser itself (MEM-1, MEM-3: the repossession record is cleared)."""
+        if which >= 3:
+            self._records(pick, which)
+            return
         runner = self._scheduled(pick)
         if runner is None:
             return
@@ -491,3 +499,39 @@ class LibosRules(StepRules):
         self._apply("abort", (loser,))
         if self.model.cur_env == runner and self.model.env_alive[loser]:
             self._apply("yield_to", (loser,) if pick % 2 else (-1,))
+
+    def _records(self, pick: int, which: int) -> None:
+        """``scenario_unusual_start``'s MEM-1/MEM-3/TLB-4 paths (``which`` 3 and 4)."""
+        live = live_envs(self.model)
+        if not live:
+            self.libos_boot_env(pick=pick, cid=pick, missing=-1)
+            live = live_envs(self.model)
+            if not live:
+                return
+        loser = live[pick % len(live)]
+        if len(live) < 2 and pick % 2 == 0:  # a second environment, to give the page back
+            self.libos_boot_env(pick=pick + 1, cid=pick + 1, missing=-1)
+        others = [e for e in live_envs(self.model) if e != loser]
+        cfg = self.model.cfg
+        if which == 3:
+            bad = Cap(cfg.n_pages, 0, int(Rights.READWRITE))
+            self._apply("grant", (loser, bad, (others or [loser])[0], int(Rights.READ)))
+            self._apply("gm_set", (loser, 0, 0, bad, True))
+            return
+        free = [p for p in range(cfg.n_pages) if self.model.owner[p] == -1]
+        if not free or self.model.rev_pending[loser]:
+            return
+        page = free[pick % len(free)]
+        self._apply("alloc", (loser, page))
+        self._apply("revoke_request", (loser, int(Resource.PAGE), page, self.model.now + 1))
+        for _ in range(2):
+            self._apply("timer_tick", ())
+        self._apply("abort", (loser,))
+        if self.model.owner[page] != -1 or not self.model.env_alive[loser]:
+            return
+        giver = others[pick % len(others)] if others and pick % 2 == 0 else None
+        if giver is None or not self.model.env_alive[giver]:
+            self._apply("alloc", (loser, page))  # MEM-1: it takes the page back itself
+            return
+        cap = self._apply("alloc", (giver, page)).value
+        self._apply("grant", (giver, cap, loser, int(Rights.READ)))  # MEM-3

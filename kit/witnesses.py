@@ -136,3 +136,19 @@ def _replayed(factory: Callable[[Config], Any], coverage: Coverage, cfg: Config,
         done += 1
     failure = failure or ls.model_holds()
     return None if failure is None else (done, failure)
+
+
+@lru_cache(maxsize=8)
+def reach(ops: frozenset[str] | None, configs: tuple[Config, ...] | None) -> frozenset[str]:
+    """The cells the shipped witness programs, cut to ``ops`` and run on ``configs``
+    (as ``sweep`` runs them), hit on the model itself. With every operation they reach
+    every reachable cell; cut to some operations, what they still reach is the kit's
+    measure of what those operations reach (a cell of an operation in ``ops`` that they
+    miss needs another operation to be set up, as far as the witnesses know)."""
+    from exo.model.kernel import ModelImplementation
+
+    coverage = Coverage()
+    found = sweep(ModelImplementation, coverage, list(configs) if configs else None,
+                  ops=ops)
+    assert found is None, f"the model disagrees with itself on a witness: {found}"
+    return frozenset(coverage.counts)
