@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from exo.interface import Config
+from exo.interface import OPERATIONS, Config
 from exo.kit.configs import KIT_CONFIGS
 from exo.kit.coverage import UNREACHABLE, Coverage, all_cells
 from exo.kit.lockstep import Step
@@ -27,6 +27,17 @@ from exo.kit.witnesses import Witness, shipped, sweep, to_json
 from exo.model.kernel import ModelImplementation
 
 OUT = Path(__file__).resolve().parent.parent / "kit" / "witnesses.json"
+
+
+NET_FREE = frozenset(op for op, sig in OPERATIONS.items() if not sig.clause.startswith("NET"))
+"""The operations of a kernel without packet filters (examples/c-kernel, ``--ops
+ENV,MEM,TLB,CPU,PCT,EXC,REV``): the witnesses cut to them must still set up every cell
+those operations can reach."""
+
+
+def _key(steps: list[Step]) -> tuple[bool, int]:
+    """Prefer programs that call no packet-filter operation, then shorter ones."""
+    return any(name not in NET_FREE for name, _ in steps), len(steps)
 
 
 def collect(seeds: int, examples: int, steps: int) -> dict[str, tuple[Config, list[Step]]]:
@@ -39,7 +50,7 @@ def collect(seeds: int, examples: int, steps: int) -> dict[str, tuple[Config, li
             before = set(self.cells)
             res = _super(self, name, args)
             for cell in self.cells - before:
-                if cell not in found or len(found[cell][1]) > len(self.trace):
+                if cell not in found or _key(found[cell][1]) > _key(self.trace):
                     found[cell] = (_cfg, list(self.trace))
             return res
 
@@ -94,6 +105,19 @@ def cover(found: dict[str, tuple[Config, list[Step]]],
             break
         chosen.append(best)
         need -= gain
+    # cut to the operations of a kernel without filters, the chosen programs must still
+    # reach what programs without filter calls reach
+    net_free = [w for w in candidates if all(n in NET_FREE for n, _ in w.steps)]
+    cut = Coverage()
+    assert sweep(ModelImplementation, cut, witnesses=tuple(chosen), ops=NET_FREE) is None
+    need_cut = {c for w in net_free for c in w.cells} - set(cut.counts)
+    while need_cut:
+        best = max(net_free, key=lambda w: (len(need_cut & set(w.cells)), -len(w.steps)))
+        gain = need_cut & set(best.cells)
+        if not gain:
+            break
+        chosen.append(best)
+        need_cut -= gain
     return chosen
 
 
