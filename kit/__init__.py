@@ -76,7 +76,9 @@ Inside (one module per concern; each imports only the ones listed before it)
 * ``witnesses``: the shipped programs that reach every reachable cell;
 * ``explore``: random walks and the small programs; ``bpf_samples``: tcpdump's;
 * ``values``: argument values and strategies; ``configs``: sizes and swarm groups;
-* ``rules`` and ``scenarios``: generation that builds state as a library OS does;
+* ``rules`` and ``scenarios``: generation that builds state as a library OS does (and the
+  paths its own set-up never takes); ``stale``: resources that change hands, then the call
+  that reads what an optimized kernel kept on the side (indexes, caches, context tags);
 * ``exos``: library-OS services as lockstep traffic (``--workload exos``);
 * ``machine``: the Hypothesis state machine; ``check``: ``run_check``;
 * ``lastfailure``: the last failure, kept for ``exo check --replay``;

@@ -30,7 +30,7 @@ from exo.kit.conformance import Implementation
 from exo.kit.coverage import Coverage
 from exo.kit.explore import two_running_envs
 from exo.kit.lockstep import Factory, Lockstep, Step
-from exo.kit.scenarios import LibosRules
+from exo.kit.stale import StaleStateRules
 from exo.kit.text import plain
 from exo.kit.values import JUNK, NAMED_PROGRAMS, PACKETS, SCENARIOS, Packet, Program, arg_strategy
 from exo.logic import ConMap
@@ -39,7 +39,7 @@ from exo.model import State
 __all__ = ["HEALTH", "LockstepMachine", "lockstep_machine"]
 
 
-class LockstepMachine(LibosRules, RuleBasedStateMachine):
+class LockstepMachine(StaleStateRules, RuleBasedStateMachine):
     """Base of the machines ``lockstep_machine`` builds: model and implementation side by
     side. Subclasses set ``factory`` and ``cfg``."""
 
@@ -116,8 +116,8 @@ class LockstepMachine(LibosRules, RuleBasedStateMachine):
         return multiple()
 
     @initialize(target=caps, scenario=st.sampled_from(SCENARIOS),
-                swarm=st.sets(st.sampled_from(GROUPS)))
-    def boot(self, scenario: str, swarm: set[str]) -> Any:
+                swarm=st.sets(st.sampled_from(GROUPS)).map(lambda g: tuple(sorted(g))))
+    def boot(self, scenario: str, swarm: tuple[str, ...]) -> Any:
         """Boot, then set up ``scenario`` so few steps reach deep states:
 
         * ``empty``: nothing more;

@@ -1207,3 +1207,8 @@ def replay(factory: Callable[[Config], Any], cfg: Config,
         if diffs:
             return f"step {n} {name}{args}: state differs: {diffs}"
     return None
+
+
+from tests.catalogue_optimizer import OPTIMIZER  # noqa: E402  (issue 22: optimizer bugs)
+
+CATALOGUE.update(OPTIMIZER)

@@ -96,7 +96,9 @@ def _caught(impl: Any, op: str, examples: int = 300, steps: int = 25) -> CheckRe
     report = run_check(impl, SMALL, steps=steps, examples=examples, derandomize=True)
     assert not report.passed, f"{impl.__name__} was not caught"
     lines = report.program.splitlines()
-    assert lines and lines[0].startswith("state = "), report.program
+    assert lines and (lines[0].startswith("state = ") or (
+        report.found_by == "sweep" and lines[0].startswith("(witness program"))), (
+        report.program)
     # the operation is a rule of the shrunk program, or a call a scenario rule made (the
     # error names the last calls; the replayed and minimized calls name them all)
     calls = [name for name, _ in report.trace or []]
@@ -117,7 +119,10 @@ def test_model_implementation_conforms() -> None:
     report = run_check(ModelImplementation, SMALL, steps=25, examples=60,
                        on_progress=seen.append)
     assert report.passed, report.text()
-    assert report.text() == "conformant: 60 examples x 25 steps"
+    # 60 programs on sizes of its own reach most cells, not all: no difference found, but
+    # not a conformance verdict either
+    assert report.verdict in ("conformant", "incomplete"), report.text()
+    assert report.text().startswith(f"{report.verdict}: 60 examples x 25 steps")
     assert seen and seen[-1] == 60 and seen == sorted(seen)
 
 

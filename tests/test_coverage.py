@@ -15,8 +15,8 @@ from exo.kit.configs import KIT_CONFIGS
 from exo.kit.coverage import CASES, UNREACHABLE, Coverage, all_cells, cells_of
 from exo.kit.explore import two_running_envs
 from exo.model import REGISTRY, State, initial
-from exo.proofs.coverage import decide
-from exo.spec.cells import spec_cells
+from exo.proofs.coverage import decide, decide_sentence
+from exo.spec.cells import SENTENCE_KINDS, spec_cells
 
 EXO = str(Path(sys.executable).parent / "exo")
 
@@ -67,14 +67,16 @@ def test_a_stlb_refill_and_a_grantee_binding_broken_are_recognised() -> None:
 
 
 def test_a_refused_or_hostile_step_hits_only_its_status() -> None:
-    """A refused call hits its status cell and no case but GEN-1's wrong type."""
+    """A refused call hits its status cell and no case but GEN-1's wrong type; a call
+    the operation admits but refuses also hits the requirement that failed (and only it:
+    no case of the text, no branch)."""
     s = initial(Config())
     new, res = REGISTRY["dealloc"](s, "x", None)
     assert cells_of(s, "dealloc", ("x", None), res, new) == [
         f"dealloc/{Status(res.status).name}", "case/GEN-1/wrong-type"]
     new, res = REGISTRY["dealloc"](s, -1, Cap(0, 0, 1))
     assert cells_of(s, "dealloc", (-1, Cap(0, 0, 1)), res, new) == [
-        f"dealloc/{Status(res.status).name}"]
+        f"dealloc/{Status(res.status).name}", "dealloc/requires/env-in-range"]
 
 
 def test_every_case_predicate_can_say_no() -> None:
@@ -82,7 +84,8 @@ def test_every_case_predicate_can_say_no() -> None:
     new, res = REGISTRY["timer_tick"](s)
     assert res.value == Outcome.NEXT_SLICE
     hit = cells_of(s, "timer_tick", (), res, new)
-    assert hit == ["timer_tick/OK", "timer_tick/OK/NEXT_SLICE"]
+    assert hit == ["timer_tick/OK", "timer_tick/case/idle", "timer_tick/branch/wraps=no",
+                   "timer_tick/branch/owner-runnable=no", "timer_tick/OK/NEXT_SLICE"]
     assert len(CASES) >= 20
 
 
@@ -142,7 +145,9 @@ BY_ID = {c.id: c for c in all_cells()}
 
 def test_the_unreachable_cells_are_proved_for_every_size() -> None:
     for cid in sorted(UNREACHABLE):
-        assert decide(BY_ID[cid]).verdict == "unreachable", cid
+        cell = BY_ID[cid]
+        answer = decide_sentence(cell) if cell.kind in SENTENCE_KINDS else decide(cell)
+        assert answer.verdict == "unreachable", cid
 
 
 def test_the_reachability_question_can_say_possible() -> None:
