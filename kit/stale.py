@@ -15,7 +15,7 @@ from __future__ import annotations
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
-from exo.interface import NO_ENTRY, Resource
+from exo.interface import NO_ENTRY, Resource, Rights
 from exo.kit.configs import on
 from exo.kit.rules import ACCEPT_ALL, first_byte_is, live_envs
 from exo.kit.scenarios import LibosRules
@@ -67,9 +67,9 @@ class StaleStateRules(LibosRules):
             self._apply("env_destroy", (runner,))
             return
         if how == 1 or how == 3:
-            free = [f for f in range(s.cfg.n_filters) if not s.filter_valid[f]]
-            if not free:
-                return
+            for f in range(s.cfg.n_filters):  # alone: no other filter can overlap
+                if self.model.filter_valid[f]:
+                    self._apply("filter_remove", (self.model.filter_owner[f], f))
             self._apply("filter_install", (runner, first_byte_is(pick % 4)))
             slot = next((f for f in range(s.cfg.n_filters)
                          if self.model.filter_valid[f] and self.model.filter_owner[f] == runner),
@@ -80,6 +80,7 @@ class StaleStateRules(LibosRules):
                 self._lose(runner, Resource.FILTER, slot)
             else:
                 self._apply("filter_remove", (runner, slot))
+            self._apply("packet_arrive", (bytes([pick % 4, 2, 0]),))  # for the gone filter
             self._apply("filter_install", (other, ACCEPT_ALL))  # the slot is reused
             self._apply("packet_arrive", (bytes([pick % 4, 0, 0]),))
             if self.model.env_alive[runner]:
@@ -143,9 +144,10 @@ class StaleStateRules(LibosRules):
     @on("tlb")
     @rule(pick=st.integers(0, 7), vpage=st.integers(0, 3))
     def stale_context_of_the_dead(self, pick: int, vpage: int) -> None:
-        """TLB-9, ENV-1, TLB-8: an environment with a binding in the TLB and the STLB is
-        destroyed; a new environment gets its context id and reads the same virtual
-        page: nothing of the dead one's bindings may answer."""
+        """TLB-9, ENV-1, TLB-8: an environment with a binding in the TLB and the STLB (of
+        a page it owns, or holds by a grant) is destroyed; a new environment gets its
+        context id and reads the same virtual page: nothing of the dead one's bindings
+        may answer."""
         pair = self._two(pick)
         if pair is None:
             return
@@ -154,7 +156,11 @@ class StaleStateRules(LibosRules):
         page = next((p for p in range(s.cfg.n_pages) if s.owner[p] == -1), None)
         if page is None:
             return
-        cap = self._apply("alloc", (runner, page)).value
+        if pick % 2:  # a page it holds by a grant: destroying it does not free the page
+            owned = self._apply("alloc", (other, page)).value
+            cap = self._apply("grant", (other, owned, runner, int(Rights.READWRITE))).value
+        else:
+            cap = self._apply("alloc", (runner, page)).value
         self._apply("tlbwr", (runner, vpage, cap, True))
         cid = self.model.env_cid[runner]
         self._apply("env_destroy", (runner,))
@@ -205,3 +211,49 @@ class StaleStateRules(LibosRules):
             self._apply("packet_arrive", (packet,))
         self._apply("packet_take", (runner,))
         self._apply("env_destroy", (runner,))
+
+    @on("memory")
+    @rule(pick=st.integers(0, 7), vpage=st.integers(0, 3), value=st.integers(1, 9))
+    def stale_store_read_only(self, pick: int, vpage: int, value: int) -> None:
+        """MEM-5, MEM-6: a store of a non-zero register through a read-only mapping
+        faults and writes nothing (a fast path that writes before it checks shows here,
+        where the word and the register differ); the word is read back."""
+        runner = self._scheduled(pick)
+        if runner is None:
+            return
+        s = self.model
+        page = next((p for p in range(s.cfg.n_pages) if s.owner[p] == -1), None)
+        if page is None:
+            return
+        cap = self._apply("alloc", (runner, page)).value
+        self._apply("tlbwr", (runner, vpage, cap, False))
+        self._apply("set_reg", (0, value))
+        self._apply("store", (vpage, 0, 0))
+        if self.model.cur_env == runner:
+            self._apply("tlbwr", (runner, vpage, cap, True))
+            self._apply("load", (vpage, 0, 1))
+
+    @rule(pick=st.integers(0, 7), abort=st.booleans())
+    def stale_filter_gone(self, pick: int, abort: bool) -> None:
+        """NET-1, REV-3 or NET-2, NET-3: an environment installs a filter (alone: every
+        other filter is removed first), loses it to an abort or removes it, and a packet
+        the filter accepted arrives: no ring may receive it through the filter that went
+        (a demultiplexer's compiled table must follow the filter table)."""
+        runner = self._scheduled(pick)
+        if runner is None:
+            return
+        for f in range(self.model.cfg.n_filters):
+            if self.model.filter_valid[f]:
+                self._apply("filter_remove", (self.model.filter_owner[f], f))
+        byte = pick % 4
+        self._apply("filter_install", (runner, first_byte_is(byte)))
+        slot = next((f for f in range(self.model.cfg.n_filters)
+                     if self.model.filter_valid[f]), None)
+        if slot is None:
+            return
+        self._apply("packet_arrive", (bytes([byte, 0, 0]),))
+        if abort:
+            self._lose(runner, Resource.FILTER, slot)
+        else:
+            self._apply("filter_remove", (runner, slot))
+        self._apply("packet_arrive", (bytes([byte, 1, 0]),))
