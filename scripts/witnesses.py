@@ -98,27 +98,26 @@ def cover(found: dict[str, tuple[Config, list[Step]]],
     chosen: list[Witness] = list(kept)
     for w in kept:
         need -= set(w.cells)
-    while need:
+    _greedy(candidates, need, chosen)
+    # cut to the operations of a kernel without filters, the chosen programs must still
+    # reach what programs without filter calls reach
+    net_free = [w for w in candidates if all(n in NET_FREE for n, _ in w.steps)]
+    cut = Coverage()
+    assert sweep(ModelImplementation, cut, witnesses=tuple(chosen), ops=NET_FREE) is None
+    _greedy(net_free, {c for w in net_free for c in w.cells} - set(cut.counts), chosen)
+    return chosen
+
+
+def _greedy(candidates: list[Witness], need: set[str], chosen: list[Witness]) -> None:
+    """Add to ``chosen`` the candidates that hit most of ``need`` (shortest first on a
+    tie) until nothing more of it can be hit."""
+    while need and candidates:
         best = max(candidates, key=lambda w: (len(need & set(w.cells)), -len(w.steps)))
         gain = need & set(best.cells)
         if not gain:
             break
         chosen.append(best)
         need -= gain
-    # cut to the operations of a kernel without filters, the chosen programs must still
-    # reach what programs without filter calls reach
-    net_free = [w for w in candidates if all(n in NET_FREE for n, _ in w.steps)]
-    cut = Coverage()
-    assert sweep(ModelImplementation, cut, witnesses=tuple(chosen), ops=NET_FREE) is None
-    need_cut = {c for w in net_free for c in w.cells} - set(cut.counts)
-    while need_cut:
-        best = max(net_free, key=lambda w: (len(need_cut & set(w.cells)), -len(w.steps)))
-        gain = need_cut & set(best.cells)
-        if not gain:
-            break
-        chosen.append(best)
-        need_cut -= gain
-    return chosen
 
 
 def main() -> int:
