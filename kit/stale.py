@@ -257,3 +257,9 @@ class StaleStateRules(LibosRules):
         else:
             self._apply("filter_remove", (runner, slot))
         self._apply("packet_arrive", (bytes([byte, 1, 0]),))
+
+    @rule(pick=st.integers(0, 7))
+    def stale_slice_lost_then_destroyed(self, pick: int) -> None:
+        """REV-3, CPU-1, ENV-2: an environment loses a slice to an abort, another takes it,
+        and the loser is destroyed: only the slices it still owns may be freed."""
+        self.stale_after_handover(pick=pick, how=0)
