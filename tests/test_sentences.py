@@ -73,7 +73,7 @@ class _Lint(ast.NodeVisitor):
     def visit_Lambda(self, node: ast.Lambda) -> None:
         self.keys.append({a.arg for a in node.args.args})
         for sub in ast.walk(node.body):
-            if _is_branch(sub):
+            if _is_branch(sub) and isinstance(sub, ast.Call):
                 self.problems.append(f"{self.filename}:{sub.lineno}: branch() inside a "
                                      "lambda is never recorded (call it where the view is "
                                      "built)")
