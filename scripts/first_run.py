@@ -7,7 +7,8 @@ Collects the command lines from the README's code blocks and from the Examples o
 folder (not the repository: nothing there may be importable), with the files the examples
 name made first (BPF programs, a kernel module, a saved counterexample). Prints one row
 per command: exit code, seconds, and whether it behaved (exit 0, or 1 where the command
-reports a real finding, or 4 where exo check reports a run incomplete; never a traceback). Exit code 0 if every command behaved.
+reports a real finding, or 4 where exo check reports a run incomplete; never a
+traceback). Exit code 0 if every command behaved.
 
 Use it after `pip install .` in a fresh venv on a fresh clone (the issue's "done when").
 """
