@@ -43,7 +43,7 @@ def test_library_traffic_catches_a_broken_kernel(broken: type, service: str) -> 
 
 def test_the_kit_runs_the_services_and_they_finish() -> None:
     kit_exos.RUNS.clear()
-    report = run_check(Kernel, None, steps=30, examples=30, seed=5, workload="exos")
+    report = run_check(Kernel, None, steps=30, examples=120, seed=5, workload="exos")
     assert report.passed, report.error
     done = {k.split("/")[0] for k, v in kit_exos.RUNS.items() if k.endswith("/done") and v}
     assert done == set(kit_exos.SERVICES)
