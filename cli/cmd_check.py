@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.markup import escape
 
 from exo.cli.common import (
     EXIT_FAIL,
@@ -197,13 +198,13 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
         sys.exit(EXIT_INCOMPLETE)
     if report.passed:
         if recorded is not None:
-            console.print(f"[green]the recorded failure is gone: {recorded.error}[/green]")
+            console.print(f"[green]the recorded failure is gone: {escape(recorded.error)}[/green]")
             return
         console.print(f"[green]conformant: {examples} examples x {steps} steps "
                       f"(seed {seed})[/green]")
         return
     finder = "the witness sweep" if report.found_by == "sweep" else "the seeded search"
-    console.print(f"[red]not conformant (found by {finder}): {report.error}[/red]",
+    console.print(f"[red]not conformant (found by {finder}): {escape(report.error)}[/red]",
                   markup=True)
     console.print(report.text().split("\n\n", 1)[1], markup=False)
     if repro is not None:

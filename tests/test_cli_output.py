@@ -170,3 +170,30 @@ def test_check_impl_missing_module_is_one_line(tmp_path: Path) -> None:
         cwd=tmp_path, env=_no_pythonpath(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     assert len(proc.stderr.splitlines()) == 1 and "nokernel" in proc.stderr
+
+
+MARKUP_KERNEL = '''
+from exo.impl import Kernel
+
+
+class Loud(Kernel):
+    """Raises with rich markup in its message on every alloc."""
+
+    def apply(self, name, *args):
+        if name == "alloc":
+            raise RuntimeError("broke [/x] here [bold]")
+        return super().apply(name, *args)
+'''
+
+
+def test_a_kernel_error_with_markup_is_printed_as_text(tmp_path: Path) -> None:
+    """The first line of a failure comes from the kernel: printed as it is, never read as
+    rich markup (``[/x]`` would otherwise end the run with a MarkupError)."""
+    (tmp_path / "loudk.py").write_text(MARKUP_KERNEL)
+    exo = str(Path(sys.executable).parent / "exo")
+    proc = subprocess.run([exo, "check", "--impl", "loudk:Loud", "--seed", "1",
+                           "--examples", "5", "--steps", "5"], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    assert "broke [/x] here [bold]" in proc.stdout
