@@ -35,17 +35,22 @@ def fixtures_group() -> None:
               help="Seed of the random programs: the same seed writes the same bytes.")
 @click.option("--random", "extra", default=20, show_default=True,
               type=click.IntRange(0, 10_000), help="Random programs added to the witnesses.")
+@click.option("--generated", default=200, show_default=True, type=click.IntRange(0, 100_000),
+              help="Programs of the kit's own generation (what exo check runs), made on "
+                   "the model with --seed.")
 @click.option("--ops", "ops_text", default=None, metavar="OP,...",
               help="For a kernel that implements only these operations (names, clause ids "
                    "or prefixes, e.g. ENV,MEM,TLB): every program keeps only their calls.")
-def fixtures_build_cmd(directory: Path, seed: int, extra: int, ops_text: str | None) -> None:
-    """Write the suite: the kit's witness programs (every reachable coverage cell) and
-    seeded random programs, each with the model's results and final state.
+def fixtures_build_cmd(directory: Path, seed: int, extra: int, generated: int,
+                       ops_text: str | None) -> None:
+    """Write the suite: the kit's witness programs (every reachable coverage cell),
+    seeded random programs and the kit's generated programs, each with the model's
+    result and state after every call.
 
     \b
     Examples:
       exo fixtures build fixtures/
-      exo fixtures build fixtures/ --seed 7 --random 100
+      exo fixtures build fixtures/ --seed 7 --random 100 --generated 1000
       exo fixtures build fixtures/ --ops ENV,MEM,TLB,CPU,PCT,EXC,REV
     """
     from exo.kit.bringup import parse_ops
@@ -61,15 +66,23 @@ def fixtures_build_cmd(directory: Path, seed: int, extra: int, ops_text: str | N
 
     if directory.exists() and not directory.is_dir():
         fail_usage(f"{directory} is not a directory")
-    total = len(shipped()) + extra
+    total = len(shipped()) + extra + generated
     try:
-        with progress(f"building {total} fixtures in {directory}", total) as task:
-            index = fixtures.build(directory, seed, extra, on_progress=task.update, ops=ops)
+        with progress(f"building fixtures of {total} programs in {directory}", total) as task:
+            index = fixtures.build(directory, seed, extra, on_progress=task.update, ops=ops,
+                                   generated=generated)
     except OSError as exc:
         fail_usage(f"cannot write {directory}: {exc.strerror or exc}")
     rows = [[c, str(n)] for c, n in index["fixtures_per_clause"].items()]
     print_table(_console(), f"{len(index['fixtures'])} fixtures, {len(index['cells'])} "
                 f"coverage cells, in {directory}", ("clause", "fixtures"), rows)
+    if index["left_out"]:
+        _console().print(f"{index['left_out']} programs made no call of the chosen "
+                         "operations and were left out", markup=False)
+    if index["beyond_ops"]:
+        _console().print(f"beyond --ops ({len(index['beyond_ops'])} cells of the chosen "
+                         "operations that need another operation to set up): "
+                         f"{', '.join(index['beyond_ops'])}", markup=False)
     if index["unreached"]:
         _console().print(f"not reached by the suite ({len(index['unreached'])} reachable "
                          f"cells of its operations): {', '.join(index['unreached'])}",

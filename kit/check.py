@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from exo.interface import Config
 from exo.kit.bringup import fields_for
-from exo.kit.configs import KIT_CONFIGS
+from exo.kit.configs import KIT_CONFIGS, spread
 from exo.kit.coverage import UNREACHABLE, Coverage
 from exo.kit.lockstep import Factory, Failure, Step
 from exo.kit.machine import HEALTH, lockstep_machine
@@ -30,7 +31,7 @@ from exo.kit.replay import minimize, replay
 from exo.kit.text import describe, message_line
 from exo.kit.witnesses import reach, sweep
 
-__all__ = ["SHRINK_EXAMPLES", "CheckReport", "run_check"]
+__all__ = ["SHRINK_EXAMPLES", "CheckReport", "repeatable", "run_check"]
 
 
 @dataclass
@@ -145,7 +146,7 @@ def run_check(
         if missing:
             raise ValueError(f"{_name(factory)}(cfg) has no {' or '.join(missing)} method; "
                              "see 'exo.kit' for the interface")
-    shares = _shares(examples, len(configs))
+    shares = spread(examples, len(configs))
     coverage = Coverage(ops=ops, unreachable=UNREACHABLE | unreachable)
     if ops is not None:  # what the operations reach: the witness programs cut to them
         reached = reach(ops, tuple(configs))
@@ -164,38 +165,49 @@ def run_check(
     engine_time = getattr(hypothesis_engine, "time")  # noqa: B009 (not exported)
     hypothesis_engine.MAX_SHRINKING_SECONDS = max(1, int(shrink_examples))
     setattr(hypothesis_engine, "time", _ProgramClock(count))  # noqa: B010 (a module global)
-    forced: Any = hypothesis_core.global_force_seed
-    hypothesis_core.global_force_seed = seed if seed is not None else forced  # type: ignore[assignment]
-    local_constants = _without_local_constants()
     try:
-        if _swept(factory, configs, report, failed_at, ops):
-            _timed(report, start, failed_at)
-            return report
-        for c, share in zip(configs, shares, strict=True):
-            if share == 0:
-                continue
-            base = lockstep_machine(factory, c, ops, workload)
-            traces: list[list[Step]] = []
-            machine = type(base.__name__, (base,), {"on_start": staticmethod(started),
-                                                    "coverage": coverage, "traces": traces,
-                                                    "failed_at": failed_at})
-            report.config = c
-            if not _run_machine(machine, share, steps, derandomize, report):
-                if traces:
-                    _minimized(factory, c, traces[-1], report,
-                               fields_for(ops) if ops is not None else None)
-                break
+        with repeatable(seed):
+            if _swept(factory, configs, report, failed_at, ops):
+                _timed(report, start, failed_at)
+                return report
+            for c, share in zip(configs, shares, strict=True):
+                if share == 0:
+                    continue
+                base = lockstep_machine(factory, c, ops, workload)
+                traces: list[list[Step]] = []
+                machine = type(base.__name__, (base,), {"on_start": staticmethod(started),
+                                                        "coverage": coverage, "traces": traces,
+                                                        "failed_at": failed_at})
+                report.config = c
+                if not _run_machine(machine, share, steps, derandomize, report):
+                    if traces:
+                        _minimized(factory, c, traces[-1], report,
+                                   fields_for(ops) if ops is not None else None)
+                    break
     finally:
-        hypothesis_core.global_force_seed = forced
         hypothesis_engine.MAX_SHRINKING_SECONDS = shrink_limit
         setattr(hypothesis_engine, "time", engine_time)  # noqa: B010
-        _restore_local_constants(local_constants)
     report.runs = count[0]
     report.missing = [c.id for c in coverage.missing()]
     _timed(report, start, failed_at)
     if on_progress is not None and report.passed:
         on_progress(examples)
     return report
+
+
+@contextmanager
+def repeatable(seed: int | None) -> Iterator[None]:
+    """Same seed, same run: inside, Hypothesis draws from ``seed`` (if given) and not from
+    the working folder's "local constants" (``_without_local_constants``); both are put
+    back on leaving."""
+    forced: Any = hypothesis_core.global_force_seed
+    hypothesis_core.global_force_seed = seed if seed is not None else forced  # type: ignore[assignment]
+    local_constants = _without_local_constants()
+    try:
+        yield
+    finally:
+        hypothesis_core.global_force_seed = forced
+        _restore_local_constants(local_constants)
 
 
 def _without_local_constants() -> Any:
@@ -267,16 +279,6 @@ def _swept(factory: Factory, configs: list[Config], report: CheckReport,
     except ValueError:
         report.trace, report.failure = calls, failure
     return True
-
-
-def _shares(examples: int, n: int) -> list[int]:
-    """``examples`` spread over ``n`` configurations: half to the first (the user's sizes
-    or the defaults), the rest evenly; every configuration gets at least one if it can."""
-    if n == 1:
-        return [examples]
-    first = max(1, examples // 2)
-    rest = examples - first
-    return [first] + [rest // (n - 1) + (1 if k < rest % (n - 1) else 0) for k in range(n - 1)]
 
 
 def _run_machine(machine: type[RuleBasedStateMachine], examples: int, steps: int,

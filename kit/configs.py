@@ -17,7 +17,7 @@ from hypothesis.stateful import precondition
 
 from exo.interface import Config
 
-__all__ = ["GROUPS", "KIT_CONFIGS", "PREFIX_GROUP", "on"]
+__all__ = ["GROUPS", "KIT_CONFIGS", "PREFIX_GROUP", "on", "spread"]
 
 GROUPS = ("env", "memory", "tlb", "cpu", "pct", "revocation", "net", "hostile")
 """Rule groups for swarm testing; an operation's group is its clause prefix's."""
@@ -38,6 +38,16 @@ KIT_CONFIGS: tuple[Config, ...] = (
            n_filters=1, ring_size=1),
 )
 """The configurations a run is spread over (the first gets the largest share)."""
+
+
+def spread(examples: int, n: int) -> list[int]:
+    """``examples`` spread over ``n`` configurations: half to the first (the user's sizes
+    or the defaults), the rest evenly; every configuration gets at least one if it can."""
+    if n == 1:
+        return [examples]
+    first = max(1, examples // 2)
+    rest = examples - first
+    return [first] + [rest // (n - 1) + (1 if k < rest % (n - 1) else 0) for k in range(n - 1)]
 
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -28,6 +28,7 @@ from typing import Any
 from exo.interface import Cap, Config
 from exo.kit.coverage import Coverage
 from exo.kit.lockstep import Failure, Lockstep, Step
+from exo.kit.transplant import transplant
 
 FILE = "witnesses.json"
 
@@ -103,7 +104,8 @@ def sweep(factory: Callable[[Config], Any], coverage: Coverage,
     keeps only the calls of those operations (and ``fields`` are the observation fields
     compared); a witness of a configuration in ``configs`` runs on its own, and every
     witness also runs on each configuration of ``configs`` that no witness was made for
-    (``exo check --config``: the same calls, on the user's sizes)."""
+    (``exo check --config``: the same calls on the user's sizes, an argument chosen out
+    of range kept out of range, ``exo.kit.transplant``)."""
     pool = witnesses if witnesses is not None else shipped()
     own = {w.cfg for w in pool}
     foreign = [c for c in configs if c not in own] if configs is not None else []
@@ -113,10 +115,11 @@ def sweep(factory: Callable[[Config], Any], coverage: Coverage,
             continue
         targets = [w.cfg] if configs is None or w.cfg in configs else []
         for cfg in [*targets, *foreign]:
-            found = _replayed(factory, coverage, cfg, steps, fields)
+            calls = transplant(steps, w.cfg, cfg)
+            found = _replayed(factory, coverage, cfg, calls, fields)
             if found is not None:
                 done, failure = found
-                return Witness(cfg, tuple(steps), w.cells), steps[:done], failure
+                return Witness(cfg, tuple(calls), w.cells), calls[:done], failure
     return None
 
 

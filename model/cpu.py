@@ -9,7 +9,17 @@ charged against later slices).
 
 from __future__ import annotations
 
-from exo.interface import FREE, NO_ENTRY, ExcKind, Outcome, Resource, Result, Status, Vector
+from exo.interface import (
+    FREE,
+    NO_ENTRY,
+    Config,
+    ExcKind,
+    Outcome,
+    Resource,
+    Result,
+    Status,
+    Vector,
+)
 from exo.logic import And, BoolV, If, IntV, Min, Not, first_failure, in_range
 from exo.model.env import destroy_env
 from exo.model.ops import finish, live, transition
@@ -145,6 +155,12 @@ def yield_to(s: State, target: IntV) -> tuple[State, Result]:
     return finish(s, new, status, outcome)
 
 
+def overrun(cfg: Config, owed: IntV) -> BoolV:
+    """CPU-4: owing ``owed`` ticks of excess time is past the limit that destroys the
+    environment (INV-10 keeps what is owed within ``excess_limit``)."""
+    return owed > cfg.excess_limit
+
+
 @transition("timer_tick")
 def timer_tick(s: State) -> tuple[State, Result]:
     """CPU-4 (hardware event): one tick of the timer.
@@ -176,7 +192,7 @@ def timer_tick(s: State) -> tuple[State, Result]:
     )
     # past the end of the slice
     owed = s1.excess[e] + 1
-    over = owed > cfg.excess_limit
+    over = overrun(cfg, owed)
     charged = s1.replace(excess=s1.excess.set(e, owed))
     past = If(running, If(over, next_slice(destroy_env(s1, e)), charged), next_slice(s1))
     past_outcome = If(

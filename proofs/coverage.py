@@ -18,7 +18,7 @@ cells with concrete traces), so an ``unsat`` here is not a vacuous answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import z3
 
@@ -63,11 +63,20 @@ def _query(cell: Cell, cfg: Config, rlimit: int, goal_too: bool = True) -> z3.So
     return solver
 
 
+def probes() -> tuple[tuple[str, Config], ...]:
+    """The small sizes a "possible" is looked for at: every size 2, every size 3
+    (``bounded_config``), and sizes 2 with a debt allowed as long as a slice (with
+    ``excess_limit < slice_ticks`` INV-10 keeps a debt from ever taking a whole slice,
+    CPU-5)."""
+    return (("every size 2", bounded_config(2)), ("every size 3", bounded_config(3)),
+            ("sizes 2, excess_limit 2", replace(bounded_config(2), excess_limit=2)))
+
+
 def decide(cell: Cell, rlimit: int = RLIMIT) -> Reach:
     """Whether any invariant-satisfying state lets the cell's operation give its status
     (and outcome): "unreachable" is proved with symbolic sizes (every size, a fifth of
     ``rlimit``: the refusals are proved in a fraction of a second); "possible"
-    is a model found with every size 2 or 3 (``bounded_config``). A case cell is refused
+    is a model found at one of the small ``probes()``. A case cell is refused
     with ValueError."""
     if cell.kind not in ("status", "outcome"):
         raise ValueError(f"{cell.id}: only status and outcome cells are decided here")
@@ -79,12 +88,11 @@ def decide(cell: Cell, rlimit: int = RLIMIT) -> Reach:
         if _query(cell, bounded_config(2), rlimit, goal_too=False).check() != z3.sat:
             return Reach(cell.id, "undecided", "hypotheses not shown satisfiable")
         return Reach(cell.id, "unreachable")
-    for n in (2, 3):
-        small = _query(cell, bounded_config(n), rlimit)
-        if small.check() == z3.sat:
-            return Reach(cell.id, "possible", f"a state with every size {n}")
+    for label, sizes in probes():
+        if _query(cell, sizes, rlimit).check() == z3.sat:
+            return Reach(cell.id, "possible", f"a state with {label}")
     return Reach(cell.id, "undecided", f"symbolic sizes: {answer} "
-                 f"({solver.reason_unknown()}); no model at sizes 2 and 3")
+                 f"({solver.reason_unknown()}); no model at the probe sizes")
 
 
 # --------------------------------------------------------------------------- sentence cells
@@ -137,9 +145,9 @@ def decide_sentence(cell: Cell, rlimit: int = RLIMIT) -> Reach:
         if _sentence_query(cell, bounded_config(2), rlimit, goal_too=False).check() != z3.sat:
             return Reach(cell.id, "undecided", "hypotheses not shown satisfiable")
         return Reach(cell.id, "unreachable")
-    for n in (2, 3):
-        if _sentence_query(cell, bounded_config(n), rlimit).check() == z3.sat:
-            return Reach(cell.id, "possible", f"a state with every size {n}")
+    for label, sizes in probes():
+        if _sentence_query(cell, sizes, rlimit).check() == z3.sat:
+            return Reach(cell.id, "possible", f"a state with {label}")
     return Reach(cell.id, "undecided", f"symbolic sizes: {answer}")
 
 

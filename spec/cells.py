@@ -32,7 +32,7 @@ class Cell:
 
     id: str
     clause: str
-    kind: str  # "status" | "outcome" | "case"
+    kind: str  # "status" | "outcome" | "named" (kit.coverage.CASES) | SENTENCE_KINDS
     text: str
 
 

@@ -154,8 +154,9 @@ def cpu_consistent(s: State) -> BoolV:
 
 
 def excess_counted(s: State, e: IntV) -> BoolV:
-    """INV-10 (excess): excess time still owed is never negative."""
-    return s.excess[e] >= 0
+    """INV-10 (excess): excess time still owed is never negative and never more than
+    ``excess_limit`` (a tick past the limit destroys the environment, CPU-4)."""
+    return And(s.excess[e] >= 0, s.excess[e] <= s.cfg.excess_limit)
 
 
 def request_well_formed(s: State, e: IntV) -> BoolV:

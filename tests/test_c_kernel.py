@@ -67,7 +67,7 @@ def test_the_broken_build_is_caught_with_a_shrunk_program(kernels: dict[str, Pat
 
 def test_the_c_kernel_passes_every_fixture_of_its_subset(kernels: dict[str, Path],
                                                          tmp_path: Path) -> None:
-    index = fixtures.build(tmp_path, seed=0, extra=5, ops=C_OPS)
+    index = fixtures.build(tmp_path, seed=0, extra=5, ops=C_OPS, generated=6)
     outcomes = fixtures.run(tmp_path, WireKernel.factory(str(kernels["good"])))
     broken = fixtures.run(tmp_path, WireKernel.factory(str(kernels["broken"])))
     WireKernel.close_all()

@@ -91,7 +91,7 @@ def test_over_the_wire(mode: str) -> None:
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("fx")
-    fixtures.build(path, seed=0, extra=5)
+    fixtures.build(path, seed=0, extra=5, generated=4)
     return path
 
 

@@ -19,24 +19,28 @@ from exo.wire import fixtures
 from exo.wire.client import WireKernel
 
 ROOT = Path(__file__).resolve().parent.parent
+GENERATED = 12
+"""The kit's generated programs in the test suite (the default is ``fixtures.GENERATED``)."""
 
 
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
     d = tmp_path_factory.mktemp("fixtures")
-    fixtures.build(d, seed=0, extra=5)
+    fixtures.build(d, seed=0, extra=5, generated=GENERATED)
     return d
 
 
 def test_the_same_seed_writes_the_same_bytes(suite: Path, tmp_path: Path) -> None:
-    fixtures.build(tmp_path, seed=0, extra=5)
+    fixtures.build(tmp_path, seed=0, extra=5, generated=GENERATED)
     names = sorted(p.name for p in suite.iterdir())
     assert names == sorted(p.name for p in tmp_path.iterdir())
     for name in names:
         assert (suite / name).read_bytes() == (tmp_path / name).read_bytes(), name
     other = tmp_path / "other"
-    fixtures.build(other, seed=1, extra=5)
+    fixtures.build(other, seed=1, extra=5, generated=GENERATED)
     assert (other / "random-1-00.json").read_bytes() != (suite / "random-0-00.json").read_bytes()
+    assert (other / "generated-1-0-000.json").read_bytes() != (
+        suite / "generated-0-0-000.json").read_bytes()
 
 
 def test_the_suite_reaches_every_reachable_cell_and_every_operation_clause(suite: Path
@@ -94,16 +98,56 @@ def test_a_damaged_fixture_is_a_usage_error(suite: Path, tmp_path: Path) -> None
 
 def test_cli_build_prints_fixtures_per_clause(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["fixtures", "build", str(tmp_path / "fx"), "--random",
-                                    "2"])
+                                    "2", "--generated", "3"])
     assert res.exit_code == 0, res.output
     assert "MEM-1" in res.output and (tmp_path / "fx" / "index.json").exists()
+    index = json.loads((tmp_path / "fx" / "index.json").read_text())
+    assert index["generated"] == 3
+    assert sum(e["file"].startswith("generated-") for e in index["fixtures"]) == 3
+
+
+def test_the_cli_default_is_the_library_default() -> None:
+    option = next(p for p in main.commands["fixtures"].commands["build"].params  # type: ignore[attr-defined]
+                  if p.name == "generated")
+    assert option.default == fixtures.GENERATED
+
+
+@pytest.mark.parametrize("bug", ["DebtChargedWhileIdle", "GrantDowngrades"])
+def test_the_generated_programs_catch_what_the_witnesses_miss(suite: Path, bug: str
+                                                               ) -> None:
+    """Two catalogue kernels every witness fixture passes (a debt charged to an owner
+    that cannot run; a grant that lowers a holder's rights) fail a fixture of the kit's
+    generated programs, at a named step (issue 22: the suite catches what exo check
+    catches)."""
+    from tests.catalogue import CATALOGUE
+
+    factory = CATALOGUE[bug]
+    assert all(o.passed for o in fixtures.run(suite, factory, keyword="witness-"))
+    failed = [o for o in fixtures.run(suite, factory, keyword="generated-") if not o.passed]
+    assert failed, f"{bug} passed every generated fixture"
+    assert failed[0].detail.startswith("step "), failed[0].detail
+
+
+def test_generated_programs_are_the_kit_s_own_and_repeatable() -> None:
+    """``exo.kit.programs.generate``: the same seed gives the same calls; each program
+    replays on the model (the fixture of it is well formed) and mixes operations."""
+    from exo.kit.programs import generate
+
+    cfg = Config(n_envs=2, n_pages=2)
+    first = generate(cfg, 3, 4)
+    assert first == generate(cfg, 3, 4) and len(first) == 4
+    assert first != generate(cfg, 4, 4)
+    for program in first:
+        data = fixtures.fixture("p", cfg, program)
+        assert len(data["steps"]) == len(program)
+    assert len({name for program in first for name, _ in program}) > 5
 
 
 def test_a_suite_for_some_operations_calls_only_those(tmp_path: Path) -> None:
     """``--ops``: each program keeps only the calls of the chosen operations, with the
     model's answers to the program so cut; the bundled kernel passes it."""
     ops = frozenset({"env_create", "alloc", "dealloc", "grant", "timer_tick"})
-    index = fixtures.build(tmp_path, seed=0, extra=3, ops=ops)
+    index = fixtures.build(tmp_path, seed=0, extra=3, ops=ops, generated=4)
     assert index["ops"] == sorted(ops)
     for entry in index["fixtures"]:
         data = fixtures.load(tmp_path / entry["file"])

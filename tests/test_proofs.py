@@ -129,6 +129,19 @@ def test_broken_variant_yields_a_counterexample(inv: str) -> None:
     assert cex["violations"] and cex["pre_invariants_hold"]
 
 
+def test_a_kill_one_tick_late_breaks_the_excess_bound_of_INV_10() -> None:
+    """INV-10's second conjunct (``excess[e] <= excess_limit``) has its own broken
+    variant: a timer that lets an environment owe one tick more than the limit before
+    destroying it (CPU-4)."""
+    late = lambda cfg, owed: owed > cfg.excess_limit + 1  # noqa: E731
+    with patched(cpu_mod, "overrun", late):
+        res = discharge(BY_NAME["step/timer_tick/INV-10"])
+    assert res.verdict == "counterexample", res.detail
+    cex = res.counterexample
+    assert cex["replayed"] and cex["pre_invariants_hold"], cex["summary"]
+    assert "INV-10 violated" in cex["summary"], cex["summary"]
+
+
 def translate_always_permits(s: Any, vpage: Any, write: Any) -> Any:
     """``translate`` that forgets the write-permission check."""
     refilled, found, _permits, page, outcome = real_translate(s, vpage, write)

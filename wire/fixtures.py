@@ -5,8 +5,9 @@ A fixture is one program: a configuration, its calls with the result the model g
 each, and every meaningful entry of the model's state at the end, tagged with the clauses
 and coverage cells its steps reach. The suite is the kit's witness programs (together
 they reach every reachable cell of ``exo.kit.coverage``, hostile arguments, real tcpdump
-filters and frames included) and ``random`` seeded programs; the same seed writes the
-same bytes. Values are encoded as the wire protocol encodes them (WIRE-6), so a runner in
+filters and frames included), ``random`` seeded programs, and ``generated`` programs of
+the kit's own generation run on the model (``exo.kit.programs``); the same seed writes
+the same bytes. Values are encoded as the wire protocol encodes them (WIRE-6), so a runner in
 another language reuses its protocol code.
 """
 
@@ -133,21 +134,35 @@ def random_calls(rng: random.Random, cfg: Config, n: int,
     return calls
 
 
+GENERATED = 200
+"""How many of the kit's generated programs a suite holds by default (``build``)."""
+
+
 def build(directory: Path, seed: int = 0, extra: int = 20,
           on_progress: Callable[[int], None] | None = None,
-          ops: frozenset[str] | None = None) -> dict[str, Any]:
+          ops: frozenset[str] | None = None, generated: int = GENERATED) -> dict[str, Any]:
     """Write the suite into ``directory``: one file per fixture and ``index.json``. The
-    same ``seed``, ``extra`` and ``ops`` write the same bytes. With ``ops`` (a kernel
-    that implements only some operations) every program keeps only the calls of those
-    operations, and the model's answers are those of the program so cut."""
-    from exo.kit.witnesses import shipped
+    same ``seed``, ``extra``, ``generated`` and ``ops`` write the same bytes (with the
+    same Hypothesis version). The suite: the kit's witness programs, ``extra`` random
+    programs, and ``generated`` programs of the kit's own generation (``exo check``'s
+    swarm, targeting, scenarios and stale calls, run on the model with ``seed``: see
+    ``exo.kit.programs``) spread over the kit's configurations as ``exo check`` spreads
+    its examples. With ``ops`` (a kernel that implements only some operations) every
+    program keeps only the calls of those operations, and the model's answers are those
+    of the program so cut; generation makes only those calls."""
+    from exo.kit.configs import KIT_CONFIGS, spread
+    from exo.kit.programs import generate
+    from exo.kit.witnesses import reach, shipped
 
     directory.mkdir(parents=True, exist_ok=True)
     made: list[dict[str, Any]] = []
+    left_out = 0  # programs with no call of ``ops``
     for i, w in enumerate(shipped()):
         calls = [c for c in w.steps if ops is None or c[0] in ops]
         if calls:
             made.append(fixture(f"witness-{i:02d}", w.cfg, calls))
+        else:
+            left_out += 1
         if on_progress is not None:
             on_progress(1)
     rng = random.Random(f"exo-fixtures:{seed}")
@@ -157,6 +172,14 @@ def build(directory: Path, seed: int = 0, extra: int = 20,
                             random_calls(rng, cfg, 30, ops)))
         if on_progress is not None:
             on_progress(1)
+    for k, (gcfg, share) in enumerate(zip(KIT_CONFIGS, spread(generated, len(KIT_CONFIGS)),
+                                          strict=True)):
+        if share == 0:
+            continue
+        programs = generate(gcfg, seed, share, ops=ops, on_program=on_progress)
+        left_out += sum(1 for p in programs if not p)
+        for i, program in enumerate(p for p in programs if p):
+            made.append(fixture(f"generated-{seed}-{k}-{i:03d}", gcfg, program))
     entries = []
     for f in made:
         path = directory / f"{f['name']}.json"
@@ -169,11 +192,16 @@ def build(directory: Path, seed: int = 0, extra: int = 20,
             per_clause[c] = per_clause.get(c, 0) + 1
     cells = sorted({c for e in entries for c in e["cells"]})
     scope = Coverage(ops=ops)
+    if ops is not None:  # as exo check --ops: what the witnesses cut to ``ops`` reach
+        scope.beyond = frozenset(c.id for c in scope.in_scope()
+                                 if c.id not in reach(ops, None))
     unreached = [c.id for c in scope.in_scope() if c.id not in set(cells)]
-    index = {"format": FORMAT, "seed": seed, "extra": extra, "fixtures": entries,
+    index = {"format": FORMAT, "seed": seed, "extra": extra, "generated": generated,
+             "fixtures": entries,
              "ops": sorted(ops) if ops is not None else "all",
              "fixtures_per_clause": dict(sorted(per_clause.items())), "cells": cells,
-             "unreached": unreached}
+             "unreached": unreached, "beyond_ops": sorted(scope.beyond),
+             "left_out": left_out}
     (directory / INDEX).write_text(json.dumps(index, indent=1, sort_keys=True) + "\n",
                                    encoding="utf-8")
     return index
@@ -378,5 +406,5 @@ def junit(outcomes: list[Outcome]) -> str:
     return ET.tostring(suite, encoding="unicode")
 
 
-__all__ = ["FORMAT", "INDEX", "FixtureError", "Outcome", "build", "fixture", "junit",
+__all__ = ["FORMAT", "GENERATED", "INDEX", "FixtureError", "Outcome", "build", "fixture", "junit",
            "load", "random_calls", "run", "run_one"]
