@@ -18,7 +18,7 @@ cells with concrete traces), so an ``unsat`` here is not a vacuous answer.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import z3
 
@@ -26,7 +26,7 @@ from exo.interface import OPERATIONS, Config, Outcome, Status
 from exo.logic import strict_symbolic
 from exo.model import REGISTRY, symbolic
 from exo.proofs.building import symbolic_args
-from exo.proofs.obligations import bounded_config
+from exo.proofs.obligations import bounded_config, search_configs
 from exo.spec.cells import SENTENCE_KINDS, Cell
 from exo.spec.declarative import TEXTS
 from exo.spec.declarative.text import Bound, recording
@@ -63,20 +63,11 @@ def _query(cell: Cell, cfg: Config, rlimit: int, goal_too: bool = True) -> z3.So
     return solver
 
 
-def probes() -> tuple[tuple[str, Config], ...]:
-    """The small sizes a "possible" is looked for at: every size 2, every size 3
-    (``bounded_config``), and sizes 2 with a debt allowed as long as a slice (with
-    ``excess_limit < slice_ticks`` INV-10 keeps a debt from ever taking a whole slice,
-    CPU-5)."""
-    return (("every size 2", bounded_config(2)), ("every size 3", bounded_config(3)),
-            ("sizes 2, excess_limit 2", replace(bounded_config(2), excess_limit=2)))
-
-
 def decide(cell: Cell, rlimit: int = RLIMIT) -> Reach:
     """Whether any invariant-satisfying state lets the cell's operation give its status
     (and outcome): "unreachable" is proved with symbolic sizes (every size, a fifth of
     ``rlimit``: the refusals are proved in a fraction of a second); "possible"
-    is a model found at one of the small ``probes()``. A case cell is refused
+    is a model found at one of the small ``search_configs()``. A case cell is refused
     with ValueError."""
     if cell.kind not in ("status", "outcome"):
         raise ValueError(f"{cell.id}: only status and outcome cells are decided here")
@@ -88,7 +79,7 @@ def decide(cell: Cell, rlimit: int = RLIMIT) -> Reach:
         if _query(cell, bounded_config(2), rlimit, goal_too=False).check() != z3.sat:
             return Reach(cell.id, "undecided", "hypotheses not shown satisfiable")
         return Reach(cell.id, "unreachable")
-    for label, sizes in probes():
+    for label, sizes in search_configs():
         if _query(cell, sizes, rlimit).check() == z3.sat:
             return Reach(cell.id, "possible", f"a state with {label}")
     return Reach(cell.id, "undecided", f"symbolic sizes: {answer} "
@@ -145,7 +136,7 @@ def decide_sentence(cell: Cell, rlimit: int = RLIMIT) -> Reach:
         if _sentence_query(cell, bounded_config(2), rlimit, goal_too=False).check() != z3.sat:
             return Reach(cell.id, "undecided", "hypotheses not shown satisfiable")
         return Reach(cell.id, "unreachable")
-    for label, sizes in probes():
+    for label, sizes in search_configs():
         if _sentence_query(cell, sizes, rlimit).check() == z3.sat:
             return Reach(cell.id, "possible", f"a state with {label}")
     return Reach(cell.id, "undecided", f"symbolic sizes: {answer}")

@@ -15,7 +15,6 @@ from exo.proofs.counterexample import concretize
 from exo.proofs.filters import build_lemma, model_values
 from exo.proofs.filters import replay as replay_lemma
 from exo.proofs.obligations import (
-    BOUNDED_SIZES,
     RLIMIT,
     SEARCH_RLIMIT,
     VACUITY_SIZE,
@@ -23,6 +22,7 @@ from exo.proofs.obligations import (
     ProofResult,
     bounded_config,
     build,
+    search_configs,
     solve,
 )
 
@@ -49,24 +49,24 @@ def discharge(ob: Obligation, rlimit: int = RLIMIT, op: Transition | None = None
     answer, used, _ = solve([*q.hypotheses, q.goal], rlimit)
     if answer == z3.unsat:
         return ProofResult(ob, "proved", time.perf_counter() - start, used)
-    for n in BOUNDED_SIZES:
-        small = build(ob, bounded_config(n), op)
+    for _, sizes in search_configs():
+        small = build(ob, sizes, op)
         found, _, solver = z3.unknown, 0, z3.Solver()
         if small.pre is not None:  # first look for one without packet filters: replayable
-            no_filters = [z3.Not(small.pre.filter_valid[f]) for f in range(n)]
+            no_filters = [z3.Not(small.pre.filter_valid[f]) for f in range(sizes.n_filters)]
             found, _, solver = solve([*small.hypotheses, small.goal, *no_filters],
                                      SEARCH_RLIMIT)
         if found != z3.sat:
             found, _, solver = solve([*small.hypotheses, small.goal], SEARCH_RLIMIT)
         if found == z3.sat:
-            cex = concretize(ob, bounded_config(n), small, solver.model(), op)
+            cex = concretize(ob, sizes, small, solver.model(), op)
             detail = cex["summary"] if cex.get("replayed") else (
                 "Z3 model did not replay on the executable model: " + cex["summary"])
             return ProofResult(ob, "counterexample", time.perf_counter() - start, used,
                                detail, cex)
     return ProofResult(ob, "unknown", time.perf_counter() - start, used,
-                       f"proof: {answer} within rlimit {rlimit}; no counterexample with "
-                       f"sizes up to {BOUNDED_SIZES[-1]}")
+                       f"proof: {answer} within rlimit {rlimit}; no counterexample at "
+                       f"{'; '.join(label for label, _ in search_configs())}")
 
 
 def _discharge_lemma(ob: Obligation, rlimit: int) -> ProofResult:

@@ -19,7 +19,7 @@ never a pass. Budgets are Z3 resource limits (``rlimit``), deterministic unlike 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import z3
@@ -106,6 +106,16 @@ def bounded_config(n: int) -> Config:
     return Config(n_envs=n, n_pages=n, page_words=2, tlb_size=n, stlb_size=n, n_cids=n,
                   n_slices=n, n_guaranteed=n, n_regs=2, slice_ticks=2, excess_limit=1,
                   addr_limit=16, n_filters=n, ring_size=n)
+
+
+def search_configs() -> tuple[tuple[str, Config], ...]:
+    """The small instances a counterexample (or a witness state) is looked for at, in
+    order: every size 1, 2 and 3 (``bounded_config``), then sizes 2 with an excess limit
+    as long as a slice. ``bounded_config`` owes at most one tick (``excess_limit`` 1 <
+    ``slice_ticks`` 2), and INV-10 keeps a debt within the limit, so a debt that takes a
+    whole slice (CPU-5) needs the last instance."""
+    return (*((f"every size {n}", bounded_config(n)) for n in BOUNDED_SIZES),
+            ("sizes 2, excess_limit 2", replace(bounded_config(2), excess_limit=2)))
 
 
 @dataclass
