@@ -36,7 +36,9 @@ if TYPE_CHECKING:
               help="The implementation: a class or function taking a Config.")
 @click.option("--impl-cmd", "impl_cmd", default=None, metavar="'CMD ARGS'",
               help="The implementation is a process speaking the wire protocol "
-                   "(spec/protocol.md): a kernel in any language.")
+                   "(spec/protocol.md): a kernel in any language. Split as a POSIX shell "
+                   "splits words; leading NAME=VALUE words are added to its environment "
+                   "('EXO_BUG=1 python3 k.py'); no pipes or expansions (use sh -c).")
 @click.option("--step-timeout", default=5.0, show_default=True,
               type=click.FloatRange(0.01, 3600), metavar="SECONDS",
               help="With --impl-cmd: how long one reply may take before the process "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -94,7 +95,10 @@ def fixtures_build_cmd(directory: Path, seed: int, extra: int, generated: int,
 @click.option("--impl", "impl_spec", default="exo.impl:Kernel", show_default=True,
               metavar="MODULE:FACTORY", help="A Python implementation.")
 @click.option("--impl-cmd", "impl_cmd", default=None, metavar="'CMD ARGS'",
-              help="A kernel process speaking the wire protocol (spec/protocol.md).")
+              help="The implementation is a process speaking the wire protocol "
+                   "(spec/protocol.md): a kernel in any language. Split as a POSIX shell "
+                   "splits words; leading NAME=VALUE words are added to its environment "
+                   "('EXO_BUG=1 python3 k.py'); no pipes or expansions (use sh -c).")
 @click.option("-k", "keyword", default=None, help="Only fixtures whose name contains this.")
 @click.option("--junit", "junit_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the verdicts as JUnit XML.")
@@ -120,6 +124,8 @@ def fixtures_run_cmd(directory: Path, impl_spec: str, impl_cmd: str | None,
     if junit_out is not None:
         check_output(junit_out, "--junit")
     factory = load_implementation(impl_spec)
+    if impl_cmd is not None:
+        _can_start(factory)
     try:
         count = sum(1 for p in directory.glob("*.json") if p.name != fixtures.INDEX)
         with progress(f"running fixtures of {directory} on {impl_spec}", count) as task:
@@ -137,3 +143,19 @@ def fixtures_run_cmd(directory: Path, impl_spec: str, impl_cmd: str | None,
         junit_out.write_text(fixtures.junit(outcomes) + "\n")
     if failed:
         sys.exit(EXIT_FAIL)
+
+
+def _can_start(factory: Any) -> None:
+    """A kernel command that cannot start is a usage error (exit 2), as for exo check,
+    not a failure of every fixture. Anything else the first start meets is left to the
+    fixtures to report."""
+    from exo.interface import Config
+    from exo.wire.codec import WireError
+
+    try:
+        factory(Config())
+    except WireError as exc:
+        if str(exc).startswith("cannot start"):
+            fail_usage(str(exc))
+    except Exception:  # reported by the fixture that meets it
+        pass

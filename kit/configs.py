@@ -43,6 +43,8 @@ KIT_CONFIGS: tuple[Config, ...] = (
 def spread(examples: int, n: int) -> list[int]:
     """``examples`` spread over ``n`` configurations: half to the first (the user's sizes
     or the defaults), the rest evenly; every configuration gets at least one if it can."""
+    if examples <= 0:
+        return [0] * n
     if n == 1:
         return [examples]
     first = max(1, examples // 2)

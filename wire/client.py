@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import json
 import os
+import re
 import select
 import shlex
 import subprocess
@@ -42,7 +43,27 @@ MAX_LINE = 16 * 1024 * 1024
 """The longest reply line read (16 MiB): a state of the largest configurations fits."""
 
 
-__all__ = ["MAX_LINE", "STEP_TIMEOUT", "Wire", "WireKernel", "goodbye"]
+__all__ = ["MAX_LINE", "STEP_TIMEOUT", "Wire", "WireKernel", "command_line", "goodbye"]
+
+
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def command_line(words: list[str]) -> tuple[dict[str, str], list[str]]:
+    """WIRE-1: a kernel command (``--impl-cmd``, already split as a POSIX shell splits it,
+    ``shlex.split``) as the environment assignments it starts with and the program with
+    its arguments: ``EXO_BUG=1 python3 k.py`` runs ``python3 k.py`` with ``EXO_BUG=1``
+    added to the environment, as a shell would. Nothing else of a shell applies (no
+    pipes, redirections, globbing or variable expansion): use ``sh -c '...'`` for those.
+    ``ValueError`` if no program follows the assignments."""
+    k = 0
+    while k < len(words) and _ASSIGNMENT.match(words[k]):
+        k += 1
+    if k == len(words):
+        raise ValueError("the command has no program to run"
+                         + (" after its NAME=VALUE environment assignments" if k else ""))
+    env = dict(w.split("=", 1) for w in words[:k])
+    return env, list(words[k:])
 
 
 class Wire:
@@ -55,10 +76,14 @@ class Wire:
         self.timeout = timeout if timeout is not None else STEP_TIMEOUT
         self.stderr_tail: deque[str] = deque(maxlen=20)
         try:
+            assigned, argv = command_line(command)
+        except ValueError as exc:
+            raise WireError(f"cannot start {shlex.join(command)}: {exc}") from None
+        try:
             self.proc = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE, bufsize=0,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                env={**os.environ, "PYTHONUNBUFFERED": "1", **assigned})
         except OSError as exc:
             raise WireError(f"cannot start {shlex.join(command)}: {exc.strerror or exc}"
                             ) from exc
@@ -200,13 +225,16 @@ class WireKernel:
     @classmethod
     def factory(cls, command: str | list[str], timeout: float | None = None
                 ) -> Callable[[Config], WireKernel]:
-        """``exo check``'s factory for ``--impl-cmd`` (a shell-like command line)."""
+        """``exo check``'s factory for ``--impl-cmd``: a command line split as a POSIX
+        shell splits it, leading ``NAME=VALUE`` words added to the environment
+        (``command_line``)."""
+        if isinstance(command, str) and not command.strip():
+            raise ValueError("--impl-cmd is empty")
         try:
             argv = shlex.split(command) if isinstance(command, str) else list(command)
+            command_line(argv)
         except ValueError as exc:
             raise ValueError(f"--impl-cmd {command!r}: {exc}") from None
-        if not argv:
-            raise ValueError("--impl-cmd is empty")
         atexit.register(cls.close_all)
 
         def make(cfg: Config) -> WireKernel:
