@@ -17,7 +17,7 @@ from typing import Any
 from exo.interface import OPERATIONS, Config, Outcome, Status, admit
 from exo.logic import strict_symbolic
 from exo.model.state import State, symbolic, symbolic_args
-from exo.spec.clauses import HEADING, spec_files
+from exo.spec.clauses import paragraph, sections
 from exo.spec.declarative import TEXTS
 from exo.spec.declarative.text import Branch, is_true, recording
 
@@ -39,64 +39,34 @@ class Cell:
 # --------------------------------------------------------------------------- from the spec
 
 
-def _sections() -> dict[str, str]:
-    """Each clause id's text (heading excluded), from every spec file."""
-    out: dict[str, list[str]] = {}
-    for _, text in spec_files():
-        cur: str | None = None
-        for line in text.splitlines():
-            m = HEADING.match(line)
-            if m:
-                cur = m.group(1)
-                out[cur] = []
-                continue
-            if line.startswith("## "):
-                cur = None
-            if cur is not None:
-                out[cur].append(line)
-    return {k: "\n".join(v) for k, v in out.items()}
-
-
-def _paragraph(section: str, head: str) -> str:
-    """The ``**head.**`` paragraph of a clause (up to the next bold paragraph head)."""
-    lines: list[str] = []
-    on = False
-    for line in section.splitlines():
-        if line.startswith("**"):
-            on = line.startswith(f"**{head}.**")
-        if on:
-            lines.append(line)
-    return "\n".join(lines)
-
-
 _NAME = re.compile(r"`(?:Outcome\.|Status\.)?([A-Z_]+)`")
 _AS_FOR = re.compile(r"as for ([A-Z]{2,4}-\d+)")
 
 
-def _outcomes(sections: dict[str, str], clause: str, seen: frozenset[str] = frozenset()
+def _outcomes(texts: dict[str, str], clause: str, seen: frozenset[str] = frozenset()
               ) -> list[str]:
-    returns = _paragraph(sections.get(clause, ""), "Returns")
+    returns = paragraph(texts.get(clause, ""), "Returns")
     names = [n for n in _NAME.findall(returns) if n in Outcome.__members__]
     for other in _AS_FOR.findall(returns):
         if other not in seen:
-            names += _outcomes(sections, other, seen | {clause})
+            names += _outcomes(texts, other, seen | {clause})
     return sorted(set(names), key=lambda n: Outcome[n].value)
 
 
 @lru_cache(maxsize=1)
 def spec_cells() -> tuple[Cell, ...]:
     """The status and outcome cells, read from each operation's clause."""
-    sections = _sections()
+    texts = sections()
     cells: list[Cell] = []
     for name, sig in OPERATIONS.items():
-        section = sections.get(sig.clause, "")
-        named = _NAME.findall(_paragraph(section, "Requires") + _paragraph(section, "Returns"))
+        section = texts.get(sig.clause, "")
+        named = _NAME.findall(paragraph(section, "Requires") + paragraph(section, "Returns"))
         statuses = sorted({n for n in named if n in Status.__members__} | {"OK"},
                           key=lambda n: Status[n].value)
         for st in statuses:
             cells.append(Cell(f"{name}/{st}", sig.clause, "status",
                               f"{name} returns {st}"))
-        for out in _outcomes(sections, sig.clause):
+        for out in _outcomes(texts, sig.clause):
             cells.append(Cell(f"{name}/OK/{out}", sig.clause, "outcome",
                               f"{name} returns OK with outcome {out}"))
     return tuple(cells)

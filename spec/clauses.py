@@ -81,6 +81,36 @@ def spec_files() -> list[tuple[str, str]]:
     return out
 
 
+def sections() -> dict[str, str]:
+    """Each clause id's text (heading excluded), from every spec file."""
+    out: dict[str, list[str]] = {}
+    for _, text in spec_files():
+        cur: str | None = None
+        for line in text.splitlines():
+            m = HEADING.match(line)
+            if m:
+                cur = m.group(1)
+                out[cur] = []
+                continue
+            if line.startswith("## "):
+                cur = None
+            if cur is not None:
+                out[cur].append(line)
+    return {k: "\n".join(v) for k, v in out.items()}
+
+
+def paragraph(section: str, head: str) -> str:
+    """The ``**head.**`` paragraph of a clause (up to the next bold paragraph head)."""
+    lines: list[str] = []
+    on = False
+    for line in section.splitlines():
+        if line.startswith("**"):
+            on = line.startswith(f"**{head}.**")
+        if on:
+            lines.append(line)
+    return "\n".join(lines)
+
+
 def parse(files: list[tuple[str, str]]) -> list[Clause]:
     """The clauses of the given Markdown texts; raises SpecError on a duplicate id."""
     clauses: dict[str, Clause] = {}
