@@ -9,6 +9,7 @@ Spec clause GEN-1..GEN-4 (spec/general.md) describe the conventions fixed here.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Literal, cast, overload
@@ -435,3 +436,38 @@ def admit(sig: OpSig, args: tuple[object, ...], symbolic: bool = False
 def null_value(sig: OpSig) -> Any:
     """The value an operation returns with a failing status."""
     return NULL_CAP if sig.result == "cap" else 0
+
+
+# --------------------------------------------------------------------------- the public API
+
+__all__ = [
+    "ENUMS", "FREE", "MAX_PACKET", "NO_ENTRY", "NULL_CAP", "NUM_EXCEPTIONS", "NUM_VECTORS",
+    "OPERATIONS", "OUTCOME_OPS", "Cap", "Config", "EntryKind", "ExcKind", "Interrupt",
+    "Mode", "OpSig", "Outcome", "Resource", "Result", "Rights", "Status", "Vector", "admit",
+    "null_value", "stlb_index", "tlb_index",
+]
+"""The names a kernel may import from here; they stay (README, "The public API"). A name
+taken out or renamed stays importable, with a ``DeprecationWarning``, until the version
+``DEPRECATED`` gives."""
+
+
+def _arg_ok(kind: ArgKind, value: object) -> bool:
+    """The old one-argument check: does ``value`` have the kind an argument needs? Now
+    judged as ``admit`` judges it (exact types, GEN-1), on Python values."""
+    return _ADMIT[kind](value, False) is not _REFUSED
+
+
+DEPRECATED: dict[str, tuple[Any, str, str]] = {
+    "arg_ok": (_arg_ok, "exo.interface.admit(sig, args), which checks a whole call", "0.2.0"),
+}
+"""A public name taken out: (what it still gives, what to use instead, the version that
+removes it)."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in DEPRECATED:
+        value, instead, until = DEPRECATED[name]
+        warnings.warn(f"exo.interface.{name} is deprecated and goes in {until}; use "
+                      f"{instead}", DeprecationWarning, stacklevel=2)
+        return value
+    raise AttributeError(f"module 'exo.interface' has no attribute {name!r}")
