@@ -43,6 +43,7 @@ def bench_cmd(json_out: Path | None, plot_out: Path | None, quick: bool, repeat:
     Targets are reported, not enforced: the exit code is 0 unless the usage is wrong
     (a --c-kernel that cannot be run, or is not conformant, is exit 2).
     A full run takes a few minutes on 2 cores; --quick takes well under one.
+
     \b
     Examples:
       exo bench --quick

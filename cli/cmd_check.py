@@ -91,6 +91,7 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
     --replay with nothing recorded). Exit 4: incomplete: no difference found, but a
     reachable cell of the run's scope (its operations, its sizes) was never exercised;
     the cells are listed, and it is not a conformance verdict.
+
     \b
     Examples:
       exo check                                        the shipped exo.impl:Kernel

@@ -48,6 +48,7 @@ def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
     Each is proved, or fails as counterexample (made concrete, replayed on the model,
     saved under --cex-dir), unknown (budget exhausted: a failure) or vacuous.
     Exit code 0 only if every selected obligation is proved and matches the manifest.
+
     \b
     Examples:
       exo prove

@@ -19,15 +19,15 @@ from exo.cli.common import (
 def serve_cmd(impl_spec: str) -> None:
     """Serve a Python implementation over the wire protocol (spec/protocol.md).
 
-    
     Reads requests on standard input and writes one reply line per request on standard
     output, until goodbye or the end of input: the reference peer for a kernel written
     in another language (compare transcripts), and a way to check the protocol client
     itself.
-    
+
+    \b
     Examples:
       exo serve
-      printf '%s\n' '{"exo":1,"type":"reset","config":{...}}' | exo serve
+      printf '%s\\n' '{"exo":1,"type":"reset","config":{...}}' | exo serve
       exo check --impl-cmd 'exo serve --impl exo.kit:ModelImplementation'
     """
     from exo.wire.server import serve

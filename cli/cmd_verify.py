@@ -46,6 +46,7 @@ def verify_cmd(steps: int, seed: int, no_proofs: bool, jobs: int | None,
       proofs         Z3, for all sizes: invariants hold at boot and are preserved by
                      every operation, postconditions, theorems (same as exo prove)
     Exit code 0 if everything passed, 1 otherwise.
+
     \b
     Examples:
       exo verify

@@ -30,6 +30,30 @@ def test_each_command_has_help_with_examples(runner: CliRunner, cmd: str) -> Non
     assert res.exit_code == 0 and "Examples" in res.output
 
 
+def _commands() -> list[list[str]]:
+    out: list[list[str]] = []
+    for name, cmd in main.commands.items():  # type: ignore[attr-defined]
+        out.append([name])
+        out += [[name, sub] for sub in getattr(cmd, "commands", {})]
+    return out
+
+
+@pytest.mark.parametrize("path", _commands(), ids=" ".join)
+def test_every_help_shows_its_examples_whole(runner: CliRunner, path: list[str]) -> None:
+    """No control character in a help text, and every example line under "Examples:"
+    is a whole command: quotes balanced, nothing broken across lines (issue 23: exo
+    serve's example was cut inside a quoted string)."""
+    res = runner.invoke(main, [*path, "--help"], terminal_width=80)
+    assert res.exit_code == 0, res.output
+    assert not any(ord(ch) < 32 and ch not in "\n" for ch in res.output), repr(res.output)
+    text = res.output.split("Examples:", 1)
+    if len(text) == 1:
+        return
+    for line in text[1].split("\n\n", 1)[0].splitlines():
+        if line.strip().startswith("exo") or "| exo" in line:
+            assert line.count("'") % 2 == 0 and line.count('"') % 2 == 0, line
+
+
 def test_spec_lists_clauses_with_their_homes(runner: CliRunner) -> None:
     res = runner.invoke(main, ["spec", "MEM", "--json"])
     assert res.exit_code == 0
