@@ -32,7 +32,7 @@ def test_each_command_has_help_with_examples(runner: CliRunner, cmd: str) -> Non
 
 def _commands() -> list[list[str]]:
     out: list[list[str]] = []
-    for name, cmd in main.commands.items():  # type: ignore[attr-defined]
+    for name, cmd in main.commands.items():
         out.append([name])
         out += [[name, sub] for sub in getattr(cmd, "commands", {})]
     return out
