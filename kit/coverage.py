@@ -129,6 +129,16 @@ def _cause(kind: ExcKind) -> Predicate:
     return pred
 
 
+def _abort_at_deadline(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                       post: State) -> bool:
+    """REV-3: abort on the deadline's own tick is refused (the deadline has not passed
+    until ``now > rev_deadline``): the requirement's boundary."""
+    if name != "abort" or res.status != Status.TOO_EARLY:
+        return False
+    env = args[0]
+    return bool(pre.rev_pending[env] and pre.now == pre.rev_deadline[env])
+
+
 def _abort_running_slice(pre: State, name: str, args: tuple[Any, ...], res: Result,
                          post: State) -> bool:
     if name != "abort" or not _ok(res):
@@ -291,6 +301,9 @@ CASES: tuple[tuple[Cell, Predicate], ...] = (
     (Cell("case/REV-3/abort-running-slice", "REV-3", "named",
           "abort takes the slice in progress from the environment running it"),
      _abort_running_slice),
+    (Cell("case/REV-3/abort-at-deadline", "REV-3", "named",
+          "abort on the deadline's own tick is too early (the deadline has not passed)"),
+     _abort_at_deadline),
     (Cell("case/REV-3/abort-page", "REV-3", "named", "abort takes a page"),
      _abort_kind(Resource.PAGE)),
     (Cell("case/REV-3/abort-slice", "REV-3", "named", "abort takes a slice"),

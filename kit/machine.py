@@ -254,14 +254,18 @@ class LockstepMachine(StaleStateRules, RuleBasedStateMachine):
             self._apply("packet_take", [env])
 
     @on("revocation")
-    @rule(env=st.integers(0, 3))
-    def tick_past_deadline_and_abort(self, env: int) -> None:
-        """REV-3: let the clock pass a pending request's deadline, then abort it."""
+    @rule(env=st.integers(0, 3), at_deadline=st.booleans())
+    def tick_past_deadline_and_abort(self, env: int, at_deadline: bool) -> None:
+        """REV-3: let the clock pass a pending request's deadline, then abort it. With
+        ``at_deadline``, first abort on the deadline's own tick (``now ==
+        rev_deadline``: still too early, the boundary of the requirement)."""
         for _ in range(6):
             s = self.model
             if not (0 <= env < self.cfg.n_envs and s.rev_pending[env]) or (
                     s.now > s.rev_deadline[env]):
                 break
+            if at_deadline and s.now == s.rev_deadline[env]:
+                self._apply("abort", [env])
             self._apply("timer_tick", [])
         self._apply("abort", [env])
 
