@@ -9,27 +9,36 @@ index stays as it is), so the failure cell the witness was made for is still wha
 call reaches. Arguments inside their range are kept: the model decides on the new sizes
 what they do, and the coverage table reports what the moved programs reached.
 
-The range of an argument is the size it indexes, by its name in ``exo.interface.OPERATIONS``
-(``SIZE_OF``); ``revoke_request``'s ``target`` indexes the size of the resource it names.
+The size an argument indexes is read from its range in the spec (spec/signatures.md,
+``sizes_of``); ``revoke_request``'s ``target`` indexes the size of the resource it names.
 """
 
 from __future__ import annotations
 
+import re
+from functools import cache
 from typing import Any
 
 from exo.interface import OPERATIONS, Cap, Config, Resource
 from exo.kit.lockstep import Step
+from exo.spec.signatures import arg_ranges
 
-__all__ = ["SIZE_OF", "transplant"]
+__all__ = ["sizes_of", "transplant"]
 
-SIZE_OF: dict[str, str] = {
-    "env": "n_envs", "grantee": "n_envs", "callee": "n_envs", "cid": "n_cids",
-    "page": "n_pages", "offset": "page_words", "reg": "n_regs", "slot": "n_guaranteed",
-    "slice": "n_slices", "filter": "n_filters",
-}
-"""The configuration size an integer argument indexes, by the argument's name (a ``cap``'s
-``page`` too). ``target`` is ``n_envs`` for ``yield_to`` and the resource's size for
-``revoke_request`` (``_size``)."""
+_SIZE = re.compile(r"`\[0, ([a-z_]+)\)`")
+
+
+@cache
+def sizes_of(op: str) -> tuple[str | None, ...]:
+    """The configuration size each argument of ``op`` indexes, read from its range in
+    the spec (``exo.spec.signatures.arg_ranges``: "`env` in `[0, n_envs)`"); None for an
+    argument with no single size (``revoke_request``'s ``target``: see ``_size``)."""
+    out: list[str | None] = []
+    for _, _, text in arg_ranges(op):
+        found = set(_SIZE.findall(text))
+        out.append(found.pop() if len(found) == 1 else None)
+    return tuple(out)
+
 
 _RESOURCE_SIZE = {int(Resource.PAGE): "n_pages", int(Resource.SLICE): "n_slices",
                   int(Resource.FILTER): "n_filters"}
@@ -45,14 +54,11 @@ def _moved(v: Any, size: str | None, old: Config, new: Config) -> Any:
     return after + (v - before)
 
 
-def _size(op: str, name: str, args: tuple[Any, ...]) -> str | None:
-    if name == "target":
-        if op == "yield_to":
-            return "n_envs"
-        if op == "revoke_request" and len(args) > 1 and type(args[1]) is int:
-            return _RESOURCE_SIZE.get(args[1])
-        return None
-    return SIZE_OF.get(name)
+def _size(op: str, k: int, args: tuple[Any, ...]) -> str | None:
+    if op == "revoke_request" and OPERATIONS[op].args[k][0] == "target":
+        # REV-1: the target's range is the size of the resource the request names
+        return _RESOURCE_SIZE.get(args[1]) if type(args[1]) is int else None
+    return sizes_of(op)[k]
 
 
 def transplant(steps: list[Step], old: Config, new: Config) -> list[Step]:
@@ -67,11 +73,12 @@ def transplant(steps: list[Step], old: Config, new: Config) -> list[Step]:
             out.append((op, args))
             continue
         moved: list[Any] = []
-        for (name, kind), a in zip(sig.args, args, strict=True):
+        for k, ((_, kind), a) in enumerate(zip(sig.args, args, strict=True)):
             if kind == "cap" and type(a) is Cap:
-                moved.append(Cap(_moved(a.page, "n_pages", old, new), a.gen, a.rights))
+                moved.append(Cap(_moved(a.page, _size(op, k, args), old, new), a.gen,
+                                 a.rights))
             elif kind == "int":
-                moved.append(_moved(a, _size(op, name, args), old, new))
+                moved.append(_moved(a, _size(op, k, args), old, new))
             else:
                 moved.append(a)
         out.append((op, tuple(moved)))
