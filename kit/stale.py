@@ -50,17 +50,31 @@ class StaleStateRules(LibosRules):
         self._apply("abort", (env,))
 
     @on("revocation")
-    @rule(pick=st.integers(0, 7), how=st.integers(0, 3))
+    @rule(pick=st.integers(0, 7), how=st.integers(0, 4))
     def stale_after_handover(self, pick: int, how: int) -> None:
-        """REV-3, PCT-1, NET-2, then ENV-2: a slice or a filter changes hands — taken by
-        an abort (``how`` 0, 1), donated by a synchronous call (2), removed and taken by
-        another environment (3) — and the environment that had it is destroyed: only
-        what it still holds may be freed."""
+        """REV-3, PCT-1, NET-2, then ENV-2: a slice, a filter or a page changes hands —
+        taken by an abort (``how`` 0, 1, 4), donated by a synchronous call (2), removed
+        and taken by another environment (3) — and the environment that had it is
+        destroyed: only what it still holds may be freed."""
         pair = self._two(pick)
         if pair is None:
             return
         runner, other = pair
         s = self.model
+        if how == 4:  # REV-3: a page aborted away, allocated by the other, then ENV-2
+            free = [p for p in range(s.cfg.n_pages) if s.owner[p] == -1]
+            if not free:
+                return
+            page = free[pick % len(free)]
+            self._apply("alloc", (runner, page))
+            if self.model.owner[page] != runner:
+                return
+            self._lose(runner, Resource.PAGE, page)
+            if self.model.owner[page] == -1 and self.model.env_alive[other]:
+                self._apply("alloc", (other, page))
+            if self.model.env_alive[runner]:
+                self._apply("env_destroy", (runner,))
+            return
         if how == 2:  # PCT-1: the runner's slice passes to the callee
             if s.slice_owner[s.cur_slice] == runner:
                 self._apply("scall", (other,))
@@ -174,7 +188,8 @@ class StaleStateRules(LibosRules):
     @rule(pick=st.integers(0, 7), vpage=st.integers(0, 3), flip=st.booleans())
     def stale_two_guaranteed(self, pick: int, vpage: int, flip: bool) -> None:
         """TLB-4, TLB-8: two guaranteed mappings of one virtual page to two pages; a miss
-        in the TLB and the STLB is refilled from the first valid one, in slot order."""
+        in the TLB and the STLB is refilled from the first valid one, in slot order (by a
+        store, then by a load)."""
         runner = self._scheduled(pick)
         if runner is None or self.model.cfg.n_guaranteed < 2:
             return
@@ -189,6 +204,7 @@ class StaleStateRules(LibosRules):
         self._apply("gm_set", (runner, 1, vpage, caps[1], True))
         self._apply("tlbvadelete", (runner, vpage))
         self._apply("store", (vpage, 0, 0))
+        self._apply("tlbvadelete", (runner, vpage))  # the load refills again
         self._apply("load", (vpage, 0, 1))
 
     @on("net")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from exo.interface import FREE, Cap, ExcKind, Outcome, Resource, Rights, Status
-from exo.logic import And, BoolV, If, IntV, Max, Not, Or, find, in_range
+from exo.logic import And, BoolV, If, IntV, Max, Not, Or, exists, find, in_range
 from exo.model.state import State
 from exo.spec.declarative.exceptions import delivered, delivery_outcome
 from exo.spec.declarative.text import (
@@ -232,8 +232,20 @@ class Translation:
         )
         return refilled
 
+    def lowest_slot(self) -> BoolV:
+        """TLB-8 "the lowest-numbered such slot": the sentence chooses only when another,
+        later slot maps the same virtual page too (the branch, where a guaranteed mapping
+        is used)."""
+        s, g, e, vpage = self.s, self.g, self.s.cur_env, self.vpage
+        return branch(Cite("TLB-8", _GUARANTEED), "later-slot-maps-too",
+                      exists(s.cfg.n_guaranteed,
+                             lambda h: And(h > g, s.gm_valid[e, h], s.gm_vpage[e, h] == vpage),
+                             name="later_gm"),
+                      within=self.from_gm)
+
     def translated(self) -> View:
         """The state after any refill translation made (TLB-8 "Returns")."""
+        self.lowest_slot()
         after_stlb = self.refill(View(self.s), Cite("TLB-8", _STLB), self.from_stlb,
                                  self.stlb_binding)
         return self.refill(after_stlb, Cite("TLB-8", _GUARANTEED), self.from_gm,
@@ -322,6 +334,7 @@ def _access_cases(write: bool) -> tuple[Case, ...]:
 
     def gm_post(s: State, a: A) -> View:
         t = translation(s, a[0])
+        t.lowest_slot()
         return access(t.refill(View(s), Cite("TLB-8", _GUARANTEED), True, t.gm_binding), a,
                       t.gm_binding)
 
