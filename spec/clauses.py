@@ -36,6 +36,7 @@ MODULES = (
     "exo.model.exceptions",
     "exo.model.revocation",
     "exo.model.filters",
+    "exo.model.dfilter",
     "exo.model.net",
     "exo.spec.invariants",
     "exo.spec.twostate",
