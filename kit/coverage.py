@@ -26,6 +26,7 @@ from functools import lru_cache
 from typing import Any
 
 from exo.interface import (
+    FREE,
     OPERATIONS,
     Cap,
     ExcKind,
@@ -137,6 +138,18 @@ def _abort_at_deadline(pre: State, name: str, args: tuple[Any, ...], res: Result
         return False
     env = args[0]
     return bool(pre.rev_pending[env] and pre.now == pre.rev_deadline[env])
+
+
+def _destroy_after_page_reused(pre: State, name: str, args: tuple[Any, ...], res: Result,
+                               post: State) -> bool:
+    """REV-3, MEM-1, ENV-2: an environment is destroyed after a page was repossessed from
+    it and another environment has allocated that page since; the page is not the
+    destroyed environment's to free."""
+    if name != "env_destroy" or not _ok(res):
+        return False
+    env = args[0]
+    return any(pre.repo_page[env, p] and pre.owner[p] not in (FREE, env)
+               for p in range(pre.cfg.n_pages))
 
 
 def _abort_running_slice(pre: State, name: str, args: tuple[Any, ...], res: Result,
@@ -304,6 +317,9 @@ CASES: tuple[tuple[Cell, Predicate], ...] = (
     (Cell("case/REV-3/abort-at-deadline", "REV-3", "named",
           "abort on the deadline's own tick is too early (the deadline has not passed)"),
      _abort_at_deadline),
+    (Cell("case/ENV-2/destroy-after-page-reused", "ENV-2", "named",
+          "an environment is destroyed after a page repossessed from it went to another "
+          "environment"), _destroy_after_page_reused),
     (Cell("case/REV-3/abort-page", "REV-3", "named", "abort takes a page"),
      _abort_kind(Resource.PAGE)),
     (Cell("case/REV-3/abort-slice", "REV-3", "named", "abort takes a slice"),

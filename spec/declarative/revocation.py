@@ -166,6 +166,9 @@ def _slice_taken(pre: State, a: A) -> View:
     v = _request_cleared(pre, env)
     in_progress = branch(_IN_PROGRESS, "slice-in-progress",
                          And(v.cur_env == env, v.cur_slice == t))
+    # the sentence's second half: the slice in progress, run by someone else, goes on
+    branch(_IN_PROGRESS, "another-runs-in-it",
+           And(v.cur_slice == t, v.cur_env != env, v.cur_env != FREE))
     taken = v.given(
         Cite("REV-3", "A slice. It gets no owner, and `repo_slice[env, target]` becomes "
                       "true."),
