@@ -31,7 +31,7 @@ from exo.kit.replay import minimize, replay
 from exo.kit.text import describe, message_line
 from exo.kit.witnesses import reach, sweep
 
-__all__ = ["SHRINK_EXAMPLES", "CheckReport", "repeatable", "run_check"]
+__all__ = ["SHRINK_EXAMPLES", "CheckReport", "counted_time", "repeatable", "run_check"]
 
 
 @dataclass
@@ -161,38 +161,47 @@ def run_check(
 
     start = time.perf_counter()
     failed_at: list[float] = []
-    shrink_limit = hypothesis_engine.MAX_SHRINKING_SECONDS
-    engine_time = getattr(hypothesis_engine, "time")  # noqa: B009 (not exported)
-    hypothesis_engine.MAX_SHRINKING_SECONDS = max(1, int(shrink_examples))
-    setattr(hypothesis_engine, "time", _ProgramClock(count))  # noqa: B010 (a module global)
-    try:
-        with repeatable(seed):
-            if _swept(factory, configs, report, failed_at, ops):
-                _timed(report, start, failed_at)
-                return report
-            for c, share in zip(configs, shares, strict=True):
-                if share == 0:
-                    continue
-                base = lockstep_machine(factory, c, ops, workload)
-                traces: list[list[Step]] = []
-                machine = type(base.__name__, (base,), {"on_start": staticmethod(started),
-                                                        "coverage": coverage, "traces": traces,
-                                                        "failed_at": failed_at})
-                report.config = c
-                if not _run_machine(machine, share, steps, derandomize, report):
-                    if traces:
-                        _minimized(factory, c, traces[-1], report,
-                                   fields_for(ops) if ops is not None else None)
-                    break
-    finally:
-        hypothesis_engine.MAX_SHRINKING_SECONDS = shrink_limit
-        setattr(hypothesis_engine, "time", engine_time)  # noqa: B010
+    with counted_time(count, shrink_examples), repeatable(seed):
+        if _swept(factory, configs, report, failed_at, ops):
+            _timed(report, start, failed_at)
+            return report
+        for c, share in zip(configs, shares, strict=True):
+            if share == 0:
+                continue
+            base = lockstep_machine(factory, c, ops, workload)
+            traces: list[list[Step]] = []
+            machine = type(base.__name__, (base,), {"on_start": staticmethod(started),
+                                                    "coverage": coverage, "traces": traces,
+                                                    "failed_at": failed_at})
+            report.config = c
+            if not _run_machine(machine, share, steps, derandomize, report):
+                if traces:
+                    _minimized(factory, c, traces[-1], report,
+                               fields_for(ops) if ops is not None else None)
+                break
     report.runs = count[0]
     report.missing = [c.id for c in coverage.missing()]
     _timed(report, start, failed_at)
     if on_progress is not None and report.passed:
         on_progress(examples)
     return report
+
+
+@contextmanager
+def counted_time(count: list[int], shrink_examples: int = SHRINK_EXAMPLES) -> Iterator[None]:
+    """Inside, Hypothesis's engine reads ``count[0]`` (the programs started so far) as
+    its clock (``_ProgramClock``): what it generates and how long it shrinks are the
+    same on a fast machine and a slow one, at most ``shrink_examples`` programs of
+    shrinking. Put back on leaving."""
+    shrink_limit = hypothesis_engine.MAX_SHRINKING_SECONDS
+    engine_time = getattr(hypothesis_engine, "time")  # noqa: B009 (not exported)
+    hypothesis_engine.MAX_SHRINKING_SECONDS = max(1, int(shrink_examples))
+    setattr(hypothesis_engine, "time", _ProgramClock(count))  # noqa: B010 (a module global)
+    try:
+        yield
+    finally:
+        hypothesis_engine.MAX_SHRINKING_SECONDS = shrink_limit
+        setattr(hypothesis_engine, "time", engine_time)  # noqa: B010
 
 
 @contextmanager

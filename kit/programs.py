@@ -9,7 +9,8 @@ meets the kit's variety (swarm, targeting, the library-OS scenarios, stale and h
 calls) and not only the witness programs.
 
 The same ``cfg``, ``seed``, budget and ``ops`` give the same programs, whatever the
-working folder holds (``exo.kit.check.repeatable``).
+working folder holds and however fast the machine is (``exo.kit.check.repeatable``,
+``counted_time``: Hypothesis's clock counts programs here as in ``exo check``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from exo.interface import Config
-from exo.kit.check import repeatable
+from exo.kit.check import counted_time, repeatable
+from exo.kit.coverage import Coverage
 from exo.kit.lockstep import Step
 from exo.kit.machine import HEALTH, lockstep_machine
 
@@ -40,6 +42,11 @@ def generate(cfg: Config, seed: int, examples: int, steps: int = 50,
     from exo.model.kernel import ModelImplementation
 
     programs: list[list[Step]] = []
+    count = [0]  # programs started: Hypothesis's clock, as in exo check (counted_time)
+
+    def started() -> None:
+        count[0] += 1
+
     base = lockstep_machine(ModelImplementation, cfg, ops)
 
     def teardown(self: Any) -> None:
@@ -49,10 +56,13 @@ def generate(cfg: Config, seed: int, examples: int, steps: int = 50,
             if on_program is not None:
                 on_program(1)
 
-    machine = type(base.__name__, (base,), {"teardown": teardown})
+    # the coverage the machine records steers Hypothesis's targeting, as in exo check
+    machine = type(base.__name__, (base,), {"teardown": teardown,
+                                            "on_start": staticmethod(started),
+                                            "coverage": Coverage(ops=ops)})
     options = settings(max_examples=examples, stateful_step_count=max(steps, 1),
                        deadline=None, suppress_health_check=HEALTH, database=None,
                        phases=(Phase.generate,), print_blob=False)
-    with repeatable(seed):
+    with counted_time(count), repeatable(seed):
         run_state_machine_as_test(machine, settings=options)
     return programs
