@@ -113,7 +113,10 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
         if given("impl_spec"):
             fail_usage("give --impl or --impl-cmd, not both")
         impl_spec = f"{CMD_PREFIX} {impl_cmd}"
-    client.STEP_TIMEOUT = step_timeout
+    previous_timeout = client.STEP_TIMEOUT
+    client.STEP_TIMEOUT = step_timeout  # for this command only (main() may run again)
+    click.get_current_context().call_on_close(
+        lambda: setattr(client, "STEP_TIMEOUT", previous_timeout))
 
     recorded: LastFailure | None = None
     if replay:

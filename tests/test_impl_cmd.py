@@ -69,3 +69,16 @@ def test_a_command_of_assignments_only_is_a_usage_error(suite: Path) -> None:
     assert code == 2 and "no program" in out and "Traceback" not in out, out
     code, out = _run(suite, "EXO_PLANT=1 /no/such/kernel")
     assert code == 2 and "cannot start" in out and "Traceback" not in out, out
+
+
+def test_a_step_timeout_lasts_one_command() -> None:
+    """``--step-timeout`` is this run's: a later run in the same process (CliRunner, or a
+    program calling main()) is back to the default (it once leaked, and a later test's
+    slow Z3 question over the wire was called hung after 2 s)."""
+    from exo.wire import client
+
+    default = client.STEP_TIMEOUT
+    res = CliRunner().invoke(main, ["check", "--impl-cmd", "/nonexistent/kernel",
+                                    "--step-timeout", "2"])
+    assert res.exit_code == 2
+    assert client.STEP_TIMEOUT == default
