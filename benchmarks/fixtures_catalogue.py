@@ -9,6 +9,11 @@ fixture, in file order, on each entry until one fails. Prints a table (entry, cl
 caught, fixture, step, the failure's first words) and the totals; exit 1 if an entry
 escapes. The fixtures are a file format: this is what a kernel that only reads the suite
 (no ``exo check``) would learn of each bug.
+
+Measured on 2026-12-07 (2 cores, other work beside it), defaults: the suite had 288
+fixtures and 50,624 calls, built in 50 s; it failed 73 of 73 catalogue kernels, 60 first
+at a witness fixture and 13 at a generated one (an earlier build, whose generated
+programs had no targeting, missed ScallKeepsCallerSliceIndex).
 """
 
 from __future__ import annotations
