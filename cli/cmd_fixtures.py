@@ -70,7 +70,7 @@ def fixtures_build_cmd(directory: Path, seed: int, extra: int, generated: int,
     total = len(shipped()) + extra + generated
     try:
         with progress(f"building fixtures of {total} programs in {directory}", total) as task:
-            index = fixtures.build(directory, seed, extra, on_progress=task.update, ops=ops,
+            index = fixtures.build(directory, seed, extra, on_progress=task.advance, ops=ops,
                                    generated=generated)
     except OSError as exc:
         fail_usage(f"cannot write {directory}: {exc.strerror or exc}")
@@ -129,7 +129,7 @@ def fixtures_run_cmd(directory: Path, impl_spec: str, impl_cmd: str | None,
     try:
         count = sum(1 for p in directory.glob("*.json") if p.name != fixtures.INDEX)
         with progress(f"running fixtures of {directory} on {impl_spec}", count) as task:
-            outcomes = fixtures.run(directory, factory, keyword, on_progress=task.update)
+            outcomes = fixtures.run(directory, factory, keyword, on_progress=task.advance)
     except ValueError as exc:  # FixtureError included
         fail_usage(str(exc))
     if not outcomes:
