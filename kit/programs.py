@@ -64,7 +64,10 @@ def generate(cfg: Config, seed: int, examples: int, steps: int = 50,
                                             "coverage": Coverage(ops=ops)})
     options = settings(max_examples=examples, stateful_step_count=max(steps, 1),
                        deadline=None, suppress_health_check=HEALTH, database=None,
-                       phases=(Phase.generate,), print_blob=False)
+                       phases=(Phase.generate,), print_blob=False,
+                       # as run_check: Hypothesis's "ci" profile (loaded when CI is set)
+                       # derandomizes, which would ignore the seed
+                       derandomize=False)
     with counted_time(count), repeatable(seed):
         run_state_machine_as_test(machine, settings=options)
     return programs
