@@ -11,9 +11,8 @@ calls) and not only the witness programs.
 The same ``cfg``, ``seed``, budget and ``ops`` are meant to give the same programs
 whatever the working folder holds and however fast the machine is
 (``exo.kit.check.repeatable``; ``counted_time``: Hypothesis's clock counts programs here
-as in ``exo check``). They usually do, but not always: in loaded CI runs two fresh
-processes drew different programs for one seed. The cause is not found yet, and no test
-relies on it.
+as in ``exo check``; ``derandomize=False``, which Hypothesis's "ci" profile would
+otherwise turn on, ignoring the seed).
 """
 
 from __future__ import annotations

@@ -143,8 +143,7 @@ def build(directory: Path, seed: int = 0, extra: int = 20,
           ops: frozenset[str] | None = None, generated: int = GENERATED) -> dict[str, Any]:
     """Write the suite into ``directory``: one file per fixture and ``index.json``. The
     same ``seed``, ``extra`` and ``ops`` write the same witness and random fixtures, byte
-    for byte; the ``generated`` ones are Hypothesis's programs for ``seed``, which two
-    runs on a loaded machine were seen to draw differently (issue 22's closing note).
+    for byte, and the same ``generated`` programs (Hypothesis's, for ``seed``).
     The suite: the kit's witness programs, ``extra`` random
     programs, and ``generated`` programs of the kit's own generation (``exo check``'s
     swarm, targeting, scenarios and stale calls, run on the model with ``seed``: see
