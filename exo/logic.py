@@ -448,6 +448,12 @@ class ConMap(Map):
     def items(self) -> Iterator[tuple[Any, Val]]:
         return iter(self._data.items())
 
+    def differing(self, other: ConMap) -> list[Any]:
+        """The keys at which ``other`` (a map of the same domain) holds another value, in
+        domain order (a set difference of the two item views, then sorted: the domain's
+        order is the sorted order of its keys)."""
+        return sorted({k for k, _ in self._data.items() - other._data.items()})
+
     def __eq__(self, other: object) -> bool:
         return (
             isinstance(other, ConMap)

@@ -29,6 +29,7 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from exo.interface import ENUMS, FREE, MAX_PACKET, Cap, Config, Result, Status
+from exo.logic import ConMap
 from exo.model import State, initial
 from exo.model.filters import evaluate
 from exo.model.net import first_clash
@@ -50,56 +51,56 @@ def malformed(cfg: Config, observation: Any) -> str | None:
     it has the shape (whether the values are right is for ``differences``)."""
     if type(observation) is not dict:
         return f"observe() returned {_a(observation)}, not a dict"
-    fields = layout(cfg)
+    shapes = _shapes(cfg)
     for name, value in observation.items():
-        if name in SCALARS:
+        shape = shapes.get(name)
+        if shape is None:
+            return f"observe() has a field the model does not: {name!r}"
+        if shape[0] is None:  # a scalar field
             if type(value) is not int:
                 return (f"field {name!r}: {_short(value)} is {_a(value)}; "
                         "a scalar field is an int")
             continue
-        spec = fields.get(name)
-        if spec is None:
-            return f"observe() has a field the model does not: {name!r}"
         if type(value) is not dict:
             return (f"field {name!r}: {_a(value)}; a map field is a dict from key to "
                     "value")
-        sizes, default, _ = spec
-        kind = type(default)
-        if _well_formed(cfg, name, value, kind, len(sizes)):
+        if not value:
+            continue
+        sizes, kind, keys = shape
+        # the fast check, with set operations: every value of type ``kind``, every key
+        # among the domain's keys (equal: in range, right shape) and made of exact ints
+        # (``True == 1`` and hashes alike)
+        if set(map(type, value.values())) <= {kind} and value.keys() <= keys and (
+                set(map(type, value)) <= {int} if len(sizes) == 1
+                else set(map(type, itertools.chain.from_iterable(value))) <= {int}):
             continue
         for key, v in value.items():  # something is wrong: find the first entry
             if len(sizes) == 1:
                 ok = type(key) is int and 0 <= key < sizes[0]
-                shape = f"an int in [0, {sizes[0]})"
+                shape_text = f"an int in [0, {sizes[0]})"
             else:
                 ok = (type(key) is tuple and len(key) == 2 and type(key[0]) is int
                       and type(key[1]) is int and 0 <= key[0] < sizes[0]
                       and 0 <= key[1] < sizes[1])
-                shape = f"a tuple (i, j) of ints, i in [0, {sizes[0]}), j in [0, {sizes[1]})"
+                shape_text = (f"a tuple (i, j) of ints, i in [0, {sizes[0]}), "
+                              f"j in [0, {sizes[1]})")
             if not ok:
-                return f"field {name!r}: key {_short(key)}; its keys are {shape}"
+                return f"field {name!r}: key {_short(key)}; its keys are {shape_text}"
             if type(v) is not kind:
                 return (f"field {name!r}[{key!r}]: {_short(v)} is {_a(v)}; "
                         f"its values are {kind.__name__}s")
     return None
 
 
-def _well_formed(cfg: Config, name: str, value: dict[Any, Any], kind: type,
-                 arity: int) -> bool:
-    """The fast check of one map field (set operations, no loop in Python): every key an
-    exact in-range key, every value of type ``kind``."""
-    if not set(map(type, value.values())) <= {kind}:
-        return False
-    if not value.keys() <= _keys(cfg, name):  # equal keys: in range, right shape ...
-        return False
-    if arity == 1:  # ... and exactly ints (``True == 1`` and hashes alike)
-        return set(map(type, value)) <= {int}
-    return set(map(type, itertools.chain.from_iterable(value))) <= {int}
-
-
 @lru_cache(maxsize=256)
-def _keys(cfg: Config, name: str) -> frozenset[Any]:
-    return frozenset(k for k, _ in getattr(initial(cfg), name).items())
+def _shapes(cfg: Config) -> dict[str, tuple[Any, ...]]:
+    """Each field of spec/observe.md: ``(None,)`` for a scalar, else its domain's sizes,
+    the type of its values and the set of its keys (built once per configuration)."""
+    boot = initial(cfg)
+    out: dict[str, tuple[Any, ...]] = {name: (None,) for name in SCALARS}
+    for name, (sizes, default, _) in layout(cfg).items():
+        out[name] = (sizes, type(default), frozenset(k for k, _ in getattr(boot, name).items()))
+    return out
 
 
 def _a(value: Any) -> str:
@@ -124,12 +125,8 @@ def abstract(cfg: Config, observation: dict[str, Any]) -> State:
         raise ValueError(problem)
     s = initial(cfg)
     changes: dict[str, Any] = {}
-    fields = layout(cfg)
-    for name, value in observation.items():
-        if name in SCALARS:
-            changes[name] = value
-        elif name in fields:  # keys checked above: exact and in range
-            changes[name] = getattr(s, name).overlay(value)
+    for name, value in observation.items():  # keys checked above: exact and in range
+        changes[name] = value if name in SCALARS else getattr(s, name).overlay(value)
     return s.replace(**changes)
 
 
@@ -153,6 +150,18 @@ def _meaningful(s: State, field: str) -> Callable[[Any], bool] | None:
     return None
 
 
+_GUARDS: dict[str, tuple[str, ...]] = {
+    **{f"{p}_{f}": (f"{p}_valid",) for p in ("tlb", "stlb")
+       for f in ("cid", "vpage", "page", "write")},
+    **{f"gm_{f}": ("gm_valid",) for f in ("vpage", "page", "write")},
+    "filter_owner": ("filter_valid",), "filter_code": ("filter_valid",),
+    **{f"rev_{f}": ("rev_pending",) for f in ("kind", "target", "deadline")},
+    "word": ("owner",), "rx_pkt": ("rx_head", "rx_count"),
+}
+"""The fields ``_meaningful`` reads for each field it narrows: where they are equal in two
+states, a key means the same on both sides exactly where it is kept on both."""
+
+
 def _canonical_field(s: State, field: str) -> Any:
     """Map ``field`` of ``s`` with every meaningless entry set to its boot value."""
     m = getattr(s, field)
@@ -169,16 +178,36 @@ def canonical(s: State) -> State:
 
 
 def differences(model: State, impl: State, limit: int = 8) -> list[str]:
-    """Where two states differ in meaning (after ``canonical``), as readable lines. Only
-    the fields that differ at all are put in canonical form."""
+    """Where two states differ in meaning (after ``canonical``), as readable lines, in
+    field and domain order, at most ``limit``. A field is looked at where it differs or
+    the fields that say which of its keys mean something (``_GUARDS``) do, key by key,
+    without building canonical forms: a key's meaning on each side is its value where
+    ``_meaningful`` keeps it and its boot value elsewhere."""
     out: list[str] = []
+    boot = initial(model.cfg)
     for name in layout(model.cfg):
-        if getattr(model, name) == getattr(impl, name):
+        ma, mb = getattr(model, name), getattr(impl, name)
+        same_keys = all(getattr(model, g) == getattr(impl, g) for g in _GUARDS.get(name, ()))
+        if same_keys and ma == mb:
             continue
-        ma, mb = _canonical_field(model, name), _canonical_field(impl, name)
-        for k, v in ma.items():
-            if mb[k] != v:
-                out.append(f"{name}[{k}]: model {v!r}, implementation {mb[k]!r}")
+        keep_a, keep_b = _meaningful(model, name), _meaningful(impl, name)
+        default = getattr(boot, name)
+        keys: Any = None
+        if isinstance(ma, ConMap) and isinstance(mb, ConMap) and same_keys:
+            try:  # the same keys kept on both sides: only raw differences can count
+                keys = ma.differing(mb)
+            except TypeError:  # an unhashable value inside: compare key by key
+                keys = None
+        if keys is None:
+            keys = [k for k, _ in ma.items()]
+        for k in keys:
+            v, w = ma[k], mb[k]
+            if keep_a is not None and not keep_a(k):
+                v = default[k]
+            if keep_b is not None and not keep_b(k):
+                w = default[k]
+            if w != v:
+                out.append(f"{name}[{k}]: model {v!r}, implementation {w!r}")
                 if len(out) >= limit:
                     return out
     for name in SCALARS:
