@@ -23,6 +23,14 @@ order); a packet is ``bytes``.
   (``FILTER_RLIMIT``). ``UNDECIDED`` is not "disjoint": ``filter_install`` refuses with
   ``Status.UNDECIDED`` and changes nothing (FLT-6). Answers are cached per question,
   so the same question always gets the same answer.
+* ``program_overlap(a, b) -> Overlap``: the check ``filter_install`` makes of a pair of
+  verified programs (NET-1): ``recognize`` both; if both are DFilters, FLT-9 decides
+  exactly (``(0, packet)`` or ``None``, never ``UNDECIDED``), else ``overlap`` (FLT-6).
+  A kernel that uses this gets the model's answers; one without Z3 can implement the
+  FLT-9 half and be checked on the solver-free profile (``exo check --filters
+  declarative``).
+* ``recognize(program) -> DFilter | None``, ``dfilter_overlap(a, b) -> bytes | None``,
+  ``Atom``, ``DFilter``: declarative filters (FLT-9).
 * ``difference(a, b)``: a packet on which the two programs return different values,
   ``None`` if they are equal on every packet, or ``UNDECIDED`` (FLT-7).
 * ``parse_ddd``, ``parse_dd``, ``parse_any``, ``parse_packet_hex``: read programs as
@@ -52,6 +60,8 @@ Example::
 
 from __future__ import annotations
 
+from exo.model.dfilter import Atom, DFilter, program_overlap, recognize
+from exo.model.dfilter import overlap as dfilter_overlap
 from exo.model.filters import (
     FILTER_RLIMIT,
     MAX_INSNS,
@@ -74,7 +84,8 @@ from exo.model.filters import (
 from exo.proofs.demux import check_source
 
 __all__ = [
-    "FILTER_RLIMIT", "MAX_INSNS", "MAX_PACKET", "UNDECIDED", "FilterSyntaxError", "Overlap",
-    "Program", "Rejection", "Undecided", "check_source", "difference", "evaluate",
-    "overlap", "parse_any", "parse_dd", "parse_ddd", "parse_packet_hex", "verify",
+    "FILTER_RLIMIT", "MAX_INSNS", "MAX_PACKET", "UNDECIDED", "Atom", "DFilter",
+    "FilterSyntaxError", "Overlap", "Program", "Rejection", "Undecided", "check_source",
+    "dfilter_overlap", "difference", "evaluate", "overlap", "parse_any", "parse_dd",
+    "parse_ddd", "parse_packet_hex", "program_overlap", "recognize", "verify",
 ]

@@ -1,5 +1,6 @@
-"""NET-1, FLT-2/FLT-3, FLT-6, FLT-8: the packet-filter verifier, the Z3 overlap check and
-the Z3 check of the generated demultiplexer, for the implementation.
+"""NET-1, FLT-2/FLT-3, FLT-6, FLT-8, FLT-9: the packet-filter verifier, NET-1's pair check
+(FLT-9's exact overlap of recognized programs, else the Z3 overlap check) and the Z3 check
+of the generated demultiplexer, for the implementation.
 
 This adapter is the *only* place ``exo.impl`` touches ``exo.model`` (and ``exo.proofs``):
 the verifier (``verify``) and the budgeted Z3 overlap check (``overlap``, whose answer
@@ -13,7 +14,8 @@ generates equal to the model's interpreter before it is used. A test scans the s
 
 from __future__ import annotations
 
+from exo.model.dfilter import program_overlap
 from exo.model.filters import Overlap, Undecided, overlap, verify
 from exo.proofs.demux import check_source
 
-__all__ = ["Overlap", "Undecided", "check_source", "overlap", "verify"]
+__all__ = ["Overlap", "Undecided", "check_source", "overlap", "program_overlap", "verify"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from exo.impl.filtercheck import Overlap, Undecided, overlap, verify
+from exo.impl.filtercheck import Overlap, Undecided, program_overlap, verify
 from exo.impl.ops import OK, fail, in_range
 from exo.impl.state import KernelState
 from exo.interface import Outcome, Resource, Result, Status
@@ -24,10 +24,9 @@ def runnable(program: Program) -> bool:
 
 @lru_cache(maxsize=65536)
 def _pair(a: Program, b: Program) -> Overlap:
-    """FLT-6 for two verified programs, asked in one order (the smaller tuple first), as
-    the model asks it: the same question, so the same cached answer."""
-    first, second = (a, b) if a <= b else (b, a)
-    return overlap(first, [second])
+    """NET-1's check of two verified programs, the shared one (``program_overlap``: FLT-9
+    when both are recognized, else FLT-6), so the same cached answer as the model's."""
+    return program_overlap(a, b)
 
 
 def first_clash(k: KernelState, env: int, program: Program) -> tuple[int, Overlap]:

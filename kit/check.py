@@ -27,6 +27,8 @@ from exo.kit.configs import KIT_CONFIGS, spread
 from exo.kit.coverage import UNREACHABLE, Coverage
 from exo.kit.lockstep import Factory, Failure, Step
 from exo.kit.machine import HEALTH, lockstep_machine
+from exo.kit.profiles import DEFAULT, OUTSIDE
+from exo.kit.profiles import problem as profile_problem
 from exo.kit.replay import minimize, replay
 from exo.kit.text import describe, message_line
 from exo.kit.witnesses import reach, sweep
@@ -119,6 +121,7 @@ def run_check(
     shrink_examples: int = SHRINK_EXAMPLES,
     workload: str | None = None,
     unreachable: frozenset[str] = frozenset(),
+    filters: str = DEFAULT,
 ) -> CheckReport:
     """Run the lockstep machine for ``examples`` programs of up to ``steps`` steps.
 
@@ -129,12 +132,17 @@ def run_check(
     working folder hold. ``ops``: bring-up mode (``lockstep_machine``); the cells of other
     operations are excluded from coverage. ``unreachable``: cells the caller proved no
     state of the run's sizes can produce (``exo check --config``), besides
-    ``exo.kit.coverage.UNREACHABLE``. A run that passes but leaves a reachable cell of
-    its scope unhit is ``incomplete`` (``CheckReport.missing``).
+    ``exo.kit.coverage.UNREACHABLE``. ``filters``: the filter profile
+    (``exo.kit.profiles``; "declarative" for a kernel without a solver). A run that passes
+    but leaves a reachable cell of its scope unhit is ``incomplete``
+    (``CheckReport.missing``).
     Raises ``ValueError`` if ``factory`` cannot
     build something with ``apply`` and ``observe`` (a usage error, not a conformance
     failure).
     """
+    why = profile_problem(filters)
+    if why is not None:
+        raise ValueError(why)
     configs = [cfg] if cfg is not None else list(KIT_CONFIGS)
     for c in configs:
         try:
@@ -147,9 +155,10 @@ def run_check(
             raise ValueError(f"{_name(factory)}(cfg) has no {' or '.join(missing)} method; "
                              "see 'exo.kit' for the interface")
     shares = spread(examples, len(configs))
-    coverage = Coverage(ops=ops, unreachable=UNREACHABLE | unreachable)
+    coverage = Coverage(ops=ops, unreachable=UNREACHABLE | unreachable, profile=filters,
+                        outside=OUTSIDE[filters])
     if ops is not None:  # what the operations reach: the witness programs cut to them
-        reached = reach(ops, tuple(configs))
+        reached = reach(ops, tuple(configs), filters)
         coverage.beyond = frozenset(c.id for c in coverage.in_scope() if c.id not in reached)
     report = CheckReport(passed=True, examples=examples, steps=steps, coverage=coverage)
     count = [0]
@@ -162,13 +171,13 @@ def run_check(
     start = time.perf_counter()
     failed_at: list[float] = []
     with counted_time(count, shrink_examples), repeatable(seed):
-        if _swept(factory, configs, report, failed_at, ops):
+        if _swept(factory, configs, report, failed_at, ops, filters):
             _timed(report, start, failed_at)
             return report
         for c, share in zip(configs, shares, strict=True):
             if share == 0:
                 continue
-            base = lockstep_machine(factory, c, ops, workload)
+            base = lockstep_machine(factory, c, ops, workload, filters)
             traces: list[list[Step]] = []
             machine = type(base.__name__, (base,), {"on_start": staticmethod(started),
                                                     "coverage": coverage, "traces": traces,
@@ -264,13 +273,14 @@ def _minimized(factory: Factory, cfg: Config, trace: list[Step], report: CheckRe
 
 
 def _swept(factory: Factory, configs: list[Config], report: CheckReport,
-           failed_at: list[float], ops: frozenset[str] | None) -> bool:
+           failed_at: list[float], ops: frozenset[str] | None, filters: str) -> bool:
     """Replay the shipped witness programs (``exo.kit.witnesses``) first, cut to the
-    run's operations and sizes: every run reaches every reachable cell of its scope. True
-    if one of them failed (``report`` filled in, the calls minimized)."""
+    run's operations, filter profile and sizes: every run reaches every reachable cell of
+    its scope. True if one of them failed (``report`` filled in, the calls minimized)."""
     assert report.coverage is not None
     fields = fields_for(ops) if ops is not None else None
-    found = sweep(factory, report.coverage, configs, ops=ops, fields=fields)
+    found = sweep(factory, report.coverage, configs, ops=ops, fields=fields,
+                  filters=filters)
     if found is None:
         return False
     witness, calls, failure = found

@@ -438,13 +438,16 @@ class Coverage:
     ops: frozenset[str] | None = None
     unreachable: frozenset[str] = UNREACHABLE
     beyond: frozenset[str] = frozenset()
+    profile: str = "solver"
+    outside: frozenset[str] = frozenset()
 
     def excluded(self, cell: Cell) -> bool:
         """The cell is outside the run's operations (``ops``), or (``beyond``) it is a
         cell of one of them that the witness programs cut to them do not reach: setting
-        it up needs another operation (``exo.kit.witnesses.reach``)."""
-        return self.ops is not None and (
-            not (ops_of(cell) & self.ops) or cell.id in self.beyond)
+        it up needs another operation (``exo.kit.witnesses.reach``); or (``outside``) the
+        run's filter profile leaves it out (``exo.kit.profiles``)."""
+        return cell.id in self.outside or (self.ops is not None and (
+            not (ops_of(cell) & self.ops) or cell.id in self.beyond))
 
     def in_scope(self) -> list[Cell]:
         """The reachable cells of the run's scope: the space minus the unreachable and
@@ -483,6 +486,8 @@ class Coverage:
         """The table's word for a cell: its hit count, MISSING, excluded or unreachable."""
         if cell.id in self.unreachable:
             return "unreachable (proved)"
+        if cell.id in self.outside:
+            return f"outside --filters {self.profile}"
         if self.excluded(cell):
             return "beyond --ops" if cell.id in self.beyond else "excluded (--ops)"
         n = self.counts.get(cell.id, 0)
@@ -516,6 +521,8 @@ class Coverage:
             "reachable": total,
             "cells": len(all_cells()),
             "ops": sorted(self.ops) if self.ops is not None else None,
+            "filters": self.profile,
+            "outside_filters": sorted(self.outside),
             "clauses": [{"clause": k, "hit": h, "reachable": r, "unreachable": u,
                          "excluded": x} for k, h, r, u, x in self.clauses()],
             "table": [{"clause": c.clause, "cell": c.id, "kind": c.kind, "text": c.text,

@@ -30,6 +30,8 @@ from exo.kit.conformance import Implementation
 from exo.kit.coverage import Coverage
 from exo.kit.explore import two_running_envs
 from exo.kit.lockstep import Factory, Lockstep, Step
+from exo.kit.profiles import DEFAULT, admits
+from exo.kit.profiles import problem as profile_problem
 from exo.kit.stale import StaleStateRules
 from exo.kit.text import plain
 from exo.kit.values import JUNK, NAMED_PROGRAMS, PACKETS, SCENARIOS, Packet, Program, arg_strategy
@@ -53,6 +55,7 @@ class LockstepMachine(StaleStateRules, RuleBasedStateMachine):
     traces: list[list[Step]] | None = None  # each example's calls (the last: the shrunk one)
     ops: frozenset[str] | None = None  # --ops: the only operations called (None: all)
     fields: frozenset[str] | None = None  # --ops: the only observe() fields compared
+    profile: str = DEFAULT  # --filters (exo.kit.profiles): which filter_install calls
     failed_at: list[float] | None = None  # perf_counter() of the run's first failure
 
     def _failed(self, message: str) -> NoReturn:
@@ -100,7 +103,8 @@ class LockstepMachine(StaleStateRules, RuleBasedStateMachine):
         model's state (``Lockstep.conforms``): a difference fails the example at the call
         that caused it, even inside a rule that makes several. With ``--ops`` (``ops``), a
         call of another operation is not made at all."""
-        if self.ops is not None and name not in self.ops:
+        if (self.ops is not None and name not in self.ops) or not admits(
+                self.profile, name, args):  # --ops, --filters: a call not made at all
             return Result(Status.INVALID_ARGUMENT, 0)
         self.trace.append((name, tuple(plain(a) for a in args)))
         failure = self.ls.call(name, args) or self.ls.conforms(invariants=False)
@@ -331,8 +335,8 @@ HEALTH = [HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_to
 
 
 def lockstep_machine(factory: Factory, cfg: Config | None = None,
-                     ops: frozenset[str] | None = None, workload: str | None = None
-                     ) -> type[RuleBasedStateMachine]:
+                     ops: frozenset[str] | None = None, workload: str | None = None,
+                     filters: str = DEFAULT) -> type[RuleBasedStateMachine]:
     """A Hypothesis state machine running ``factory(cfg)`` in lockstep with the model.
 
     One rule per operation of ``exo.interface.OPERATIONS`` (named after it, its keyword
@@ -342,8 +346,12 @@ def lockstep_machine(factory: Factory, cfg: Config | None = None,
     (``exo.kit.bringup.parse_ops``): make only these operations' calls and compare only the
     ``observe()`` fields they can change (``exo.kit.bringup.fields_for``). ``workload``
     ("exos", ``exo.kit.exos``): also a rule that runs library-OS services, every kernel
-    call of theirs a lockstep step.
+    call of theirs a lockstep step. ``filters`` (``exo.kit.profiles``): in
+    "declarative", no ``filter_install`` of a verified program FLT-9 does not recognize.
     """
+    why = profile_problem(filters)
+    if why is not None:
+        raise ValueError(why)
     cfg = cfg if cfg is not None else Config()
     problem = cfg.problem()
     if problem is not None:
@@ -355,6 +363,7 @@ def lockstep_machine(factory: Factory, cfg: Config | None = None,
         "__doc__": f"{label} in lockstep with the exo model.",
         "ops": ops,
         "fields": fields_for(ops) if ops is not None else None,
+        "profile": filters,
     }
     for name, sig in OPERATIONS.items():
         if ops is None or name in ops:

@@ -28,6 +28,7 @@ from typing import Any
 from exo.interface import Cap, Config
 from exo.kit.coverage import Coverage
 from exo.kit.lockstep import Failure, Lockstep, Step
+from exo.kit.profiles import DEFAULT, admits
 from exo.kit.transplant import transplant
 
 FILE = "witnesses.json"
@@ -96,21 +97,24 @@ def sweep(factory: Callable[[Config], Any], coverage: Coverage,
           witnesses: tuple[Witness, ...] | None = None,
           ops: frozenset[str] | None = None,
           fields: frozenset[str] | None = None,
+          filters: str = DEFAULT,
           ) -> tuple[Witness, list[Step], Failure] | None:
     """Replay each witness in lockstep on ``factory``, recording coverage; the first
     failure as (witness, the calls up to it, the failure), or None.
 
     The sweep is cut to the run's scope: with ``ops`` (``exo check --ops``) each witness
     keeps only the calls of those operations (and ``fields`` are the observation fields
-    compared); a witness of a configuration in ``configs`` runs on its own, and every
-    witness also runs on each configuration of ``configs`` that no witness was made for
+    compared); with ``filters`` (``exo.kit.profiles``) it keeps only the calls the profile
+    makes; a witness of a configuration in ``configs`` runs on its own, and every witness
+    also runs on each configuration of ``configs`` that no witness was made for
     (``exo check --config``: the same calls on the user's sizes, an argument chosen out
     of range kept out of range, ``exo.kit.transplant``)."""
     pool = witnesses if witnesses is not None else shipped()
     own = {w.cfg for w in pool}
     foreign = [c for c in configs if c not in own] if configs is not None else []
     for w in pool:
-        steps = [s for s in w.steps if ops is None or s[0] in ops]
+        steps = [s for s in w.steps
+                 if (ops is None or s[0] in ops) and admits(filters, s[0], s[1])]
         if not steps:
             continue
         targets = [w.cfg] if configs is None or w.cfg in configs else []
@@ -142,7 +146,8 @@ def _replayed(factory: Callable[[Config], Any], coverage: Coverage, cfg: Config,
 
 
 @lru_cache(maxsize=8)
-def reach(ops: frozenset[str] | None, configs: tuple[Config, ...] | None) -> frozenset[str]:
+def reach(ops: frozenset[str] | None, configs: tuple[Config, ...] | None,
+          filters: str = DEFAULT) -> frozenset[str]:
     """The cells the shipped witness programs, cut to ``ops`` and run on ``configs``
     (as ``sweep`` runs them), hit on the model itself. With every operation they reach
     every reachable cell; cut to some operations, what they still reach is the kit's
@@ -152,6 +157,6 @@ def reach(ops: frozenset[str] | None, configs: tuple[Config, ...] | None) -> fro
 
     coverage = Coverage()
     found = sweep(ModelImplementation, coverage, list(configs) if configs else None,
-                  ops=ops)
+                  ops=ops, filters=filters)
     assert found is None, f"the model disagrees with itself on a witness: {found}"
     return frozenset(coverage.counts)

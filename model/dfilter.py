@@ -23,6 +23,7 @@ Nothing in the model uses it yet: NET-1 still decides overlap with Z3 (FLT-6).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import z3
@@ -52,6 +53,7 @@ from exo.model.filters import (
     B,
     H,
     K,
+    Overlap,
     Program,
     Undecided,
     W,
@@ -60,6 +62,9 @@ from exo.model.filters import (
     evaluate,
     verdict_term,
     verify,
+)
+from exo.model.filters import (
+    overlap as solver_overlap,
 )
 
 ACCEPT = 0xFFFF
@@ -647,3 +652,38 @@ def agrees(prog: Program, df: DFilter) -> bool | bytes | Undecided:
     if (evaluate(program, found) != 0) == accepts(df, found):
         raise WitnessError("agrees: the counterexample does not replay")
     return found
+
+
+# --------------------------------------------------------------------------- NET-1
+
+
+@lru_cache(maxsize=8192)
+def recognized(program: Program) -> DFilter | None:
+    """``recognize``, once per program value (NET-1 asks it of every pair)."""
+    return recognize(program)
+
+
+def program_overlap(a: Program, b: Program) -> Overlap:
+    """FLT-9 *Deciding two programs*, the check NET-1 makes of a pair of verified
+    programs. They are asked in one order, the smaller program tuple first. When
+    ``recognize`` gives a DFilter for both, ``overlap`` of the two DFilters decides,
+    exactly: ``(0, witness)`` or None, never ``UNDECIDED``; the witness is replayed on
+    ``evaluate`` against both programs (a witness that does not replay is a bug of the
+    recognizer and raises ``WitnessError``). Otherwise FLT-6 decides (Z3, within
+    ``FILTER_RLIMIT``). Cached per pair."""
+    a, b = _program(a, "program_overlap"), _program(b, "program_overlap")
+    return _program_overlap(*((a, b) if a <= b else (b, a)))
+
+
+@lru_cache(maxsize=65536)
+def _program_overlap(first: Program, second: Program) -> Overlap:
+    da, db = recognized(first), recognized(second)
+    if da is None or db is None:
+        return solver_overlap(first, [second])
+    packet = overlap(da, db)
+    if packet is None:
+        return None
+    if evaluate(first, packet) == 0 or evaluate(second, packet) == 0:
+        raise WitnessError("program_overlap: the FLT-9 witness does not replay on both "
+                           "programs (a recognizer bug)")
+    return 0, packet

@@ -8,11 +8,12 @@ another environment's filters, with a witness packet (NET-1), where Xok refused 
 structurally identical filters.
 
 The filters' meaning enters the transitions through three oracles (``exo.logic.oracle``):
-``verified``, ``accepts``, ``overlaps`` (the budgeted check does not prove the two
-disjoint) and ``undecided`` (it ran out of budget). On Python values they run the
-verifier, the reference interpreter and the budgeted Z3 overlap check of
-``exo.model.filters``; in the proofs they are uninterpreted, constrained by the facts the
-tests check of the real ones.
+``verified``, ``accepts``, ``overlaps`` (the check does not prove the two disjoint) and
+``undecided`` (it ran out of budget). On Python values they run the verifier, the
+reference interpreter and NET-1's pair check (``exo.model.dfilter.program_overlap``:
+FLT-9's exact overlap when both programs are recognized, else FLT-6's budgeted Z3
+check); in the proofs they are uninterpreted, constrained by the facts the tests check
+of the real ones.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from exo.logic import (
     in_range,
     oracle,
 )
-from exo.model import filters
+from exo.model import dfilter, filters
 from exo.model.ops import finish, transition
 from exo.model.state import State
 
@@ -84,13 +85,13 @@ def _runnable(c: filters.Program) -> bool:
 
 @lru_cache(maxsize=65536)
 def _pair(a: filters.Program, b: filters.Program) -> filters.Overlap:
-    """FLT-6 for two verified programs, asked in one order (the smaller tuple first)
-    whichever way round the question comes, so ``overlaps`` and ``undecided`` are
-    symmetric; None (disjoint) if either is not runnable."""
+    """NET-1's check of two verified programs (``dfilter.program_overlap``: FLT-9 when both
+    are recognized, else FLT-6), asked in one order (the smaller tuple first) whichever
+    way round the question comes, so ``overlaps`` and ``undecided`` are symmetric; None
+    (disjoint) if either is not runnable."""
     if not (_runnable(a) and _runnable(b)):
         return None
-    first, second = (a, b) if a <= b else (b, a)
-    return filters.overlap(first, [second])
+    return dfilter.program_overlap(a, b)
 
 
 def _overlaps_concrete(a: filters.Program, b: filters.Program) -> bool:

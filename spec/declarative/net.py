@@ -49,13 +49,19 @@ def _passes_verifier(program: Any) -> bool:
 
 @lru_cache(maxsize=65536)
 def _check(a: Any, b: Any) -> Any:
-    """FLT-6 on the pair, asked in one order whatever the order of the question (the
-    smaller program tuple first, NET-1 "Choice"). FLT-6 is asked only of two programs
-    that passed the verifier; of any other pair nothing overlaps (``None``)."""
+    """NET-1.5 on the pair, asked in one order whatever the order of the question (the
+    smaller program tuple first, NET-1 "Choice"): FLT-9 when both programs are
+    recognized (a packet both DFilters accept, or ``None``), else FLT-6. Asked only of
+    two programs that passed the verifier; of any other pair nothing overlaps
+    (``None``)."""
     if not (_passes_verifier(a) and _passes_verifier(b)):
         return None
     first, second = (a, b) if a <= b else (b, a)
-    return filters.overlap(first, [second])
+    d_first, d_second = filters.recognize(first), filters.recognize(second)
+    if d_first is None or d_second is None:
+        return filters.overlap(first, [second])
+    packet = filters.dfilter_overlap(d_first, d_second)
+    return None if packet is None else (0, packet)
 
 
 def _witness(a: Any, b: Any) -> str:
@@ -150,14 +156,13 @@ FILTER_INSTALL = Text(
                     lambda s, a: free_slot(s) < 0, Status.NO_SPACE),
         Requirement("undecided", Cite("NET-1", "The first of those filters, in slot order, "
                                                "that it does not prove disjoint gives the "
-                                               "status: `UNDECIDED` if Z3 decided the check "
-                                               "of that pair neither way within its budget"),
+                                               "status: `UNDECIDED` if the check of that "
+                                               "pair was decided neither way"),
                     _clash_undecided, Status.UNDECIDED),
-        Requirement("disjoint", Cite("NET-1", "the overlap check (FLT-6) proves `program` "
-                                              "disjoint from every installed filter of "
-                                              "*another* environment, else `OVERLAP`; on "
-                                              "`OVERLAP` the value is the witness packet "
-                                              "in hex"),
+        Requirement("disjoint", Cite("NET-1", "the pair check proves `program` disjoint "
+                                              "from every installed filter of *another* "
+                                              "environment, else `OVERLAP`; on `OVERLAP` "
+                                              "the value is the witness packet in hex"),
                     lambda s, a: first_clash(s, a[0], a[1]) >= 0, Status.OVERLAP,
                     value=_witness_value),
     ),
