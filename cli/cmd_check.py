@@ -54,6 +54,11 @@ if TYPE_CHECKING:
 @click.option("--ops", "ops_text", default=None, metavar="OP,...",
               help="Bring-up: call only these operations (names, clause ids like MEM-1, or "
                    "prefixes like ENV,MEM) and compare only the fields they change.")
+@click.option("--filters", "filters", type=click.Choice(["solver", "declarative"]),
+              default="solver", show_default=True,
+              help="The filter profile (NET-1): 'declarative' for a kernel without a "
+                   "solver: only programs FLT-9 recognizes (or the verifier refuses) are "
+                   "installed, and UNDECIDED is outside the run.")
 @click.option("--workload", type=click.Choice(["exos"]), default=None,
               help="Also run library-OS services (exo.libos: paging, copy-on-write, "
                    "revocation, pipes, LRPC) on fresh environments, every call in lockstep.")
@@ -67,8 +72,8 @@ if TYPE_CHECKING:
                    ".hypothesis/): its calls, or its seeded search.")
 def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: int,
               examples: int, seed: int | None, config_text: str | None,
-              ops_text: str | None, workload: str | None, json_out: Path | None,
-              repro_out: Path, replay: bool) -> None:
+              ops_text: str | None, filters: str, workload: str | None,
+              json_out: Path | None, repro_out: Path, replay: bool) -> None:
     """Run an implementation in lockstep with the model (Hypothesis, exo.kit).
 
     \b
@@ -101,6 +106,7 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
       exo check --impl exo.kit:ModelImplementation --steps 10 --examples 5
       exo check --replay                               the last failure, after a fix
       exo check --impl-cmd './my-kernel --quiet' --ops ENV,MEM,TLB,CPU,PCT,EXC,REV
+      exo check --impl-cmd examples/c-kernel/exo-c-kernel --filters declarative
       exo check --workload exos --examples 100      programs shaped like a library OS
     """
     from exo.kit.bringup import parse_ops
@@ -123,6 +129,7 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
         recorded = _recorded_failure()
         impl_spec = impl_spec if given("impl_spec") or impl_cmd else recorded.impl
         steps, examples, seed = recorded.steps, recorded.examples, recorded.seed
+        filters = recorded.filters
         config_text = ops_text = None
     cfg = parse_config(config_text) if config_text is not None else None
     if recorded is not None and recorded.config_given:
@@ -151,7 +158,7 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
             try:
                 report = run_check(factory, cfg, steps=steps, examples=examples,
                                    on_progress=task.update, seed=seed, ops=ops,
-                                   workload=workload)
+                                   workload=workload, filters=filters)
             except ValueError as exc:
                 fail_usage(str(exc))
         if workload is not None:
@@ -168,13 +175,17 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
         hit, total = cov.summary()
         excluded = sum(x for *_, x in cov.clauses())
         print_table(console, f"behaviour coverage: {hit} of {total} reachable cells hit"
-                    + (f" ({excluded} excluded by --ops)" if excluded else ""),
-                    ("clause", "hit", "reachable", "unreachable (proved)", "excluded (--ops)"),
+                    + (f" ({excluded} excluded by --ops or --filters)" if excluded else ""),
+                    ("clause", "hit", "reachable", "unreachable (proved)", "excluded"),
                     [(k, str(h), str(r), str(u), str(x)) for k, h, r, u, x in cov.clauses()])
         if cov.beyond:
             console.print(f"beyond --ops ({len(cov.beyond)} cells of these operations that "
                           "the witness programs cut to them do not reach: setting them up "
                           f"needs another operation; not tested): {', '.join(sorted(cov.beyond))}",
+                          markup=False)
+        if cov.outside:
+            console.print(f"outside --filters {cov.profile} ({len(cov.outside)} cells only a "
+                          f"solver's budget reaches; not tested): {', '.join(sorted(cov.outside))}",
                           markup=False)
         gaps = [c.id for c in cov.missing()]
         if gaps:
@@ -190,7 +201,7 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
     if json_out is not None:
         out = {"conformant": report.passed and report.complete, "verdict": report.verdict,
                "found_by": report.found_by or None, "missing": report.missing,
-               "ops": sorted(ops) if ops is not None else None,
+               "ops": sorted(ops) if ops is not None else None, "filters": filters,
                "examples": examples, "steps": steps,
                "seed": seed, "error": report.error, "program": report.program,
                "reproduction": str(repro) if repro else None,
@@ -215,7 +226,8 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
     console.print(report.text().split("\n\n", 1)[1], markup=False)
     if repro is not None:
         console.print(f"reproduction: {repro}  (run: python -m pytest {repro})", markup=False)
-    _record_failure(console, impl_spec, report, seed, steps, examples, cfg is not None, ops)
+    _record_failure(console, impl_spec, report, seed, steps, examples, cfg is not None, ops,
+                    filters)
     console.print(f"seed {seed}; run it again after a fix: exo check --replay", markup=False)
     sys.exit(EXIT_FAIL)
 
@@ -271,7 +283,7 @@ def _replay_recorded(console: Any, factory: Any, recorded: LastFailure) -> Any:
 
 def _record_failure(console: Any, impl_spec: str, report: Any, seed: int | None,
                     steps: int, examples: int, config_given: bool,
-                    ops: frozenset[str] | None) -> None:
+                    ops: frozenset[str] | None, filters: str) -> None:
     """Keep the failure for ``exo check --replay`` (a note if the database is not
     writable: the reproduction file still holds it)."""
     from exo.kit import lastfailure
@@ -280,7 +292,7 @@ def _record_failure(console: Any, impl_spec: str, report: Any, seed: int | None,
         impl=impl_spec, cfg=report.config, seed=seed, steps=steps, examples=examples,
         ops=tuple(sorted(ops)) if ops is not None else None, error=report.error,
         calls=tuple(report.trace) if report.trace is not None else None,
-        config_given=config_given, when=time.time())
+        config_given=config_given, when=time.time(), filters=filters)
     try:
         lastfailure.save(record)
     except (OSError, ValueError) as exc:

@@ -42,8 +42,12 @@ def fixtures_group() -> None:
 @click.option("--ops", "ops_text", default=None, metavar="OP,...",
               help="For a kernel that implements only these operations (names, clause ids "
                    "or prefixes, e.g. ENV,MEM,TLB): every program keeps only their calls.")
+@click.option("--filters", "filters", type=click.Choice(["solver", "declarative"]),
+              default="solver", show_default=True,
+              help="The filter profile (NET-1): 'declarative' for a kernel without a "
+                   "solver: no program installs a verified filter FLT-9 does not recognize.")
 def fixtures_build_cmd(directory: Path, seed: int, extra: int, generated: int,
-                       ops_text: str | None) -> None:
+                       ops_text: str | None, filters: str) -> None:
     """Write the suite: the kit's witness programs (every reachable coverage cell),
     seeded random programs and the kit's generated programs, each with the model's
     result and state after every call.
@@ -53,6 +57,7 @@ def fixtures_build_cmd(directory: Path, seed: int, extra: int, generated: int,
       exo fixtures build fixtures/
       exo fixtures build fixtures/ --seed 7 --random 100 --generated 1000
       exo fixtures build fixtures/ --ops ENV,MEM,TLB,CPU,PCT,EXC,REV
+      exo fixtures build fixtures/ --filters declarative
     """
     from exo.kit.bringup import parse_ops
     from exo.kit.witnesses import shipped
@@ -71,7 +76,7 @@ def fixtures_build_cmd(directory: Path, seed: int, extra: int, generated: int,
     try:
         with progress(f"building fixtures of {total} programs in {directory}", total) as task:
             index = fixtures.build(directory, seed, extra, on_progress=task.advance, ops=ops,
-                                   generated=generated)
+                                   generated=generated, filters=filters)
     except OSError as exc:
         fail_usage(f"cannot write {directory}: {exc.strerror or exc}")
     rows = [[c, str(n)] for c, n in index["fixtures_per_clause"].items()]
@@ -84,6 +89,10 @@ def fixtures_build_cmd(directory: Path, seed: int, extra: int, generated: int,
         _console().print(f"beyond --ops ({len(index['beyond_ops'])} cells of the chosen "
                          "operations that need another operation to set up): "
                          f"{', '.join(index['beyond_ops'])}", markup=False)
+    if index["outside_filters"]:
+        _console().print(f"outside --filters {filters} ({len(index['outside_filters'])} "
+                         "cells only a solver's budget reaches): "
+                         f"{', '.join(index['outside_filters'])}", markup=False)
     if index["unreached"]:
         _console().print(f"not reached by the suite ({len(index['unreached'])} reachable "
                          f"cells of its operations): {', '.join(index['unreached'])}",

@@ -46,6 +46,7 @@ class LastFailure:
     calls: tuple[Step, ...] | None  # the failing calls; None: only the seeded search
     config_given: bool  # the run was limited to ``cfg`` by --config
     when: float  # seconds since the epoch
+    filters: str = "solver"  # --filters: the filter profile (exo.kit.profiles)
 
     def ops_set(self) -> frozenset[str] | None:
         return frozenset(self.ops) if self.ops is not None else None
@@ -56,7 +57,7 @@ class LastFailure:
             "config": _config_json(self.cfg), "config_given": self.config_given,
             "ops": list(self.ops) if self.ops is not None else None,
             "seed": self.seed, "steps": self.steps, "examples": self.examples,
-            "error": self.error, "when": self.when,
+            "error": self.error, "when": self.when, "filters": self.filters,
             "calls": None if self.calls is None else
             [[name, [encode(a) for a in args]] for name, args in self.calls],
         }
@@ -78,7 +79,8 @@ class LastFailure:
                 error=str(r["error"]),
                 calls=None if calls is None else tuple(
                     (str(n), tuple(decode(a) for a in args)) for n, args in calls),
-                config_given=bool(r["config_given"]), when=float(r["when"]))
+                config_given=bool(r["config_given"]), when=float(r["when"]),
+                filters=str(r.get("filters", "solver")))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"the stored failure cannot be read ({exc}); run exo check "
                              "again") from exc

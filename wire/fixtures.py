@@ -140,7 +140,8 @@ GENERATED = 200
 
 def build(directory: Path, seed: int = 0, extra: int = 20,
           on_progress: Callable[[int], None] | None = None,
-          ops: frozenset[str] | None = None, generated: int = GENERATED) -> dict[str, Any]:
+          ops: frozenset[str] | None = None, generated: int = GENERATED,
+          filters: str = "solver") -> dict[str, Any]:
     """Write the suite into ``directory``: one file per fixture and ``index.json``. The
     same ``seed``, ``extra`` and ``ops`` write the same witness and random fixtures, byte
     for byte, and the same ``generated`` programs (Hypothesis's, for ``seed``).
@@ -150,8 +151,11 @@ def build(directory: Path, seed: int = 0, extra: int = 20,
     ``exo.kit.programs``) spread over the kit's configurations as ``exo check`` spreads
     its examples. With ``ops`` (a kernel that implements only some operations) every
     program keeps only the calls of those operations, and the model's answers are those
-    of the program so cut; generation makes only those calls."""
+    of the program so cut; generation makes only those calls. ``filters``: the filter
+    profile (``exo.kit.profiles``): in "declarative" no program installs a verified
+    filter FLT-9 does not recognize, for a kernel without a solver."""
     from exo.kit.configs import KIT_CONFIGS, spread
+    from exo.kit.profiles import OUTSIDE, admits
     from exo.kit.programs import generate
     from exo.kit.witnesses import reach, shipped
 
@@ -159,7 +163,8 @@ def build(directory: Path, seed: int = 0, extra: int = 20,
     made: list[dict[str, Any]] = []
     left_out = 0  # programs with no call of ``ops``
     for i, w in enumerate(shipped()):
-        calls = [c for c in w.steps if ops is None or c[0] in ops]
+        calls = [c for c in w.steps
+                 if (ops is None or c[0] in ops) and admits(filters, c[0], c[1])]
         if calls:
             made.append(fixture(f"witness-{i:02d}", w.cfg, calls))
         else:
@@ -177,7 +182,8 @@ def build(directory: Path, seed: int = 0, extra: int = 20,
                                           strict=True)):
         if share == 0:
             continue
-        programs = generate(gcfg, seed, share, ops=ops, on_program=on_progress)
+        programs = generate(gcfg, seed, share, ops=ops, on_program=on_progress,
+                            filters=filters)
         left_out += sum(1 for p in programs if not p)
         for i, program in enumerate(p for p in programs if p):
             made.append(fixture(f"generated-{seed}-{k}-{i:03d}", gcfg, program))
@@ -192,14 +198,15 @@ def build(directory: Path, seed: int = 0, extra: int = 20,
         for c in e["clauses"]:
             per_clause[c] = per_clause.get(c, 0) + 1
     cells = sorted({c for e in entries for c in e["cells"]})
-    scope = Coverage(ops=ops)
+    scope = Coverage(ops=ops, profile=filters, outside=OUTSIDE[filters])
     if ops is not None:  # as exo check --ops: what the witnesses cut to ``ops`` reach
         scope.beyond = frozenset(c.id for c in scope.in_scope()
-                                 if c.id not in reach(ops, None))
+                                 if c.id not in reach(ops, None, filters))
     unreached = [c.id for c in scope.in_scope() if c.id not in set(cells)]
     index = {"format": FORMAT, "seed": seed, "extra": extra, "generated": generated,
              "fixtures": entries,
-             "ops": sorted(ops) if ops is not None else "all",
+             "ops": sorted(ops) if ops is not None else "all", "filters": filters,
+             "outside_filters": sorted(scope.outside),
              "fixtures_per_clause": dict(sorted(per_clause.items())), "cells": cells,
              "unreached": unreached, "beyond_ops": sorted(scope.beyond),
              "left_out": left_out}
