@@ -39,11 +39,16 @@ from exo.wire.codec import (
 STEP_TIMEOUT = 5.0
 """WIRE-1: seconds the client waits for one reply before it calls the process hung."""
 
+START_GRACE = 30.0
+"""WIRE-1: seconds the first reply of a fresh process may take beyond the step timeout
+(starting a process, an interpreter and its imports, is not a step)."""
+
 MAX_LINE = 16 * 1024 * 1024
 """The longest reply line read (16 MiB): a state of the largest configurations fits."""
 
 
-__all__ = ["MAX_LINE", "STEP_TIMEOUT", "Wire", "WireKernel", "command_line", "goodbye"]
+__all__ = ["MAX_LINE", "START_GRACE", "STEP_TIMEOUT", "Wire", "WireKernel", "command_line",
+           "goodbye"]
 
 
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
@@ -90,6 +95,7 @@ class Wire:
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self._out = self.proc.stdout.fileno()
         self._pending = bytearray()  # read from the process, not yet a whole line
+        self._replies = 0  # replies read so far: the first one may take START_GRACE more
         threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
 
     def _drain(self, stream: IO[bytes]) -> None:
@@ -106,12 +112,13 @@ class Wire:
         """One reply line (without its newline), None at end of output; raises
         ``TimeoutError`` after the step timeout. The pipe is read here, with ``select``,
         not by a thread: a step costs two pipe round trips and no thread hand-off."""
-        deadline = time.monotonic() + self.timeout
+        deadline = time.monotonic() + self.timeout + (START_GRACE if not self._replies else 0)
         while True:
             end = self._pending.find(b"\n")
             if end >= 0:
                 line = bytes(self._pending[:end])
                 del self._pending[:end + 1]
+                self._replies += 1
                 return line
             if len(self._pending) > MAX_LINE:
                 return bytes(self._pending)
