@@ -1,5 +1,5 @@
-/* The operations of spec/env.md, memory.md, tlb.md, cpu.md, pct.md, exceptions.md and
- * revocation.md, on the state of kernel.h. Each operation checks its clause's
+/* The operations of spec/env.md, memory.md, tlb.md, cpu.md, pct.md, exceptions.md,
+ * revocation.md and net.md, on the state of kernel.h. Each operation checks its clause's
  * requirements in order and changes nothing unless all of them hold (GEN-2). */
 #define _POSIX_C_SOURCE 200809L
 #include "kernel.h"
@@ -68,6 +68,8 @@ static int64_t stlb_index(int64_t cid, int64_t vpage, int64_t n)
 #define GM(k, field, e, g) ((k)->field[(e) * (k)->c.n_guaranteed + (g)])
 #define REPO_PAGE(k, e, p) ((k)->repo_page[(e) * (k)->c.n_pages + (p)])
 #define REPO_SLICE(k, e, q) ((k)->repo_slice[(e) * (k)->c.n_slices + (q)])
+#define REPO_FILTER(k, e, f) ((k)->repo_filter[(e) * (k)->c.n_filters + (f)])
+#define RX(k, field, e, r) ((k)->field[(e) * (k)->c.ring_size + (r)])
 
 /* ENV-1: e names a live environment */
 static bool live(const struct kernel *k, int64_t e)
@@ -113,8 +115,10 @@ const char *kernel_config_problem(const struct config *c)
     if (c->n_envs > limit || c->n_pages > limit || c->page_words > limit
         || c->tlb_size > limit || c->stlb_size > limit || c->n_cids > limit
         || c->n_slices > limit || c->n_guaranteed > limit || c->n_regs > limit
+        || c->n_filters > limit || c->ring_size > limit
         || c->n_envs * c->n_pages > limit || c->n_pages * c->page_words > limit
-        || c->n_envs * c->n_guaranteed > limit || c->n_envs * c->n_slices > limit)
+        || c->n_envs * c->n_guaranteed > limit || c->n_envs * c->n_slices > limit
+        || c->n_envs * c->n_filters > limit || c->n_envs * c->ring_size > limit)
         return "a size too large for this kernel";
     return NULL;
 }
@@ -214,11 +218,26 @@ bool kernel_init(struct kernel *k, const struct config *c)
     k->rev_deadline = calloc(E, sizeof *k->rev_deadline);
     k->repo_page = calloc(E * P, sizeof *k->repo_page);
     k->repo_slice = calloc(E * c->n_slices, sizeof *k->repo_slice);
+    k->repo_filter = calloc(E * c->n_filters, sizeof *k->repo_filter);
+    k->filter_valid = calloc(c->n_filters, sizeof *k->filter_valid);
+    k->filter_owner = malloc(c->n_filters * sizeof *k->filter_owner);
+    k->filter_code = calloc(c->n_filters, sizeof *k->filter_code);
+    k->filter_len = calloc(c->n_filters, sizeof *k->filter_len);
+    k->filter_known = calloc(c->n_filters, sizeof *k->filter_known);
+    k->filter_df = calloc(c->n_filters, sizeof *k->filter_df);
+    k->rx_head = calloc(E, sizeof *k->rx_head);
+    k->rx_count = calloc(E, sizeof *k->rx_count);
+    k->rx_drops = calloc(E, sizeof *k->rx_drops);
+    k->rx_pkt = calloc(E * c->ring_size, sizeof *k->rx_pkt);
+    k->rx_len = calloc(E * c->ring_size, sizeof *k->rx_len);
     if (!k->env_alive || !k->env_cid || !k->cid_env || !k->entry || !k->owner || !k->gen
         || !k->rights || !k->word || !k->gm_valid || !k->gm_write || !k->gm_vpage
         || !k->gm_page || !k->regs || !k->slice_owner || !k->excess || !k->rev_pending
         || !k->repo_exc || !k->rev_kind || !k->rev_target || !k->rev_deadline
-        || !k->repo_page || !k->repo_slice
+        || !k->repo_page || !k->repo_slice || !k->repo_filter || !k->filter_valid
+        || !k->filter_owner || !k->filter_code || !k->filter_len || !k->filter_known
+        || !k->filter_df || !k->rx_head || !k->rx_count || !k->rx_drops || !k->rx_pkt
+        || !k->rx_len
         || !bindings_init(&k->tlb, c->tlb_size, P)
         || !bindings_init(&k->stlb, c->stlb_size, P)) {
         kernel_free(k);
@@ -239,6 +258,8 @@ bool kernel_init(struct kernel *k, const struct config *c)
         k->owner[p] = FREE;
     for (int64_t q = 0; q < c->n_slices; q++)
         k->slice_owner[q] = FREE;
+    for (int64_t f = 0; f < c->n_filters; f++)
+        k->filter_owner[f] = FREE;
     k->cur_env = FREE;
     k->hw_cid = FREE;
     k->cause = -1;
@@ -252,7 +273,18 @@ void kernel_free(struct kernel *k)
     free(k->gm_valid); free(k->gm_write); free(k->gm_vpage); free(k->gm_page);
     free(k->regs); free(k->slice_owner); free(k->excess); free(k->rev_pending);
     free(k->repo_exc); free(k->rev_kind); free(k->rev_target); free(k->rev_deadline);
-    free(k->repo_page); free(k->repo_slice);
+    free(k->repo_page); free(k->repo_slice); free(k->repo_filter);
+    for (int64_t f = 0; k->filter_code && f < k->c.n_filters; f++)
+        free(k->filter_code[f]);
+    for (int64_t f = 0; k->filter_df && k->filter_known && f < k->c.n_filters; f++)
+        if (k->filter_known[f])
+            df_free(&k->filter_df[f]);
+    for (int64_t i = 0; k->rx_pkt && i < k->c.n_envs * k->c.ring_size; i++)
+        free(k->rx_pkt[i]);
+    free(k->filter_valid); free(k->filter_owner); free(k->filter_code); free(k->filter_len);
+    free(k->filter_known); free(k->filter_df);
+    free(k->rx_head); free(k->rx_count); free(k->rx_drops); free(k->rx_pkt); free(k->rx_len);
+    free(k->witness);
     if (k->tlb.valid)
         bindings_free(&k->tlb);
     if (k->stlb.valid)
@@ -354,6 +386,27 @@ static bool guaranteed_page(const struct kernel *k, int64_t env, int64_t page)
     return false;
 }
 
+/* NET-2: the filter in slot f is gone; its owner and program keep stale values, which
+ * the observation leaves out (GEN-5), and its DFilter is dropped */
+static void remove_filter(struct kernel *k, int64_t f)
+{
+    k->filter_valid[f] = false;
+    if (k->filter_known[f])
+        df_free(&k->filter_df[f]);
+    k->filter_known[f] = false;
+}
+
+/* ENV-1, ENV-2: env's receive ring is empty, no drops counted, and no filter recorded
+ * as repossessed from it */
+static void reset_net(struct kernel *k, int64_t e)
+{
+    k->rx_head[e] = 0;
+    k->rx_count[e] = 0;
+    k->rx_drops[e] = 0;
+    for (int64_t f = 0; f < k->c.n_filters; f++)
+        REPO_FILTER(k, e, f) = false;
+}
+
 /* ------------------------------------------------------------------ environments */
 
 /* ENV-2: return every resource of e and break every binding that depended on them */
@@ -385,6 +438,10 @@ static void destroy_env(struct kernel *k, int64_t e)
     k->excess[e] = 0;
     k->rev_pending[e] = false;
     k->repo_exc[e] = false;
+    for (int64_t f = 0; f < c->n_filters; f++)  /* its packet filters go (NET-2) */
+        if (k->filter_valid[f] && k->filter_owner[f] == e)
+            remove_filter(k, f);
+    reset_net(k, e);
     if (k->cur_env == e) {
         k->cur_env = FREE;
         k->hw_cid = FREE;
@@ -416,6 +473,7 @@ struct result op_env_create(struct kernel *k, xint env, xint cid)
     for (int64_t q = 0; q < k->c.n_slices; q++)
         REPO_SLICE(k, e, q) = false;
     k->repo_exc[e] = false;
+    reset_net(k, e);
     return res(OK, e);
 }
 
@@ -893,8 +951,8 @@ struct result op_revoke_request(struct kernel *k, xint env, xint resource, xint 
         return fail(NO_SUCH_ENV);
     if (k->rev_pending[e])
         return fail(BUSY);
-    /* this kernel installs no packet filters, so no env owns one (NET-1 left out) */
-    if ((is_page && k->owner[t] != e) || (is_slice && k->slice_owner[t] != e) || is_filter)
+    if ((is_page && k->owner[t] != e) || (is_slice && k->slice_owner[t] != e)
+        || (is_filter && !(k->filter_valid[t] && k->filter_owner[t] == e)))
         return fail(NOT_OWNER);
     if (is_page && guaranteed_page(k, e, t))
         return fail(GUARANTEED);
@@ -942,7 +1000,184 @@ struct result op_abort(struct kernel *k, xint env)
             k->cur_env = FREE;
             k->hw_cid = FREE;
         }
+    } else {  /* a packet filter is removed (NET-2) */
+        remove_filter(k, t);
+        REPO_FILTER(k, e, t) = true;
     }
     raise_repossession(k, e);
     return res(OK, 0);
+}
+
+/* ------------------------------------------------------------------ packet filters */
+
+/* NET-1: programs ordered as Python orders tuples: instruction by instruction, each as
+ * (code, jt, jf, k), a proper prefix first. Negative when a comes first. */
+static int program_cmp(const bpf_insn *a, size_t na, const bpf_insn *b, size_t nb)
+{
+    for (size_t i = 0; i < na && i < nb; i++) {
+        if (a[i].code != b[i].code)
+            return a[i].code < b[i].code ? -1 : 1;
+        if (a[i].jt != b[i].jt)
+            return a[i].jt < b[i].jt ? -1 : 1;
+        if (a[i].jf != b[i].jf)
+            return a[i].jf < b[i].jf ? -1 : 1;
+        if (a[i].k != b[i].k)
+            return a[i].k < b[i].k ? -1 : 1;
+    }
+    return na < nb ? -1 : na > nb ? 1 : 0;
+}
+
+static struct result out_of_memory(void)
+{
+    struct result r = fail(INVALID_ARGUMENT);
+    r.out_of_memory = true;
+    return r;
+}
+
+/* NET-1.5 for one installed filter f of another environment, decided by FLT-9 without a
+ * solver: 1 when the two overlap (*witness set), 0 when they are disjoint, 2 when this
+ * kernel cannot decide (a program outside FLT-9's class: UNDECIDED), -1 out of memory.
+ * The pair is asked in one order, the smaller program first, as NET-1 asks FLT-6. */
+static int clash(struct kernel *k, int64_t f, const bpf_insn *prog, size_t n, bool known,
+                 const df_filter *mine, uint8_t **witness, size_t *len)
+{
+    if (!known || !k->filter_known[f])
+        return 2;
+    const df_filter *theirs = &k->filter_df[f];
+    bool mine_first = program_cmp(prog, n, k->filter_code[f], k->filter_len[f]) <= 0;
+    return df_overlap(mine_first ? mine : theirs, mine_first ? theirs : mine, witness, len);
+}
+
+/* NET-1 */
+struct result op_filter_install(struct kernel *k, xint env, const bpf_insn *prog, size_t n)
+{
+    const struct config *c = &k->c;
+    if (!in_range(env, c->n_envs))                          /* NET-1.1 */
+        return fail(INVALID_ARGUMENT);
+    int64_t e = env.v;
+    if (!k->env_alive[e])                                   /* NET-1.2 */
+        return fail(NO_SUCH_ENV);
+    if (!bpf_verify(prog, n))                               /* NET-1.3: FLT-2, FLT-3 */
+        return fail(BAD_PROGRAM);
+    int64_t slot = 0;                                       /* NET-1.4: the lowest free */
+    while (slot < c->n_filters && k->filter_valid[slot])
+        slot++;
+    if (slot == c->n_filters)
+        return fail(NO_SPACE);
+    /* NET-1.5, FLT-9: the program read as a DFilter, then each installed filter of
+     * another environment in slot order; the first not proved disjoint decides */
+    df_filter mine = {0, NULL};
+    int known = df_recognize(prog, n, &mine);
+    if (known < 0)
+        return out_of_memory();
+#ifdef EXO_BROKEN_FILTER
+    int64_t first = 1;  /* planted: the check forgets the filter in slot 0 */
+#else
+    int64_t first = 0;
+#endif
+    for (int64_t f = first; f < c->n_filters; f++) {
+        if (!k->filter_valid[f] || k->filter_owner[f] == e)
+            continue;
+        uint8_t *witness = NULL;
+        size_t len = 0;
+        int found = clash(k, f, prog, n, known == 1, &mine, &witness, &len);
+        if (found == 0)
+            continue;
+        if (known == 1)
+            df_free(&mine);
+        if (found < 0)
+            return out_of_memory();
+        if (found == 2)
+            return fail(UNDECIDED);
+        free(k->witness);  /* OVERLAP: the witness is the value (NET-1 Returns) */
+        k->witness = witness;
+        struct result r = fail(OVERLAP);
+        r.bytes = witness;
+        r.n_bytes = len;
+        return r;
+    }
+    bpf_insn *code = malloc((n ? n : 1) * sizeof *code);
+    if (!code) {
+        if (known == 1)
+            df_free(&mine);
+        return out_of_memory();
+    }
+    memcpy(code, prog, n * sizeof *code);
+    free(k->filter_code[slot]);
+    k->filter_valid[slot] = true;
+    k->filter_owner[slot] = e;
+    k->filter_code[slot] = code;
+    k->filter_len[slot] = n;
+    k->filter_known[slot] = known == 1;
+    k->filter_df[slot] = mine;
+    REPO_FILTER(k, e, slot) = false;
+    return res(OK, slot);
+}
+
+/* NET-2, REV-2 */
+struct result op_filter_remove(struct kernel *k, xint env, xint filter)
+{
+    if (!in_range(env, k->c.n_envs) || !in_range(filter, k->c.n_filters))
+        return fail(INVALID_ARGUMENT);
+    int64_t e = env.v, f = filter.v;
+    if (!k->env_alive[e])
+        return fail(NO_SUCH_ENV);
+    if (!(k->filter_valid[f] && k->filter_owner[f] == e))
+        return fail(NOT_OWNER);
+    remove_filter(k, f);
+    if (k->rev_kind[e] == RES_FILTER)  /* REV-2: whatever filter the request named */
+        k->rev_pending[e] = false;
+    return res(OK, 0);
+}
+
+/* NET-3: the lowest installed filter that accepts the packet (FLT-4: non-zero) decides
+ * whose it is; by INV-13 every accepting filter has the same owner */
+struct result op_packet_arrive(struct kernel *k, const uint8_t *pkt, size_t len)
+{
+    const struct config *c = &k->c;
+    int64_t f = 0;
+    while (f < c->n_filters
+           && !(k->filter_valid[f]
+                && bpf_run(k->filter_code[f], k->filter_len[f], pkt, len) != 0))
+        f++;
+    if (f == c->n_filters) {  /* no match: the kernel drops and counts it */
+        k->kernel_drops += 1;
+        return res(OK, O_RX_NO_MATCH);
+    }
+    int64_t e = k->filter_owner[f];
+    if (k->rx_count[e] >= c->ring_size) {  /* ring full: dropped, counted against e */
+        k->rx_drops[e] += 1;
+        return res(OK, O_RX_RING_FULL);
+    }
+    int64_t at = k->rx_head[e] + k->rx_count[e];
+    if (at >= c->ring_size)
+        at -= c->ring_size;
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return out_of_memory();
+    memcpy(copy, pkt, len);
+    free(RX(k, rx_pkt, e, at));
+    RX(k, rx_pkt, e, at) = copy;
+    RX(k, rx_len, e, at) = len;
+    k->rx_count[e] += 1;
+    return res(OK, O_RX_DELIVERED);
+}
+
+/* NET-4 */
+struct result op_packet_take(struct kernel *k, xint env)
+{
+    if (!in_range(env, k->c.n_envs))
+        return fail(INVALID_ARGUMENT);
+    int64_t e = env.v;
+    if (!k->env_alive[e])
+        return fail(NO_SUCH_ENV);
+    if (k->rx_count[e] <= 0)
+        return fail(EMPTY);
+    int64_t head = k->rx_head[e];
+    struct result r = res(OK, 0);
+    r.bytes = RX(k, rx_pkt, e, head);  /* the slot's bytes stay in place */
+    r.n_bytes = RX(k, rx_len, e, head);
+    k->rx_head[e] = head + 1 >= k->c.ring_size ? 0 : head + 1;
+    k->rx_count[e] -= 1;
+    return r;
 }

@@ -8,7 +8,11 @@
 #define EXO_C_KERNEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+#include "bpf.h"
+#include "dfilter.h"
 
 #define FREE (-1)
 #define NO_ENTRY (-1)
@@ -85,16 +89,38 @@ struct kernel {
     int64_t *rev_kind, *rev_target;
     xint *rev_deadline;
     bool *repo_page, *repo_slice;       /* [env * n_pages + page], [env * n_slices + q] */
+    bool *repo_filter;                  /* [env * n_filters + f] */
+    /* packet filters (NET-1, NET-2): per slot; the code is a verified program (FLT-2,
+     * FLT-3) and its declarative form, read once at install (FLT-9) */
+    bool *filter_valid;
+    int64_t *filter_owner;
+    bpf_insn **filter_code;
+    size_t *filter_len;
+    bool *filter_known;                 /* df_recognize accepted the program */
+    df_filter *filter_df;               /* its canonical DFilter, when known */
+    /* receive rings (NET-3, NET-4): [env * ring_size + slot] */
+    int64_t *rx_head, *rx_count, *rx_drops;
+    uint8_t **rx_pkt;
+    size_t *rx_len;
+    int64_t kernel_drops;
+    /* the last OVERLAP witness (NET-1), freed at the next one */
+    uint8_t *witness;
     /* the decimal texts of big integers held in the state, freed by kernel_free */
     char **texts;
     int64_t n_texts, cap_texts;
 };
 
-/* What an operation answers: a status and a value (an int, an outcome, or a cap). */
+/* What an operation answers: a status and a value (an int, an outcome, a cap, or
+ * bytes: packet_take's packet, filter_install's OVERLAP witness). The bytes belong to
+ * the kernel and stay valid until its next operation. out_of_memory: the kernel could
+ * not answer (the protocol loop replies with an error). */
 struct result {
     enum status status;
     int64_t value;
     cap_t cap;
+    const uint8_t *bytes;
+    size_t n_bytes;
+    bool out_of_memory;
 };
 
 const char *kernel_config_problem(const struct config *c);
@@ -129,6 +155,10 @@ struct result op_raise_exception(struct kernel *k, xint exc);
 struct result op_revoke_request(struct kernel *k, xint env, xint resource, xint target,
                                 xint deadline);
 struct result op_abort(struct kernel *k, xint env);
+struct result op_filter_install(struct kernel *k, xint env, const bpf_insn *prog, size_t n);
+struct result op_filter_remove(struct kernel *k, xint env, xint filter);
+struct result op_packet_arrive(struct kernel *k, const uint8_t *pkt, size_t len);
+struct result op_packet_take(struct kernel *k, xint env);
 
 static inline xint xsmall(int64_t v) { xint x = {v, 0}; return x; }
 

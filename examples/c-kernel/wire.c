@@ -1,5 +1,6 @@
 /* The wire protocol of spec/protocol.md (WIRE-1..WIRE-6) around kernel.c: JSON lines on
- * standard input and output, parsed and written with Jansson. */
+ * standard input and output, parsed and written with Jansson (the hex of packets and
+ * programs too: Jansson builds every JSON string). */
 #define _POSIX_C_SOURCE 200809L
 #include "kernel.h"
 
@@ -73,14 +74,133 @@ static json_t *int_json(xint x)
     return json_integer(x.v);
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    return -1;  /* upper case too: WIRE-6 has one form, lower-case */
+}
+
+/* The bytes of {TAG: "hex"}: lower-case hex, two digits a byte, and nothing else in the
+ * object. malloc'd into *out (the caller frees it); false for anything else. */
+static bool get_hex(json_t *j, const char *tag, uint8_t **out, size_t *len)
+{
+    if (!json_is_object(j) || json_object_size(j) != 1)
+        return false;
+    json_t *s = json_object_get(j, tag);
+    if (!json_is_string(s))
+        return false;
+    const char *text = json_string_value(s);
+    size_t n = json_string_length(s);
+    if (n % 2)
+        return false;
+    uint8_t *bytes = malloc(n / 2 ? n / 2 : 1);
+    if (!bytes)
+        return false;
+    for (size_t i = 0; i < n / 2; i++) {
+        int hi = hex_digit(text[2 * i]), lo = hex_digit(text[2 * i + 1]);
+        if (hi < 0 || lo < 0) {
+            free(bytes);
+            return false;
+        }
+        bytes[i] = (uint8_t)(hi << 4 | lo);
+    }
+    *out = bytes;
+    *len = n / 2;
+    return true;
+}
+
+/* A packet: {"hex": …} of at most MAX_PACKET bytes (NET-3, GEN-1) */
+static bool get_packet(json_t *j, uint8_t **out, size_t *len)
+{
+    if (!get_hex(j, "hex", out, len))
+        return false;
+    if (*len <= EXO_MAX_PACKET)
+        return true;
+    free(*out);
+    *out = NULL;
+    return false;
+}
+
+/* A program: {"program": …}, 8 bytes per instruction, code (2), jt, jf, k (4), each
+ * big-endian: any number of instructions, the verifier judges them (NET-1.3) */
+static bool get_program(json_t *j, bpf_insn **out, size_t *n)
+{
+    uint8_t *raw;
+    size_t len;
+    if (!get_hex(j, "program", &raw, &len))
+        return false;
+    if (len % 8) {
+        free(raw);
+        return false;
+    }
+    bpf_insn *prog = malloc((len / 8 ? len / 8 : 1) * sizeof *prog);
+    if (!prog) {
+        free(raw);
+        return false;
+    }
+    for (size_t i = 0; i < len / 8; i++) {
+        const uint8_t *b = raw + 8 * i;
+        prog[i].code = (uint16_t)(b[0] << 8 | b[1]);
+        prog[i].jt = b[2];
+        prog[i].jf = b[3];
+        prog[i].k = (uint32_t)b[4] << 24 | (uint32_t)b[5] << 16 | (uint32_t)b[6] << 8 | b[7];
+    }
+    free(raw);
+    *out = prog;
+    *n = len / 8;
+    return true;
+}
+
+/* {"hex": …} of the bytes, lower-case */
+static json_t *hex_json(const uint8_t *bytes, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *text = malloc(2 * len + 1);
+    if (!text)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        text[2 * i] = digits[bytes[i] >> 4];
+        text[2 * i + 1] = digits[bytes[i] & 0xf];
+    }
+    json_t *v = json_pack("{s:s%}", "hex", text, 2 * len);
+    free(text);
+    return v;
+}
+
+/* {"program": …} of the instructions (WIRE-6) */
+static json_t *program_json(const bpf_insn *prog, size_t n)
+{
+    static const char digits[] = "0123456789abcdef";
+    char *text = malloc(16 * n + 1);
+    if (!text)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t b[8] = {(uint8_t)(prog[i].code >> 8), (uint8_t)prog[i].code, prog[i].jt,
+                        prog[i].jf, (uint8_t)(prog[i].k >> 24), (uint8_t)(prog[i].k >> 16),
+                        (uint8_t)(prog[i].k >> 8), (uint8_t)prog[i].k};
+        for (int j = 0; j < 8; j++) {
+            text[16 * i + 2 * j] = digits[b[j] >> 4];
+            text[16 * i + 2 * j + 1] = digits[b[j] & 0xf];
+        }
+    }
+    json_t *v = json_pack("{s:s%}", "program", text, 16 * n);
+    free(text);
+    return v;
+}
+
 /* ------------------------------------------------------------------ WIRE-3 apply */
 
 enum kind { K_INT, K_BOOL, K_CAP };
 
 struct opdef {
     const char *name;
-    const char *args; /* one letter per argument: i int, b bool, c cap */
-    enum { R_INT, R_OUTCOME, R_CAP } result;
+    /* one letter per argument: i int, b bool, c cap, p program, k packet */
+    const char *args;
+    /* R_SLOT: an int, or the witness packet on OVERLAP; R_PACKET: a packet on OK */
+    enum { R_INT, R_OUTCOME, R_CAP, R_SLOT, R_PACKET } result;
 };
 
 static const struct opdef OPS[] = {
@@ -109,16 +229,29 @@ static const struct opdef OPS[] = {
     {"raise_exception", "i", R_OUTCOME},
     {"revoke_request", "iiii", R_INT},
     {"abort", "i", R_INT},
+    {"filter_install", "ip", R_SLOT},
+    {"filter_remove", "ii", R_INT},
+    {"packet_arrive", "k", R_OUTCOME},
+    {"packet_take", "i", R_PACKET},
 };
 #define N_OPS (sizeof OPS / sizeof OPS[0])
 
-/* The packet-filter operations of spec/net.md, which this kernel leaves out. */
-static const char *LEFT_OUT[] = {"filter_install", "filter_remove", "packet_arrive",
-                                 "packet_take"};
+/* The arguments of one apply, each in the slot of its position. */
+struct args {
+    xint i[5];
+    bool b[5];
+    cap_t c[5];
+    bpf_insn *prog; /* malloc'd, freed after the operation */
+    size_t n_prog;
+    uint8_t *pkt;   /* malloc'd, freed after the operation */
+    size_t n_pkt;
+};
 
-static struct result dispatch(struct kernel *k, size_t op, const xint *i, const bool *b,
-                              const cap_t *c)
+static struct result dispatch(struct kernel *k, size_t op, const struct args *a)
 {
+    const xint *i = a->i;
+    const bool *b = a->b;
+    const cap_t *c = a->c;
     switch (op) {
     case 0: return op_env_create(k, i[0], i[1]);
     case 1: return op_env_destroy(k, i[0]);
@@ -144,7 +277,11 @@ static struct result dispatch(struct kernel *k, size_t op, const xint *i, const 
     case 21: return op_acall(k, i[0]);
     case 22: return op_raise_exception(k, i[0]);
     case 23: return op_revoke_request(k, i[0], i[1], i[2], i[3]);
-    default: return op_abort(k, i[0]);
+    case 24: return op_abort(k, i[0]);
+    case 25: return op_filter_install(k, i[0], a->prog, a->n_prog);
+    case 26: return op_filter_remove(k, i[0], i[1]);
+    case 27: return op_packet_arrive(k, a->pkt, a->n_pkt);
+    default: return op_packet_take(k, i[0]);
     }
 }
 
@@ -156,7 +293,15 @@ static json_t *error_reply(const char *message)
 static json_t *result_reply(const struct opdef *d, struct result r)
 {
     json_t *value;
-    if (d->result == R_OUTCOME)
+    if (r.out_of_memory)
+        return error_reply("out of memory");
+    bool bytes = (d->result == R_SLOT && r.status == OVERLAP)
+                 || (d->result == R_PACKET && r.status == OK);
+    if (bytes) {  /* NET-1's witness, NET-4's packet */
+        value = hex_json(r.bytes, r.n_bytes);
+        if (!value)
+            return error_reply("out of memory");
+    } else if (d->result == R_OUTCOME)
         value = json_string(OUTCOME_NAMES[r.status == OK ? r.value : O_NONE]);
     else if (d->result == R_CAP)
         value = json_pack("{s:[o,o,o]}", "cap", int_json(r.cap.page), int_json(r.cap.gen),
@@ -176,39 +321,38 @@ static json_t *apply(struct kernel *k, json_t *req)
     size_t op = 0;
     while (op < N_OPS && strcmp(OPS[op].name, name) != 0)
         op++;
-    if (op == N_OPS) {
-        for (size_t i = 0; i < sizeof LEFT_OUT / sizeof LEFT_OUT[0]; i++)
-            if (strcmp(LEFT_OUT[i], name) == 0)
-                return error_reply("this kernel leaves the packet filters out "
-                                   "(run exo with --ops ENV,MEM,TLB,CPU,PCT,EXC,REV)");
+    if (op == N_OPS)
         return error_reply("unknown operation");
-    }
     const struct opdef *d = &OPS[op];
     size_t n = strlen(d->args);
-    xint ints[5] = {{0, 0}};
-    bool bools[5] = {false};
-    cap_t caps[5];
-    memset(caps, 0, sizeof caps);
+    struct args a;
+    memset(&a, 0, sizeof a);
     bool ok = json_array_size(args) == n;  /* GEN-1: wrong count is INVALID_ARGUMENT */
-    for (size_t a = 0; ok && a < n; a++) {
-        json_t *v = json_array_get(args, a);
-        if (d->args[a] == 'i')
-            ok = get_int(k, v, &ints[a]);
-        else if (d->args[a] == 'b') {
+    for (size_t i = 0; ok && i < n; i++) {
+        json_t *v = json_array_get(args, i);
+        switch (d->args[i]) {
+        case 'i': ok = get_int(k, v, &a.i[i]); break;
+        case 'b':
             ok = json_is_boolean(v);
-            bools[a] = json_is_true(v);
-        } else
-            ok = get_cap(k, v, &caps[a]);
+            a.b[i] = json_is_true(v);
+            break;
+        case 'c': ok = get_cap(k, v, &a.c[i]); break;
+        case 'p': ok = get_program(v, &a.prog, &a.n_prog); break;
+        default: ok = get_packet(v, &a.pkt, &a.n_pkt); break;
+        }
     }
     struct result r;
     if (ok) {
-        r = dispatch(k, op, ints, bools, caps);
+        r = dispatch(k, op, &a);
     } else {
         memset(&r, 0, sizeof r);
         r.status = INVALID_ARGUMENT;
         r.cap.page = r.cap.gen = xsmall(FREE);
     }
-    return result_reply(d, r);
+    json_t *reply = result_reply(d, r);
+    free(a.prog);
+    free(a.pkt);
+    return reply;
 }
 
 /* ------------------------------------------------------------------ WIRE-4 observe */
@@ -260,12 +404,15 @@ static json_t *observe(const struct kernel *k)
     json_object_set_new(f, "cur_slice", json_integer(k->cur_slice));
     json_object_set_new(f, "slice_left", json_integer(k->slice_left));
 
+    json_object_set_new(f, "kernel_drops", json_integer(k->kernel_drops));
+
     json_t *alive = json_array(), *env_cid = json_array(), *excess = json_array(),
            *pending = json_array(), *kind = json_array(), *target = json_array(),
            *deadline = json_array(), *repo_exc = json_array(), *entry = json_array(),
            *rights = json_array(), *repo_page = json_array(), *repo_slice = json_array(),
            *gm_valid = json_array(), *gm_vpage = json_array(), *gm_page = json_array(),
-           *gm_write = json_array();
+           *gm_write = json_array(), *repo_filter = json_array(), *rx_head = json_array(),
+           *rx_count = json_array(), *rx_drops = json_array(), *rx_pkt = json_array();
     for (int64_t e = 0; e < c->n_envs; e++) {
         if (k->env_alive[e])
             row1(alive, e, json_true());
@@ -293,6 +440,19 @@ static json_t *observe(const struct kernel *k)
         for (int64_t q = 0; q < c->n_slices; q++)
             if (k->repo_slice[e * c->n_slices + q])
                 row2(repo_slice, e, q, json_true());
+        for (int64_t x = 0; x < c->n_filters; x++)
+            if (k->repo_filter[e * c->n_filters + x])
+                row2(repo_filter, e, x, json_true());
+        if (k->rx_head[e])
+            row1(rx_head, e, json_integer(k->rx_head[e]));
+        if (k->rx_count[e])
+            row1(rx_count, e, json_integer(k->rx_count[e]));
+        if (k->rx_drops[e])
+            row1(rx_drops, e, json_integer(k->rx_drops[e]));
+        for (int64_t i = 0; i < k->rx_count[e]; i++) {  /* GEN-5: the waiting packets */
+            int64_t r = (k->rx_head[e] + i) % c->ring_size, x = e * c->ring_size + r;
+            row2(rx_pkt, e, r, hex_json(k->rx_pkt[x], k->rx_len[x]));
+        }
         for (int64_t g = 0; g < c->n_guaranteed; g++) {
             int64_t x = e * c->n_guaranteed + g;
             if (!k->gm_valid[x])
@@ -319,6 +479,24 @@ static json_t *observe(const struct kernel *k)
     json_object_set_new(f, "gm_vpage", gm_vpage);
     json_object_set_new(f, "gm_page", gm_page);
     json_object_set_new(f, "gm_write", gm_write);
+    json_object_set_new(f, "repo_filter", repo_filter);
+    json_object_set_new(f, "rx_head", rx_head);
+    json_object_set_new(f, "rx_count", rx_count);
+    json_object_set_new(f, "rx_drops", rx_drops);
+    json_object_set_new(f, "rx_pkt", rx_pkt);
+
+    json_t *filter_valid = json_array(), *filter_owner = json_array(),
+           *filter_code = json_array();
+    for (int64_t x = 0; x < c->n_filters; x++) {
+        if (!k->filter_valid[x])
+            continue;  /* GEN-5: a free slot's owner and program carry no meaning */
+        row1(filter_valid, x, json_true());
+        row1(filter_owner, x, json_integer(k->filter_owner[x]));
+        row1(filter_code, x, program_json(k->filter_code[x], k->filter_len[x]));
+    }
+    json_object_set_new(f, "filter_valid", filter_valid);
+    json_object_set_new(f, "filter_owner", filter_owner);
+    json_object_set_new(f, "filter_code", filter_code);
 
     json_t *cid_env = json_array();
     for (int64_t i = 0; i < c->n_cids; i++)
@@ -356,7 +534,6 @@ static json_t *observe(const struct kernel *k)
             row1(slice_owner, q, json_integer(k->slice_owner[q]));
     json_object_set_new(f, "regs", regs);
     json_object_set_new(f, "slice_owner", slice_owner);
-    /* filter_*, rx_*, repo_filter and kernel_drops stay at boot: no filters here */
     return json_pack("{s:s, s:o}", "type", "state", "fields", f);
 }
 
