@@ -3,8 +3,8 @@
 Four rows, each a ratio measured in one run:
 
 1. lockstep against the process: ``exo.kit.run_check`` with
-   ``WireKernel.factory(PATH)`` as ``exo check --impl-cmd PATH --ops
-   ENV,MEM,TLB,CPU,PCT,EXC,REV`` runs it; operations applied per second (target >= 1,000);
+   ``WireKernel.factory(PATH)`` as ``exo check --impl-cmd PATH --filters declarative``
+   runs it; operations applied per second (target >= 1,000);
 2. a load that hits the hardware TLB: bundled ``exo.impl.Kernel`` / the C kernel;
 3. a load that misses the TLB and refills from the STLB: the same ratio;
 4. a Dealloc of a page with 8 bindings (TLB of 64, STLB of 1,000): the same ratio.
@@ -28,13 +28,11 @@ from typing import Any
 from exo.cli.bench import VP_A, VP_B, dealloc_cost, per_item, refill_setup, row
 from exo.impl import Kernel
 from exo.interface import Config, Outcome, Result
-from exo.kit.bringup import parse_ops
 from exo.wire.client import WireKernel
 
-C_OPS_TEXT = "ENV,MEM,TLB,CPU,PCT,EXC,REV"
-"""The operations the C kernel implements (``--ops``): all but the packet filters."""
-
-C_OPS = parse_ops(C_OPS_TEXT)
+C_FILTERS = "declarative"
+"""The filter profile of the C kernel (``--filters``, ``exo.kit.profiles``): it implements
+every operation, and decides pairs of filters by FLT-9 alone (it has no solver)."""
 
 STAGES = ("C kernel: its own timing", "C kernel: the same operations on exo.impl",
           "C kernel: lockstep over the wire")
@@ -107,7 +105,7 @@ def lockstep_rate(path: str, repeat: int, quick: bool) -> dict[str, float]:
             calls[0] = 0
             t0 = time.perf_counter()
             report = run_check(Counting, None, steps=50, examples=examples, seed=0,
-                               ops=C_OPS)
+                               filters=C_FILTERS)
             dt = time.perf_counter() - t0
             if not report.passed:
                 raise ValueError(f"{path} is not conformant: {report.error}")

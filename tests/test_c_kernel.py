@@ -1,5 +1,6 @@
 """The C kernel of examples/c-kernel, the first kernel outside Python: it builds, it
-passes the kit over the wire and every fixture of its subset, its planted bug
+passes the kit over the wire, every operation, in the declarative filter profile (it has
+no solver: ``exo check --filters declarative``) and every fixture of that profile, its planted bug
 (``make BROKEN=1``) is caught, and its timing mode answers.
 
 Skipped where no C compiler or Jansson is installed, except in CI (``CI`` set), where a
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from exo.cli.bench_wire import C_OPS
+from exo.cli.bench_wire import C_FILTERS
 from exo.interface import Config, Status
 from exo.kit.check import run_check
 from exo.wire import fixtures
@@ -50,24 +51,25 @@ def kernels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_the_c_kernel_passes_the_kit_over_the_wire(kernels: dict[str, Path]) -> None:
     report = run_check(WireKernel.factory(str(kernels["good"])), None, steps=30,
-                       examples=40, seed=3, ops=C_OPS)
+                       examples=40, seed=3, filters=C_FILTERS)
     WireKernel.close_all()
     assert report.passed, report.error
+    assert report.complete, report.missing
 
 
 def test_the_broken_build_is_caught_with_a_shrunk_program(kernels: dict[str, Path]
                                                           ) -> None:
     report = run_check(WireKernel.factory(str(kernels["broken"])), None, steps=30,
-                       examples=40, seed=3, ops=C_OPS)
+                       examples=40, seed=3, filters=C_FILTERS)
     WireKernel.close_all()
     assert not report.passed
     assert "tlb_" in (report.error or "")
     assert report.program  # the shrunk failing program
 
 
-def test_the_c_kernel_passes_every_fixture_of_its_subset(kernels: dict[str, Path],
-                                                         tmp_path: Path) -> None:
-    index = fixtures.build(tmp_path, seed=0, extra=5, ops=C_OPS, generated=6)
+def test_the_c_kernel_passes_every_fixture_of_its_profile(kernels: dict[str, Path],
+                                                          tmp_path: Path) -> None:
+    index = fixtures.build(tmp_path, seed=0, extra=5, generated=6, filters=C_FILTERS)
     outcomes = fixtures.run(tmp_path, WireKernel.factory(str(kernels["good"])))
     broken = fixtures.run(tmp_path, WireKernel.factory(str(kernels["broken"])))
     WireKernel.close_all()
@@ -96,18 +98,6 @@ def test_integers_beyond_64_bits_are_held_exactly(kernels: dict[str, Path]) -> N
     assert seen["regs"][1] == seen["regs"][2] == -big
     assert seen["word"][(2, 3)] == -big
     assert seen["rev_deadline"][0] == 2**64
-
-
-def test_the_packet_filters_are_refused_loudly(kernels: dict[str, Path]) -> None:
-    from exo.wire.codec import config_json
-
-    proc = subprocess.run([str(kernels["good"])], input=json.dumps(
-        {"exo": 1, "type": "reset", "config": config_json(Config())})
-        + "\n" + json.dumps({"exo": 1, "type": "apply", "op": "packet_take", "args": [0]})
-        + "\n", capture_output=True, text=True, timeout=10, check=True)
-    replies = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert replies[0] == {"type": "ready"}
-    assert replies[1]["type"] == "error" and "--ops" in replies[1]["message"]
 
 
 def test_the_timing_mode_prints_its_medians(kernels: dict[str, Path]) -> None:
