@@ -398,6 +398,24 @@ def test_a_process_that_breaks_the_protocol_is_a_reported_failure(mode: str, wor
         assert "crashing now" in (report.error or "")
 
 
+def test_the_state_comes_with_the_result_only_when_the_process_offers_it() -> None:
+    """WIRE-2, WIRE-3: ``exo serve`` lists the ``observe`` feature and the client then
+    asks for the state with each ``apply``; a process that lists no feature is never
+    asked (``wire_faults.py plain`` exits if it is) and still passes, with separate
+    ``observe`` requests."""
+    plain = WireKernel.factory([*FAULTS, "plain", "0"])
+    report = run_check(plain, SMALL, steps=10, examples=5, seed=2)
+    kernel = plain(SMALL)
+    assert not kernel.with_state
+    WireKernel.close_all()
+    assert report.passed, report.error
+    served = WireKernel.factory(SERVE)(SMALL)
+    assert served.with_state
+    assert served.apply("env_create", 0, 0).status == Status.OK
+    assert served.observe()["env_alive"][0] is True
+    WireKernel.close_all()
+
+
 def test_a_command_that_cannot_start_is_a_usage_error() -> None:
     """A command that does not start is the user's mistake, not the kernel's: a
     ``ValueError`` from ``run_check``, exit 2 with one line from the CLI."""

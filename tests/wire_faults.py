@@ -8,6 +8,8 @@ it serves ``exo.impl.Kernel`` correctly until the ``N``-th ``apply`` after a ``r
     shape N      answers a result with a status that is no status
     false N      answers ``false`` where the value 0 is due (``true`` for 1)
     upper N      answers a hex value (a packet, an OVERLAP witness) in upper case
+    plain N      serves correctly but lists no features in ``ready`` (WIRE-2), and exits
+                 with status 4 if an ``apply`` asks for the state anyway (WIRE-3)
 
 Run as ``python tests/wire_faults.py MODE N``.
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from exo.impl import Kernel
@@ -31,6 +34,12 @@ def main(mode: str, limit: int) -> int:
         kind = json.loads(line).get("type")
         if kind == "ready":  # count the applies of each program (from its reset)
             applies = 0
+            if mode == "plain":
+                line = json.dumps({"type": "ready"})
+        if mode == "plain":
+            sys.stdout.write(line + "\n")
+            sys.stdout.flush()
+            return
         if kind == "result":
             applies += 1
             if applies >= limit:
@@ -43,7 +52,7 @@ def main(mode: str, limit: int) -> int:
                 if mode == "garbage":
                     line = "this is not json"
                 if mode == "shape":
-                    line = json.dumps({"type": "result", "status": "FINE", "value": 0})
+                    line = json.dumps({**json.loads(line), "status": "FINE", "value": 0})
                 reply = json.loads(line) if mode in ("false", "upper") else None
                 value = reply.get("value") if type(reply) is dict else None
                 if mode == "false" and type(value) is int and value in (0, 1):
@@ -56,7 +65,15 @@ def main(mode: str, limit: int) -> int:
     def factory(cfg: Any) -> Kernel:
         return Kernel(cfg)
 
-    return serve(factory, iter(sys.stdin.readline, ""), write)
+    def requests() -> Iterator[str]:
+        for line in iter(sys.stdin.readline, ""):
+            if mode == "plain" and '"observe":true' in line.replace(" ", "") and (
+                    '"apply"' in line):
+                sys.stderr.write("wire_faults: an apply asked for the state\n")
+                sys.exit(4)
+            yield line
+
+    return serve(factory, requests(), write)
 
 
 if __name__ == "__main__":

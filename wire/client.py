@@ -226,7 +226,11 @@ class WireKernel:
                 wire.kill()
             wire = Wire(list(command), timeout)
         self.wire = wire
-        self._call(request("reset", config=config_json(cfg)), "ready", ())
+        ready = self._call(request("reset", config=config_json(cfg)), "ready", ())
+        features = ready.get("features")
+        # WIRE-2, WIRE-3: a process that lists "observe" returns the state with each result
+        self.with_state = type(features) is list and "observe" in features
+        self._state: Any = None  # the fields that came with the last result, not yet read
         self._live[self.command] = wire
 
     @classmethod
@@ -268,9 +272,17 @@ class WireKernel:
         self.wire.kill()
 
     def apply(self, name: str, *args: Any) -> Result:
-        """WIRE-3."""
-        reply = self._call(request("apply", op=name, args=[encode(a) for a in args]),
-                           "result", ("status", "value"))
+        """WIRE-3. To a process whose ``ready`` listed the ``observe`` feature the request
+        asks for the state too (``"observe": true``): the kit observes after every call,
+        and one round trip then does both; ``observe`` returns those fields."""
+        self._state = None
+        message = request("apply", op=name, args=[encode(a) for a in args])
+        if self.with_state:
+            message["observe"] = True
+        reply = self._call(message, "result", ("status", "value", "fields")
+                           if self.with_state else ("status", "value"))
+        self._state = {"type": "state", "fields": reply.pop("fields")} if (
+            self.with_state) else None
         try:
             return decode_result(name, reply)
         except (ValueError, KeyError) as exc:
@@ -278,8 +290,11 @@ class WireKernel:
             raise WireError(f"apply {name}: {exc}") from None
 
     def observe(self) -> dict[str, Any]:
-        """WIRE-4."""
-        reply = self._call(request("observe"), "state", ("fields",))
+        """WIRE-4 (the fields that came with the last result, if they did and have not
+        been read)."""
+        reply, self._state = self._state, None
+        if reply is None:
+            reply = self._call(request("observe"), "state", ("fields",))
         try:
             return decode_state(self.cfg, reply)
         except ValueError as exc:

@@ -40,7 +40,7 @@ def serve(factory: Callable[[Config], Any], lines: Iterator[str],
                 if cfg.problem() is not None:
                     raise ValueError(cfg.problem())
                 impl = factory(cfg)
-                reply = {"type": "ready"}
+                reply = {"type": "ready", "features": ["observe"]}
             except (KeyError, TypeError, ValueError) as exc:
                 reply = {"type": "error", "message": f"bad config: {exc}"}
         elif impl is None or cfg is None:
@@ -54,6 +54,8 @@ def serve(factory: Callable[[Config], Any], lines: Iterator[str],
                     args.append(Foreign("json"))
             op = msg["op"]
             reply = encode_result(op, impl.apply(op, *args))
+            if msg.get("observe") is True:  # WIRE-3: the state after the call, with it
+                reply["fields"] = encode_state(impl.observe())
         elif kind == "observe":
             reply = {"type": "state", "fields": encode_state(impl.observe())}
         else:
