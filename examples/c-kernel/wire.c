@@ -569,7 +569,8 @@ static json_t *reset(struct kernel *k, bool *booted, json_t *req)
     *booted = kernel_init(k, &c);
     if (!*booted)
         return error_reply("out of memory for this configuration");
-    return json_pack("{s:s}", "type", "ready");
+    /* WIRE-2: this kernel returns the state with a result when asked (WIRE-3) */
+    return json_pack("{s:s,s:[s]}", "type", "ready", "features", "observe");
 }
 
 /* ------------------------------------------------------------------ WIRE-1 the loop */
@@ -597,8 +598,17 @@ static json_t *handle(struct kernel *k, bool *booted, const char *line, bool *by
         reply = json_pack("{s:s}", "type", "bye");
     } else if (!*booted)
         reply = error_reply("no configuration yet: send reset first");
-    else if (strcmp(type, "apply") == 0)
+    else if (strcmp(type, "apply") == 0) {
         reply = apply(k, req);
+        /* WIRE-3: "observe": true asks for the state after the call with the result */
+        const char *kind = json_string_value(json_object_get(reply, "type"));
+        if (json_is_true(json_object_get(req, "observe")) && kind
+            && strcmp(kind, "result") == 0) {
+            json_t *state = observe(k);
+            json_object_set(reply, "fields", json_object_get(state, "fields"));
+            json_decref(state);
+        }
+    }
     else if (strcmp(type, "observe") == 0)
         reply = observe(k);
     else
@@ -613,7 +623,7 @@ int main(int argc, char **argv)
         return bench_main(argc - 1, argv + 1);
     if (argc > 1) {
         fprintf(stderr, "usage: %s            speak the Exo wire protocol on stdin/stdout\n"
-                        "       %s --bench    time a TLB hit, an STLB refill and a Dealloc\n",
+                        "       %s --bench    time loads, a Dealloc, the demux\n",
                 argv[0], argv[0]);
         return 2;
     }
