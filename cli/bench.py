@@ -14,7 +14,7 @@ every row is (name, measured ratio, target, met). The rows:
 5. impl dealloc of a page with 8 bindings, STLB of 10^5 / of 10^3 entries;
 6. lockstep differential testing (``exo.kit.run_check`` with ``exo.impl.Kernel``):
    implementation steps per second;
-7-10. with ``--c-kernel PATH``: a kernel behind the wire protocol (``exo.cli.bench_wire``).
+7-11. with ``--c-kernel PATH``: a kernel behind the wire protocol (``exo.cli.bench_wire``).
 
 Below the table, not a ratio: the seconds the FLT-8 Z3 check of the generated demux takes
 at build time for 10/100/1,000 filters (once each, result cache cleared). The timed

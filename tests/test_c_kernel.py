@@ -104,7 +104,8 @@ def test_the_timing_mode_prints_its_medians(kernels: dict[str, Path]) -> None:
     out = subprocess.run([str(kernels["good"]), "--bench", "--quick"], capture_output=True,
                          text=True, timeout=120, check=True).stdout
     got = json.loads(out)
-    assert all(got[k] > 0 for k in ("tlb_hit_ns", "stlb_refill_ns", "dealloc8_ns"))
+    assert all(got[k] > 0 for k in ("tlb_hit_ns", "stlb_refill_ns", "dealloc8_ns",
+                                    "demux10_ns", "demux100_ns", "demux1000_ns"))
     broken = subprocess.run([str(kernels["broken"]), "--bench", "--quick"],
                             capture_output=True, text=True, timeout=120, check=False)
     assert broken.returncode == 1 and "dealloc left bindings" in broken.stderr

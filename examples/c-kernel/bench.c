@@ -5,11 +5,19 @@
  *   stlb_refill  loads alternating between two pages in a 1-slot TLB, so every one
  *                misses the TLB and refills from the STLB (REFILL_STLB);
  *   dealloc8     a Dealloc of a page bound at 8 virtual pages (8 TLB + 8 STLB entries),
- *                TLB of 64 and STLB of 1,000 slots.
+ *                TLB of 64 and STLB of 1,000 slots;
+ *   demuxN       a packet_arrive (NET-3) with N = 10, 100, 1,000 installed 'udp dst port
+ *                P' filters (exo.cli.bench.port_filter, P = 1000 + slot, installed by
+ *                op_filter_install, so the demux is the kernel's own: demux.c), on the
+ *                packet mix of exo.cli.bench.packets_for: 90% to an installed port, 10% to
+ *                none. The ring holds every packet of a pass, so a packet is delivered
+ *                (copied into the ring) or dropped as NO_MATCH, never as RING_FULL; the
+ *                ring is drained between passes, outside the timing.
  * Prints one JSON line of medians in nanoseconds. Every timed call's result is checked;
  * a wrong one exits 1. */
 #define _POSIX_C_SOURCE 200809L
 #include "kernel.h"
+#include "demux.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,6 +126,133 @@ static double dealloc8(int rounds)
     return m;
 }
 
+/* ------------------------------------------------------------------ demux (NET-3) */
+
+enum { BASE_PORT = 1000, UDP_LEN = 52, CHUNK = 1000 };
+
+/* exo.cli.bench.port_filter: tcpdump's 'udp dst port PORT' on IPv4 over Ethernet */
+static void port_filter(bpf_insn *p, uint32_t port)
+{
+    const bpf_insn prog[8] = {
+        {0x28, 0, 0, 12}, {0x15, 0, 5, 0x0800}, {0x30, 0, 0, 23}, {0x15, 0, 3, 17},
+        {0x28, 0, 0, 36}, {0x15, 0, 1, port}, {0x06, 0, 0, 0xFFFF}, {0x06, 0, 0, 0}};
+    memcpy(p, prog, sizeof prog);
+}
+
+/* exo.cli.bench.udp_packet(dport): Ethernet/IPv4/UDP from port 1234, 10 bytes of 'x' */
+static void udp_packet(uint8_t *p, uint32_t dport)
+{
+    static const uint8_t head[UDP_LEN - 10] = {
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0x08, 0x00,  /* Ethernet */
+        0x45, 0, 0, 38, 0, 1, 0, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,  /* IPv4 */
+        0x04, 0xd2, 0, 0, 0, 18, 0, 0};                                    /* UDP */
+    memcpy(p, head, sizeof head);
+    p[36] = (uint8_t)(dport >> 8);
+    p[37] = (uint8_t)dport;
+    memset(p + sizeof head, 'x', 10);
+}
+
+/* splitmix64: the packet mix is drawn as exo.cli.bench.packets_for draws it (same
+ * proportions and port ranges, another generator) */
+static uint64_t next_random(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15u);
+    z = (z ^ z >> 30) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ z >> 27) * 0x94D049BB133111EBu;
+    return z ^ z >> 31;
+}
+
+static void bad_demux(const char *what, int64_t i, long long got, long long want)
+{
+    fprintf(stderr, "bench: demux %s on packet %lld: got %lld, want %lld\n", what,
+            (long long)i, got, want);
+    exit(1);
+}
+
+/* NET-3 as written: the lowest installed slot whose program accepts, or -1 */
+static int64_t slot_loop(const struct kernel *k, const uint8_t *pkt, size_t len)
+{
+    for (int64_t f = 0; f < k->c.n_filters; f++)
+        if (k->filter_valid[f] && bpf_run(k->filter_code[f], k->filter_len[f], pkt, len))
+            return f;
+    return -1;
+}
+
+/* median nanoseconds per packet_arrive with n_filters port filters of one environment
+ * installed: `passes` passes over `count` packets, timed in chunks of CHUNK packets (a
+ * chunk is ~0.1 ms, so a machine loaded by other processes preempts few of them and
+ * the median over all chunks stays the packet's cost) */
+static double demux_cost(int64_t n_filters, int count, int passes)
+{
+    struct config c = base_config();
+    c.n_envs = 1; c.n_filters = n_filters; c.ring_size = count;
+    struct kernel k;
+    if (!kernel_init(&k, &c))
+        exit(1);
+    must(op_env_create(&k, xsmall(0), xsmall(0)), "env_create");
+    for (int64_t i = 0; i < n_filters; i++) {
+        bpf_insn prog[8];
+        port_filter(prog, (uint32_t)(BASE_PORT + i));
+        struct result r = op_filter_install(&k, xsmall(0), prog, 8);
+        must(r, "filter_install");
+        if (r.value != i)
+            bad_demux("install slot", i, r.value, i);
+    }
+    uint8_t *pkts = malloc((size_t)count * UDP_LEN);
+    int64_t *want = malloc((size_t)count * sizeof *want);
+    int chunks = (count + CHUNK - 1) / CHUNK, n_t = 0;
+    double *t = malloc((size_t)passes * chunks * sizeof *t);
+    if (!pkts || !want || !t)
+        exit(1);
+    uint64_t seed = (uint64_t)n_filters;
+    int delivered = 0;
+    for (int i = 0; i < count; i++) {
+        int64_t port = (double)(next_random(&seed) >> 11) * 0x1p-53 < 0.9
+            ? BASE_PORT + (int64_t)(next_random(&seed) % (uint64_t)n_filters)
+            : BASE_PORT + n_filters + (int64_t)(next_random(&seed) % 1000);
+        uint8_t *p = pkts + (size_t)i * UDP_LEN;
+        udp_packet(p, (uint32_t)port);
+        want[i] = port < BASE_PORT + n_filters ? port - BASE_PORT : -1;
+        delivered += want[i] >= 0;
+        /* the demux answers the filters' own answer: the slot whose port it is */
+        int64_t got = demux_classify(&k, p, UDP_LEN);
+        if (got != want[i])
+            bad_demux("slot", i, got, want[i]);
+        if (i < 200 && slot_loop(&k, p, UDP_LEN) != got)
+            bad_demux("slot against the loop", i, slot_loop(&k, p, UDP_LEN), got);
+    }
+    for (int r = 0; r < passes; r++) {
+        for (int from = 0; from < count; from += CHUNK) {
+            int to = from + CHUNK < count ? from + CHUNK : count;
+            double t0 = now_ns();
+            for (int i = from; i < to; i++) {
+                struct result a = op_packet_arrive(&k, pkts + (size_t)i * UDP_LEN, UDP_LEN);
+                int64_t outcome = want[i] >= 0 ? O_RX_DELIVERED : O_RX_NO_MATCH;
+                if (a.status != OK || a.value != outcome)
+                    bad_demux("outcome", i, a.value, outcome);
+            }
+            t[n_t++] = (now_ns() - t0) / (to - from);
+        }
+        /* outside the timing: the ring holds the delivered packets, in order */
+        if (k.rx_count[0] != delivered)
+            bad_demux("ring count", r, k.rx_count[0], delivered);
+        for (int i = 0; i < count; i++) {
+            if (want[i] < 0)
+                continue;
+            struct result g = op_packet_take(&k, xsmall(0));
+            if (g.status != OK || g.n_bytes != UDP_LEN
+                || memcmp(g.bytes, pkts + (size_t)i * UDP_LEN, UDP_LEN) != 0)
+                bad_demux("delivered bytes", i, g.status, OK);
+        }
+    }
+    double m = median(t, n_t);
+    free(pkts);
+    free(want);
+    free(t);
+    kernel_free(&k);
+    return m;
+}
+
 int bench_main(int argc, char **argv)
 {
     int repeat = 7, n = 200000;
@@ -133,9 +268,15 @@ int bench_main(int argc, char **argv)
     for (int r = 0; r < repeat; r++)
         refill[r] = time_loads(&k, n, true, O_REFILL_STLB);
     kernel_free(&k);
+    double dealloc = dealloc8(n / 40 * repeat / 7 + 100);
+    int packets = n / 10;  /* exo.cli.bench.demux_costs: 20,000 (--quick 2,000) packets */
+    double demux10 = demux_cost(10, packets, repeat);
+    double demux100 = demux_cost(100, packets, repeat);
+    double demux1000 = demux_cost(1000, packets, repeat);
     printf("{\"tlb_hit_ns\": %.2f, \"stlb_refill_ns\": %.2f, \"dealloc8_ns\": %.2f, "
-           "\"repeat\": %d, \"loads\": %d}\n",
-           median(hit, repeat), median(refill, repeat), dealloc8(n / 40 * repeat / 7 + 100),
-           repeat, n);
+           "\"demux10_ns\": %.2f, \"demux100_ns\": %.2f, \"demux1000_ns\": %.2f, "
+           "\"repeat\": %d, \"loads\": %d, \"packets\": %d}\n",
+           median(hit, repeat), median(refill, repeat), dealloc, demux10, demux100,
+           demux1000, repeat, n, packets);
     return 0;
 }

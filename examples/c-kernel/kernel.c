@@ -3,6 +3,7 @@
  * requirements in order and changes nothing unless all of them hold (GEN-2). */
 #define _POSIX_C_SOURCE 200809L
 #include "kernel.h"
+#include "demux.h"  /* NET-3: demux */
 
 #include <stdlib.h>
 #include <string.h>
@@ -239,7 +240,8 @@ bool kernel_init(struct kernel *k, const struct config *c)
         || !k->filter_df || !k->rx_head || !k->rx_count || !k->rx_drops || !k->rx_pkt
         || !k->rx_len
         || !bindings_init(&k->tlb, c->tlb_size, P)
-        || !bindings_init(&k->stlb, c->stlb_size, P)) {
+        || !bindings_init(&k->stlb, c->stlb_size, P)
+        || !demux_init(k)) {  /* NET-3: demux */
         kernel_free(k);
         return false;
     }
@@ -285,6 +287,7 @@ void kernel_free(struct kernel *k)
     free(k->filter_known); free(k->filter_df);
     free(k->rx_head); free(k->rx_count); free(k->rx_drops); free(k->rx_pkt); free(k->rx_len);
     free(k->witness);
+    demux_free(k);  /* NET-3: demux */
     if (k->tlb.valid)
         bindings_free(&k->tlb);
     if (k->stlb.valid)
@@ -394,6 +397,7 @@ static void remove_filter(struct kernel *k, int64_t f)
     if (k->filter_known[f])
         df_free(&k->filter_df[f]);
     k->filter_known[f] = false;
+    demux_removed(k, f);  /* NET-3: demux */
 }
 
 /* ENV-1, ENV-2: env's receive ring is empty, no drops counted, and no filter recorded
@@ -1111,6 +1115,7 @@ struct result op_filter_install(struct kernel *k, xint env, const bpf_insn *prog
     k->filter_known[slot] = known == 1;
     k->filter_df[slot] = mine;
     REPO_FILTER(k, e, slot) = false;
+    demux_added(k, slot);  /* NET-3: demux */
     return res(OK, slot);
 }
 
@@ -1131,16 +1136,13 @@ struct result op_filter_remove(struct kernel *k, xint env, xint filter)
 }
 
 /* NET-3: the lowest installed filter that accepts the packet (FLT-4: non-zero) decides
- * whose it is; by INV-13 every accepting filter has the same owner */
+ * whose it is; by INV-13 every accepting filter has the same owner. NET-3: demux: the
+ * slot comes from the merged trie of the DFilters (demux.c), bpf_run for the others. */
 struct result op_packet_arrive(struct kernel *k, const uint8_t *pkt, size_t len)
 {
     const struct config *c = &k->c;
-    int64_t f = 0;
-    while (f < c->n_filters
-           && !(k->filter_valid[f]
-                && bpf_run(k->filter_code[f], k->filter_len[f], pkt, len) != 0))
-        f++;
-    if (f == c->n_filters) {  /* no match: the kernel drops and counts it */
+    int64_t f = demux_classify(k, pkt, len);  /* NET-3: demux */
+    if (f < 0) {  /* no match: the kernel drops and counts it */
         k->kernel_drops += 1;
         return res(OK, O_RX_NO_MATCH);
     }

@@ -98,6 +98,7 @@ struct kernel {
     size_t *filter_len;
     bool *filter_known;                 /* df_recognize accepted the program */
     df_filter *filter_df;               /* its canonical DFilter, when known */
+    struct demux *demux;                /* NET-3: demux (demux.h): the filters merged */
     /* receive rings (NET-3, NET-4): [env * ring_size + slot] */
     int64_t *rx_head, *rx_count, *rx_drops;
     uint8_t **rx_pkt;
