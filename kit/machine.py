@@ -143,6 +143,8 @@ class LockstepMachine(StaleStateRules, RuleBasedStateMachine):
         caps = []
         for env in (0, 1):
             cap = self._apply("alloc", [env, env]).value
+            if type(cap) is not Cap:  # alloc refused, or not made (--ops): no capability
+                continue
             self._apply("tlbwr", [env, 0, cap, True])
             caps.append(cap)
         return multiple(*caps)

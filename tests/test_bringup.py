@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +69,19 @@ def test_cli_ops(tmp_path: Path) -> None:
     bad = subprocess.run([EXO, "check", "--ops", "allok"], cwd=tmp_path,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--ops: 'allok'" in bad.stderr
+
+
+def test_boot_gives_no_capability_when_alloc_is_not_made() -> None:
+    """With ``--ops`` that leave out ``alloc`` (ENV,NET), the two_envs_mapped scenario's
+    allocations are not made, and no value of theirs enters the capability bundle: a
+    later rule on a capability got the int 0 and raised in the kit itself
+    (``'int' object has no attribute 'page'``)."""
+    from exo.impl import Kernel
+    from exo.interface import Cap
+    from exo.kit.machine import lockstep_machine
+
+    machine: Any = lockstep_machine(Kernel, Config(), parse_ops("ENV,NET"))
+    assert machine.boot(machine(), scenario="two_envs_mapped", swarm=()).values == ()
+    full: Any = lockstep_machine(Kernel, Config())
+    caps = full.boot(full(), scenario="two_envs_mapped", swarm=()).values
+    assert len(caps) == 2 and all(type(c) is Cap for c in caps)
