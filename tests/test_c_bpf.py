@@ -33,6 +33,7 @@ from exo.kit.check import run_check
 from exo.model.dfilter import recognized
 from exo.model.filters import VALID_CODES, Insn, Program, evaluate, parse_ddd, verify
 from exo.wire.client import WireKernel
+from tests.test_filter_oracles import scratch_program  # FLT-2.8's scratch-read pass
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "examples" / "c-kernel"
@@ -284,30 +285,6 @@ def random_program(rng: random.Random) -> Program:
              rng.randrange(n + 1), rng.randrange(n + 1), rand_k(rng)) for _ in range(n)]
     if rng.random() < 0.8:
         prog[-1] = (rng.choice([RET_K, RET_A]), 0, 0, 1)
-    return tuple(prog)
-
-
-def scratch_program(rng: random.Random) -> Program:
-    """Stores, scratch loads, jumps and returns: Linux's linear pass (FLT-2.8)."""
-    n = rng.randint(2, 10)
-    prog: list[Insn] = []
-    for pc in range(n - 1):
-        room = n - pc - 1
-        kind = rng.choice(["st", "st", "ld", "ld", "jmp", "jmp", "ja", "ret", "alu"])
-        slot = rng.randrange(3)
-        if kind == "st":
-            prog.append((rng.choice([ST, STX]), 0, 0, slot))
-        elif kind == "ld":
-            prog.append((rng.choice([LD_MEM, LDX_MEM]), 0, 0, slot))
-        elif kind == "jmp":
-            prog.append((0x15, rng.randrange(room), rng.randrange(room), rng.randrange(3)))
-        elif kind == "ja":
-            prog.append((JA, 0, 0, rng.randrange(room)))
-        elif kind == "ret":
-            prog.append((RET_K, 0, 0, 1))
-        else:
-            prog.append((0x04, 0, 0, 1))
-    prog.append((rng.choice([RET_K, RET_A]), 0, 0, 1))
     return tuple(prog)
 
 
