@@ -111,7 +111,8 @@ class Wire:
     def _readline(self) -> bytes | None:
         """One reply line (without its newline), None at end of output; raises
         ``TimeoutError`` after the step timeout. The pipe is read here, with ``select``,
-        not by a thread: a step costs two pipe round trips and no thread hand-off."""
+        not by a thread: a step costs one pipe round trip (two without WIRE-3's observe
+        feature) and no thread hand-off."""
         deadline = time.monotonic() + self.timeout + (START_GRACE if not self._replies else 0)
         while True:
             end = self._pending.find(b"\n")
