@@ -657,9 +657,15 @@ def agrees(prog: Program, df: DFilter) -> bool | bytes | Undecided:
 # --------------------------------------------------------------------------- NET-1
 
 
-@lru_cache(maxsize=8192)
 def recognized(program: Program) -> DFilter | None:
-    """``recognize``, once per program value (NET-1 asks it of every pair)."""
+    """``recognize``, once per program value (NET-1 asks it of every pair). The value is
+    checked before the cache is asked: ``(True, 0, 0, 1)`` hashes and compares like
+    ``(1, 0, 0, 1)``, and must not find its answer (ValueError, as ``recognize``)."""
+    return _recognized(_program(program, "recognized"))
+
+
+@lru_cache(maxsize=8192)
+def _recognized(program: Program) -> DFilter | None:
     return recognize(program)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -39,12 +40,13 @@ def _z3_says_overlap(a: Program, b: Program) -> bool | None:
     return None if isinstance(found, Undecided) else found is not None
 
 
-def _agreement(check: object, pairs: list[tuple[Program, Program]]) -> list[str]:
+def _agreement(check: Callable[[Program, Program], Overlap],
+               pairs: list[tuple[Program, Program]]) -> list[str]:
     """Where ``check`` (a pair check) differs from Z3, or gives a witness that does not
     replay on both programs, or gives UNDECIDED for a declarative pair."""
     problems = []
     for a, b in pairs:
-        found: Overlap = check(a, b)  # type: ignore[operator]
+        found = check(a, b)
         if isinstance(found, Undecided):
             problems.append(f"UNDECIDED for two declarative programs {a[:2]}..")
             continue
@@ -88,6 +90,13 @@ def test_broken_pair_checks_are_caught(broken: str) -> None:
         return None if packet is None else (0, packet)
 
     assert _agreement(check, _pairs(150)) != []
+
+
+def test_recognized_checks_the_exact_value_before_its_cache() -> None:
+    """A program of bools equal to a cached one of ints is refused, not answered."""
+    assert dfilter.recognized(ACCEPT_ALL) is not None
+    with pytest.raises(ValueError):
+        dfilter.recognized(((6, False, False, True),))
 
 
 def test_the_witness_is_flt9s_on_the_ordered_pair() -> None:
