@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -130,6 +130,20 @@ def abstract(cfg: Config, observation: dict[str, Any]) -> State:
     return s.replace(**changes)
 
 
+def abstract_changes(cfg: Config, base: State, changes: dict[str, Any]) -> State:
+    """``abstract`` of an observation that differs from the one ``base`` stands for only
+    in the fields of ``changes`` (each given whole, in the sparse form): ``base`` with
+    those fields replaced. The same errors as ``abstract``, for these fields."""
+    problem = malformed(cfg, changes)
+    if problem is not None:
+        if "a field the model does not" in problem:
+            raise KeyError(problem)
+        raise ValueError(problem)
+    boot = initial(cfg)
+    return base.replace(**{name: value if name in SCALARS else getattr(boot, name).overlay(value)
+                           for name, value in changes.items()})
+
+
 def _meaningful(s: State, field: str) -> Callable[[Any], bool] | None:
     """Which keys of map ``field`` carry meaning in ``s`` (None: every key)."""
     c = s.cfg
@@ -177,15 +191,19 @@ def canonical(s: State) -> State:
     return s.replace(**{f: _canonical_field(s, f) for f in layout(s.cfg)})
 
 
-def differences(model: State, impl: State, limit: int = 8) -> list[str]:
+def differences(model: State, impl: State, limit: int = 8,
+                fields: Collection[str] | None = None) -> list[str]:
     """Where two states differ in meaning (after ``canonical``), as readable lines, in
-    field and domain order, at most ``limit``. A field is looked at where it differs or
-    the fields that say which of its keys mean something (``_GUARDS``) do, key by key,
-    without building canonical forms: a key's meaning on each side is its value where
-    ``_meaningful`` keeps it and its boot value elsewhere."""
+    field and domain order, at most ``limit``; with ``fields``, only in those fields. A
+    field is looked at where it differs or the fields that say which of its keys mean
+    something (``_GUARDS``) do, key by key, without building canonical forms: a key's
+    meaning on each side is its value where ``_meaningful`` keeps it and its boot value
+    elsewhere."""
     out: list[str] = []
     boot = initial(model.cfg)
     for name in layout(model.cfg):
+        if fields is not None and name not in fields:
+            continue
         ma, mb = getattr(model, name), getattr(impl, name)
         same_keys = all(getattr(model, g) == getattr(impl, g) for g in _GUARDS.get(name, ()))
         if same_keys and ma == mb:
@@ -211,10 +229,25 @@ def differences(model: State, impl: State, limit: int = 8) -> list[str]:
                 if len(out) >= limit:
                     return out
     for name in SCALARS:
+        if fields is not None and name not in fields:
+            continue
         if getattr(model, name) != getattr(impl, name):
             out.append(f"{name}: model {getattr(model, name)!r}, implementation "
                        f"{getattr(impl, name)!r}")
     return out[:limit]
+
+
+def stale_fields(model: State, impl: State, agreed: tuple[State, State]) -> set[str]:
+    """The fields whose comparison may have changed since the states ``agreed`` (a model
+    state and an observed one with no ``differences``): those whose value object on
+    either side is not the one it was, and those whose ``_GUARDS`` are. A field outside
+    them compares as it did, so ``differences`` need look at these only (states are
+    immutable: the same object is the same value)."""
+    was_m, was_i = agreed
+    moved = {name for name in (*SCALARS, *layout(model.cfg))
+             if getattr(model, name) is not getattr(was_m, name)
+             or getattr(impl, name) is not getattr(was_i, name)}
+    return moved | {name for name, guards in _GUARDS.items() if not moved.isdisjoint(guards)}
 
 
 def exact_kind(value: Any) -> str | None:

@@ -23,7 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from exo.interface import Config, Result
-from exo.kit.conformance import Implementation, abstract, differences, same_outcome
+from exo.kit.conformance import (
+    Implementation,
+    abstract,
+    abstract_changes,
+    differences,
+    same_outcome,
+    stale_fields,
+)
 from exo.kit.text import call_text, first_line, plain, show_result, traceback_text
 from exo.model import REGISTRY, State, initial
 from exo.spec.invariants import check
@@ -87,6 +94,7 @@ class Lockstep:
         self.recent: list[str] = []  # calls since the last ``conforms``
         self.checked: State | None = None  # the model state whose invariants hold
         self._agreed: tuple[State | None, State | None] = (None, None)  # last that agreed
+        self._seen: State | None = None  # the state the last observation stood for
         self.on_step: Callable[[State, str, tuple[Any, ...], Result, State, str], Any] | None
         self.on_step = None
         try:
@@ -152,7 +160,14 @@ class Lockstep:
         ``invariants``, the model also keeps every invariant (``model_holds``). The kit's
         generated programs pass ``invariants=False`` and call ``model_holds`` once at the
         end of each program (the check costs about ten model steps; a broken invariant is
-        then found step by step when the failing program is replayed)."""
+        then found step by step when the failing program is replayed).
+
+        An implementation may offer ``observe_changes() -> (observation, changed)`` besides
+        ``observe``, as exo's wire client does for a kernel with WIRE-3's ``changed``
+        feature: ``changed`` names the fields that may differ from the last observation
+        it returned, or is None. The fields not named are then neither checked nor
+        compared again: the client vouches that they are the very values it returned
+        before (and compares its put-together state with a complete one every 16th call)."""
         if self.failure is not None:
             return self.failure
         if self.compared == self.steps and not invariants:
@@ -161,8 +176,13 @@ class Lockstep:
         self.compared = self.steps
         after = self._after()
         self.recent = []
+        changed: frozenset[str] | None = None
         try:
-            observation = self.impl.observe()
+            observe_changes = getattr(self.impl, "observe_changes", None)
+            if callable(observe_changes):  # exo's wire client (see conforms' doc)
+                observation, changed = observe_changes()
+            else:
+                observation = self.impl.observe()
         except Exception as exc:
             return self._fail(
                 "observe", f"after {after}: observe() raised {first_line(exc)}\n"
@@ -170,14 +190,27 @@ class Lockstep:
         if self.fields is not None and type(observation) is dict:
             observation = {k: v for k, v in observation.items() if k in self.fields}
         try:  # abstract checks the shape first (exo.kit.conformance.malformed)
-            seen = abstract(self.cfg, observation)
+            if changed is not None and self._seen is not None and type(observation) is dict:
+                seen = abstract_changes(self.cfg, self._seen, {
+                    k: observation[k] for k in changed if k in observation})
+            else:
+                seen = abstract(self.cfg, observation)
         except (KeyError, ValueError) as exc:
             return self._fail("observe", f"after {after}: observe() is malformed: "
                               f"{exc.args[0] if exc.args else exc} (spec/observe.md, GEN-5)")
-        if seen != self.model and not (  # equal states need no canonical comparison,
-                self.model is self._agreed[0] and seen == self._agreed[1]):  # nor a repeat
+        self._seen = seen
+        agreed_m, agreed_s = self._agreed
+        stale: set[str] | None = None
+        if changed is not None and agreed_m is not None and agreed_s is not None:
+            stale = stale_fields(self.model, seen, (agreed_m, agreed_s))
+            same = not stale
+        else:  # equal states need no canonical comparison, nor does a repeat
+            same = seen == self.model or (self.model is agreed_m and seen == agreed_s)
+        if same and stale is not None:
+            self._agreed = (self.model, seen)
+        if not same:
             try:
-                diff = differences(self.model, seen)
+                diff = differences(self.model, seen, fields=stale)
             except Exception as exc:  # an observation of values of the wrong type
                 return self._fail(
                     "observe", f"after {after}: observe() is malformed: {first_line(exc)}")

@@ -22,7 +22,7 @@ import pytest
 
 import exo.interface as interface
 from exo.interface import OPERATIONS, Cap, Config, Status
-from exo.kit.conformance import abstract, canonical, differences
+from exo.kit.conformance import abstract, abstract_changes, canonical, differences, stale_fields
 from exo.kit.explore import WEIGHTS, _first_byte_is, draw_args, two_running_envs
 from exo.model import REGISTRY, State, initial
 from exo.model.state import SCALARS, layout
@@ -340,6 +340,44 @@ def test_differences_is_the_comparison_of_canonical_forms() -> None:
         compared += 1
         differing += bool(want)
     assert compared == 1500 and differing > 700
+
+
+def test_only_the_stale_fields_need_comparing_again() -> None:
+    """``stale_fields`` (the kit's shortcut for WIRE-3's ``changed`` replies): after a
+    model state and an observed one agreed, comparing only the fields whose objects
+    moved on either side, and those they guard, reports what comparing everything does;
+    the observed side takes the model's changes as the changed fields of an observation
+    (``abstract_changes``), sometimes missing one, sometimes perturbed, guards
+    included."""
+    names = list(REGISTRY)
+    fields = sorted(layout(Config()))
+    rng = random.Random(7)
+    cfg = Config()
+    m = _run(initial(cfg), SETUPS["busy"])
+    agreed = (m, abstract(cfg, sparse(m)))
+    compared = differing = 0
+    for _ in range(1500):
+        name = rng.choice(names)
+        new, _res = REGISTRY[name](m, *draw_args(rng, name, m, []))
+        moved = {f for f in (*SCALARS, *fields) if getattr(new, f) is not getattr(m, f)}
+        if moved and rng.random() < 0.2:  # an implementation that missed a change
+            moved.discard(rng.choice(sorted(moved)))
+        seen_now = sparse(new)
+        seen = abstract_changes(cfg, agreed[1], {
+            f: seen_now.get(f, {} if f in fields else getattr(initial(cfg), f))
+            for f in moved})
+        if rng.random() < 0.3:
+            seen = _perturbed(rng, seen, fields)
+        if rng.random() < 0.2:
+            new, seen = _guarded_pair(rng, new, seen)
+        want = differences(new, seen, limit=10**6)
+        assert differences(new, seen, limit=10**6,
+                           fields=stale_fields(new, seen, agreed)) == want
+        compared += 1
+        differing += bool(want)
+        m = new  # go on from an agreeing pair
+        agreed = (new, seen) if not want else (m, abstract(cfg, sparse(m)))
+    assert compared == 1500 and differing > 300
 
 
 # --------------------------------------------------------------------------- the example

@@ -17,8 +17,9 @@ import pytest
 
 from exo.interface import NULL_CAP, OPERATIONS, Cap, Config, Outcome, Result, Status
 from exo.kit.check import run_check
+from exo.kit.conformance import abstract
 from exo.model.kernel import ModelImplementation
-from exo.wire.client import WireKernel
+from exo.wire.client import FULL_EVERY, WireKernel
 from exo.wire.codec import (
     Foreign,
     WireError,
@@ -414,6 +415,68 @@ def test_the_state_comes_with_the_result_only_when_the_process_offers_it() -> No
     assert served.apply("env_create", 0, 0).status == Status.OK
     assert served.observe()["env_alive"][0] is True
     WireKernel.close_all()
+
+
+def _changing_calls() -> list[tuple[str, tuple[Any, ...]]]:
+    """Calls, on the default configuration, each of which changes the state."""
+    from exo.kit.explore import two_running_envs
+    from exo.model import REGISTRY, initial
+
+    calls = [(name, tuple(args)) for name, args in two_running_envs()]
+    calls += [("set_reg", (k % 2, k + 1)) for k in range(24)]
+    state, out = initial(Config()), []
+    for name, args in calls:  # the ones that change the model's state
+        new, _ = REGISTRY[name](state, *args)
+        if new != state:
+            out.append((name, args))
+        state = new
+    assert len(out) > 24
+    return out
+
+
+def test_changed_fields_put_together_are_the_complete_state() -> None:
+    """WIRE-3's ``changed``: ``exo serve`` offers it; the state the client puts together
+    from the changed fields equals, after every call, the complete state a separate
+    ``observe`` returns; the fields it names as changed are exactly those that moved,
+    the others are the same objects as before; the first observation names none
+    (anything may have changed)."""
+    served = WireKernel.factory(SERVE)(Config())
+    assert served.changed_only
+    fields, changed = served.observe_changes()
+    assert changed is None
+    named = 0
+    for name, args in _changing_calls():
+        served.apply(name, *args)
+        before = fields
+        fields, changed = served.observe_changes()
+        complete = decode_state(Config(), served.wire.ask(request("observe")))
+        served._current = False  # that observe was the test's, not the client's
+        assert abstract(Config(), fields) == abstract(Config(), complete), (name, args)
+        if changed is not None:
+            assert changed, (name, args)
+            named += len(changed)
+            assert all(fields[f] is before[f] for f in fields.keys() - changed)
+            assert all(f not in before or fields[f] != before[f] for f in changed)
+    assert named > 40
+    WireKernel.close_all()
+
+
+def test_a_kernel_that_leaves_out_a_change_is_caught() -> None:
+    """WIRE-3: a kernel whose ``changed`` replies leave out a field that changed
+    (``wire_faults.py stale``) is a protocol failure, named by field, once the client
+    compares with the complete state (after the 16th apply); run by the kit, a
+    reported failure."""
+    kernel = WireKernel.factory([*FAULTS, "stale", "1"])(Config())
+    assert kernel.changed_only
+    with pytest.raises(WireError, match="left out a field that changed") as caught:
+        for name, args in _changing_calls()[:FULL_EVERY]:
+            kernel.apply(name, *args)
+    assert "differs from the complete state in " in str(caught.value)
+    WireKernel.close_all()
+    report = run_check(WireKernel.factory([*FAULTS, "stale", "1"]), SMALL, steps=10,
+                       examples=5, seed=2)
+    WireKernel.close_all()
+    assert not report.passed
 
 
 def test_a_command_that_cannot_start_is_a_usage_error() -> None:

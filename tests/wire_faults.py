@@ -10,6 +10,8 @@ it serves ``exo.impl.Kernel`` correctly until the ``N``-th ``apply`` after a ``r
     upper N      answers a hex value (a packet, an OVERLAP witness) in upper case
     plain N      serves correctly but lists no features in ``ready`` (WIRE-2), and exits
                  with status 4 if an ``apply`` asks for the state anyway (WIRE-3)
+    stale N      leaves out of each reply to an ``apply`` asking for the changed fields
+                 only (WIRE-3) the first field that changed
 
 Run as ``python tests/wire_faults.py MODE N``.
 """
@@ -28,6 +30,7 @@ from exo.wire.server import serve
 
 def main(mode: str, limit: int) -> int:
     applies = 0
+    asked_changed = False  # the request being answered asked for the changed fields
 
     def write(line: str) -> None:
         nonlocal applies
@@ -43,6 +46,12 @@ def main(mode: str, limit: int) -> int:
         if kind == "result":
             applies += 1
             if applies >= limit:
+                if mode == "stale" and asked_changed:
+                    reply = json.loads(line)
+                    fields = reply.get("fields") or {}
+                    if fields:
+                        del fields[next(iter(fields))]
+                    line = json.dumps(reply)
                 if mode == "crash":
                     sys.stderr.write("wire_faults: crashing now\n")
                     sys.stderr.flush()
@@ -66,7 +75,9 @@ def main(mode: str, limit: int) -> int:
         return Kernel(cfg)
 
     def requests() -> Iterator[str]:
+        nonlocal asked_changed
         for line in iter(sys.stdin.readline, ""):
+            asked_changed = '"changed":true' in line.replace(" ", "")
             if mode == "plain" and '"observe":true' in line.replace(" ", "") and (
                     '"apply"' in line):
                 sys.stderr.write("wire_faults: an apply asked for the state\n")

@@ -9,7 +9,17 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from exo.interface import OPERATIONS, Config
-from exo.wire.codec import VERSION, Foreign, decode, encode_result, encode_state, short
+from exo.model import initial
+from exo.model.state import SCALARS
+from exo.wire.codec import (
+    VERSION,
+    Foreign,
+    decode,
+    encode,
+    encode_result,
+    encode_state,
+    short,
+)
 
 __all__ = ["serve"]
 
@@ -21,6 +31,7 @@ def serve(factory: Callable[[Config], Any], lines: Iterator[str],
     the input ends."""
     impl: Any = None
     cfg: Config | None = None
+    sent = _Sent()
     for line in lines:
         reply: dict[str, Any]
         try:
@@ -40,7 +51,8 @@ def serve(factory: Callable[[Config], Any], lines: Iterator[str],
                 if cfg.problem() is not None:
                     raise ValueError(cfg.problem())
                 impl = factory(cfg)
-                reply = {"type": "ready", "features": ["observe"]}
+                sent = _Sent(cfg)
+                reply = {"type": "ready", "features": ["observe", "changed"]}
             except (KeyError, TypeError, ValueError) as exc:
                 reply = {"type": "error", "message": f"bad config: {exc}"}
         elif impl is None or cfg is None:
@@ -55,10 +67,35 @@ def serve(factory: Callable[[Config], Any], lines: Iterator[str],
             op = msg["op"]
             reply = encode_result(op, impl.apply(op, *args))
             if msg.get("observe") is True:  # WIRE-3: the state after the call, with it
-                reply["fields"] = encode_state(impl.observe())
+                reply["fields"] = sent.fields(encode_state(impl.observe()),
+                                              msg.get("changed") is True)
         elif kind == "observe":
-            reply = {"type": "state", "fields": encode_state(impl.observe())}
+            reply = {"type": "state", "fields": sent.fields(encode_state(impl.observe()),
+                                                            False)}
         else:
             reply = {"type": "error", "message": f"cannot handle {short(msg)}"}
         write(json.dumps(reply, separators=(",", ":")))
     return 0
+
+
+class _Sent:
+    """WIRE-3's ``changed``: the fields sent last since the reset, each as its JSON text
+    (None: none yet). Texts, not values: ``true`` and ``1`` are equal in Python."""
+
+    def __init__(self, cfg: Config | None = None) -> None:
+        self.cfg = cfg
+        self.last: dict[str, str] | None = None
+
+    def fields(self, now: dict[str, Any], changed: bool) -> dict[str, Any]:
+        """What to send of the encoded state ``now``: all of it, or with ``changed`` (and
+        something sent since the reset) the fields whose text differs from the one sent
+        last, and as its boot value a field that was sent and is now left out."""
+        texts = {name: json.dumps(value, separators=(",", ":")) for name, value in now.items()}
+        last, self.last = self.last, texts
+        if not changed or last is None or self.cfg is None:
+            return now
+        out = {name: value for name, value in now.items() if last.get(name) != texts[name]}
+        boot = initial(self.cfg)
+        for name in last.keys() - now.keys():
+            out[name] = encode(getattr(boot, name)) if name in SCALARS else []
+        return out

@@ -537,6 +537,32 @@ static json_t *observe(const struct kernel *k)
     return json_pack("{s:s, s:o}", "type", "state", "fields", f);
 }
 
+/* WIRE-3 "changed": the fields sent last since the reset (NULL: none yet) */
+static json_t *last_fields;
+
+/* The fields of `state` (a state reply, taken) to send: all of them, or with `changed`
+   (and something sent since the reset) only those whose value differs from the one sent
+   last; either way they become the fields sent last. */
+static json_t *fields_to_send(json_t *state, bool changed)
+{
+    json_t *all = json_incref(json_object_get(state, "fields"));
+    json_decref(state);
+    json_t *out = all;
+    if (changed && last_fields) {
+        out = json_object();
+        const char *name;
+        json_t *v;
+        json_object_foreach(all, name, v)
+            if (!json_equal(v, json_object_get(last_fields, name)))
+                json_object_set(out, name, v);
+    } else {
+        json_incref(out);
+    }
+    json_decref(last_fields);
+    last_fields = all;
+    return out;
+}
+
 /* ------------------------------------------------------------------ WIRE-2 reset */
 
 static json_t *reset(struct kernel *k, bool *booted, json_t *req)
@@ -566,11 +592,14 @@ static json_t *reset(struct kernel *k, bool *booted, json_t *req)
     }
     if (*booted)
         kernel_free(k);
+    json_decref(last_fields);  /* WIRE-3: the first fields after a reset are complete */
+    last_fields = NULL;
     *booted = kernel_init(k, &c);
     if (!*booted)
         return error_reply("out of memory for this configuration");
-    /* WIRE-2: this kernel returns the state with a result when asked (WIRE-3) */
-    return json_pack("{s:s,s:[s]}", "type", "ready", "features", "observe");
+    /* WIRE-2: this kernel returns the state with a result when asked, and only the
+       fields that changed when asked (WIRE-3) */
+    return json_pack("{s:s,s:[s,s]}", "type", "ready", "features", "observe", "changed");
 }
 
 /* ------------------------------------------------------------------ WIRE-1 the loop */
@@ -603,14 +632,13 @@ static json_t *handle(struct kernel *k, bool *booted, const char *line, bool *by
         /* WIRE-3: "observe": true asks for the state after the call with the result */
         const char *kind = json_string_value(json_object_get(reply, "type"));
         if (json_is_true(json_object_get(req, "observe")) && kind
-            && strcmp(kind, "result") == 0) {
-            json_t *state = observe(k);
-            json_object_set(reply, "fields", json_object_get(state, "fields"));
-            json_decref(state);
-        }
+            && strcmp(kind, "result") == 0)
+            json_object_set_new(reply, "fields", fields_to_send(
+                observe(k), json_is_true(json_object_get(req, "changed"))));
     }
     else if (strcmp(type, "observe") == 0)
-        reply = observe(k);
+        reply = json_pack("{s:s, s:o}", "type", "state", "fields",
+                          fields_to_send(observe(k), false));
     else
         reply = error_reply("unknown request type");
     json_decref(req);
@@ -644,6 +672,7 @@ int main(int argc, char **argv)
         free(text);
     }
     free(line);
+    json_decref(last_fields);
     if (booted)
         kernel_free(&k);
     return 0;
