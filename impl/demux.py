@@ -45,6 +45,19 @@ How a packet is classified — all of it is generated Python source, compiled wi
    the same filter is a subset plus ``f == c`` (absorption: ``X∧e ∨ X∧¬e∧Y == X∧e ∨
    X∧Y``).
 
+   **Declarative filters first.** Given FLT-9's recognizer (``declarative``; the bundled
+   kernel passes ``exo.impl.filtercheck.declarative_form``), a program it recognizes is
+   merged as its DFilter, DPF's form: each conjunction is a path, each atom
+   ``[offset:size] & mask == value`` the equality atom on that field and a length atom
+   (``mask == 0``) an ``inb`` atom (``declarative_paths``) — when that is no wider than
+   the reading above. FLT-9's atoms sit at fixed offsets, so a field behind the IPv4
+   header length is one conjunction per possible length: on the tcpdump corpus ``tcp
+   port 80`` is 32 conjunctions against 4 paths read here (an indirect field stands for
+   all the offsets), ``port 22`` 96 against 12, and those keep the reading. Fixed-offset
+   filters (EtherType, IP protocol, ARP, addresses, the benchmark's port filters) are as
+   narrow either way and go in from their DFilter: the form NET-1 decides overlap on,
+   with the same FLT-8 check over the trie built from it (``declarative_slots``).
+
    The equality atoms of each path, sorted by ``(kind, offset, size, mask)``, are
    inserted into a trie: a node tests one field key per branch and dispatches through a
    hash table (``dict``) on the masked value; a field out of bounds skips the whole
@@ -512,6 +525,35 @@ def _absorb(paths: list[Path]) -> list[Path]:
     return list(dict.fromkeys(current))
 
 
+# --------------------------------------------------------------------------- FLT-9
+
+DAtom = tuple[int, int, int, int]
+"""FLT-9's atom as plain ints: ``(offset, size, mask, value)``."""
+Recognizer = Callable[[Program], "tuple[tuple[DAtom, ...], ...] | None"]
+"""FLT-9's ``recognize``, as plain tuples: a program's conjunctions of atoms, or None."""
+
+
+def declarative_paths(form: tuple[tuple[DAtom, ...], ...]) -> list[Path] | None:
+    """A DFilter's conjunctions as accepting paths of the trie: the atom ``[offset:size]
+    & mask == value`` is the equality atom on that field (false when the field is out of
+    bounds, as FLT-9's atom is), and one with ``mask == 0`` (a pure length condition) is
+    the field's ``inb`` atom. None if an atom is not of FLT-9's shape."""
+    paths: list[Path] = []
+    for conj in form:
+        atoms: set[Atom] = set()
+        for offset, size, mask, value in conj:
+            if size not in _FULL or not 0 <= mask <= _FULL[size] or value & ~mask:
+                return None
+            if mask == 0:
+                atoms.add(((0, offset, size, 0, _FULL[size]), "inb", 0))
+            else:
+                atoms.add(((0, offset, size, 0, mask), "eq", value))
+        simple = _simplify(atoms)
+        if simple is not None and simple not in paths:
+            paths.append(simple)
+    return paths if len(paths) <= MAX_PATHS else None
+
+
 # --------------------------------------------------------------------------- the trie
 
 
@@ -629,6 +671,7 @@ class _Filter:
     owner: int
     program: Program
     paths: list[Path] | None  # None: not mergeable
+    declarative: bool = False  # the paths are the program's DFilter (FLT-9)
 
 
 Installed = list[tuple[int, int, Program]]
@@ -661,11 +704,13 @@ class Demux:
     compiled lazily at the next ``classify`` and used unchecked."""
 
     def __init__(self, check: Checker | None = None,
-                 table: Callable[[], Installed] | None = None) -> None:
+                 table: Callable[[], Installed] | None = None,
+                 declarative: Recognizer | None = None) -> None:
+        self._declarative_form = declarative
         self._filters: dict[int, _Filter] = {}
         self._table = table
         self._plain: Installed = []
-        self._decomposed: dict[Program, list[Path] | None] = {}
+        self._decomposed: dict[Program, tuple[list[Path] | None, bool]] = {}
         self._source: str | None = None
         self._classify: Callable[[bytes], int] | None = None
         self._check = check
@@ -680,9 +725,25 @@ class Demux:
         prog: Program = tuple((int(c), int(jt), int(jf), int(k)) for c, jt, jf, k in program)
         program_source(prog, "_check")  # refuses encodings the verifier would refuse
         if prog not in self._decomposed:
-            self._decomposed[prog] = decompose(prog)
-        self._filters[slot] = _Filter(owner, prog, self._decomposed[prog])
+            self._decomposed[prog] = self._paths(prog)
+        paths, declarative = self._decomposed[prog]
+        self._filters[slot] = _Filter(owner, prog, paths, declarative)
         self._changed()
+
+    def _paths(self, prog: Program) -> tuple[list[Path] | None, bool]:
+        """The accepting paths to merge, and whether they are the program's DFilter
+        (FLT-9): the DFilter's when the program is recognized and its conjunctions are no
+        more than the paths ``decompose`` reads (or it reads none), else ``decompose``'s."""
+        read = decompose(prog)
+        if self._declarative_form is not None:
+            try:
+                form = self._declarative_form(prog)
+            except Exception:  # a recognizer that fails: the reading alone
+                form = None
+            paths = declarative_paths(form) if form is not None else None
+            if paths is not None and (read is None or len(paths) <= len(read)):
+                return paths, True
+        return read, False
 
     def remove(self, slot: int) -> None:
         """Empty ``slot`` (nothing happens if it is empty)."""
@@ -692,6 +753,10 @@ class Demux:
     def merged_slots(self) -> list[int]:
         """The slots whose filter is in the merged trie (the rest use per-filter code)."""
         return sorted(s for s, f in self._filters.items() if f.paths is not None)
+
+    def declarative_slots(self) -> list[int]:
+        """The merged slots whose paths are their program's DFilter (FLT-9)."""
+        return sorted(s for s, f in self._filters.items() if f.declarative)
 
     def installed(self) -> Installed:
         """The installed filters as (slot, owner, program), in slot order."""

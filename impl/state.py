@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from exo.impl.demux import Demux
-from exo.impl.filtercheck import check_source
+from exo.impl.filtercheck import check_source, declarative_form
 from exo.interface import FREE, NO_ENTRY, NUM_VECTORS, Config
 
 
@@ -151,8 +151,9 @@ class KernelState:
         # FLT-8: every generated demultiplexer is proved equal to the reference when the
         # filter set changes, under a budget; if it is not, the filters of this table are
         # interpreted. packet_arrive never runs the check.
+        # A recognized program is merged as its FLT-9 DFilter (the same check covers it).
         self.demux = Demux(check=self.check_demux if check_demux else None,
-                           table=self.filter_table)
+                           table=self.filter_table, declarative=declarative_form)
         self.rx_head = [0] * E
         self.rx_count = [0] * E
         self.rx_pkt = [[b""] * cfg.ring_size for _ in range(E)]

@@ -17,7 +17,9 @@ budget. This module is that form: ``Atom``, a conjunction (a tuple of atoms) and
 * ``agrees``: Z3's check (FLT-6's budgeted machinery) that a program and a DFilter accept
   the same packets, which is how the model checks ``recognize``.
 
-Nothing in the model uses it yet: NET-1 still decides overlap with Z3 (FLT-6).
+NET-1 decides a pair of recognized programs with ``overlap`` (``program_overlap``), and
+exo.impl's demultiplexer merges a recognized program as its DFilter where that is no
+wider than its own reading of the program (NET-3, FLT-8).
 """
 
 from __future__ import annotations
@@ -42,7 +44,6 @@ from exo.model.filters import (
     JSET,
     LD,
     LDX,
-    LEN,
     MAX_INSNS,
     MAX_PACKET,
     MSH,
@@ -79,7 +80,6 @@ MAX_STATES = 1 << 16
 
 _SIZES = (1, 2, 4)
 _LOAD_CODE = {4: LD | W | ABS, 2: LD | H | ABS, 1: LD | B | ABS}
-_LEN_CODE = LD | W | LEN  # ld len
 _AND_K = ALU | AND_ | K
 _JA = JMP | JA
 _JEQ_K, _JGT_K, _JGE_K, _JSET_K = (JMP | JEQ | K, JMP | JGT | K, JMP | JGE | K,
@@ -336,9 +336,8 @@ def _conjunction_code(conj: Conjunction, long_jumps: bool) -> list[tuple[int, in
             body.append((code, 0, 0, k))
 
     minlen = max((a.offset + a.size for a in conj), default=0)
-    if minlen:
-        body.append((_LEN_CODE, 0, 0, 0))
-        test(_JGE_K, minlen)
+    if minlen > max((a.offset + a.size for a in conj if a.mask), default=0):
+        body.append((_LOAD_CODE[1], 0, 0, minlen - 1))  # the length probe (to_program)
     for a in conj:
         if not a.mask:
             continue
@@ -357,18 +356,27 @@ def _conjunction_code(conj: Conjunction, long_jumps: bool) -> list[tuple[int, in
     return body
 
 
+def _length_order(df: DFilter) -> list[Conjunction]:
+    """The conjunctions in ascending order of minimum length, ties in their order."""
+    return sorted(df, key=lambda c: max((a.offset + a.size for a in c), default=0))
+
+
 def to_program(df: DFilter) -> Program:
     """FLT-9: a classic-BPF program (FLT-2 verified) that returns ``ACCEPT`` (0xFFFF) on
-    the packets ``df`` accepts and 0 on the others. Conjunction by conjunction, in order:
-    ``ld len; jge #minlen`` (when the minimum length is not 0: a load past the end would
-    abort the whole filter, FLT-4), then for each atom with a non-zero mask ``ld[bhw]
-    [offset]``, ``and #mask`` (unless the mask is all ones), ``jeq #value``; then ``ret
-    #ACCEPT``. A failed test jumps past the ``ret`` to the next conjunction; when a
-    conjunction's code is too long for an 8-bit jump offset its tests jump over a ``ja``
-    (32-bit offset) instead. The program ends with ``ret #0``. A program longer than
-    ``MAX_INSNS`` raises ValueError, as does malformed input."""
+    the packets ``df`` accepts and 0 on the others, and that ``recognize`` takes back.
+    Conjunction by conjunction, in ascending order of minimum length (stable): when no
+    atom with a non-zero mask reaches the minimum length L, ``ldb [L-1]`` (a probe whose
+    value is not used); then for each atom with a non-zero mask ``ld[bhw] [offset]``,
+    ``and #mask`` (unless the mask is all ones), ``jeq #value``; then ``ret #ACCEPT``. A
+    load past the end aborts the whole program (FLT-4), not only its conjunction; in this
+    order it happens only on a packet shorter than every conjunction still to come needs,
+    so the program's answer, 0, is the DFilter's. A failed test jumps past the ``ret`` to
+    the next conjunction; when a conjunction's code is too long for an 8-bit jump offset
+    its tests jump over a ``ja`` (32-bit offset) instead. The program ends with ``ret
+    #0``. A program longer than ``MAX_INSNS`` raises ValueError, as does malformed
+    input."""
     out: list[tuple[int, int, int, int]] = []
-    for conj in _checked(df, "to_program"):
+    for conj in _length_order(_checked(df, "to_program")):
         code = _conjunction_code(conj, long_jumps=False)
         if any(jf > 0xFF for _, _, jf, _ in code):
             code = _conjunction_code(conj, long_jumps=True)

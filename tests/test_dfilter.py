@@ -180,24 +180,46 @@ def test_to_program_accepts_what_the_dfilter_accepts(data: st.DataObject) -> Non
     assert program_disagreement(df, prog, packets) is None
 
 
-def test_a_program_without_the_length_test_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A load past the end aborts the whole program (FLT-4): without ``ld len; jge`` the
-    first conjunction's long load rejects a short packet the second conjunction accepts."""
-    real = dfilter._conjunction_code
-
-    def no_length_test(conj: dfilter.Conjunction, long_jumps: bool
-                       ) -> list[tuple[int, int, int, int]]:
-        code = real(conj, long_jumps)  # relative jumps: dropping the first two keeps them
-        return code[2:] if code[0] == (dfilter._LEN_CODE, 0, 0, 0) else code
-
+def test_a_program_out_of_length_order_or_without_its_probe_is_caught(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A load past the end aborts the whole program (FLT-4). Out of ascending length
+    order, the first conjunction's long load rejects a short packet the second accepts;
+    without the probe ``ldb [L-1]``, a conjunction whose length atom reaches further
+    than its tests accepts a packet that is too short."""
     df = ((Atom(30, 1, 0xFF, 1),), (Atom(0, 1, 0xFF, 2),))
     assert program_disagreement(df, to_program(df), [b"\x02"]) is None
-    monkeypatch.setattr(dfilter, "_conjunction_code", no_length_test)
-    assert program_disagreement(df, to_program(df), [b"\x02"]) == b"\x02"
-    rng = random.Random(5)
-    found = [program_disagreement(d, to_program(d), random_packets(rng.randint, 20) + near(d))
-             for d in (make_dfilter(rng.randint) for _ in range(200))]
-    assert any(p is not None for p in found)
+    probe = ((Atom(0, 1, 0xFF, 2), Atom(40, 1, 0, 0)),)
+    assert program_disagreement(probe, to_program(probe), [b"\x02"]) is None
+
+    with monkeypatch.context() as m:
+        m.setattr(dfilter, "_length_order", list)
+        assert program_disagreement(df, to_program(df), [b"\x02"]) == b"\x02"
+    real = dfilter._conjunction_code
+
+    def no_probe(conj: dfilter.Conjunction, long_jumps: bool
+                 ) -> list[tuple[int, int, int, int]]:
+        code = real(conj, long_jumps)
+        reach = max((a.offset + a.size for a in conj if a.mask), default=0)
+        minlen = max((a.offset + a.size for a in conj), default=0)
+        return code[1:] if minlen > reach else code  # relative jumps: still right
+
+    monkeypatch.setattr(dfilter, "_conjunction_code", no_probe)
+    assert program_disagreement(probe, to_program(probe), [b"\x02"]) == b"\x02"
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(st.data())
+def test_recognize_takes_back_what_to_program_makes(data: st.DataObject) -> None:
+    """FLT-9: ``recognize(to_program(df))`` is a DFilter with the meaning of ``df`` (the
+    same canonical form, or one FLT-7's Z3 check proves equal to the program)."""
+    df = make_dfilter(drawn(data))
+    prog = to_program(df)
+    back = recognize(prog)
+    assert back is not None, why_not(prog)
+    if back != canonical(df):
+        assert agrees(prog, back) is True
+    packets = random_packets(seeded(data), 20) + near(df)
+    assert all(accepts(back, p) == accepts(df, p) for p in packets)
 
 
 def test_long_conjunctions_jump_through_ja() -> None:
@@ -214,10 +236,10 @@ def test_long_conjunctions_jump_through_ja() -> None:
 
 
 def test_to_program_refuses_more_than_max_insns() -> None:
-    one = (Atom(0, 1, 0xFF, 1),)  # ld len, jge, ldb, jeq, ret: 5 instructions
-    assert len(to_program((one,) * 819)) == MAX_INSNS
+    one = (Atom(0, 1, 0xFF, 1),)  # ldb, jeq, ret: 3 instructions
+    assert len(to_program((one,) * 1365)) == MAX_INSNS
     with pytest.raises(ValueError, match="4096"):
-        to_program((one,) * 820)
+        to_program((one,) * 1366)
     assert to_program(()) == ((0x06, 0, 0, 0),)
     assert evaluate(to_program(((),)), b"") != 0
 
