@@ -114,8 +114,28 @@ class State:
 _FIELDS = frozenset(f.name for f in dataclasses.fields(State))
 
 
-def layout(cfg: Config) -> dict[str, tuple[tuple[Any, ...], Any, str]]:
-    """Each map field: its domain, its value at boot, and its Z3 sort ('int' or 'bool')."""
+Layout = dict[str, tuple[tuple[Any, ...], Any, str]]
+_LAYOUTS: dict[tuple[int, ...], Layout] = {}
+
+
+def layout(cfg: Config) -> Layout:
+    """Each map field: its domain, its value at boot, and its Z3 sort ('int' or 'bool').
+    Built once per concrete configuration (the kit asks for it several times a step);
+    the dict is shared: read it, never change it."""
+    key = (cfg.n_envs, cfg.n_pages, cfg.page_words, cfg.tlb_size, cfg.stlb_size,
+           cfg.n_cids, cfg.n_guaranteed, cfg.n_regs, cfg.n_slices, cfg.n_filters,
+           cfg.ring_size)
+    if all(type(x) is int for x in key):  # never a symbolic size (its == is a term)
+        found = _LAYOUTS.get(key)
+        if found is None:
+            if len(_LAYOUTS) >= 256:
+                _LAYOUTS.clear()
+            found = _LAYOUTS[key] = _layout(cfg)
+        return found
+    return _layout(cfg)
+
+
+def _layout(cfg: Config) -> Layout:
     E, P, W = cfg.n_envs, cfg.n_pages, cfg.page_words
     T, S, C = cfg.tlb_size, cfg.stlb_size, cfg.n_cids
     G, R, Q = cfg.n_guaranteed, cfg.n_regs, cfg.n_slices
