@@ -50,31 +50,20 @@ beyond JSON's 4,300 digits; nothing in a replay loops over a value.
 from __future__ import annotations
 
 import dataclasses
-import gc
 import json
 import math
-import stat
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from exo.interface import OPERATIONS, Config, Status
+from exo.limits import MAX_FILE_BYTES, MAX_LIMIT, MAX_SIZE, read_json, shown_path
 from exo.model.state import OPAQUE, SCALARS, layout
 
 FORMAT = "exo-counterexample/1"
 
-MAX_FILE_BYTES = 8 << 20
-"""Largest counterexample file read (8 MiB). JSON text of small lists costs about 27 bytes
-of memory per byte when parsed, so this keeps parsing under 300 MB and 2 s; a saved record
-of ``MAX_STATE_WORK`` entries, every one differing from boot, takes about 2 MB. Measured on
-the worst case (8 MiB of ``[0],``): 1 s and 280 MB for the whole process."""
-
-MAX_SIZE = 4096
-"""Largest value of each size field (``SIZE_FIELDS``): Aegis's own STLB has 4,096 entries."""
-
-MAX_LIMIT = 1 << 64
-"""Largest ``slice_ticks``, ``addr_limit`` and ``excess_limit`` (limits, not sizes: nothing
-is allocated or enumerated by them)."""
+# The file and configuration limits are every boundary's (``exo.limits``): a saved record
+# of ``MAX_STATE_WORK`` entries, every one differing from boot, takes about 2 MB of the
+# 8 MiB ``MAX_FILE_BYTES``; sizes lie in 1..``MAX_SIZE``, limits up to ``MAX_LIMIT``.
 
 MAX_STATE_WORK = 1 << 15
 """Most entries one replay may enumerate (``state_work``): 32,768, e.g. 8 environments x
@@ -113,75 +102,6 @@ class RecordProblem(ValueError):
 
 
 # --------------------------------------------------------------------------- reading
-
-
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in pairs:
-        if k in out:
-            raise ValueError(f"duplicate key {_show(k)}")
-        out[k] = v
-    return out
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def shown_path(path: Path) -> str:
-    """``path`` for a one-line message (quoted if it holds a newline or another control
-    character)."""
-    text = str(path)
-    return text if text.isprintable() else repr(text)
-
-
-def read_json(path: Path, max_bytes: int, error: Callable[[str], Exception],
-              what: str) -> Any:
-    """The JSON value in ``path``; anything else raises ``error(one line naming path)``.
-
-    Refused: a missing, unreadable or non-regular file (a folder, a device, a pipe), more
-    than ``max_bytes`` (checked before reading), bytes that are not UTF-8, text that is not
-    exactly one JSON value, duplicate keys, NaN/Infinity, nesting too deep to parse.
-    ``what`` names the expected content in messages ("counterexample", "manifest").
-    """
-    name = shown_path(path)
-    try:
-        st = path.stat()
-        if stat.S_ISDIR(st.st_mode):
-            raise error(f"{name}: is a folder, not a {what} file")
-        if not stat.S_ISREG(st.st_mode):
-            raise error(f"{name}: not a regular file, not a {what} file")
-        if st.st_size > max_bytes:
-            raise error(f"{name}: {st.st_size:,} bytes, larger than the {max_bytes:,} bytes "
-                        f"a {what} may have")
-        with path.open("rb") as f:
-            data = f.read(max_bytes + 1)
-    except OSError as exc:
-        raise error(f"cannot read {what} {name}: {exc.strerror or exc}") from exc
-    if len(data) > max_bytes:
-        raise error(f"{name}: larger than the {max_bytes:,} bytes a {what} may have")
-    if not data.strip():
-        raise error(f"{name}: empty file, not a {what}")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise error(f"{name}: not UTF-8 text (byte {data[exc.start]:#04x} at offset "
-                    f"{exc.start}); a {what} is JSON") from exc
-    enabled = gc.isenabled()
-    gc.disable()  # parsing creates many containers and no cycles: no collections needed
-    try:
-        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except json.JSONDecodeError as exc:
-        raise error(f"{name}:{exc.lineno}:{exc.colno}: unreadable {what}, not JSON "
-                    f"({exc.msg})") from exc
-    except ValueError as exc:  # duplicate keys, NaN, numbers of more than 4,300 digits
-        raise error(f"{name}: unreadable {what}, not usable JSON ({_one_line(str(exc))})"
-                    ) from exc
-    except RecursionError as exc:
-        raise error(f"{name}: unreadable {what}, JSON nested too deeply") from exc
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def read_record(path: Path) -> dict[str, Any]:

@@ -43,7 +43,7 @@ COMPAT_IMPORTERS = frozenset({"exo"})  # ...and only the floor package (which in
 # The layer of a module is that of its longest matching prefix; the root `exo` matches only
 # itself, so a new folder (exo.newthing) has no layer until it is placed here.
 LAYER_OF: dict[str, str] = {
-    "exo": "floor", "exo.logic": "floor", "exo.interface": "floor",
+    "exo": "floor", "exo.logic": "floor", "exo.interface": "floor", "exo.limits": "floor",
     "exo.model": "model", "exo.impl": "impl", "exo.spec": "spec", "exo.proofs": "proofs",
     "exo.filters": "facade", "exo._moved": "compat", "exo.libos": "libos",
     "exo.kit": "kit", "exo.wire": "wire", "exo.cli": "cli",

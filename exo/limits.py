@@ -1,0 +1,166 @@
+"""The limits every input boundary shares (a line from a kernel process or to ``exo serve``,
+a saved file: counterexample, manifest, fixture), and the bounded JSON readers that
+enforce them. Floor layer: nothing of the model, so every layer may use it.
+
+Sizes of a configuration arriving from outside (a ``reset``, a saved record, a fixture)
+are bounded by ``MAX_SIZE`` and ``MAX_LIMIT``; the work of one state built from it by the
+callers' own bound on its entries (``exo.proofs.record.MAX_STATE_WORK``).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import stat
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+MAX_LINE_BYTES = 16 * 1024 * 1024
+"""The longest protocol line read or accepted (16 MiB): a state of the largest
+configurations fits."""
+
+MAX_DEPTH = 64
+"""The deepest JSON nesting accepted anywhere (a protocol state is at most 5 levels deep,
+a fixture or a record about 8): Python's parser would recurse past its limit near 1,000."""
+
+MAX_FILE_BYTES = 8 << 20
+"""The largest saved file read (8 MiB). JSON text of small lists costs about 27 bytes of
+memory per byte when parsed, so this keeps parsing under 300 MB and 2 s; measured on the
+worst case (8 MiB of ``[0],``): 1 s and 280 MB for the whole process."""
+
+MAX_SIZE = 4096
+"""Largest value of each size field of a configuration from outside (``n_envs``,
+``n_pages``, …): Aegis's own STLB has 4,096 entries."""
+
+MAX_LIMIT = 1 << 64
+"""Largest ``slice_ticks``, ``addr_limit`` and ``excess_limit`` from outside (limits, not
+sizes: nothing is allocated or enumerated by them)."""
+
+__all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_LIMIT", "MAX_LINE_BYTES", "MAX_SIZE",
+           "depth_problem", "loads", "read_json", "shown_path"]
+
+
+def depth_problem(text: str, max_depth: int = MAX_DEPTH) -> str | None:
+    """Why ``text`` nests deeper than ``max_depth`` (brackets outside strings, counted in
+    one pass before any parsing), or None."""
+    depth = 0
+    in_string = escaped = False
+    for ch in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > max_depth:
+                return f"JSON nested too deeply (more than {max_depth} levels)"
+        elif ch in "]}":
+            depth -= 1
+    return None
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"duplicate key {_show(k)}")
+        out[k] = v
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def loads(text: str, max_depth: int = MAX_DEPTH) -> Any:
+    """One JSON value, strictly: ``ValueError`` (one line) for text that is not exactly one
+    JSON value, nests deeper than ``max_depth``, repeats an object key, holds NaN or
+    Infinity, or a number of more than 4,300 digits."""
+    problem = depth_problem(text, max_depth)
+    if problem is not None:
+        raise ValueError(problem)
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+                         ) from None
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+    except ValueError as exc:  # duplicate keys, NaN, numbers of more than 4,300 digits
+        raise ValueError(f"not usable JSON ({_one_line(str(exc))})") from None
+
+
+def shown_path(path: Path) -> str:
+    """``path`` for a one-line message (quoted if it holds a newline or another control
+    character)."""
+    text = str(path)
+    return text if text.isprintable() else repr(text)
+
+
+def read_json(path: Path, max_bytes: int, error: Callable[[str], Exception],
+              what: str) -> Any:
+    """The JSON value in ``path``; anything else raises ``error(one line naming path)``.
+
+    Refused: a missing, unreadable or non-regular file (a folder, a device, a pipe), more
+    than ``max_bytes`` (checked before reading, and the read itself is bounded), bytes that
+    are not UTF-8, text that is not exactly one JSON value, duplicate keys, NaN/Infinity,
+    nesting deeper than ``MAX_DEPTH``. ``what`` names the expected content in messages
+    ("counterexample", "manifest", "fixture").
+    """
+    name = shown_path(path)
+    try:
+        st = path.stat()
+        if stat.S_ISDIR(st.st_mode):
+            raise error(f"{name}: is a folder, not a {what} file")
+        if not stat.S_ISREG(st.st_mode):
+            raise error(f"{name}: not a regular file, not a {what} file")
+        if st.st_size > max_bytes:
+            raise error(f"{name}: {st.st_size:,} bytes, larger than the {max_bytes:,} bytes "
+                        f"a {what} may have")
+        with path.open("rb") as f:
+            data = f.read(max_bytes + 1)
+    except OSError as exc:
+        raise error(f"cannot read {what} {name}: {exc.strerror or exc}") from exc
+    if len(data) > max_bytes:
+        raise error(f"{name}: larger than the {max_bytes:,} bytes a {what} may have")
+    if not data.strip():
+        raise error(f"{name}: empty file, not a {what}")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{name}: not UTF-8 text (byte {data[exc.start]:#04x} at offset "
+                    f"{exc.start}); a {what} is JSON") from exc
+    problem = depth_problem(text)
+    if problem is not None:
+        raise error(f"{name}: unreadable {what}, {problem}")
+    enabled = gc.isenabled()
+    gc.disable()  # parsing creates many containers and no cycles: no collections needed
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise error(f"{name}:{exc.lineno}:{exc.colno}: unreadable {what}, not JSON "
+                    f"({exc.msg})") from exc
+    except ValueError as exc:  # duplicate keys, NaN, numbers of more than 4,300 digits
+        raise error(f"{name}: unreadable {what}, not usable JSON ({_one_line(str(exc))})"
+                    ) from exc
+    except RecursionError as exc:
+        raise error(f"{name}: unreadable {what}, JSON nested too deeply") from exc
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _show(v: Any) -> str:
+    """``repr`` cut to one short line."""
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:200]
