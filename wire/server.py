@@ -226,7 +226,7 @@ class _Session:
         cfg = Config(**msg["config"])
         try:
             impl = self.factory(cfg)
-        except Exception as exc:  # noqa: BLE001 - the implementation's own failure
+        except Exception as exc:  # the implementation's own failure
             return _error(f"the implementation could not start: {_raised(exc)}")
         self.impl, self.cfg, self.sent = impl, cfg, _Sent(cfg)
         return {"type": "ready", "features": ["observe", "changed"]}
@@ -267,7 +267,7 @@ class _Session:
         ``error`` reply, so the client reports it as the kernel's failure (WIRE-1)."""
         try:
             return step()
-        except Exception as exc:  # noqa: BLE001 - the implementation's own failure
+        except Exception as exc:  # the implementation's own failure
             return _error(f"the implementation raised {_raised(exc)}")
 
 
