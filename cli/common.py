@@ -100,5 +100,10 @@ def parse_config(text: str) -> Config:
 
 
 def fail_usage(message: str) -> NoReturn:
-    click.echo(f"exo: {message}", err=True)
+    """One line on standard error, ``exo: MESSAGE``, and exit 2. The message may quote
+    text from outside (a file, a kernel's standard error, an exception): its control
+    characters, newlines included, are shown as escapes (``exo.cli.console.visible``)."""
+    from exo.cli.console import visible
+
+    click.echo(f"exo: {visible(message)}", err=True)
     sys.exit(EXIT_USAGE)

@@ -10,10 +10,16 @@ pipe, a file, a CI log) nothing may be cut to a terminal width, so:
   CI log never goes quiet for long.
 
 Progress goes to standard error, results to standard output.
+
+Text from outside (a kernel's replies and standard error, a file, a fixture, a manifest,
+an exception's message, a name) is shown through ``visible`` (control characters as
+visible escapes) or, inside rich markup, ``outside`` (that, and markup escaped): it can
+neither break the markup nor drive the terminal.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 import threading
 import time
@@ -38,29 +44,93 @@ HEARTBEAT_S = 10.0
 
 
 def console(stderr: bool = False) -> Console:
-    """The ``exo`` console: no syntax highlighting, long lines never wrapped."""
-    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+    """The ``exo`` console: no syntax highlighting, no emoji codes (``:x:`` stays as
+    written), long lines never wrapped."""
+    return Console(stderr=stderr, highlight=False, soft_wrap=True, emoji=False)
+
+
+_CONTROLS = r"\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufffe\uffff"
+_UNSAFE = re.compile(r"[\x00-\x1f" + _CONTROLS + "]")
+"""What ``visible`` replaces: C0 controls (ESC included), DEL, C1 controls, the Unicode
+line and paragraph separators, the bidirectional overrides and isolates, lone surrogates
+(a JSON file can hold them; they cannot be written as UTF-8) and the two non-characters
+XML 1.0 forbids."""
+
+_UNSAFE_IN_BLOCK = re.compile(r"[\x00-\x08\x0b-\x1f" + _CONTROLS + "]")
+"""``_UNSAFE`` less tab and newline (``visible(text, block=True)``)."""
+
+_MARKUP_TAG = re.compile(r"\[[a-z#/@][^[]*?]")
+"""What rich reads as a tag (``rich.markup.RE_TAGS`` without the backslashes before it)."""
+
+_BRACKET = re.compile(r"(\\*)\[")
+"""An opening bracket and the backslashes before it."""
+
+_OPEN_AT_END = re.compile(r"\[[^[\]]*\Z")
+"""An opening bracket near the end with no closing one after it: a ``]`` written after
+the text would close it into a tag."""
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def visible(text: str, block: bool = False) -> str:
+    """``text`` from outside, safe to write to a terminal, a log, JSON or XML: every
+    control character (``_UNSAFE``) written as a visible escape (ESC as ``\\x1b``, a
+    line separator as ``\\u2028``). ``block``: a multi-line block is intended, so tab and
+    newline stay; otherwise the text stays on one line (a newline shows as ``\\x0a``)."""
+    return (_UNSAFE_IN_BLOCK if block else _UNSAFE).sub(_escape_one, text)
+
+
+def outside(text: str, block: bool = False) -> str:
+    """``text`` from outside, to embed in rich markup: ``visible(text, block)`` with its
+    brackets and backslashes escaped, so ``Text.from_markup(before + outside(t) +
+    after)`` shows ``visible(t)`` whatever ``t`` holds and whatever markup surrounds it.
+
+    Rich reads ``[`` after n backslashes as n/2 backslashes and a tag if n is even (the
+    tag escaped if odd) and, where no tag follows, reads ``\\[`` as ``[``. So a tag's
+    backslashes are doubled and one added, other brackets' backslashes get one more,
+    and an end that could join what follows (backslashes, doubled; an unclosed bracket)
+    is closed with an empty ``[none][/none]``. (``rich.markup.escape`` handles tags only:
+    it loses a backslash before a bracket that opens no tag and mishandles trailing
+    backslashes.)"""
+    shown = visible(text, block)
+
+    def bracket(m: re.Match[str]) -> str:
+        n = len(m.group(1))
+        if _MARKUP_TAG.match(shown, m.end() - 1):
+            return "\\" * (2 * n + 1) + "["
+        return "\\" * (n + 1 if n else 0) + "["
+
+    shown = _BRACKET.sub(bracket, shown)
+    run = len(shown) - len(shown.rstrip("\\"))
+    if run or _OPEN_AT_END.search(shown):
+        shown += "\\" * run + "[none][/none]"
+    return shown
 
 
 def plain(cell: str) -> str:
     """A cell without rich markup, on one line."""
-    return Text.from_markup(cell).plain.replace("\n", ", ")
+    return Text.from_markup(cell, emoji=False).plain.replace("\n", ", ")
 
 
 def table_lines(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
-    """The table as plain text lines: a title, a header, one line per row, never cut."""
+    """The table as plain text lines: a title, a header, one line per row, never cut
+    (the title and the cells are rich markup, shown without it)."""
     cells = [[plain(c) for c in r] for r in rows]
     widths = [max([len(h), *(len(r[i]) for r in cells)]) for i, h in enumerate(columns)]
 
     def line(values: Sequence[str]) -> str:
         return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
 
-    return [title, line(columns), line(["-" * w for w in widths]), *map(line, cells)]
+    return [plain(title), line(columns), line(["-" * w for w in widths]), *map(line, cells)]
 
 
 def print_table(out: Console, title: str, columns: Sequence[str],
                 rows: Sequence[Sequence[str]]) -> None:
-    """A rich table on a terminal, plain rows anywhere else."""
+    """A rich table on a terminal, plain rows anywhere else. The title and the cells are
+    rich markup: text from outside goes in through ``outside``."""
     if out.is_terminal:
         table = Table(title=title)
         for col in columns:
@@ -95,7 +165,9 @@ class Task:
             self._bar.update(self._id, completed=completed)
 
     def stage(self, text: str) -> None:
-        """Name the part of the step now running (a bar's label, or a line in a log)."""
+        """Name the part of the step now running (a bar's label, or a line in a log);
+        ``text`` is shown as written, never read as markup (``visible``)."""
+        text = visible(text)
         self.description = text
         if self._bar is not None and self._id is not None:
             self._bar.update(self._id, description=text)
@@ -110,12 +182,15 @@ class Task:
 def progress(description: str, total: int | None = None, out: Console | None = None,
              interval: float | None = None) -> Iterator[Task]:
     """Show the progress of a long step (see the module docstring); in a log, a line every
-    ``interval`` seconds (default ``HEARTBEAT_S``)."""
+    ``interval`` seconds (default ``HEARTBEAT_S``). ``description`` is shown as written,
+    never read as markup (``visible``): it may name a path or a command."""
+    description = visible(description)
     err = out or console(stderr=True)
     every = HEARTBEAT_S if interval is None else interval
     if err.is_terminal:
-        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                      TimeElapsedColumn(), console=err, transient=True) as bar:
+        with Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                      transient=True) as bar:
             task_id = bar.add_task(description, total=total)
             yield Task(description, bar, task_id, total)
         return
