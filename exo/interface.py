@@ -328,14 +328,30 @@ _INSN_BOUNDS = (0xFFFF, 0xFF, 0xFF, 0xFFFFFFFF)
 """Largest value of each field of a BPF instruction ``(code, jt, jf, k)``: u16, u8, u8, u32."""
 
 
-def _z3_int(value: object) -> bool:
-    """Is ``value`` exactly a Z3 integer term (``ArithRef`` or ``IntNumRef`` of sort Int)?"""
-    t = type(value)
-    if t is not z3.ArithRef and t is not z3.IntNumRef:
+def _z3_own(value: object, t: type) -> bool:
+    """Is ``value`` a term of class ``t`` that Z3 itself could have built in its main
+    context? Judged from the instance's own dictionary only (an exact Z3 class has no
+    ``__getattr__`` and no slots), so no Z3 function reads the term: a term of another
+    context (Z3 raises when it meets one of the main context), of a deleted context or
+    without a pointer (Z3 reads freed or no memory: the process crashes) is refused
+    here. A forged pointer inside an exact term of the main context cannot be told
+    from a real one without reading it; symbolic mode trusts the proofs' own terms."""
+    if type(value) is not t:
         return False
-    try:  # z3's own type, but its fields may be forged (no or a wrong ``ast``/``ctx``):
-        # z3's code then raises AttributeError, ctypes.ArgumentError or Z3Exception; any
-        # of them means "not a term" (GEN-1: admitting never raises)
+    fields = vars(value)
+    ctx = fields.get("ctx")
+    return (type(fields.get("ast")) is z3.z3types.Ast and ctx is z3.main_ctx()
+            and type(vars(ctx).get("ctx")) is z3.z3types.ContextObj)
+
+
+def _z3_int(value: object) -> bool:
+    """Is ``value`` exactly a Z3 integer term (``ArithRef`` or ``IntNumRef`` of sort Int)
+    of the main context?"""
+    if not (_z3_own(value, z3.ArithRef) or _z3_own(value, z3.IntNumRef)):
+        return False
+    try:  # a pointer that passed ``_z3_own`` may still name no term of the context:
+        # z3 then raises Z3Exception or ctypes.ArgumentError; either means "not a term"
+        # (GEN-1: admitting never raises)
         return bool(cast(z3.ArithRef, value).is_int())
     except Exception:
         return False
@@ -388,7 +404,7 @@ def _admit_packet(value: object, symbolic: bool) -> object:
 
 
 def _admit_bool(value: object, symbolic: bool) -> object:
-    if type(value) is bool or (symbolic and type(value) is z3.BoolRef):
+    if type(value) is bool or (symbolic and _z3_own(value, z3.BoolRef)):
         return value
     return _REFUSED
 
@@ -417,10 +433,13 @@ def admit(sig: OpSig, args: tuple[object, ...], symbolic: bool = False
       ``(code, jt, jf, k)`` with u16, u8, u8 and u32 values;
     * ``packet``: exactly ``bytes``, at most ``MAX_PACKET`` long.
 
-    With ``symbolic`` (the model, for the proofs) Z3 terms pass too: ``ArithRef`` or
+    With ``symbolic`` (the model inside the proofs' symbolic mode,
+    ``exo.logic.symbolic_mode``) Z3 terms of the main context pass too: ``ArithRef`` or
     ``IntNumRef`` of sort Int for an integer (also inside a ``Cap``), a program or a
-    packet (opaque ids, NET-1), ``BoolRef`` for a bool. Without it (an implementation) a
-    Z3 term is refused like any other foreign value.
+    packet (opaque ids, NET-1), ``BoolRef`` for a bool; a term of any other context, a
+    deleted one included, is refused before Z3 reads it. Without ``symbolic`` (the
+    implementation, and the model outside symbolic mode) a Z3 term is refused like any
+    other foreign value, by its type alone: nothing of it runs.
     """
     if type(args) is not tuple or len(args) != len(sig.args):
         return None

@@ -183,6 +183,12 @@ class SymbolicContext:
 _active: list[SymbolicContext] = []
 
 
+def symbolic_mode() -> bool:
+    """Is model code running inside ``strict_symbolic`` (the proofs' symbolic mode)? Only
+    then do model operations admit Z3 terms as arguments (GEN-1, ``exo.model.ops``)."""
+    return bool(_active)
+
+
 def context() -> SymbolicContext:
     """The innermost active symbolic context (raises if symbolic code runs without one)."""
     if not _active:

@@ -4,7 +4,8 @@ Every operation is ``op(state, *args) -> (new_state, Result)`` (GEN-1). ``transi
 registers it under its name in the shared interface and adds the one check Python values
 need before any logic runs (GEN-1, ``exo.interface.admit``, shared with the
 implementation): an argument that is not exactly of its kind gives INVALID_ARGUMENT, and
-the project's enum members are handed on as plain ints.
+the project's enum members are handed on as plain ints. Z3 terms are a kind only inside
+the proofs' symbolic mode.
 ``finish`` implements GEN-2: with any status but OK, the old state is returned unchanged.
 """
 
@@ -26,7 +27,7 @@ from exo.interface import (
     admit,
     null_value,
 )
-from exo.logic import And, BoolV, If, IntV, Or, in_range
+from exo.logic import And, BoolV, If, IntV, Or, in_range, symbolic_mode
 from exo.model.state import State
 
 Transition: TypeAlias = Callable[..., tuple[State, Result]]
@@ -37,16 +38,19 @@ REGISTRY: dict[str, Transition] = {}
 
 def transition(name: str) -> Callable[[Transition], Transition]:
     """GEN-1: declare the model's transition for the interface operation ``name``. Before
-    any logic runs, ``admit`` checks the arguments by exact type (Z3 terms included, for
-    the proofs): anything it refuses — a subclass, a look-alike, a wrong count — gives
-    INVALID_ARGUMENT with the null value and the state passed in, never an exception."""
+    any logic runs, ``admit`` checks the arguments by exact type: anything it refuses — a
+    subclass, a look-alike, a wrong count — gives INVALID_ARGUMENT with the null value
+    and the state passed in, never an exception. Z3 terms are admitted only in the
+    proofs' symbolic mode (``exo.logic.strict_symbolic``); called anywhere else, the
+    model refuses a Z3 term by its type, as the implementation does, without reading it
+    (a term of a deleted context would crash the process the moment Z3 read it)."""
     sig: OpSig = OPERATIONS[name]
     invalid = Result(Status.INVALID_ARGUMENT, null_value(sig))
 
     def deco(fn: Transition) -> Transition:
         @functools.wraps(fn)
         def op(state: State, *args: Any) -> tuple[State, Result]:
-            plain = admit(sig, args, symbolic=True)
+            plain = admit(sig, args, symbolic=symbolic_mode())
             if plain is None:  # a fact about Python types, never about model values
                 return state, invalid
             return fn(state, *plain)
