@@ -7,8 +7,9 @@ to its backing store (the words read through its own mapping), and deallocates i
 before the deadline (REV-2). The page leaves the page table, so the next touch faults
 and pages the data back in. A library that ignores requests meets the abort protocol
 (REV-3): the kernel takes the named page by force, its bindings are broken, and the loss
-is recorded in the repossession vector (``repo_page``). ``repair`` reads that vector and
-drops the lost pages from the table.
+is recorded in the repossession vector (``repo_page``). ``repair`` reads that vector,
+and the generations of the pages its table maps, and drops the lost pages from the table,
+as often as a page is lost.
 """
 
 from __future__ import annotations
@@ -26,8 +27,7 @@ class Pager:
         self.proc = proc
         self.backing: dict[int, list[int]] = {}
         self.released: list[tuple[int, bool]] = []  # (virtual page, was dirty)
-        self.lost: list[int] = []  # virtual pages the abort protocol took
-        self._repaired: set[int] = set()  # physical pages already dropped
+        self.lost: list[int] = []  # virtual pages the abort protocol took, each time
         proc.page_in = self.page_in
 
     def pending(self) -> bool:
@@ -67,16 +67,22 @@ class Pager:
         return True
 
     def repair(self) -> list[int]:
-        """REV-3/REV-4: the pages the repossession vector says were taken, dropped from
-        the page table (their contents are gone). The virtual pages lost."""
+        """REV-3/REV-4: drop from the page table every entry whose page was taken (its
+        contents are gone); the next touch pages a fresh one in. An entry is lost when
+        the repossession vector records its page as taken from this environment and the
+        environment does not own it, or when its capability has gone stale (the page's
+        generation moved on: the page was taken and, before this repair, allocated again,
+        which clears the record, MEM-1). Both are read from the kernel's state each
+        time, so a page lost again after it came back is dropped again, however often.
+        The virtual pages lost, in table order."""
         p = self.proc
         s = p.machine.state()
         lost = []
         for vpage, pte in list(p.table.entries()):
-            taken = s.get("repo_page", (p.env, pte.page)) and pte.page not in self._repaired
-            if taken and s.get("owner", pte.page) != p.env:
+            taken = s.get("repo_page", (p.env, pte.page)) and s.get("owner", pte.page) != p.env
+            stale = pte.cap.gen != s.get("gen", pte.page)
+            if taken or stale:
                 p.table.remove(vpage)
-                self._repaired.add(pte.page)
                 lost.append(vpage)
         self.lost += lost
         return lost
