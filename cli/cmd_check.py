@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.markup import escape
 
 from exo.cli.common import (
     EXIT_FAIL,
@@ -23,7 +22,7 @@ from exo.cli.common import (
     parse_config,
 )
 from exo.cli.console import console as _console
-from exo.cli.console import print_table, progress
+from exo.cli.console import outside, print_table, progress, visible
 from exo.interface import Config
 
 if TYPE_CHECKING:
@@ -161,6 +160,8 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
                                    workload=workload, filters=filters)
             except ValueError as exc:
                 fail_usage(str(exc))
+        if recorded is not None:
+            report.mode = "replay-search"
         if workload is not None:
             from exo.kit.exos import RUNS
 
@@ -197,35 +198,33 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
             repro = write_reproduction(repro_out, impl_spec, report.config, report.trace,
                                        report.failure, seed, report.fields)
         except (ValueError, OSError) as exc:
-            console.print(f"(no reproduction file: {exc})", markup=False)
+            console.print(f"(no reproduction file: {visible(str(exc))})", markup=False)
     if json_out is not None:
-        out = {"conformant": report.passed and report.complete, "verdict": report.verdict,
-               "found_by": report.found_by or None, "missing": report.missing,
-               "ops": sorted(ops) if ops is not None else None, "filters": filters,
-               "examples": examples, "steps": steps,
-               "seed": seed, "error": report.error, "program": report.program,
-               "reproduction": str(repro) if repro else None,
-               "coverage": cov.as_json() if cov is not None else None}
-        json_out.write_text(json.dumps(out, indent=2) + "\n")
+        _write_json(json_out, report, recorded, repro)
+    scope = f"; {report.scope()}" if report.scope() else ""
     if report.passed and not report.complete and recorded is None:
-        console.print(f"[yellow]incomplete: no difference found in {examples} examples x "
-                      f"{steps} steps (seed {seed}), but {len(report.missing)} reachable "
-                      "cells of the run's scope were never exercised (listed above): "
-                      "not a conformance verdict[/yellow]")
+        console.print(f"[yellow]incomplete: no difference found in {report.budget()}{scope}, "
+                      f"but {len(report.missing)} reachable cells of the run's scope were "
+                      "never exercised (listed above): not a conformance verdict[/yellow]")
         sys.exit(EXIT_INCOMPLETE)
     if report.passed:
         if recorded is not None:
-            console.print(f"[green]the recorded failure is gone: {escape(recorded.error)}[/green]")
+            ran = (f"replayed {report.replayed} recorded calls" if report.mode == "replay"
+                   else f"ran the recorded seeded search again ({report.budget()})")
+            console.print(f"[green]{ran}{scope}: no difference; the "
+                          f"recorded failure is gone (it was: {outside(recorded.error)})"
+                          "[/green]")
+            console.print("not a conformance verdict: a replay runs one recorded failure "
+                          "again (run exo check without --replay for one)", markup=False)
             return
-        console.print(f"[green]conformant: {examples} examples x {steps} steps "
-                      f"(seed {seed})[/green]")
+        console.print(f"[green]conformant: {report.budget()}{scope}[/green]")
         return
     finder = "the witness sweep" if report.found_by == "sweep" else "the seeded search"
-    console.print(f"[red]not conformant (found by {finder}): {escape(report.error)}[/red]",
-                  markup=True)
-    console.print(report.text().split("\n\n", 1)[1], markup=False)
+    console.print(f"[red]not conformant (found by {finder}): {outside(report.error)}[/red]")
+    console.print(visible(report.text().split("\n\n", 1)[1], block=True), markup=False)
     if repro is not None:
-        console.print(f"reproduction: {repro}  (run: python -m pytest {repro})", markup=False)
+        shown = visible(str(repro))
+        console.print(f"reproduction: {shown}  (run: python -m pytest {shown})", markup=False)
     _record_failure(console, impl_spec, report, seed, steps, examples, cfg is not None, ops,
                     filters)
     console.print(f"seed {seed}; run it again after a fix: exo check --replay", markup=False)
@@ -263,9 +262,10 @@ def _replay_recorded(console: Any, factory: Any, recorded: LastFailure) -> Any:
     fields = fields_for(ops) if ops is not None else None
     when = time.strftime("%Y-%m-%d %H:%M", time.localtime(recorded.when))
     console.print(f"replaying the failure recorded {when}: {len(recorded.calls)} calls, "
-                  f"{recorded.cfg!r}\n  it was: {recorded.error}", markup=False)
-    report = CheckReport(passed=True, examples=1, steps=len(recorded.calls),
-                         config=recorded.cfg, fields=fields)
+                  f"{recorded.cfg!r}\n  it was: {visible(recorded.error)}", markup=False)
+    report = CheckReport(passed=True, examples=0, steps=0, config=recorded.cfg,
+                         fields=fields, mode="replay", replayed=len(recorded.calls),
+                         ops=ops, filters=recorded.filters, configs=[recorded.cfg])
     try:
         failure = replay(factory, recorded.cfg, list(recorded.calls), fields)
         if failure is not None:
@@ -296,7 +296,28 @@ def _record_failure(console: Any, impl_spec: str, report: Any, seed: int | None,
     try:
         lastfailure.save(record)
     except (OSError, ValueError) as exc:
-        console.print(f"(the failure is not kept for --replay: {exc})", markup=False)
+        console.print(f"(the failure is not kept for --replay: {visible(str(exc))})",
+                      markup=False)
+
+
+def _write_json(path: Path, report: Any, recorded: LastFailure | None,
+                repro: Path | None) -> None:
+    """``--json``: the report (``CheckReport.as_json``: the mode, the budget or the calls
+    replayed, the scope), the recorded failure a replay ran, and the reproduction file.
+    Text from outside is written as it is shown (``visible``)."""
+    out = report.as_json()
+    out["error"] = visible(report.error)
+    out["program"] = visible(report.program, block=True)
+    if recorded is not None:
+        out["recorded"] = {"impl": visible(recorded.impl), "error": visible(recorded.error),
+                           "when": recorded.when, "calls": len(recorded.calls or ()),
+                           "examples": recorded.examples, "steps": recorded.steps,
+                           "seed": recorded.seed}
+    out["reproduction"] = visible(str(repro)) if repro else None
+    try:
+        path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        fail_usage(f"--json: cannot write {path}: {exc.strerror or exc}")
 
 
 def _unreachable_at(cfg: Config, cells: list[str]) -> frozenset[str]:

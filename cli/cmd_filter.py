@@ -13,6 +13,7 @@ from exo.cli.common import (
     EXIT_UNDECIDED,
     fail_usage,
 )
+from exo.cli.console import visible
 
 
 @click.group("filter")
@@ -78,10 +79,10 @@ def filter_verify(prog: str) -> None:
     program = _program(prog)
     problems = filters.verify(program)
     if not problems:
-        click.echo(f"{prog}: accepted ({len(program)} instructions)")
+        click.echo(f"{visible(prog)}: accepted ({len(program)} instructions)")
         return
     for p in problems:
-        click.echo(f"{prog}: {p}")
+        click.echo(f"{visible(prog)}: {visible(str(p))}")
     sys.exit(EXIT_FAIL)
 
 
@@ -142,6 +143,6 @@ def filter_equiv(a: str, b: str) -> None:
     if isinstance(pkt, filters.Undecided):
         click.echo(str(pkt))
         sys.exit(EXIT_UNDECIDED)
-    click.echo(f"differ on {pkt.hex()}: {a} returns {filters.evaluate(pa, pkt)}, "
-               f"{b} returns {filters.evaluate(pb, pkt)}")
+    click.echo(f"differ on {pkt.hex()}: {visible(a)} returns {filters.evaluate(pa, pkt)}, "
+               f"{visible(b)} returns {filters.evaluate(pb, pkt)}")
     sys.exit(EXIT_FAIL)

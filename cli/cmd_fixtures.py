@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from exo.cli.common import (
     load_implementation,
 )
 from exo.cli.console import console as _console
-from exo.cli.console import print_table, progress
+from exo.cli.console import outside, print_table, progress, visible
 
 
 @click.group("fixtures")
@@ -81,7 +82,7 @@ def fixtures_build_cmd(directory: Path, seed: int, extra: int, generated: int,
         fail_usage(f"cannot write {directory}: {exc.strerror or exc}")
     rows = [[c, str(n)] for c, n in index["fixtures_per_clause"].items()]
     print_table(_console(), f"{len(index['fixtures'])} fixtures, {len(index['cells'])} "
-                f"coverage cells, in {directory}", ("clause", "fixtures"), rows)
+                f"coverage cells, in {outside(str(directory))}", ("clause", "fixtures"), rows)
     if index["left_out"]:
         _console().print(f"{index['left_out']} programs made no call of the chosen "
                          "operations and were left out", markup=False)
@@ -143,13 +144,21 @@ def fixtures_run_cmd(directory: Path, impl_spec: str, impl_cmd: str | None,
         fail_usage(str(exc))
     if not outcomes:
         fail_usage(f"no fixture name contains {keyword!r}")
-    rows = [[o.name, "passed" if o.passed else "FAILED", str(o.steps), f"{o.seconds:.2f}s",
-             o.detail] for o in outcomes]
+    # a fixture's name and a kernel's words are text from outside: the table and the
+    # JUnit file show them the same way, control characters as escapes (XML 1.0 allows
+    # none but tab and newline, so the file always parses)
+    shown = [dataclasses.replace(o, name=visible(o.name), detail=visible(o.detail))
+             for o in outcomes]
+    rows = [[outside(o.name), "passed" if o.passed else "FAILED", str(o.steps),
+             f"{o.seconds:.2f}s", outside(o.detail)] for o in shown]
     failed = sum(not o.passed for o in outcomes)
     print_table(_console(), f"fixtures: {len(outcomes) - failed} of {len(outcomes)} passed",
                 ("fixture", "result", "steps", "time", "detail"), rows)
     if junit_out is not None:
-        junit_out.write_text(fixtures.junit(outcomes) + "\n")
+        try:
+            junit_out.write_text(fixtures.junit(shown) + "\n", encoding="utf-8")
+        except OSError as exc:
+            fail_usage(f"cannot write {junit_out}: {exc.strerror or exc}")
     if failed:
         sys.exit(EXIT_FAIL)
 

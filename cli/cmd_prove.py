@@ -3,6 +3,7 @@ counterexample on the executable model."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from exo.cli.common import (
     fail_usage,
 )
 from exo.cli.console import console as _console
-from exo.cli.console import print_table, progress
+from exo.cli.console import outside, print_table, progress, visible
 
 
 @click.command("prove")
@@ -93,8 +94,13 @@ def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
         except OSError as exc:
             fail_usage(f"cannot write {path}: {exc.strerror}")
         manifest = runner.load_manifest(path)
-        console.print(f"manifest written: {path}")
-    mismatches = runner.compare(results, manifest, complete=not pattern)
+        console.print(f"manifest written: {outside(str(path))}")
+    # a manifest's names and a prover's messages are text from outside: the table, the
+    # lines below, --json and --junit show them the same way, control characters as
+    # escapes (XML 1.0 allows none but tab and newline, so the JUnit file always parses)
+    mismatches = [runner.Mismatch(visible(m.name), visible(m.problem))
+                  for m in runner.compare(results, manifest, complete=not pattern)]
+    results = [dataclasses.replace(r, detail=visible(r.detail)) for r in results]
     saved: dict[str, Path] = {}
     for r in results:
         if cx.replayable(r.counterexample):
@@ -108,22 +114,23 @@ def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
         if failures_only and r.ok and r.obligation.name not in bad_names:
             continue
         color = "green" if r.ok else "red"
-        rows.append([r.obligation.name, f"[{color}]{r.verdict}[/{color}]",
+        rows.append([outside(r.obligation.name), f"[{color}]{r.verdict}[/{color}]",
                      f"{r.seconds:.2f}s", f"{r.rlimit:,}"])
     if rows or not failures_only:
         print_table(console, f"exo prove: {len(results)} obligations",
                     ("obligation", "status", "time", "rlimit"), rows)
     for r in results:
         if not r.ok:
-            console.print(f"[red]{r.obligation.name}: {r.verdict}[/red] {r.detail}")
+            console.print(f"[red]{outside(r.obligation.name)}: {r.verdict}[/red] "
+                          f"{outside(r.detail)}")
             if cx.replayable(r.counterexample):
                 for line in cx.render(r.counterexample):
-                    console.print("    " + line, markup=False)
+                    console.print("    " + visible(line), markup=False)
                 if r.obligation.name in saved:
-                    console.print(f"    saved: {saved[r.obligation.name]}  "
-                                  f"(exo replay {saved[r.obligation.name]})")
+                    where = visible(str(saved[r.obligation.name]))
+                    console.print(f"    saved: {where}  (exo replay {where})", markup=False)
     for m in mismatches:
-        console.print(f"[red]manifest: {m.name}: {m.problem}[/red]")
+        console.print(f"[red]manifest: {outside(m.name)}: {outside(m.problem)}[/red]")
     reports: list[tuple[Path | None, Callable[[], str]]] = [
         (json_out, lambda: json.dumps(runner.results_json(results, mismatches), indent=1)),
         (junit_out, lambda: runner.junit_xml(results, mismatches)),
@@ -163,7 +170,7 @@ def replay_cmd(file: Path) -> None:
         record, lines = cx.replay_file(file)
     except cx.ReplayError as exc:
         fail_usage(str(exc))
-    for line in lines:
-        click.echo(line)
+    for line in lines:  # the file's text included: control characters as escapes
+        click.echo(visible(line, block=True))
     if record["violations"]:
         sys.exit(EXIT_FAIL)

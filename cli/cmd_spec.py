@@ -10,7 +10,7 @@ from exo.cli.common import (
     fail_usage,
 )
 from exo.cli.console import console as _console
-from exo.cli.console import print_table
+from exo.cli.console import outside, print_table, visible
 
 
 @click.command("spec")
@@ -41,13 +41,14 @@ def spec_cmd(prefix: str, as_json: bool, conjuncts: bool) -> None:
         _print_conjuncts([c.id for c in clauses], as_json)
         return
     if as_json:
-        rows = [{"id": c.id, "title": c.title, "file": f"spec/{c.file}", "line": c.line,
-                 "model": c.homes} for c in clauses]
+        rows = [{"id": visible(c.id), "title": visible(c.title), "file": f"spec/{c.file}",
+                 "line": c.line, "model": c.homes} for c in clauses]
         click.echo(json.dumps(rows, indent=2))
         return
-    cells = [[c.id, c.title, f"spec/{c.file}:{c.line}",
-             "\n".join(h.removeprefix("exo.") for h in c.homes) or "[red]nowhere[/red]"]
-             for c in clauses]
+    # the spec's files are text the model reads: shown as written, never as markup
+    cells = [[outside(c.id), outside(c.title), outside(f"spec/{c.file}:{c.line}"),
+             outside("\n".join(h.removeprefix("exo.") for h in c.homes), block=True)
+             or "[red]nowhere[/red]"] for c in clauses]
     print_table(_console(), f"Exo spec: {len(clauses)} clauses",
                 ("id", "title", "spec", "lives in"), cells)
 
@@ -60,7 +61,7 @@ def _print_conjuncts(ids: list[str], as_json: bool) -> None:
     if as_json:
         rows = [{"id": i, "conjuncts": [
             {"name": c.name, "op": c.op, "fields": list(c.fields),
-             "sentences": [x.sentence for x in c.cites if x.clause == i]}
+             "sentences": [visible(x.sentence) for x in c.cites if x.clause == i]}
             for c in by_clause.get(i, [])]} for i in ids]
         click.echo(json.dumps(rows, indent=2))
         return
@@ -68,6 +69,7 @@ def _print_conjuncts(ids: list[str], as_json: bool) -> None:
     for i in ids:
         for c in by_clause.get(i, []):
             said = " / ".join(x.sentence for x in c.cites if x.clause == i)
-            cells.append([i, c.name, said if len(said) <= 90 else said[:87] + "..."])
+            said = said if len(said) <= 90 else said[:87] + "..."
+            cells.append([outside(i), outside(c.name), outside(said)])
     print_table(_console(), f"Exo spec: {len(cells)} conjuncts of the declarative text",
                 ("clause", "conjunct", "sentence"), cells)

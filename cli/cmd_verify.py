@@ -18,7 +18,7 @@ from exo.cli.common import (
     fail_usage,
 )
 from exo.cli.console import console as _console
-from exo.cli.console import print_table, progress
+from exo.cli.console import outside, print_table, progress, visible
 from exo.interface import Config
 
 
@@ -65,7 +65,9 @@ def verify_cmd(steps: int, seed: int, no_proofs: bool, jobs: int | None,
         t0 = time.perf_counter()
         with progress(name, total) as task:
             passed, detail = fn(task.update)
-        checks.append(Check(name, passed, detail, time.perf_counter() - t0))
+        # a detail may quote an exception's message or a file: shown (and in --json)
+        # with control characters as escapes
+        checks.append(Check(name, passed, visible(detail), time.perf_counter() - t0))
 
     from exo.cli import verification as v
 
@@ -92,8 +94,8 @@ def verify_cmd(steps: int, seed: int, no_proofs: bool, jobs: int | None,
 
         record("proofs", proofs, len(obs))
 
-    rows = [[c.name, "[green]passed[/green]" if c.passed else "[red]FAILED[/red]", c.detail,
-             f"{c.seconds:.1f}s"] for c in checks]
+    rows = [[c.name, "[green]passed[/green]" if c.passed else "[red]FAILED[/red]",
+             outside(c.detail), f"{c.seconds:.1f}s"] for c in checks]
     print_table(console, "exo verify", ("check", "result", "detail", "time"), rows)
     failed = [c for c in checks if not c.passed]
     if json_out is not None:

@@ -5,6 +5,7 @@ a ``CheckReport``."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from hypothesis.internal.constants_ast import Constants
 from hypothesis.reporting import with_reporter
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
-from exo.interface import Config
+from exo.interface import OPERATIONS, Config
 from exo.kit.bringup import fields_for
 from exo.kit.configs import KIT_CONFIGS, spread
 from exo.kit.coverage import UNREACHABLE, Coverage
@@ -33,16 +34,25 @@ from exo.kit.replay import minimize, replay
 from exo.kit.text import describe, message_line
 from exo.kit.witnesses import reach, sweep
 
-__all__ = ["SHRINK_EXAMPLES", "CheckReport", "counted_time", "repeatable", "run_check"]
+__all__ = ["MODES", "SHRINK_EXAMPLES", "CheckReport", "counted_time", "repeatable",
+           "run_check"]
+
+MODES = ("generated", "replay", "replay-search")
+"""What a ``CheckReport`` reports on: ``generated``, a ``run_check`` (the witness sweep,
+then ``examples`` generated programs of up to ``steps`` steps); ``replay``, the recorded
+calls of a failure run once again (``replayed`` calls, nothing generated); and
+``replay-search``, a recorded failure's seeded search run again with its budget. Only a
+generated run can be called conformant."""
 
 
 @dataclass
 class CheckReport:
-    """What ``run_check`` found: passed, or the shrunk failing program and why."""
+    """What ``run_check`` found: passed, or the shrunk failing program and why; and what
+    was run (``mode``, the budget, the scope), so that a verdict never claims more."""
 
     passed: bool
-    examples: int
-    steps: int
+    examples: int  # programs the run was to generate (0 for a replay of calls)
+    steps: int  # steps per generated program (0 for a replay of calls)
     program: str = ""
     error: str = ""
     runs: int = 0
@@ -55,6 +65,14 @@ class CheckReport:
     seconds_to_shrink: float | None = None  # from then to the verdict (shrink, minimize)
     found_by: str = ""  # a failure's finder: "sweep" (the witness programs) or "search"
     missing: list[str] = field(default_factory=list)  # reachable cells of the scope not hit
+    mode: str = "generated"  # one of MODES
+    seed: int | None = None  # the seed the programs were generated from
+    ops: frozenset[str] | None = None  # the operations called (--ops); None: all of them
+    filters: str = DEFAULT  # the filter profile (exo.kit.profiles)
+    configs: list[Config] = field(default_factory=list)  # the sizes run (or replayed)
+    shares: list[int] = field(default_factory=list)  # examples due per configuration
+    ran: list[int] = field(default_factory=list)  # programs started per configuration
+    replayed: int = 0  # mode "replay": how many recorded calls were run again
 
     @property
     def complete(self) -> bool:
@@ -62,20 +80,102 @@ class CheckReport:
         return not self.missing
 
     @property
+    def conformant(self) -> bool | None:
+        """True for a generated run that found no difference and exercised every
+        reachable cell of its scope; False for one that did not; None for a replay,
+        which runs a recorded failure again and is no conformance verdict."""
+        if self.mode != "generated":
+            return None
+        return self.passed and self.complete
+
+    @property
     def verdict(self) -> str:
         """``conformant``, ``incomplete`` (no difference found, but a reachable cell of
-        the scope was never exercised: not a conformance claim) or ``not conformant``."""
+        the scope was never exercised: not a conformance claim), ``not conformant``, or
+        for a replay ``no difference`` (the recorded failure did not happen again)."""
         if not self.passed:
             return "not conformant"
+        if self.mode != "generated":
+            return "no difference"
         return "conformant" if self.complete else "incomplete"
 
+    @property
+    def excluded_ops(self) -> list[str]:
+        """The operations a run restricted by ``ops`` never called (sorted)."""
+        return sorted(set(OPERATIONS) - self.ops) if self.ops is not None else []
+
+    def budget(self) -> str:
+        """What was run, in words: ``5 examples x 10 steps (seed 7) over 3
+        configurations`` (and how many programs were started, if not as many) or ``12
+        recorded calls replayed``."""
+        if self.mode == "replay":
+            return f"{self.replayed} recorded calls replayed"
+        seed = f" (seed {self.seed})" if self.seed is not None else ""
+        sizes = len(self.configs)
+        over = (f" over {sizes} configuration{'s' if sizes != 1 else ''}" if sizes else "")
+        started = (f", {self.runs} programs started" if self.passed and self.configs
+                   and self.runs != self.examples else "")
+        return f"{self.examples} examples x {self.steps} steps{seed}{over}{started}"
+
+    def scope(self) -> str:
+        """The restrictions of the run, in words ("" for none): the operations left out
+        by ``ops`` and the filter profile if it is not the default."""
+        parts = []
+        if self.ops is not None:
+            parts.append(f"only {len(self.ops)} of {len(OPERATIONS)} operations called "
+                         f"(--ops; excluded: {', '.join(self.excluded_ops) or 'none'}) and "
+                         "only the fields they change compared")
+        if self.filters != DEFAULT:
+            outside = len(OUTSIDE.get(self.filters, frozenset()))
+            parts.append(f"filter profile {self.filters} ({outside} cells outside it)")
+        return "; ".join(parts)
+
+    def as_json(self) -> dict[str, Any]:
+        """The report as ``exo check --json`` writes it: the verdict, what was run (the
+        mode; the budget of a generated run or the number of calls replayed) and the
+        scope (the operations included and excluded, the filter profile, the sizes).
+        ``examples`` and ``steps`` are given only for what generated programs."""
+        generated = self.mode != "replay"
+        return {
+            "mode": self.mode,
+            "conformant": self.conformant,
+            "verdict": self.verdict,
+            "examples": self.examples if generated else None,
+            "steps": self.steps if generated else None,
+            "seed": self.seed if generated else None,
+            "budget": {"examples": self.examples, "steps": self.steps, "seed": self.seed,
+                       "programs_run": self.runs,
+                       "configs": [{"config": _config_json(c), "examples": share,
+                                    "programs_run": ran} for c, share, ran in
+                                   zip(self.configs, self.shares, self.ran, strict=False)]}
+            if generated else None,
+            "replay": {"calls": self.replayed,
+                       "configs": [_config_json(c) for c in self.configs]}
+            if self.mode == "replay" else None,
+            "ops": None if self.ops is None else {"included": sorted(self.ops),
+                                                  "excluded": self.excluded_ops},
+            "filters": self.filters,
+            "outside_filters": sorted(OUTSIDE.get(self.filters, frozenset())),
+            "found_by": self.found_by or None,
+            "missing": self.missing,
+            "error": self.error,
+            "program": self.program,
+            "coverage": self.coverage.as_json() if self.coverage is not None else None,
+        }
+
     def text(self) -> str:
+        scope = f"; {self.scope()}" if self.scope() else ""
+        if self.passed and self.mode == "replay":
+            return (f"no difference: {self.budget()}{scope} (not a conformance verdict: "
+                    "nothing was generated)")
         if self.passed and not self.complete:
-            return (f"incomplete: {self.examples} examples x {self.steps} steps found no "
-                    f"difference, but {len(self.missing)} reachable cells of the run's "
-                    f"scope were never exercised: {', '.join(self.missing)}")
+            return (f"incomplete: {self.budget()} found no difference{scope}, but "
+                    f"{len(self.missing)} reachable cells of the run's scope were never "
+                    f"exercised: {', '.join(self.missing)}")
+        if self.passed and self.mode != "generated":
+            return f"no difference: {self.budget()}{scope} (the recorded search again)"
         if self.passed:
-            return f"conformant: {self.examples} examples x {self.steps} steps"
+            return f"conformant: {self.budget()}{scope}"
         out = f"NOT conformant: {self.error}\n\nshrunk failing program:\n{self.program}"
         if self.trace is not None and self.failure is not None:
             calls = "\n".join(f"  {describe(n, a)}" for n, a in self.trace)
@@ -160,7 +260,9 @@ def run_check(
     if ops is not None:  # what the operations reach: the witness programs cut to them
         reached = reach(ops, tuple(configs), filters)
         coverage.beyond = frozenset(c.id for c in coverage.in_scope() if c.id not in reached)
-    report = CheckReport(passed=True, examples=examples, steps=steps, coverage=coverage)
+    report = CheckReport(passed=True, examples=examples, steps=steps, coverage=coverage,
+                         seed=seed, ops=ops, filters=filters, configs=list(configs),
+                         shares=list(shares), ran=[0] * len(configs))
     count = [0]
 
     def started() -> None:
@@ -174,16 +276,19 @@ def run_check(
         if _swept(factory, configs, report, failed_at, ops, filters):
             _timed(report, start, failed_at)
             return report
-        for c, share in zip(configs, shares, strict=True):
+        for i, (c, share) in enumerate(zip(configs, shares, strict=True)):
             if share == 0:
                 continue
+            before = count[0]
             base = lockstep_machine(factory, c, ops, workload, filters)
             traces: list[list[Step]] = []
             machine = type(base.__name__, (base,), {"on_start": staticmethod(started),
                                                     "coverage": coverage, "traces": traces,
                                                     "failed_at": failed_at})
             report.config = c
-            if not _run_machine(machine, share, steps, derandomize, report):
+            passed = _run_machine(machine, share, steps, derandomize, report)
+            report.ran[i] = count[0] - before
+            if not passed:
                 if traces:
                     _minimized(factory, c, traces[-1], report,
                                fields_for(ops) if ops is not None else None)
@@ -339,6 +444,10 @@ def _program_text(lines: list[object], exc: BaseException) -> str:
     if text:
         return "\n".join(text)
     return "".join(traceback.format_exception_only(type(exc), exc)).strip()
+
+
+def _config_json(cfg: Config) -> dict[str, int]:
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
 
 
 def _name(factory: Any) -> str:
