@@ -676,6 +676,9 @@ class _Filter:
 
 Installed = list[tuple[int, int, Program]]
 """The installed filters as (slot, owner, program), in slot order."""
+MergeCheck = Callable[[str, dict[int, str], dict[int, int]], "str | None"]
+"""FLT-8 by parts: the merged module, each slot's part, the owners: None when the merged
+module decides exactly what its parts decide (``exo.proofs.demux_merge.merge_problem``)."""
 Checker = Callable[[str, Installed], object]
 """FLT-8: checks generated source against the filters it was made from; returns None when
 the source is proved equal to the reference, else a finding (its ``str`` is the report)."""
@@ -705,8 +708,11 @@ class Demux:
 
     def __init__(self, check: Checker | None = None,
                  table: Callable[[], Installed] | None = None,
-                 declarative: Recognizer | None = None) -> None:
+                 declarative: Recognizer | None = None,
+                 merge: MergeCheck | None = None) -> None:
         self._declarative_form = declarative
+        self._merge = merge
+        self._parts: dict[tuple[int, int, Program], str] = {}
         self._filters: dict[int, _Filter] = {}
         self._table = table
         self._plain: Installed = []
@@ -806,18 +812,63 @@ class Demux:
         self._classify = self._interpret  # until proved, and for good if not
         try:
             source = self._source = self._generate()
-            key = (source, tuple(self.installed()))
-            if key not in self._verdicts:
-                if len(self._verdicts) >= 256:
-                    self._verdicts.clear()
-                finding = self._check(source, self.installed())
-                self._verdicts[key] = None if finding is None else str(finding)
-            self.fallback_reason = self._verdicts[key]
+            reason = self._by_parts(source) if self._merge is not None else "whole"
+            if reason is not None:  # the whole module, proved at once
+                reason = self._verdict(source, self._plain)
+            self.fallback_reason = reason
             if self.fallback_reason is None:
                 self._classify = self._compile(source)
         except Exception as e:  # any failure of generation or checker: not proved
             self.fallback_reason = f"FLT-8: not proved ({type(e).__name__}: {e})"
             self._classify = self._interpret
+
+    def _verdict(self, source: str, filters: Installed) -> str | None:
+        """The checker's finding on ``source`` against ``filters`` (None: proved), cached
+        per text and filters."""
+        key = (source, tuple(filters))
+        if key not in self._verdicts:
+            if len(self._verdicts) >= 4096:
+                self._verdicts.clear()
+            assert self._check is not None
+            finding = self._check(source, list(filters))
+            self._verdicts[key] = None if finding is None else str(finding)
+        return self._verdicts[key]
+
+    def part_source(self, slot: int) -> str:
+        """FLT-8: the module this generator makes from the filter in ``slot`` alone, in
+        that slot (its *part*; cached per slot, owner and program)."""
+        flt = self._filters[slot]
+        key = (slot, flt.owner, flt.program)
+        part = self._parts.get(key)
+        if part is None:
+            if len(self._parts) >= 8192:
+                self._parts.clear()
+            alone = Demux(declarative=self._declarative_form)
+            alone._decomposed = self._decomposed
+            alone._filters = {slot: flt}
+            part = self._parts[key] = alone._generate()
+        return part
+
+    def _by_parts(self, source: str) -> str | None:
+        """FLT-8 by parts: each filter's part proved against the table's entry for its
+        slot (once per program: what an install pays for its own filter), then the merged
+        module checked, with no solver, to decide exactly what the parts decide
+        (``merge``). None when both hold; else why not (the caller then proves the whole
+        module)."""
+        assert self._merge is not None
+        table = {slot: (slot, owner, prog) for slot, owner, prog in self._plain}
+        if sorted(table) != sorted(self._filters):
+            return "the filter table and the demux hold other slots"
+        parts = {}
+        for slot in sorted(self._filters):
+            part = parts[slot] = self.part_source(slot)
+            finding = self._verdict(part, [table[slot]])
+            if finding is not None:
+                return finding
+        try:
+            return self._merge(source, parts, {s: o for s, o, _ in table.values()})
+        except Exception as e:  # outside the subset the merge check reads: not shown
+            return f"FLT-8: the merge was not checked ({type(e).__name__}: {e})"
 
     def _generate(self) -> str:
         root = _Node()

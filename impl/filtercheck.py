@@ -20,9 +20,10 @@ from __future__ import annotations
 from exo.model.dfilter import program_overlap, recognized
 from exo.model.filters import Overlap, Undecided, overlap, verify
 from exo.proofs.demux import check_source
+from exo.proofs.demux_merge import merge_problem
 
-__all__ = ["Overlap", "Undecided", "check_source", "declarative_form", "overlap",
-           "program_overlap", "verify"]
+__all__ = ["Overlap", "Undecided", "check_source", "declarative_form", "merge_problem",
+           "overlap", "program_overlap", "verify"]
 
 
 def declarative_form(program: tuple[tuple[int, int, int, int], ...]

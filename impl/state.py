@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from exo.impl.demux import Demux
-from exo.impl.filtercheck import check_source, declarative_form
+from exo.impl.filtercheck import check_source, declarative_form, merge_problem
 from exo.interface import FREE, NO_ENTRY, NUM_VECTORS, Config
 
 
@@ -153,7 +153,8 @@ class KernelState:
         # interpreted. packet_arrive never runs the check.
         # A recognized program is merged as its FLT-9 DFilter (the same check covers it).
         self.demux = Demux(check=self.check_demux if check_demux else None,
-                           table=self.filter_table, declarative=declarative_form)
+                           table=self.filter_table, declarative=declarative_form,
+                           merge=merge_problem)
         self.rx_head = [0] * E
         self.rx_count = [0] * E
         self.rx_pkt = [[b""] * cfg.ring_size for _ in range(E)]
@@ -165,12 +166,15 @@ class KernelState:
         return [(j, self.filter_owner[j], self.filter_code[j])
                 for j in range(self.cfg.n_filters) if self.filter_valid[j]]
 
-    def check_demux(self, source: str, _installed: object) -> object:
-        """FLT-8: ``source`` against the kernel's own filter table — not against the
-        demux's copy of it, so a demux that mangles a program when it is added is
-        caught too — within ``CHECK_RLIMIT``. None if proved, else the finding (an
-        exception here is a failed check too: the demux falls back)."""
-        return check_source(source, self.filter_table())
+    def check_demux(self, source: str,
+                    filters: list[tuple[int, int, tuple[tuple[int, int, int, int], ...]]]
+                    ) -> object:
+        """FLT-8: ``source`` against ``filters``, which the demux takes from the kernel's
+        own filter table (``table``) — not from its copy of it, so a demux that mangles a
+        program when it is added is caught too: the whole table, or one slot's entry for
+        that filter's part — within ``CHECK_RLIMIT``. None if proved, else the finding
+        (an exception here is a failed check too: the demux falls back)."""
+        return check_source(source, filters)
 
     # ------------------------------------------------------------------ small predicates
 
