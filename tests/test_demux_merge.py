@@ -95,7 +95,8 @@ MUTATIONS: list[tuple[str, str, str]] = [
     ("a division in a field", "v0 = (p[12] << 8 | p[13])", "v0 = (p[12] << 8 | p[13]) // 1"),
     ("an unknown call", "v0 = (p[12] << 8 | p[13])", "v0 = int(p[12] << 8 | p[13])"),
     ("a per-filter function changed", "if X == 0: return 0", "pass"),
-    ("a fallback filter called in another slot", "_f7(p):\n        b = 7", "_f7(p):\n        b = 6"),
+    ("a fallback filter called in another slot", "_f7(p):\n        b = 7",
+     "_f7(p):\n        b = 6"),
 ]
 
 
@@ -142,7 +143,7 @@ def test_a_change_proves_only_its_own_filter(monkeypatch: pytest.MonkeyPatch) ->
     each run the solver on one part — its own filter's — and never on the merged
     module; the merged module is used (proved by parts)."""
     seen: list[list[Any]] = []
-    real = exo.impl.state.check_source
+    real = check_source
 
     def spy(source: str, filters: list[Any]) -> Any:
         seen.append(filters)
