@@ -15,7 +15,10 @@ from typing import Any, Protocol
 
 from exo.interface import (
     FREE,
+    NULL_CAP,
+    OPERATIONS,
     OUTCOME_OPS,
+    Cap,
     Config,
     ExcKind,
     Interrupt,
@@ -40,12 +43,35 @@ class LibOSError(Exception):
 
 
 class KernelError(LibOSError):
-    """A kernel call the library needed failed: the operation, its arguments and the
-    status it answered."""
+    """A kernel call the library needed failed: the operation (``name``), its arguments
+    (``call_args``) and the result it answered (``result``). Its text names all three,
+    the arguments by their names in the interface: ``load(vpage=3, offset=0, reg=0) ->
+    NOT_MAPPED``."""
 
     def __init__(self, name: str, args: tuple[Any, ...], res: Result) -> None:
-        super().__init__(f"{name}{args!r} answered {res!r}")
-        self.name, self.args, self.result = name, args, res
+        super().__init__(describe_failure(name, args, res))
+        self.name, self.call_args, self.result = name, args, res
+
+
+_STATUS_NAMES: dict[int, str] = {int(s): s.name for s in Status}
+
+
+def describe_failure(name: str, args: tuple[Any, ...], res: Result) -> str:
+    """``name(arg=value, ...) -> STATUS``: an argument is named by the operation's
+    signature (``exo.interface.OPERATIONS``; one beyond it, or of a call that is not an
+    interface operation, by position only); the status by its name (its number if it is
+    none of ``Status``); a value other than the null value follows the status."""
+    sig = OPERATIONS.get(name)
+    names = [n for n, _ in sig.args] if sig is not None else []
+    shown = [f"{n}={a!r}" for n, a in zip(names, args, strict=False)]
+    shown += [repr(a) for a in args[len(names):]]
+    status = res.status
+    said = (_STATUS_NAMES.get(int(status), repr(status))
+            if type(status) is Status or type(status) is int else repr(status))
+    value = res.value
+    null = (type(value) is int and value == 0) or (type(value) is Cap and value == NULL_CAP)
+    tail = "" if null else f" (value {value!r})"
+    return f"{name}({', '.join(shown)}) -> {said}{tail}"
 
 
 class Killed(LibOSError):

@@ -1,6 +1,7 @@
 """The pager's repair after the abort protocol (REV-3, REV-4), when the same physical page
 is lost again and again, on the reference model and on the bundled implementation in the
-same test (same values, same kernel calls).
+same test (same values, same kernel calls); and the text of the error a library raises
+when a kernel call it needed failed.
 
 A process that ignores a revocation request loses the page: the kernel takes it by force
 (REV-3) and records the loss in the repossession vector (REV-4). ``Pager.repair`` drops
@@ -17,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from exo.interface import Config, Resource
-from exo.libos.core import LibOS, Machine
+from exo.interface import NULL_CAP, Config, Resource, Result, Status
+from exo.libos.core import KernelError, LibOS, Machine
 from exo.libos.pagetable import Hashed, TwoLevel
 from exo.libos.revoke import Pager
 from exo.libos.vm import Process
@@ -98,3 +99,44 @@ def test_a_repair_drops_only_what_was_taken_REV_4() -> None:
         return out
 
     assert both(program, CFG) == [([2], 10, 0, 30)] * 2
+
+
+def test_a_kernel_error_names_the_operation_its_arguments_and_the_status() -> None:
+    """A failed kernel call the library needed reads as the call and its answer: the
+    operation, each argument by its name in the interface, and the status by name; the
+    error keeps all three as attributes. Raised for real, by the library, on both
+    kernels (the same text)."""
+    def program(m: Machine) -> Any:
+        p = Process(LibOS(m, "A"), env=0, cid=0, slice_=1, table=TwoLevel())
+        p.store(3, 0, 1)
+        stale = entry(p.table, 3).cap
+        m.ok("dealloc", 0, stale)
+        texts = []
+        for name, args in (("dealloc", (0, stale)), ("load", (1 << 40, 0, 0)),
+                           ("tlbwr", (0, 3, stale, True))):
+            with pytest.raises(KernelError) as info:
+                m.ok(name, *args)
+            err = info.value
+            assert (err.name, err.call_args, err.result.status) == (
+                name, args, m.call(name, *args).status)
+            texts.append(str(err))
+        return texts
+
+    page = "Cap(p0, g0, r2)"
+    assert both(program, CFG) == [
+        f"dealloc(env=0, cap={page}) -> NOT_OWNER",
+        f"load(vpage={1 << 40}, offset=0, reg=0) -> INVALID_ARGUMENT",
+        f"tlbwr(env=0, vpage=3, cap={page}, writable=True) -> BAD_CAPABILITY",
+    ]
+
+
+def test_a_kernel_error_outside_the_interface_or_with_a_value() -> None:
+    """A call that is not an interface operation shows its arguments by position; a
+    status that is none of ``Status`` shows as its number; a value other than the null
+    value follows the status."""
+    assert str(KernelError("run", (2,), Result(Status.NOT_RUNNING, 0))) == (
+        "run(2) -> NOT_RUNNING")
+    assert str(KernelError("alloc", (1,), Result(Status.IN_USE, NULL_CAP))) == (
+        "alloc(env=1) -> IN_USE")
+    assert str(KernelError("scall", (1, 9), Result(99, "0a"))) == (
+        "scall(callee=1, 9) -> 99 (value '0a')")
