@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import shlex
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -343,3 +344,154 @@ def test_an_implementation_that_raises_is_an_error_reply(tmp_path: Path) -> None
         text = json.dumps(replies)
         assert words in text, replies
         assert len(replies) == 3
+
+
+# --------------------------------------------------------------------------- the client
+
+FAULTS = [sys.executable, str(ROOT / "tests" / "wire_faults.py")]
+SMALL = Config(n_envs=2, n_pages=3, page_words=2, tlb_size=2, stlb_size=2, n_cids=3,
+               n_slices=2, n_guaranteed=1, n_regs=2, slice_ticks=2, excess_limit=1,
+               addr_limit=16, n_filters=2, ring_size=2)
+
+
+def _gone(pid: int) -> bool:
+    """``pid`` no longer runs: no such process, or a zombie (exited, not yet reaped by
+    its new parent)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+def _hung_kernel(mode: str, limit: int, timeout: float, wrapped: bool = False) -> Any:
+    from exo.wire.client import WireKernel
+
+    argv = [*FAULTS, mode, str(limit)]
+    command = ["sh", "-c", f"{shlex.join(argv)}; echo the shell went on"] if wrapped else argv
+    return WireKernel(command, SMALL, timeout)
+
+
+def _fail_at(kernel: Any, applies: int) -> str:
+    """Apply ``env_create`` until the kernel fails; its ``WireError`` message."""
+    from exo.wire.codec import WireError
+
+    with pytest.raises(WireError) as info:
+        for _ in range(applies):
+            kernel.apply("env_create", 0, 0)
+    return str(info.value)
+
+
+def test_a_hung_kernel_behind_a_shell_leaves_nothing_behind() -> None:
+    """WIRE-1: the kernel runs in its own session; when the client gives up on it (here a
+    hang behind ``sh -c '...; echo'``, so the direct child is the shell), the shell, the
+    kernel and its two children (one in a process group of its own) are all ended."""
+    from exo.wire.client import session_members
+
+    kernel = _hung_kernel("orphan", 2, 1.0, wrapped=True)
+    members = session_members(kernel.wire.proc.pid)
+    assert members is not None and len(members) >= 4, members  # sh, python, 2 sleeps
+    message = _fail_at(kernel, 2)
+    assert "hung; killed" in message, message
+    children = next(line for line in kernel.wire.stderr_tail if "children" in line)
+    kids = [int(x) for x in children.split()[-2:]]
+    assert set(kids) <= set(members)
+    assert all(_gone(p) for p in members), [p for p in members if not _gone(p)]
+
+
+def test_goodbye_ends_what_the_kernel_left_running() -> None:
+    """WIRE-5: after ``bye`` the kernel exits by itself; the children it left running
+    are ended with it (``close_all``)."""
+    from exo.wire.client import WireKernel, session_members
+
+    kernel = WireKernel([*FAULTS, "orphan", "1000"], SMALL, 5.0)
+    assert kernel.apply("env_create", 0, 0).status == 0
+    members = session_members(kernel.wire.proc.pid)
+    assert members is not None and len(members) == 3, members
+    WireKernel.close_all()
+    assert kernel.wire.proc.returncode == 0
+    assert all(_gone(p) for p in members)
+
+
+def test_interpreter_exit_ends_every_kernel_session(tmp_path: Path) -> None:
+    """WIRE-1: a program that starts a kernel and exits without ending it leaves nothing
+    running (the client's exit handler kills every session)."""
+    script = tmp_path / "leave.py"
+    script.write_text(
+        "import json, sys\n"
+        "from exo.wire.client import Wire, session_members\n"
+        "from exo.wire.codec import request, config_json\n"
+        "from exo.interface import Config\n"
+        f"w = Wire({[*FAULTS, 'orphan', '1000']!r})\n"
+        "assert w.ask(request('reset', config=config_json(Config())))['type'] == 'ready'\n"
+        "print(json.dumps(session_members(w.proc.pid)))\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    members = json.loads(proc.stdout)
+    assert len(members) == 3, members
+    assert all(_gone(p) for p in members), [p for p in members if not _gone(p)]
+
+
+def test_ten_mib_of_standard_error_without_a_newline_keeps_64_kib() -> None:
+    """The client reads the kernel's standard error in blocks and keeps its last
+    ``STDERR_BYTES``: 10 MiB without a newline, then 4 KiB per apply, all read, at most
+    64 KiB kept, the report's lines bounded too."""
+    from exo.wire.client import STDERR_BYTES, STDERR_LINES, WireKernel
+
+    kernel = WireKernel([*FAULTS, "flood", "1000"], SMALL, 5.0)
+    for _ in range(10):
+        assert kernel.apply("env_create", 0, 0) is not None
+    WireKernel.close_all()
+    wire = kernel.wire
+    assert wire.stderr_bytes == 10 * (1 << 20) + 10 * 4096
+    assert len(wire.stderr_kept()) == STDERR_BYTES
+    assert len(wire.stderr_tail) <= STDERR_LINES
+
+
+@pytest.mark.parametrize(("mode", "words"), [
+    ("deep", "nested too deeply"),
+    ("long", "longer than 16,777,216 bytes"),
+    ("latin", "not JSON"),
+])
+def test_replies_past_the_limits_are_protocol_failures(mode: str, words: str) -> None:
+    """WIRE-1's limits on the client: a reply nested past ``MAX_DEPTH``, longer than
+    ``MAX_LINE_BYTES`` or not UTF-8 is a ``WireError`` (a failure of the kernel), never
+    an exception of another kind."""
+    kernel = _hung_kernel(mode, 2, 5.0)
+    message = _fail_at(kernel, 2)
+    assert words in message, message
+
+
+def test_a_busy_kernel_is_slow_not_hung() -> None:
+    """WIRE-1: a kernel that uses 0.3 s of processor time over about 3 s of wall-clock
+    time (as a busy kernel does on a loaded machine) answers within a step timeout of
+    1 s: the client counts its processor time, not the clock."""
+    from exo.wire.client import WireKernel
+
+    kernel = WireKernel([*FAULTS, "slow", "2"], SMALL, 1.0)
+    assert kernel.apply("env_create", 0, 0).status == 0
+    assert kernel.apply("env_create", 1, 1).status == 0  # the slow one
+    assert kernel.apply("env_create", 1, 1).status != 0
+    WireKernel.close_all()
+
+
+@pytest.mark.parametrize(("mode", "words"), [
+    ("hang", "used no processor time"),
+    ("spin", "s of processor time"),
+    ("crawl", "of wall-clock time"),
+])
+def test_each_kind_of_hang_is_caught(mode: str, words: str) -> None:
+    """WIRE-1: a kernel asleep (no processor time for a step timeout), one that spins (a
+    step timeout of processor time) and one that runs a little now and then
+    (``WALL_FACTOR`` step timeouts of wall-clock time) are each hung, killed, reported
+    by the rule that caught it."""
+    kernel = _hung_kernel(mode, 2, 1.0)
+    pid = kernel.wire.proc.pid
+    message = _fail_at(kernel, 2)
+    assert words in message and "hung; killed" in message, message
+    assert _gone(pid)

@@ -12,6 +12,20 @@ it serves ``exo.impl.Kernel`` correctly until the ``N``-th ``apply`` after a ``r
                  with status 4 if an ``apply`` asks for the state anyway (WIRE-3)
     stale N      leaves out of each reply to an ``apply`` asking for the changed fields
                  only (WIRE-3) the first field that changed
+    slow N       answers correctly, but first runs 20 ms and sleeps 180 ms, 15 times:
+                 0.3 s of processor time over about 3 s, as a busy kernel on a loaded
+                 machine gets it (not hung, WIRE-1)
+    spin N       runs without end and never answers (hung: its processor time)
+    crawl N      runs 1 ms every 50 ms without end and never answers (hung: the
+                 wall-clock bound, though it runs)
+    orphan N     at start leaves two ``sleep 1000`` processes running, one in its own
+                 process group, and names them on standard error
+                 (``wire_faults: children PID PID``); then hangs like ``hang N``
+    deep N       answers a result whose value is nested 100,000 levels deep
+    long N       answers a line of 17 MiB (more than ``MAX_LINE_BYTES``)
+    latin N      answers a line that is not UTF-8 (a Latin-1 byte in a string)
+    flood N      at start writes 10 MiB to standard error without a newline, and 4 KiB
+                 more with each ``apply``; otherwise serves correctly
 
 Run as ``python tests/wire_faults.py MODE N``.
 """
@@ -19,6 +33,7 @@ Run as ``python tests/wire_faults.py MODE N``.
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -45,6 +60,9 @@ def main(mode: str, limit: int) -> int:
             return
         if kind == "result":
             applies += 1
+            if mode == "flood":
+                sys.stderr.write("x" * 4096)
+                sys.stderr.flush()
             if applies >= limit:
                 if mode == "stale" and asked_changed:
                     reply = json.loads(line)
@@ -56,10 +74,33 @@ def main(mode: str, limit: int) -> int:
                     sys.stderr.write("wire_faults: crashing now\n")
                     sys.stderr.flush()
                     sys.exit(3)
-                if mode == "hang":
+                if mode in ("hang", "orphan"):
                     time.sleep(3600)
+                if mode == "slow" and applies == limit:
+                    for _ in range(15):
+                        _run_for(0.02)
+                        time.sleep(0.18)
+                if mode == "spin":
+                    while True:
+                        _run_for(1.0)
+                if mode == "crawl":
+                    while True:
+                        _run_for(0.001)
+                        time.sleep(0.05)
                 if mode == "garbage":
                     line = "this is not json"
+                if mode == "deep":
+                    line = '{"type":"result","status":"OK","value":' + "[" * 100_000 + (
+                        "]" * 100_000 + "}")
+                if mode == "long":
+                    line = '{"type":"result","status":"OK","value":0,"x":"' + (
+                        "z" * (17 << 20)) + '"}'
+                if mode == "latin":
+                    sys.stdout.flush()
+                    sys.stdout.buffer.write(b'{"type":"result","status":"OK","value":0,'
+                                            b'"x":"\xe9"}\n')
+                    sys.stdout.buffer.flush()
+                    return
                 if mode == "shape":
                     line = json.dumps({**json.loads(line), "status": "FINE", "value": 0})
                 reply = json.loads(line) if mode in ("false", "upper") else None
@@ -74,6 +115,17 @@ def main(mode: str, limit: int) -> int:
     def factory(cfg: Any) -> Kernel:
         return Kernel(cfg)
 
+    if mode == "orphan":
+        kids = [subprocess.Popen(["sleep", "1000"]),
+                subprocess.Popen(["sleep", "1000"], process_group=0)]
+        sys.stderr.write(f"wire_faults: children {kids[0].pid} {kids[1].pid}\n")
+        sys.stderr.flush()
+    if mode == "flood":
+        block = "y" * (1 << 20)
+        for _ in range(10):
+            sys.stderr.write(block)
+        sys.stderr.flush()
+
     def requests() -> Iterator[str]:
         nonlocal asked_changed
         for line in iter(sys.stdin.readline, ""):
@@ -85,6 +137,13 @@ def main(mode: str, limit: int) -> int:
             yield line
 
     return serve(factory, requests(), write)
+
+
+def _run_for(seconds: float) -> None:
+    """Use ``seconds`` of this process's processor time."""
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
 
 
 if __name__ == "__main__":

@@ -15,18 +15,20 @@ import os
 import re
 import select
 import shlex
+import signal
 import subprocess
 import threading
 import time
-from collections import deque
+import weakref
 from collections.abc import Callable
-from typing import IO, Any, ClassVar
+from typing import Any, ClassVar
 
 from exo.interface import (
     Config,
     Result,
 )
 from exo.kit.conformance import abstract
+from exo.limits import MAX_DEPTH, MAX_LINE_BYTES, loads
 from exo.model.state import SCALARS, layout
 from exo.wire.codec import (
     WireError,
@@ -39,14 +41,42 @@ from exo.wire.codec import (
 )
 
 STEP_TIMEOUT = 5.0
-"""WIRE-1: seconds the client waits for one reply before it calls the process hung."""
+"""WIRE-1: the step timeout, in seconds. The process is hung when, waiting for one reply,
+it used this much processor time (its whole session: the kernel and anything it
+started), or used none at all for this long, or the reply took ``WALL_FACTOR`` times
+this long in all (``Watch``). A busy kernel on a loaded machine gets less processor time
+per second but needs no more of it, so only the last rule depends on the load."""
 
 START_GRACE = 30.0
 """WIRE-1: seconds the first reply of a fresh process may take beyond the step timeout
-(starting a process, an interpreter and its imports, is not a step)."""
+(starting a process, an interpreter and its imports, is not a step): added to each of
+the three bounds."""
 
-MAX_LINE = 16 * 1024 * 1024
-"""The longest reply line read (16 MiB): a state of the largest configurations fits."""
+WALL_FACTOR = 12
+"""WIRE-1: a reply may take at most this many step timeouts of wall-clock time (60 s by
+default), however busy the process is: the bound on a process that runs a little now and
+then and never replies. Twelve: a step needing the whole budget of processor time still
+gets its reply when the process has a twelfth of a processor."""
+
+CHECK_SECONDS = 1.0
+"""WIRE-1: how often at most (seconds) the client reads the session's processor time
+while it waits for a reply (a quarter of the step timeout when that is shorter); a
+reply that comes sooner costs no check."""
+
+MAX_LINE = MAX_LINE_BYTES
+"""WIRE-1 limits: the longest reply line read (``exo.limits.MAX_LINE_BYTES``, 16 MiB): a
+state of the largest configurations fits."""
+
+KILL_ROUNDS = 100
+"""WIRE-1: how many times at most (10 ms apart) ending a process sends SIGKILL to what is
+left of its session before it returns (a process in uninterruptible sleep dies late)."""
+
+STDERR_BYTES = 1 << 16
+"""How much of the process's standard error is kept (its last 64 KiB), read in blocks of
+up to this size: a process that writes without newlines costs no more memory."""
+
+STDERR_LINES = 20
+"""How many lines of the kept standard error a report may show at most (the last)."""
 
 FULL_EVERY = 16
 """WIRE-3: to a process with the ``changed`` feature, every 16th apply is followed by an
@@ -61,8 +91,9 @@ alone and 16-25 us with the poll first. With one processor the client only sleep
 poll would hold the processor the kernel needs)."""
 
 
-__all__ = ["FULL_EVERY", "MAX_LINE", "POLL_SECONDS", "START_GRACE", "STEP_TIMEOUT", "Wire", "WireKernel", "command_line",
-           "goodbye"]
+__all__ = ["CHECK_SECONDS", "FULL_EVERY", "KILL_ROUNDS", "MAX_LINE", "POLL_SECONDS", "START_GRACE",
+           "STDERR_BYTES", "STDERR_LINES", "STEP_TIMEOUT", "WALL_FACTOR", "Watch", "Wire",
+           "WireKernel", "command_line", "goodbye", "session_cpu", "session_members"]
 
 
 def _processors() -> int:
@@ -93,15 +124,135 @@ def command_line(words: list[str]) -> tuple[dict[str, str], list[str]]:
     return env, list(words[k:])
 
 
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _stat_fields(pid: str) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (the third field first),
+    or None if the process is gone or there is no ``/proc``."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            text = f.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    return text[text.rfind(")") + 2:].split()
+
+
+def _finished(pid: int) -> bool:
+    """The process ``pid`` is gone or a zombie (it has exited, only not been reaped)."""
+    fields = _stat_fields(str(pid))
+    return fields is None or not fields or fields[0] in ("Z", "X")
+
+
+def session_members(sid: int) -> list[int] | None:
+    """WIRE-1: the processes of session ``sid`` (a kernel process starts its own, so
+    these are the kernel and everything it started that did not leave it), zombies
+    included; None where there is no ``/proc`` to read."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return None
+    out = []
+    for name in names:
+        if name.isdigit():
+            fields = _stat_fields(name)
+            if fields is not None and len(fields) > 3 and fields[3] == str(sid):
+                out.append(int(name))
+    return out
+
+
+def session_cpu(sid: int) -> float | None:
+    """WIRE-1: the processor time (user and system, with that of the children they
+    reaped) of the processes of session ``sid``, in seconds; None where there is no
+    ``/proc`` to read."""
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return None
+    ticks = 0
+    found = False
+    for name in names:
+        if name.isdigit():
+            fields = _stat_fields(name)
+            if fields is not None and len(fields) > 14 and fields[3] == str(sid):
+                ticks += sum(int(x) for x in fields[11:15])
+                found = True
+    return ticks / _CLOCK_TICKS if found else None
+
+
+class Watch:
+    """WIRE-1: whether a process that owes a reply is hung, judged by the processor time
+    of its session (``session_cpu``), not by the clock alone: a busy kernel on a loaded
+    machine is slow, not hung. ``check`` says the process is hung when, since the first
+    check, it
+
+    * used ``budget`` seconds of processor time (it spins),
+    * or used none for ``budget`` seconds of wall-clock time (it sleeps or waits),
+
+    or when the reply took ``ceiling`` seconds of wall-clock time in all. Where processor
+    time cannot be read (no ``/proc``), only the clock counts: ``budget`` seconds."""
+
+    def __init__(self, sid: int, budget: float, ceiling: float) -> None:
+        self.sid, self.budget, self.ceiling = sid, budget, ceiling
+        self.start = time.monotonic()
+        self.interval = min(CHECK_SECONDS, budget / 4)
+        self.last: float | None = None  # the session's processor time at the last check
+        self.active = self.start  # when the session was last seen running
+        self.spent = 0.0  # processor time used since the first check
+
+    def check(self) -> str | None:
+        """None while the process may still reply, else why it is hung."""
+        now = time.monotonic()
+        cpu = session_cpu(self.sid)
+        if cpu is None:
+            if now - self.start >= self.budget:
+                return f"no reply within {self.budget:g} s"
+            return None
+        if self.last is None:
+            self.active = now  # idleness counts from the first reading
+        elif cpu != self.last:
+            self.spent += max(0.0, cpu - self.last)
+            self.active = now
+        self.last = cpu
+        if self.spent >= self.budget:
+            return (f"no reply within {self.budget:g} s of processor time (it ran "
+                    f"{self.spent:.2f} s without replying)")
+        if now - self.active >= self.budget:
+            return (f"no reply within {self.budget:g} s: it used no processor time for "
+                    f"{now - self.active:.2f} s")
+        if now - self.start >= self.ceiling:
+            return (f"no reply within {self.ceiling:g} s of wall-clock time "
+                    f"({WALL_FACTOR} step timeouts), though it ran {self.spent:.2f} s")
+        return None
+
+
+_RUNNING: weakref.WeakSet[Wire] = weakref.WeakSet()
+"""Every ``Wire`` whose process may still run: killed, with its session, at exit."""
+
+
+def _kill_running() -> None:
+    for wire in list(_RUNNING):
+        wire.kill(grace=0.0)
+
+
+atexit.register(_kill_running)
+
+
 class Wire:
     """WIRE-1: one process under test: requests on its standard input, one reply line per
-    request on its standard output, its standard error kept (the last lines) for reports.
-    Every failure to get a reply in shape raises ``WireError``."""
+    request on its standard output, its standard error kept (the last ``STDERR_BYTES``)
+    for reports. Every failure to get a reply in shape raises ``WireError``.
+
+    The process starts its own session and process group; ending it (a hang, a crash, a
+    protocol break, ``close``, interpreter exit) kills the whole group and any other
+    process left in the session, then reaps it."""
 
     def __init__(self, command: list[str], timeout: float | None = None) -> None:
         self.command = command
         self.timeout = timeout if timeout is not None else STEP_TIMEOUT
-        self.stderr_tail: deque[str] = deque(maxlen=20)
+        self._err = bytearray()  # the last STDERR_BYTES of standard error
+        self._err_lock = threading.Lock()
+        self.stderr_bytes = 0  # how many bytes of standard error were read in all
         try:
             assigned, argv = command_line(command)
         except ValueError as exc:
@@ -109,35 +260,75 @@ class Wire:
         try:
             self.proc = subprocess.Popen(
                 argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, bufsize=0,
+                stderr=subprocess.PIPE, bufsize=0, start_new_session=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **assigned})
         except OSError as exc:
             raise WireError(f"cannot start {shlex.join(command)}: {exc.strerror or exc}"
                             ) from exc
+        _RUNNING.add(self)
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self._out = self.proc.stdout.fileno()
         os.set_blocking(self._out, False)
         self._poll = POLL_SECONDS if _processors() > 1 else 0.0
         self._pending = bytearray()  # read from the process, not yet a whole line
         self._replies = 0  # replies read so far: the first one may take START_GRACE more
-        threading.Thread(target=self._drain, args=(self.proc.stderr,), daemon=True).start()
+        self._reaped = False
+        self._status: int | None = None  # the exit status, if it exited by itself
+        self._drainer = threading.Thread(target=self._drain, args=(self.proc.stderr.fileno(),),
+                                         daemon=True)
+        self._drainer.start()
 
-    def _drain(self, stream: IO[bytes]) -> None:
-        try:
-            for line in stream:
-                self.stderr_tail.append(line.decode("utf-8", "replace").rstrip("\n"))
-        except (OSError, ValueError):
-            pass
+    def _drain(self, fd: int) -> None:
+        """Read standard error in blocks until its end, keeping the last
+        ``STDERR_BYTES``."""
+        while True:
+            try:
+                chunk = os.read(fd, STDERR_BYTES)
+            except OSError:
+                return
+            if not chunk:
+                return
+            with self._err_lock:
+                self.stderr_bytes += len(chunk)
+                self._err += chunk
+                if len(self._err) > STDERR_BYTES:
+                    del self._err[:len(self._err) - STDERR_BYTES]
+
+    def stderr_kept(self) -> bytes:
+        """The standard error kept: its last ``STDERR_BYTES`` at most."""
+        with self._err_lock:
+            return bytes(self._err)
+
+    @property
+    def stderr_tail(self) -> list[str]:
+        """The last ``STDERR_LINES`` lines of the standard error kept (the last one may
+        be incomplete), decoded leniently."""
+        lines = self.stderr_kept().decode("utf-8", "replace").splitlines()
+        return lines[-STDERR_LINES:]
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        """The process has not exited (it is not reaped here: see ``kill``)."""
+        return not self._reaped and not self._exited()
+
+    def _exited(self) -> bool:
+        """The process exited (not reaped: its group's id stays its own)."""
+        if self.proc.returncode is not None:
+            return True
+        try:
+            return os.waitid(os.P_PID, self.proc.pid,
+                             os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+        except ChildProcessError:
+            return True
+        except AttributeError:  # no waitid: Popen's poll, which reaps
+            return self.proc.poll() is not None
 
     def _readline(self) -> bytes | None:
         """One reply line (without its newline), None at end of output; raises
-        ``TimeoutError`` after the step timeout. The pipe is read here, with ``select``,
-        not by a thread: a step costs one pipe round trip (two without WIRE-3's observe
-        feature) and no thread hand-off."""
-        deadline = time.monotonic() + self.timeout + (START_GRACE if not self._replies else 0)
+        ``TimeoutError`` (saying why) when ``Watch`` calls the process hung. The pipe is
+        read here, with ``select``, not by a thread: a step costs one pipe round trip (two
+        without WIRE-3's observe feature) and no thread hand-off."""
+        grace = START_GRACE if not self._replies else 0.0
+        watch: Watch | None = None
         while True:
             end = self._pending.find(b"\n")
             if end >= 0:
@@ -149,9 +340,14 @@ class Wire:
                 return bytes(self._pending)
             chunk = self._poll_read()
             if chunk is None:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select([self._out], [], [], left)[0]:
-                    raise TimeoutError
+                if watch is None:
+                    watch = Watch(self.proc.pid, self.timeout + grace,
+                                  WALL_FACTOR * self.timeout + grace)
+                if not select.select([self._out], [], [], watch.interval)[0]:
+                    verdict = watch.check()
+                    if verdict is not None:
+                        raise TimeoutError(verdict)
+                    continue
                 chunk = self._read()
                 if chunk is None:
                     continue  # woken without data after all: wait again
@@ -188,61 +384,107 @@ class Wire:
         return self._reply(what)
 
     def _reply(self, what: str) -> Any:
+        """WIRE-1 with its limits: the reply line, at most ``MAX_LINE`` bytes of UTF-8
+        JSON nested at most ``MAX_DEPTH`` deep, parsed."""
         try:
             reply = self._readline()
-        except TimeoutError:
+        except TimeoutError as exc:
             self.kill()
-            raise WireError(self._with_stderr(
-                f"no reply within {self.timeout:g} s to {what} (hung; killed)")) from None
+            raise WireError(self._with_stderr(f"{exc} to {what} (hung; killed)")) from None
         except (OSError, ValueError) as exc:
             raise WireError(self._died(f"no reply to {what}: {exc}")) from None
         if reply is None:
             raise WireError(self._died(f"no reply to {what}: end of output"))
         if len(reply) > MAX_LINE:
-            raise WireError(f"reply to {what} longer than {MAX_LINE} bytes")
+            raise WireError(f"reply to {what} longer than {MAX_LINE:,} bytes")
         try:
-            return json.loads(reply)
-        except ValueError:
+            return loads(reply.decode("utf-8"), MAX_DEPTH)
+        except ValueError as exc:  # UnicodeDecodeError is one
             raise WireError(self._with_stderr(
-                f"reply to {what} is not JSON: "
+                f"reply to {what} is not JSON ({' '.join(str(exc).split())[:200]}): "
                 f"{reply.strip()[:200].decode('utf-8', 'replace')!r}")) from None
 
     def _died(self, text: str) -> str:
-        try:
-            code = self.proc.wait(timeout=1)
+        """``text`` for a process that stopped replying: it is ended (``kill``, a second
+        of grace), with its exit status if it exited by itself."""
+        code = self._end(1.0)
+        if code is not None:
             text += f" (the process exited with status {code})"
-        except subprocess.TimeoutExpired:
-            pass
         return self._with_stderr(text)
 
     def _with_stderr(self, text: str) -> str:
-        tail = list(self.stderr_tail)[-5:]
+        tail = [line[:500] for line in self.stderr_tail[-5:]]
         return text + ("; its standard error ends: " + " | ".join(tail) if tail else "")
 
     def close(self) -> None:
         """Say goodbye (``goodbye``) and end the process."""
         goodbye(self)
 
-    def kill(self) -> None:
-        """End the process: close its input (a well-behaved kernel exits on end of
-        input), wait a moment, then kill it."""
-        for stream in (self.proc.stdin,):
-            try:
-                if stream is not None:
-                    stream.close()
-            except OSError:
-                pass
-        try:
-            self.proc.wait(timeout=0.5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+    def kill(self, grace: float = 0.5) -> None:
+        """End the process (``_end``) and close the pipes."""
+        self._end(grace)
         for stream in (self.proc.stdout, self.proc.stderr):
             try:
                 if stream is not None:
                     stream.close()
             except OSError:
                 pass
+
+    def _end(self, grace: float) -> int | None:
+        """End the process: close its input (a well-behaved kernel exits on end of
+        input) and give it ``grace`` seconds to exit; then kill its process group and
+        whatever else is left in its session, and reap it. The process is reaped only
+        after the kill, so its group's id cannot have been taken by another. Returns its
+        exit status if it exited by itself, else None."""
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        except OSError:
+            pass
+        if self._reaped:
+            return self._status
+        self._await_exit(grace)
+        by_itself = self._exited()
+        self._kill_session()
+        code = self.proc.wait()
+        self._reaped = True
+        self._status = code if by_itself else None
+        _RUNNING.discard(self)
+        self._drainer.join(timeout=1.0)  # standard error ends once the session is gone
+        return self._status
+
+    def _await_exit(self, grace: float) -> None:
+        """Wait up to ``grace`` seconds for the process to exit, without reaping it."""
+        if grace <= 0 or self._exited():
+            return
+        try:
+            fd = os.pidfd_open(self.proc.pid)
+        except (AttributeError, OSError):
+            fd = None
+        if fd is not None:
+            try:
+                select.select([fd], [], [], grace)
+            finally:
+                os.close(fd)
+            return
+        end = time.monotonic() + grace
+        while time.monotonic() < end and not self._exited():
+            time.sleep(0.01)
+
+    def _kill_session(self) -> None:
+        """SIGKILL to the process's group, then to every process still in its session
+        (one that moved to a group of its own)."""
+        pid = self.proc.pid
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+        for _ in range(KILL_ROUNDS):  # until only zombies are left (where /proc tells)
+            left = [p for p in session_members(pid) or () if not _finished(p)]
+            if not left:
+                return
+            for other in left:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(other, signal.SIGKILL)
+            time.sleep(0.01)
 
 
 def _left_out(cfg: Config, view: dict[str, Any] | None, full: dict[str, Any]) -> list[str]:
