@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -22,16 +23,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exo.interface import OPERATIONS, Cap, Config, Result, Status
+from exo.interface import OPERATIONS, OUTCOME_OPS, Cap, Config, Result, Status
+from exo.interface import Outcome as Event
 from exo.kit.conformance import _meaningful, abstract, canonical, exact_kind
 from exo.kit.coverage import Coverage, all_cells, cells_of
+from exo.limits import MAX_LIMIT, MAX_SIZE, read_json, shown_path
 from exo.model import REGISTRY, State, initial
 from exo.model.state import SCALARS, layout
 from exo.wire.codec import (
-    Foreign,
+    INT64_MAX,
+    INT64_MIN,
     WireError,
     config_json,
     decode,
+    decode_int,
     encode,
     encode_result,
 )
@@ -254,31 +259,350 @@ class Outcome:
 
 
 class FixtureError(ValueError):
-    """A fixture file that is not a fixture (the message names the file and the key)."""
+    """A fixture file that is not a fixture: one line naming the file and the JSON path of
+    the bad value (``bad.json: steps[3].args[0]: expected ...``)."""
+
+
+# --------------------------------------------------------------------------- reading
+
+
+MAX_FIXTURE_BYTES = 4 << 20
+"""The largest fixture file read (4 MiB). The largest ``exo fixtures build`` writes with
+the defaults is about 350 KB (a generated program of ~1,200 calls); parsing 4 MiB of the
+worst JSON costs about 140 MB (``exo.limits.MAX_FILE_BYTES``)."""
+
+MAX_STATE_ENTRIES = 1 << 15
+"""Most entries the state of a fixture's configuration may have (32,768: the map entries
+of ``exo.model.state.layout``); the kit's configurations have 49 to 354. An
+implementation holds the whole state, and every check observes it."""
+
+MAX_FIXTURE_WORK = 1 << 23
+"""Most state entries one fixture observes, ``(steps + 1) x`` its state's entries
+(8,388,608; the largest fixture ``exo fixtures build`` writes: about 440,000)."""
+
+MAX_NAME = 200
+"""The longest fixture name (it heads a row of the table and names the fixture in
+messages)."""
+
+_TOP = ("format", "name", "config", "clauses", "cells", "boot", "steps", "state")
+_STEP = ("op", "args", "expect", "changed", "cells")
+_LEAST = {"excess_limit": 0, "slice_ticks": 1, "addr_limit": 1}
+"""The ``Config`` fields that are limits, not sizes, and their least values; the others
+are sizes in 1..``MAX_SIZE``."""
+
+
+class _Problem(Exception):
+    """A value of the wrong shape at a JSON path (``check`` turns it into a
+    ``FixtureError``)."""
+
+    def __init__(self, where: str, what: str) -> None:
+        super().__init__(f"{where}: {what}" if where else what)
+
+
+class _Missing:
+    pass
+
+
+_MISSING: Any = _Missing()
 
 
 def load(path: Path) -> dict[str, Any]:
-    """Read one fixture file and check its shape."""
+    """Read one fixture file and check all of it (``check``). The file must be a regular
+    file (a symbolic link to one will do) of at most ``MAX_FIXTURE_BYTES``, checked
+    before it is opened, and one JSON value: UTF-8, no object key twice, no NaN or
+    Infinity, at most ``exo.limits.MAX_DEPTH`` levels deep. Anything else raises
+    ``FixtureError``."""
+    data = read_json(path, MAX_FIXTURE_BYTES, FixtureError, "fixture")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise FixtureError(f"{path.name}: cannot read: {exc}") from None
-    if type(data) is not dict or data.get("format") not in FORMATS:
-        raise FixtureError(f"{path.name}: not an {FORMAT} fixture")
-    if data["format"] == FORMAT and type(data.get("boot")) is not dict:
-        raise FixtureError(f"{path.name}: 'boot' missing or not a dict")
-    for key, kind in (("name", str), ("config", dict), ("steps", list), ("state", dict),
-                      ("clauses", list)):
-        if type(data.get(key)) is not kind:
-            raise FixtureError(f"{path.name}: {key!r} missing or not a {kind.__name__}")
-    return data
+        _check(data)
+    except _Problem as exc:
+        raise FixtureError(f"{shown_path(path)}: {exc}") from None
+    return data  # type: ignore[no-any-return]
 
 
-def _arg(v: Any) -> Any:
+def check(data: Any) -> None:
+    """Check a fixture's shape (spec/fixtures.md, "Reading a fixture") before any of it
+    runs; raise ``FixtureError`` naming the fixture and the JSON path of the first bad
+    value."""
     try:
-        return decode(v)
-    except ValueError:
-        return Foreign("json")
+        _check(data)
+    except _Problem as exc:
+        name = data.get("name") if type(data) is dict else None
+        shown = name if type(name) is str and _good_name(name) else "fixture"
+        raise FixtureError(f"{shown}: {exc}") from None
+
+
+def _check(data: Any) -> None:
+    obj = _object(data, "")
+    form = obj.get("format", _MISSING)
+    if type(form) is not str or form not in FORMATS:
+        raise _Problem("format", f"expected {FORMAT!r} (or {FORMATS[0]!r}), found "
+                                 f"{_kind(form)}: not an Exo fixture")
+    every = form == FORMAT
+    keys = _TOP if every else tuple(k for k in _TOP if k != "boot")
+    _keys(obj, "", keys, keys)
+    name = obj["name"]
+    if type(name) is not str or not _good_name(name):
+        raise _Problem("name", f"expected a name of 1 to {MAX_NAME} printable characters, "
+                               f"found {_kind(name)}")
+    cfg = _config(obj["config"])
+    for key in ("clauses", "cells"):
+        _strings(obj[key], key)
+    fields = _fields(cfg)
+    entries = _entries(cfg)
+    steps = _list(obj["steps"], "steps")
+    work = (len(steps) + 1) * entries
+    if work > MAX_FIXTURE_WORK:
+        raise _Problem("steps", f"{len(steps):,} steps on a state of {entries:,} entries: "
+                                f"{work:,} entries to observe, at most {MAX_FIXTURE_WORK:,}")
+    if every:
+        _state(fields, obj["boot"], "boot", whole=True)
+    step_keys = _STEP if every else tuple(k for k in _STEP if k != "changed")
+    for i, step in enumerate(steps):
+        where = f"steps[{i}]"
+        st = _object(step, where)
+        _keys(st, where, step_keys, tuple(k for k in step_keys if k != "cells"))
+        op = st["op"]
+        if type(op) is not str or op not in OPERATIONS:
+            raise _Problem(f"{where}.op", f"expected an operation name, found {_kind(op)}")
+        for j, arg in enumerate(_list(st["args"], f"{where}.args")):
+            _value(arg, f"{where}.args[{j}]")
+        _expect(op, st["expect"], f"{where}.expect")
+        if every:
+            _state(fields, st["changed"], f"{where}.changed", whole=False)
+        if "cells" in st:
+            _strings(st["cells"], f"{where}.cells")
+    _state(fields, obj["state"], "state", whole=True)
+
+
+def _good_name(name: str) -> bool:
+    return 0 < len(name) <= MAX_NAME and name.isprintable()
+
+
+def _config(value: Any) -> Config:
+    """The ``Config`` of a fixture: every field, nothing else, each an exact integer; sizes
+    in 1..``MAX_SIZE``, limits in their least value..``MAX_LIMIT``; at most
+    ``MAX_STATE_ENTRIES`` entries of state."""
+    obj = _object(value, "config")
+    names = tuple(f.name for f in dataclasses.fields(Config))
+    _keys(obj, "config", names, names)
+    for key in names:
+        where = _path("config", key)
+        v = obj[key]
+        if type(v) is not int:
+            raise _Problem(where, f"expected an integer, found {_kind(v)}")
+        least, most = (_LEAST[key], MAX_LIMIT) if key in _LEAST else (1, MAX_SIZE)
+        if not least <= v <= most:
+            raise _Problem(where, f"{_num(v)} is outside {least}..{most}")
+    cfg = Config(**obj)
+    entries = _entries(cfg)
+    if entries > MAX_STATE_ENTRIES:
+        raise _Problem("config", f"sizes too large: a state of {entries:,} entries, at most "
+                                 f"{MAX_STATE_ENTRIES:,}")
+    return cfg
+
+
+def _entries(cfg: Config) -> int:
+    """The map entries of a state of ``cfg``."""
+    return sum(math.prod(dom) for dom, _, _ in layout(cfg).values())
+
+
+def _fields(cfg: Config) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Each field of a state of ``cfg``: its keys' domains (none for a scalar) and the
+    kind of its values ("bool", "int", "program", "packet")."""
+    out: dict[str, tuple[tuple[int, ...], str]] = {}
+    for name, (dom, _, sort) in layout(cfg).items():
+        kind = {"filter_code": "program", "rx_pkt": "packet"}.get(name, sort)
+        out[name] = (tuple(dom), kind)
+    for name in SCALARS:
+        out[name] = ((), "int")
+    return out
+
+
+def _state(fields: dict[str, tuple[tuple[int, ...], str]], value: Any, where: str,
+           whole: bool) -> None:
+    """``boot``, ``state`` (``whole``: every field) or a step's ``changed`` (some): each
+    field a WIRE-6 integer (a scalar) or a list of rows ``[key..., value]``, keys within
+    their domains and given once, values of the field's kind."""
+    obj = _object(value, where)
+    for name in obj:
+        if name not in fields:
+            raise _Problem(_path(where, name), "no such field of the state (spec/observe.md)")
+    if whole:
+        for name in fields:
+            if name not in obj:
+                raise _Problem(_path(where, name), "missing")
+    for name, v in obj.items():
+        dom, kind = fields[name]
+        if not dom:
+            if type(v) is not int or not INT64_MIN <= v <= INT64_MAX:
+                _int(v, _path(where, name))
+            continue
+        rows = _list(v, _path(where, name))
+        n = len(dom)
+        plain = kind in ("bool", "int")
+        keys: set[Any] = set()
+        for r, row in enumerate(rows):  # the common case, quickly; _rows: what is wrong
+            if type(row) is not list or len(row) != n + 1:
+                break
+            key = row[0] if n == 1 else tuple(row[:n])
+            for part, size in zip(row[:n], dom, strict=True):
+                if type(part) is not int or not 0 <= part < size:
+                    break
+            else:
+                x = row[n]
+                if (kind == "bool" and type(x) is bool) or (
+                        kind == "int" and type(x) is int and INT64_MIN <= x <= INT64_MAX):
+                    keys.add(key)
+                    continue
+                if not plain:
+                    _entry(x, kind, f"{_path(where, name)}[{r}][{n}]")
+                    keys.add(key)
+                    continue
+            break
+        if len(keys) != len(rows):
+            _rows(rows, dom, kind, _path(where, name))
+
+
+def _rows(rows: list[Any], dom: tuple[int, ...], kind: str, at: str) -> None:
+    """The first bad row of a field: its shape, a key outside its domain, a key given
+    twice, a value of the wrong kind."""
+    seen: set[tuple[int, ...]] = set()
+    for r, row in enumerate(rows):
+        here = f"{at}[{r}]"
+        if type(row) is not list or len(row) != len(dom) + 1:
+            raise _Problem(here, f"expected a row of {len(dom)} key(s) and a value, found "
+                                 f"{_kind(row)}")
+        for k, (part, size) in enumerate(zip(row[:-1], dom, strict=True)):
+            if type(part) is not int or not 0 <= part < size:
+                raise _Problem(f"{here}[{k}]", f"expected a key in 0..{size - 1}, found "
+                                               f"{_kind(part)}")
+        key = tuple(row[:-1])
+        if key in seen:
+            raise _Problem(here, f"key {list(key)} given twice")
+        seen.add(key)
+        _entry(row[-1], kind, f"{here}[{len(dom)}]")
+
+
+def _entry(v: Any, kind: str, where: str) -> None:
+    if kind == "bool":
+        if type(v) is not bool:
+            raise _Problem(where, f"expected true or false, found {_kind(v)}")
+    elif kind == "int":
+        _int(v, where)
+    else:
+        tag = "program" if kind == "program" else "hex"
+        if type(v) is not dict or list(v) != [tag]:
+            raise _Problem(where, f'expected a {kind} {{"{tag}": HEX}}, found {_kind(v)}')
+        _value(v, where)
+
+
+def _expect(op: str, value: Any, where: str) -> None:
+    """A step's ``expect``: a status name and the value (an outcome name for the
+    operations that answer one); ``any_witness: true`` only for ``filter_install``."""
+    obj = _object(value, where)
+    optional = ("any_witness",) if op == "filter_install" else ()
+    _keys(obj, where, ("status", "value", *optional), ("status", "value"))
+    status = obj["status"]
+    if type(status) is not str or status not in Status.__members__:
+        raise _Problem(f"{where}.status", f"expected a status name, found {_kind(status)}")
+    v = obj["value"]
+    if op in OUTCOME_OPS:
+        if type(v) is not str or v not in Event.__members__:
+            raise _Problem(f"{where}.value", f"expected an outcome name ({op}), found "
+                                             f"{_kind(v)}")
+    else:
+        _value(v, f"{where}.value")
+    if "any_witness" in obj and obj["any_witness"] is not True:
+        raise _Problem(f"{where}.any_witness", f"expected true, found "
+                                               f"{_kind(obj['any_witness'])}")
+
+
+def _value(v: Any, where: str) -> None:
+    """A value as WIRE-6 encodes it."""
+    try:
+        decode(v)
+    except ValueError as exc:
+        raise _Problem(where, f"expected a WIRE-6 value ({_one_line(str(exc))})") from None
+
+
+def _int(v: Any, where: str) -> None:
+    try:
+        decode_int(v)
+    except ValueError as exc:
+        raise _Problem(where, f"expected a WIRE-6 integer ({_one_line(str(exc))})") from None
+
+
+def _keys(obj: dict[str, Any], where: str, allowed: tuple[str, ...],
+          required: tuple[str, ...]) -> None:
+    for key in obj:
+        if key not in allowed:
+            raise _Problem(_path(where, key), f"unknown key (expected: {', '.join(allowed)})")
+    for key in required:
+        if key not in obj:
+            raise _Problem(_path(where, key), "missing")
+
+
+def _object(v: Any, where: str) -> dict[str, Any]:
+    if type(v) is not dict:
+        raise _Problem(where, f"expected an object, found {_kind(v)}")
+    return v
+
+
+def _list(v: Any, where: str) -> list[Any]:
+    if type(v) is not list:
+        raise _Problem(where, f"expected a list, found {_kind(v)}")
+    return v
+
+
+def _strings(v: Any, where: str) -> None:
+    for i, s in enumerate(_list(v, where)):
+        if type(s) is not str:
+            raise _Problem(f"{where}[{i}]", f"expected a string, found {_kind(s)}")
+
+
+def _kind(v: Any) -> str:
+    """A JSON value described in a few words, for one line."""
+    if v is _MISSING:
+        return "nothing"
+    if type(v) is bool:
+        return f"{str(v).lower()} (a bool)"
+    if type(v) is int:
+        return f"{_num(v)} (an integer)"
+    if type(v) is float:
+        return f"{_show(v)} (a fraction)"
+    if type(v) is str:
+        return f"{_show(v)} (a string)"
+    if type(v) is list:
+        return f"a list of {len(v)}"
+    if type(v) is dict:
+        return "an object"
+    return "null"
+
+
+def _show(v: Any) -> str:
+    text = repr(v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _num(v: int) -> str:
+    digits = len(str(abs(v)))
+    return str(v) if digits <= 24 else f"a {digits}-digit number"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())[:200]
+
+
+def _path(where: str, key: str) -> str:
+    name = key if key.isidentifier() else _show(key)
+    return f"{where}.{name}" if where else name
+
+
+def fixture_files(directory: Path) -> list[Path]:
+    """The fixture files of ``directory``: every ``*.json`` but ``index.json``, by name.
+    Nothing is opened here (``load`` checks each file's type before opening it)."""
+    return sorted(p for p in directory.glob("*.json") if p.name != INDEX)
 
 
 class _Raised(Exception):
@@ -301,14 +625,16 @@ def run_one(data: dict[str, Any], factory: Callable[[Config], Any]) -> Outcome:
     """Run one fixture on an implementation: after boot and after every call, the result
     and the whole meaningful state (``exo-fixture/2``: ``boot`` and each step's
     ``changed``; an ``exo-fixture/1`` file has only the state at the end). A failure names
-    the step, the call and the field. A step without ``op``, ``args`` or ``expect`` is a
-    ``FixtureError``."""
+    the step, the call and the field. A fixture out of shape (``check``) raises
+    ``FixtureError`` before anything runs."""
+    check(data)
+    return _run_checked(data, factory)
+
+
+def _run_checked(data: dict[str, Any], factory: Callable[[Config], Any]) -> Outcome:
     t0 = time.perf_counter()
     name = data["name"]
-    try:
-        cfg = Config(**data["config"])
-    except TypeError as exc:
-        return Outcome(name, False, 0, 0.0, f"bad config: {exc}")
+    cfg = Config(**data["config"])
 
     def failed(steps: int, detail: str) -> Outcome:
         return Outcome(name, False, steps, time.perf_counter() - t0, detail, data["clauses"])
@@ -322,13 +648,9 @@ def run_one(data: dict[str, Any], factory: Callable[[Config], Any]) -> Outcome:
             if problem:
                 return failed(0, f"at boot: {problem}")
         for i, step in enumerate(data["steps"]):
-            if type(step) is not dict or not {"op", "args", "expect"} <= step.keys() \
-                    or step["op"] not in OPERATIONS or type(step["args"]) is not list \
-                    or (every and type(step.get("changed")) is not dict):
-                raise FixtureError(f"{name}: step {i} is not a step of {data['format']}")
             op, want = step["op"], step["expect"]
             call = f"step {i} {op}({', '.join(json.dumps(a) for a in step['args'])})"
-            got = _call(impl.apply, op, *[_arg(a) for a in step["args"]])
+            got = _call(impl.apply, op, *[decode(a) for a in step["args"]])
             try:
                 wire = encode_result(op, got) if type(got) is Result and exact_kind(
                     got.status) == "int" else None
@@ -382,22 +704,37 @@ def _state_problem(cfg: Config, expected: dict[str, Any], observed: dict[str, An
     return ""
 
 
-def run(directory: Path, factory: Callable[[Config], Any], keyword: str | None = None,
-        on_progress: Callable[[int], None] | None = None) -> list[Outcome]:
-    """Run every fixture of ``directory`` (whose name contains ``keyword``, if given)."""
-    paths = sorted(p for p in directory.glob("*.json") if p.name != INDEX)
+def check_files(directory: Path, keyword: str | None = None) -> list[Path]:
+    """Read and check every fixture file of ``directory`` (``fixture_files``, ``load``);
+    the files of the fixtures whose name contains ``keyword`` (all, without one). A
+    folder without fixture files, or any file that is not a fixture, raises
+    ``FixtureError``: a damaged suite is refused before any of it runs."""
+    paths = fixture_files(directory)
     if not paths:
-        raise FixtureError(f"{directory}: no fixture files (build them with exo fixtures "
-                           "build)")
+        raise FixtureError(f"{shown_path(directory)}: no fixture files (build them with exo "
+                           "fixtures build)")
+    names = [load(path)["name"] for path in paths]
+    return [path for path, name in zip(paths, names, strict=True)
+            if not keyword or keyword in name]
+
+
+def run_files(paths: Iterable[Path], factory: Callable[[Config], Any],
+              on_progress: Callable[[int], None] | None = None) -> list[Outcome]:
+    """Run the fixture files ``paths`` in order, each read and checked again just before
+    it runs (``load``)."""
     out = []
     for path in paths:
-        data = load(path)
-        if keyword and keyword not in data["name"]:
-            continue
-        out.append(run_one(data, factory))
+        out.append(_run_checked(load(path), factory))
         if on_progress is not None:
             on_progress(1)
     return out
+
+
+def run(directory: Path, factory: Callable[[Config], Any], keyword: str | None = None,
+        on_progress: Callable[[int], None] | None = None) -> list[Outcome]:
+    """Run every fixture of ``directory`` (whose name contains ``keyword``, if given),
+    after checking every fixture file (``check_files``)."""
+    return run_files(check_files(directory, keyword), factory, on_progress)
 
 
 def junit(outcomes: list[Outcome]) -> str:
@@ -414,5 +751,7 @@ def junit(outcomes: list[Outcome]) -> str:
     return ET.tostring(suite, encoding="unicode")
 
 
-__all__ = ["FORMAT", "GENERATED", "INDEX", "FixtureError", "Outcome", "build", "fixture", "junit",
-           "load", "random_calls", "run", "run_one"]
+__all__ = ["FORMAT", "GENERATED", "INDEX", "MAX_FIXTURE_BYTES", "MAX_FIXTURE_WORK", "MAX_NAME",
+           "MAX_STATE_ENTRIES", "FixtureError", "Outcome", "build", "check", "check_files",
+           "fixture", "fixture_files", "junit", "load", "random_calls", "run", "run_files",
+           "run_one"]
