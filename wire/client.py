@@ -384,7 +384,7 @@ class Wire:
         return self._reply(what)
 
     def _reply(self, what: str) -> Any:
-        """WIRE-1 with its limits: the reply line, at most ``MAX_LINE`` bytes of UTF-8
+        """WIRE-1 with its limits: the reply line, at most ``MAX_LINE`` bytes of utf-8
         JSON nested at most ``MAX_DEPTH`` deep, parsed."""
         try:
             reply = self._readline()

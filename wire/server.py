@@ -5,7 +5,7 @@ with.
 It is total on its input (WIRE-1's limits): whatever bytes arrive, each line gets exactly
 one reply line and the server goes on reading. A line longer than ``MAX_LINE_BYTES`` is
 discarded as it arrives (never held whole) and answered with ``error``; so are bytes that
-are not UTF-8, text that is not one JSON value or nests deeper than ``MAX_DEPTH``, and a
+are not utf-8, text that is not one JSON value or nests deeper than ``MAX_DEPTH``, and a
 request whose fields have the wrong JSON type. A ``reset`` whose sizes exceed
 ``MAX_SIZE``, ``MAX_LIMIT`` or ``MAX_STATE_ENTRIES`` is refused before anything is built,
 and the state before it stays as it was.
@@ -186,7 +186,7 @@ class _Session:
             try:
                 text = line.decode("utf-8")
             except UnicodeDecodeError as exc:
-                return _error(f"request is not UTF-8 (byte {line[exc.start]:#04x} at "
+                return _error(f"request is not valid utf-8 (byte {line[exc.start]:#04x} at "
                               f"offset {exc.start})")
         else:
             if len(line) > MAX_LINE_BYTES:
