@@ -174,6 +174,20 @@ def test_check_with_markup_in_the_command_line(tmp_path: Path) -> None:
     assert len(lines) == 1 and "[/x]" in lines[0]
 
 
+def test_check_usage_error_quoting_an_exception(tmp_path: Path) -> None:
+    """An implementation that cannot be built, with markup, escapes and a newline in its
+    exception's message: a usage error on one line (exit 2), the message shown."""
+    (tmp_path / "hostile_factory.py").write_text(
+        f"def make(cfg):\n    raise RuntimeError({HOSTILE + chr(10) + 'second line'!r})\n")
+    proc = _exo(["check", "--impl", "hostile_factory:make", "--examples", "1",
+                 "--steps", "1"], tmp_path)
+    assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
+    _clean(proc.stdout, proc.stderr)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("exo: ")]
+    assert len(lines) == 1 and visible(HOSTILE + "\nsecond line") in lines[0]
+    assert "second line" not in proc.stderr.replace(lines[0], "")
+
+
 # --------------------------------------------------------------------------- exo fixtures
 
 
