@@ -709,10 +709,11 @@ class Demux:
     def __init__(self, check: Checker | None = None,
                  table: Callable[[], Installed] | None = None,
                  declarative: Recognizer | None = None,
-                 merge: MergeCheck | None = None) -> None:
+                 merge: MergeCheck | None = None, disjoint: bool = False) -> None:
         self._declarative_form = declarative
         self._merge = merge
-        self._parts: dict[tuple[int, int, Program], str] = {}
+        self._disjoint = disjoint
+        self._parts: dict[tuple[int, Program], str] = {}
         self._filters: dict[int, _Filter] = {}
         self._table = table
         self._plain: Installed = []
@@ -811,11 +812,11 @@ class Demux:
         self._plain = sorted(self._table()) if self._table is not None else self.installed()
         self._classify = self._interpret  # until proved, and for good if not
         try:
+            if self._merge is not None:
+                self._by_parts()
+                return
             source = self._source = self._generate()
-            reason = self._by_parts(source) if self._merge is not None else "whole"
-            if reason is not None:  # the whole module, proved at once
-                reason = self._verdict(source, self._plain)
-            self.fallback_reason = reason
+            self.fallback_reason = self._verdict(source, self._plain)
             if self.fallback_reason is None:
                 self._classify = self._compile(source)
         except Exception as e:  # any failure of generation or checker: not proved
@@ -823,57 +824,108 @@ class Demux:
             self._classify = self._interpret
 
     def _verdict(self, source: str, filters: Installed) -> str | None:
-        """The checker's finding on ``source`` against ``filters`` (None: proved), cached
-        per text and filters."""
+        """The checker's finding on ``source`` against ``filters`` (None: proved; an
+        exception of the checker is a finding too), cached per text and filters."""
         key = (source, tuple(filters))
         if key not in self._verdicts:
             if len(self._verdicts) >= 4096:
                 self._verdicts.clear()
             assert self._check is not None
-            finding = self._check(source, list(filters))
-            self._verdicts[key] = None if finding is None else str(finding)
+            try:
+                finding = self._check(source, list(filters))
+                verdict = None if finding is None else str(finding)
+            except Exception as e:  # unknown, the budget, unsupported source: not proved
+                verdict = f"FLT-8: not proved ({type(e).__name__}: {e})"
+            self._verdicts[key] = verdict
         return self._verdicts[key]
 
     def part_source(self, slot: int) -> str:
         """FLT-8: the module this generator makes from the filter in ``slot`` alone, in
-        that slot (its *part*; cached per slot, owner and program)."""
+        that slot, with the slot as its owner (its *part*: it returns the slot when the
+        filter accepts, else -1; cached per slot and program)."""
         flt = self._filters[slot]
-        key = (slot, flt.owner, flt.program)
+        key = (slot, flt.program)
         part = self._parts.get(key)
         if part is None:
             if len(self._parts) >= 8192:
                 self._parts.clear()
-            alone = Demux(declarative=self._declarative_form)
-            alone._decomposed = self._decomposed
-            alone._filters = {slot: flt}
-            part = self._parts[key] = alone._generate()
+            part = self._parts[key] = self._generate({slot: slot})
         return part
 
-    def _by_parts(self, source: str) -> str | None:
-        """FLT-8 by parts: each filter's part proved against the table's entry for its
-        slot (once per program: what an install pays for its own filter), then the merged
-        module checked, with no solver, to decide exactly what the parts decide
-        (``merge``). None when both hold; else why not (the caller then proves the whole
-        module)."""
+    def _by_parts(self) -> None:
+        """FLT-8 by parts. Each filter's part is proved against the kernel table's program
+        for its slot (``check``, once per program: the install pays for its own filter).
+        The merged module of the proved slots is then checked, with no solver, to decide
+        exactly what their parts decide (``merge``), and compiled. A slot whose part is not
+        proved is interpreted (``interpret``), alone; if the merge check does not pass,
+        every slot is. No solver runs on another environment's filter."""
         assert self._merge is not None
-        table = {slot: (slot, owner, prog) for slot, owner, prog in self._plain}
+        table = {slot: (owner, prog) for slot, owner, prog in self._plain}
         if sorted(table) != sorted(self._filters):
-            return "the filter table and the demux hold other slots"
-        parts = {}
+            self.fallback_reason = "FLT-8: the filter table and the demux hold other slots"
+            return
+        proved: list[int] = []
+        findings: dict[int, str] = {}
         for slot in sorted(self._filters):
-            part = parts[slot] = self.part_source(slot)
-            finding = self._verdict(part, [table[slot]])
-            if finding is not None:
-                return finding
+            finding = self._verdict(self.part_source(slot), [(slot, slot, table[slot][1])])
+            if finding is None:
+                proved.append(slot)
+            else:
+                findings[slot] = finding
+        owners = {slot: table[slot][0] for slot in proved}
+        interpreted = [(slot, table[slot][0], table[slot][1]) for slot in sorted(findings)]
+        # with a slot interpreted the module must say which slot it found: it returns the
+        # slot (its owner table is the identity) and classify maps it to the owner
+        module_owners = owners if not interpreted else {slot: slot for slot in proved}
+        source = self._source = self._generate(module_owners)
         try:
-            return self._merge(source, parts, {s: o for s, o, _ in table.values()})
+            problem = self._merge(source, {slot: self.part_source(slot) for slot in proved},
+                                  module_owners)
         except Exception as e:  # outside the subset the merge check reads: not shown
-            return f"FLT-8: the merge was not checked ({type(e).__name__}: {e})"
+            problem = f"the merge was not checked ({type(e).__name__}: {e})"
+        if problem is not None:
+            self.fallback_reason = f"FLT-8: {problem}"
+            return
+        compiled = self._compile(source)
+        if not interpreted:
+            self._classify = compiled
+            return
+        first = min(findings)
+        self.fallback_reason = (f"FLT-8: slot(s) {sorted(findings)} interpreted; slot "
+                                f"{first}: {findings[first]}")
+        self._classify = self._combine(compiled, owners, interpreted)
 
-    def _generate(self) -> str:
+    def _combine(self, compiled: Callable[[bytes], int], owners: dict[int, int],
+                 interpreted: Installed) -> Callable[[bytes], int]:
+        """``classify`` from the proved module (which returns the least proved slot that
+        accepts, or -1) and the interpreted filters, in slot order. With ``disjoint``
+        (INV-13: filters of different environments accept no packet in common) a packet a
+        proved filter accepts is that filter owner's, whatever the interpreted filters
+        say: they are not run. Without it, the interpreted filters of lower slots are run
+        first, as first-match order wants."""
+        disjoint = self._disjoint
+
+        def classify(packet: bytes) -> int:
+            found = compiled(packet)
+            if found >= 0 and disjoint:
+                return owners[found]
+            for slot, owner, prog in interpreted:
+                if 0 <= found < slot:
+                    break
+                if interpret(prog, packet) != 0:
+                    return owner
+            return owners[found] if found >= 0 else -1
+
+        return classify
+
+    def _generate(self, owners: dict[int, int] | None = None) -> str:
+        """The module of the filters in the slots of ``owners`` (slot -> the owner the
+        module returns), or of every filter with its own owner."""
+        if owners is None:
+            owners = {s: f.owner for s, f in sorted(self._filters.items())}
         root = _Node()
         fallback: list[int] = []
-        for slot in sorted(self._filters):
+        for slot in sorted(owners):
             flt = self._filters[slot]
             if flt.paths is None:
                 fallback.append(slot)
@@ -891,8 +943,7 @@ class Demux:
             out.append(program_source(self._filters[slot].program, f"_f{slot}"))
         out += [f + "\n" for f in gen.funcs]  # before the tables that name them
         out += gen.tables
-        owners = {s: f.owner for s, f in sorted(self._filters.items())}
-        out.append(f"_OWNER = {owners!r}")
+        out.append(f"_OWNER = {dict(sorted(owners.items()))!r}")
         out += ["", "", "def classify(p):", "    n = len(p)", f"    b = {NONE}"]
         out += body
         for slot in fallback:

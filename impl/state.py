@@ -152,9 +152,12 @@ class KernelState:
         # filter set changes, under a budget; if it is not, the filters of this table are
         # interpreted. packet_arrive never runs the check.
         # A recognized program is merged as its FLT-9 DFilter (the same check covers it).
+        # FLT-8 by parts: a change proves only its own filter; INV-13 (filters of
+        # different environments are disjoint) lets a proved filter's packet skip the
+        # interpreted ones.
         self.demux = Demux(check=self.check_demux if check_demux else None,
                            table=self.filter_table, declarative=declarative_form,
-                           merge=merge_problem)
+                           merge=merge_problem, disjoint=True)
         self.rx_head = [0] * E
         self.rx_count = [0] * E
         self.rx_pkt = [[b""] * cfg.ring_size for _ in range(E)]

@@ -17,14 +17,15 @@ from typing import Any
 
 import pytest
 
+import exo.impl.demux
 import exo.impl.state
-from exo.cli.bench import port_filter
+from exo.cli.bench import port_filter, udp_packet
 from exo.impl import Kernel
 from exo.impl.demux import Demux
 from exo.impl.filtercheck import declarative_form
 from exo.interface import Config, Status
 from exo.model.filters import Program, parse_ddd
-from exo.proofs.demux import check_source
+from exo.proofs.demux import check_source, reference
 from exo.proofs.demux_merge import MergeRefused, decisions, merge_problem
 from tests.test_demux import BY_EXPR, PROGRAMS
 
@@ -67,11 +68,12 @@ def test_port_sets_with_repeats_merge_as_their_parts() -> None:
 
 
 def test_the_parts_are_what_the_check_proves() -> None:
-    """Each part is a module of one filter in its slot, proved by ``check_source``."""
+    """Each part is a module of one filter in its slot, returning the slot when the
+    filter accepts (its owner is the slot), proved by ``check_source``."""
     progs = random.Random(3).sample(CORPUS, 4)
-    _, parts, owners = _built(progs)
+    _, parts, _owners = _built(progs)
     for slot, part in parts.items():
-        assert check_source(part, [(slot, owners[slot], progs[slot])]) is None
+        assert check_source(part, [(slot, slot, progs[slot])]) is None
         assert {s for s, _ in decisions(part).sites} <= {slot}
 
 
@@ -159,7 +161,7 @@ def test_a_change_proves_only_its_own_filter(monkeypatch: pytest.MonkeyPatch) ->
     seen.clear()
     victim = parse_ddd(BY_EXPR["tcp port 80"]["ddd"])
     assert k.apply("filter_install", 1, victim).status == Status.OK
-    assert seen == [[(40, 1, victim)]]
+    assert seen == [[(40, 40, victim)]]
     assert k.state.demux.fallback_reason is None
     seen.clear()
     assert k.apply("filter_remove", 1, 40).status == Status.OK
@@ -177,3 +179,52 @@ def test_a_part_that_is_wrong_keeps_the_module_out_of_use() -> None:
                merge=merge_problem)
     dm.add(0, 1, other)  # the demux's copy differs from the table's program
     assert dm.fallback_reason is not None
+
+
+def _hostile() -> Program:
+    """A verified filter far over ``MAX_SOURCE_NODES`` (its part is not proved, so it is
+    interpreted), outside FLT-9's class (``ld len``), accepting exactly the packets of at
+    least 64 bytes whose first byte is 0xEE."""
+    prog = tuple(insn for i in range(2000) for insn in ((0x30, 0, 0, i % 64), (0x15, 0, 0, i)))
+    prog += ((0x80, 0, 0, 0), (0x15, 0, 0, 0), (0x30, 0, 0, 0), (0x15, 0, 1, 0xEE),
+             (0x06, 0, 0, 1), (0x06, 0, 0, 0))
+    return prog
+
+
+def _with_hostile(disjoint: bool, monkeypatch: pytest.MonkeyPatch
+                  ) -> tuple[Demux, list[Any], list[int]]:
+    hostile, victim = _hostile(), port_filter(4242)
+    table = [(0, 7, hostile), (1, 8, victim)]
+    calls: list[int] = []
+    real = exo.impl.demux.interpret
+
+    def counted(prog: Program, packet: bytes) -> int:
+        calls.append(len(prog))
+        return real(prog, packet)
+
+    dm = Demux(check=lambda source, filters: check_source(source, filters),
+               table=lambda: table, declarative=declarative_form, merge=merge_problem,
+               disjoint=disjoint)
+    dm.add(0, 7, hostile)
+    dm.add(1, 8, victim)
+    monkeypatch.setattr(exo.impl.demux, "interpret", counted)
+    return dm, table, calls
+
+
+@pytest.mark.parametrize("disjoint", [True, False])
+def test_an_unproved_filter_is_interpreted_alone(disjoint: bool,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hostile filter's part is over budget: that slot alone is interpreted, the
+    victim's filter stays compiled. With ``disjoint`` (INV-13, as the kernel runs it) the
+    victim's packets never run the interpreter; without it, first-match order runs the
+    lower slot first. Either way the answers are the reference's."""
+    dm, table, calls = _with_hostile(disjoint, monkeypatch)
+    assert dm.fallback_reason is not None and "slot(s) [0] interpreted" in dm.fallback_reason
+    assert "budget" in dm.fallback_reason
+    assert dm.merged_slots() == [1]
+    victim_packet = udp_packet(4242)
+    hostile_packet = b"\xee" + bytes(70)
+    for packet, owner in ((victim_packet, 8), (hostile_packet, 7), (bytes(80), -1)):
+        calls.clear()
+        assert dm.classify(packet) == owner == reference(table, packet)
+        assert calls == ([] if disjoint and owner == 8 else [len(table[0][2])])
