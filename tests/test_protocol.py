@@ -39,6 +39,13 @@ ROOT = Path(__file__).resolve().parent.parent
 SCHEMA = json.loads((ROOT / "spec" / "protocol.schema.json").read_text())
 SERVE = [sys.executable, "-c", "from exo.cli import main; main()", "serve"]
 FAULTS = [sys.executable, str(ROOT / "tests" / "wire_faults.py")]
+STEP_GUARD = 60.0
+"""The step timeout of the tests whose kernels do real work (WIRE-1: processor seconds
+of the kernel's session, ``WALL_FACTOR`` times that of wall-clock time). A step's work is
+bounded without it (a filter install's Z3 question by ``FILTER_RLIMIT``, about 2 s of
+processor time; every other step by the size of the state), so this is only a guard
+against a hang, far from any step on any machine: the tests do not depend on the
+machine's speed or load. The hang test alone keeps a short one: its kernel sleeps."""
 SMALL = Config(n_envs=2, n_pages=3, page_words=2, tlb_size=2, stlb_size=2, n_cids=3,
                n_slices=2, n_guaranteed=1, n_regs=2, slice_ticks=2, excess_limit=1,
                addr_limit=16, n_filters=2, ring_size=2)
@@ -358,7 +365,7 @@ def test_a_transcript_of_the_reference_server_matches_the_schema() -> None:
 def test_the_client_is_conformant_against_the_reference_server() -> None:
     """``exo check --impl-cmd`` on ``exo serve`` (the bundled kernel behind the wire)
     passes, witness sweep included: the client and the encoding lose nothing."""
-    factory = WireKernel.factory(SERVE)
+    factory = WireKernel.factory(SERVE, timeout=STEP_GUARD)
     report = run_check(factory, SMALL, steps=15, examples=8, seed=3)
     assert report.passed, report.text()
     WireKernel.close_all()
@@ -370,11 +377,13 @@ def test_a_wrong_kernel_behind_the_wire_is_caught() -> None:
     from exo.kit.replay import replay
     from tests.catalogue import AllocSkipsOwned
 
-    factory = WireKernel.factory([*SERVE, "--impl", "tests.catalogue:AllocSkipsOwned"])
+    factory = WireKernel.factory([*SERVE, "--impl", "tests.catalogue:AllocSkipsOwned"],
+                                 timeout=STEP_GUARD)
     failure = replay(factory, Config(), list(AllocSkipsOwned.WITNESS))
     WireKernel.close_all()
     assert failure is not None and failure.kind == "state", failure
-    assert replay(WireKernel.factory(SERVE), Config(), list(AllocSkipsOwned.WITNESS)) is None
+    assert replay(WireKernel.factory(SERVE, timeout=STEP_GUARD), Config(),
+                  list(AllocSkipsOwned.WITNESS)) is None
     WireKernel.close_all()
 
 
@@ -389,7 +398,8 @@ def test_a_process_that_breaks_the_protocol_is_a_reported_failure(mode: str, wor
     """WIRE-1: a crash, a hang past the step timeout, a reply that is not JSON or not of
     the expected shape: each a failure of kind ``raised`` naming what happened, with the
     program shrunk; the process is started afresh for the next program."""
-    factory = WireKernel.factory([*FAULTS, mode, "3"], timeout=1.0)
+    factory = WireKernel.factory([*FAULTS, mode, "3"],
+                                 timeout=1.0 if mode == "hang" else STEP_GUARD)
     report = run_check(factory, SMALL, steps=10, examples=5, seed=2, shrink_examples=20)
     WireKernel.close_all()
     assert not report.passed
@@ -404,7 +414,7 @@ def test_the_state_comes_with_the_result_only_when_the_process_offers_it() -> No
     asks for the state with each ``apply``; a process that lists no feature is never
     asked (``wire_faults.py plain`` exits if it is) and still passes, with separate
     ``observe`` requests."""
-    plain = WireKernel.factory([*FAULTS, "plain", "0"])
+    plain = WireKernel.factory([*FAULTS, "plain", "0"], timeout=STEP_GUARD)
     report = run_check(plain, SMALL, steps=10, examples=5, seed=2)
     kernel = plain(SMALL)
     assert not kernel.with_state
@@ -473,7 +483,8 @@ def test_a_kernel_that_leaves_out_a_change_is_caught() -> None:
             kernel.apply(name, *args)
     assert "differs from the complete state in " in str(caught.value)
     WireKernel.close_all()
-    report = run_check(WireKernel.factory([*FAULTS, "stale", "1"]), SMALL, steps=10,
+    report = run_check(WireKernel.factory([*FAULTS, "stale", "1"], timeout=STEP_GUARD),
+                       SMALL, steps=10,
                        examples=5, seed=2)
     WireKernel.close_all()
     assert not report.passed
@@ -506,7 +517,8 @@ def test_the_cli_takes_impl_cmd_and_writes_a_reproduction(tmp_path: Path) -> Non
     res = CliRunner().invoke(main, ["check", "--impl-cmd", cmd, "--steps", "5",
                                     "--examples", "3", "--seed", "1",
                                     "--config", "n_envs=2,n_pages=2",
-                                    "--repro", str(repro), "--step-timeout", "2"])
+                                    "--repro", str(repro),
+                                    "--step-timeout", str(STEP_GUARD)])
     assert res.exit_code == 1, res.output
     assert "is not JSON" in res.output
     assert repro.exists() and "cmd:" in repro.read_text()
@@ -523,7 +535,8 @@ def test_model_implementation_over_the_wire_agrees() -> None:
     exo.kit:ModelImplementation``) is conformant: the encoding of every observed
     field, programs and packets included, loses nothing."""
     assert ModelImplementation is not None
-    factory = WireKernel.factory([*SERVE, "--impl", "exo.kit:ModelImplementation"])
+    factory = WireKernel.factory([*SERVE, "--impl", "exo.kit:ModelImplementation"],
+                                 timeout=STEP_GUARD)
     report = run_check(factory, SMALL, steps=10, examples=4, seed=5)
     WireKernel.close_all()
     assert report.passed, report.text()
@@ -544,10 +557,12 @@ def test_replay_runs_a_wire_failure_again(tmp_path: Path, monkeypatch: pytest.Mo
 
     monkeypatch.chdir(tmp_path)
     cmd = " ".join([sys.executable, str(ROOT / "tests" / "wire_faults.py"), "garbage", "2"])
+    guard = ["--step-timeout", str(STEP_GUARD)]
     res = CliRunner().invoke(main, ["check", "--impl-cmd", cmd, "--steps", "5",
-                                    "--examples", "3", "--seed", "1"])
+                                    "--examples", "3", "--seed", "1", *guard])
     assert res.exit_code == 1, res.output
-    res = CliRunner().invoke(main, ["check", "--replay"])
+    res = CliRunner().invoke(main, ["check", "--replay", *guard])
     assert res.exit_code == 1 and "is not JSON" in res.output, res.output
-    res = CliRunner().invoke(main, ["check", "--replay", "--impl-cmd", shlex.join(SERVE)])
+    res = CliRunner().invoke(main, ["check", "--replay", "--impl-cmd", shlex.join(SERVE),
+                                    *guard])
     assert res.exit_code == 0 and "gone" in res.output, res.output
