@@ -353,6 +353,13 @@ def _deep(d: Path) -> None:
     (d / "x.json").write_text("[" * 100_000 + "]" * 100_000)
 
 
+def _small_lists(d: Path) -> None:
+    """``MAX_FIXTURE_BYTES`` of ``[0],``: the JSON that costs the most memory per byte
+    parsed (about 27 bytes a byte)."""
+    n = (fixtures.MAX_FIXTURE_BYTES - 20) // 4
+    (d / "x.json").write_text('{"clauses": [' + ",".join(["[0]"] * n) + "]}")
+
+
 FILES: list[tuple[str, Callable[[Path], object], str]] = [
     ("a list at the top level", lambda d: (d / "x.json").write_text("[]"),
      "x.json: expected an object, found a list of 0"),
@@ -364,6 +371,8 @@ FILES: list[tuple[str, Callable[[Path], object], str]] = [
     ("a valid-looking fixture one byte too large",
      lambda d: (d / "x.json").write_text("{}" + " " * (fixtures.MAX_FIXTURE_BYTES - 1)),
      "x.json: 4,194,305 bytes, larger than"),
+    ("the most memory a fixture may take to parse", _small_lists,
+     "x.json: format: expected"),
     ("nesting 100,000 deep", _deep, "x.json: unreadable fixture, JSON nested too deeply"),
     ("invalid UTF-8", lambda d: (d / "x.json").write_bytes(b'{"name": "\xff"}'),
      "x.json: not UTF-8 text"),
@@ -538,12 +547,17 @@ def test_the_built_fixtures_are_well_within_the_limits(built: Path) -> None:
 
 
 def test_the_work_limit_is_inclusive(base: Data) -> None:
-    """``(steps + 1) x entries`` equal to ``MAX_FIXTURE_WORK`` passes that check (the
-    steps themselves are then checked); one step more does not."""
+    """``(steps + 1) x entries`` equal to ``MAX_FIXTURE_WORK`` passes that check (the next
+    check then fails: ``boot`` is of another configuration); one step more does not. A
+    configuration of one page of four words has 256 entries, which divides the limit."""
     data = copy.deepcopy(base)
-    data["steps"] = [{}] * (fixtures.MAX_FIXTURE_WORK // DEFAULT_ENTRIES - 1)
-    with pytest.raises(fixtures.FixtureError, match=r"^bad: steps\[0\]\.op: missing$"):
-        fixtures.check({**data, "name": "bad"})
+    data["config"].update(n_pages=1, page_words=4)
+    assert _entries(Config(**data["config"])) == 256
+    data["steps"] = [{}] * (fixtures.MAX_FIXTURE_WORK // 256 - 1)
+    with pytest.raises(fixtures.FixtureError) as info:
+        fixtures.check(data)
+    assert "entries to observe" not in str(info.value) and "boot" in str(info.value)
     data["steps"].append({})
-    with pytest.raises(fixtures.FixtureError, match=r"^bad: steps: 23,696 steps"):
-        fixtures.check({**data, "name": "bad"})
+    with pytest.raises(fixtures.FixtureError, match=r": steps: 32,768 steps on a state of "
+                       r"256 entries: 8,388,864 entries to observe, at most 8,388,608$"):
+        fixtures.check(data)
