@@ -1,10 +1,19 @@
-"""A failure as a standalone pytest file: ``write_reproduction`` writes the steps of a
-shrunk failure so that the file fails while the bug is there and passes once it is
-fixed (``exo check --repro``)."""
+"""A failure as a standalone file: ``write_reproduction`` writes the steps of a shrunk
+failure so that the file fails while the bug is there and passes once it is fixed
+(``exo check --repro``).
+
+The file runs with the plain install (``python FILE``: exit 1 while the failure is there,
+0 once it is gone, 2 if the implementation cannot be loaded) and is a pytest test file as
+well. It runs from any folder: a command (``--impl-cmd``) is stored with its program made
+absolute (``absolute_command``), and for a module (``--impl``) the folder ``exo check``
+ran in is put first on ``sys.path``, as ``exo check`` did."""
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import re
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,7 +23,37 @@ from exo.kit.lockstep import Failure, Step
 from exo.kit.replay import checked_steps
 from exo.kit.text import first_line, literal, plain
 
-__all__ = ["write_reproduction"]
+__all__ = ["absolute_command", "write_reproduction"]
+
+CMD_PREFIX = "cmd:"
+"""An implementation spec naming a command (``exo.wire.loader.CMD_PREFIX``: the wire layer
+sits above the kit, so the prefix is repeated here)."""
+
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+"""A leading ``NAME=VALUE`` word of a command (``exo.wire.client.command_line``)."""
+
+
+def absolute_command(command: str, cwd: Path | None = None) -> str:
+    """``command`` (``--impl-cmd``, split as a POSIX shell splits it) with its program
+    made absolute when it is a relative path (it has a ``/``, so the system does not look
+    it up on ``PATH``) that exists in ``cwd`` (default: the current folder); leading
+    ``NAME=VALUE`` words and the arguments are kept as typed, each shell-quoted. A command
+    that cannot be split, or has no program, is returned unchanged (loading it reports
+    the problem)."""
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        return command
+    k = 0
+    while k < len(words) and _ASSIGNMENT.match(words[k]):
+        k += 1
+    if k == len(words):
+        return command
+    program = words[k]
+    folder = Path.cwd() if cwd is None else cwd
+    if "/" in program and not os.path.isabs(program) and (folder / program).exists():
+        words[k] = os.path.abspath(folder / program)
+    return shlex.join(words)
 
 
 def _comment(text: str) -> str:
@@ -23,16 +62,24 @@ def _comment(text: str) -> str:
 
 def write_reproduction(path: Path, impl: str, cfg: Config, steps: Sequence[Step],
                        failure: Failure, seed: int | None = None,
-                       fields: frozenset[str] | None = None) -> Path:
-    """Write a standalone pytest file replaying ``steps`` on ``impl`` (``"package.module:
-    Factory"``, as given to ``exo check --impl``) with ``cfg``; it fails, printing the
-    first difference, while the bug is there and passes once the implementation
-    conforms. ``ValueError`` if a step's arguments cannot be written as Python source
-    that gives them back. Returns ``path``."""
+                       fields: frozenset[str] | None = None, cwd: Path | None = None) -> Path:
+    """Write a standalone file replaying ``steps`` on ``impl`` (``"package.module:
+    Factory"`` as given to ``exo check --impl``, or ``"cmd: COMMAND"`` for
+    ``--impl-cmd``) with ``cfg``; run with ``python`` or ``pytest``, it fails, printing
+    the first difference, while the bug is there and passes once the implementation
+    conforms. ``cwd`` (default: the current folder) is the folder ``exo check`` ran in:
+    a command's relative program is resolved against it (``absolute_command``), and the
+    file puts it first on ``sys.path`` to import a module. ``ValueError`` if a step's
+    arguments cannot be written as Python source that gives them back. Returns
+    ``path``."""
     plan = checked_steps(steps)
-    if not isinstance(impl, str) or (impl.count(":") != 1 and not impl.startswith("cmd:")):
+    if not isinstance(impl, str) or (impl.count(":") != 1
+                                     and not impl.startswith(CMD_PREFIX)):
         raise ValueError(f"impl must look like 'package.module:Factory' or 'cmd: COMMAND', "
                          f"got {impl!r}")
+    folder = Path.cwd() if cwd is None else Path(cwd)
+    if impl.startswith(CMD_PREFIX):
+        impl = f"{CMD_PREFIX} {absolute_command(impl[len(CMD_PREFIX):].strip(), folder)}"
     lines: list[str] = []
     for name, args in plan:
         text = literal(tuple(plain(a) for a in args))
@@ -61,25 +108,52 @@ def write_reproduction(path: Path, impl: str, cfg: Config, steps: Sequence[Step]
 # the first difference ({failure.kind}, after step {failure.index}) was:
 {_comment(first)}
 #
-# Run it with:  pytest {path.name}
-# It fails while the bug is there and passes once {impl} conforms.
+# Run it, from any folder, with:  python {path.name}
+#   exit 1 while the bug is there, 0 once {impl} conforms,
+#   2 if the implementation cannot be loaded or started.
+# It is a pytest test file as well:  pytest {path.name}
 
-import pytest
+import sys
 
 from exo.interface import Cap, Config  # noqa: F401
 from exo.kit import replay
 from exo.wire import load_factory
 
 IMPL = {impl!r}
+FOLDER = {str(folder)!r}  # where exo check ran: first on sys.path, as there
 CFG = {cfg_text}
 FIELDS = {("frozenset(" + repr(sorted(fields)) + ")") if fields is not None else None}
 STEPS = {source_steps}
 
 
-def test_reproduction() -> None:
+def difference() -> str | None:
+    \"\"\"The first difference replaying STEPS on IMPL shows, None if there is none.\"\"\"
+    if FOLDER not in sys.path:
+        sys.path.insert(0, FOLDER)
     failure = replay(load_factory(IMPL), CFG, STEPS, FIELDS)
-    if failure is not None:
-        pytest.fail(f"step {{failure.index}} ({{failure.kind}}): {{failure.message}}",
-                    pytrace=False)
+    if failure is None:
+        return None
+    return f"step {{failure.index}} ({{failure.kind}}): {{failure.message}}"
+
+
+def test_reproduction() -> None:
+    found = difference()
+    if found is not None:
+        import pytest
+
+        pytest.fail(found, pytrace=False)
+
+
+if __name__ == "__main__":
+    try:
+        found = difference()
+    except ValueError as exc:
+        print(f"{{__file__}}: cannot run: {{exc}}", file=sys.stderr)
+        sys.exit(2)
+    if found is not None:
+        print(f"still failing: {{found}}", file=sys.stderr)
+        sys.exit(1)
+    print("passed: no difference from the model")
+    sys.exit(0)
 ''')
     return path
