@@ -1,7 +1,9 @@
 """Benchmark: ExOS-lite (exo.libos) in the shape of the paper's experiments.
 
-Run from the repository root:
-    python -m benchmarks.libos [--repeat 5] [--json out.json] [--plots DIR]
+Run from any folder, with exo installed (``pip install .``; ``--plots`` needs
+matplotlib: ``pip install '.[bench]'``):
+    python path/to/benchmarks/libos.py [--repeat 5] [--json out.json] [--plots DIR]
+or, from the repository root, ``python -m benchmarks.libos`` with the same options.
 
 1. Kernel operations per library operation: the paper's virtual-memory and IPC rows
    (a page fault served at application level, prot1, prot100, unprot100, trap, the
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -270,12 +273,34 @@ def plots(directory: Path, stride: dict[str, Any], ws: list[dict[str, Any]]) -> 
     return [first, second]
 
 
+PLOTS_NEED = "--plots needs matplotlib: pip install 'exo-reference[bench]'"
+"""The one line said, before any measurement, when ``--plots`` is given without
+matplotlib."""
+
+
+def _usage(message: str) -> int:
+    """One line on standard error, exit status 2 (a usage error: nothing was run)."""
+    print(f"libos.py: {message}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--repeat", type=int, default=5,
+                    help="runs per row; the time shown is their median (default 5)")
     ap.add_argument("--json", type=Path, help="also write everything as JSON here")
-    ap.add_argument("--plots", type=Path, help="write stride.png and stlb.png here")
+    ap.add_argument("--plots", type=Path, help="write stride.png and stlb.png here "
+                    "(needs matplotlib: pip install 'exo-reference[bench]')")
     a = ap.parse_args(argv)
+    if a.repeat < 1:
+        return _usage(f"--repeat must be at least 1, got {a.repeat}")
+    if a.plots is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            return _usage(PLOTS_NEED)
+    if a.json is not None and not a.json.parent.is_dir():
+        return _usage(f"--json {a.json}: no folder {a.json.parent}")
     rows = [measure(name, setup, a.repeat) for name, setup in ROWS]
     print(table(rows))
     stride = stride_shares()
@@ -285,12 +310,15 @@ def main(argv: list[str] | None = None) -> int:
     for w in ws:
         print(f"  STLB {w['stlb_size']:>3}: {w['tlb_hits']} TLB hits, {w['stlb_refills']} "
               f"STLB refills, {w['upcalls']} upcalls of {w['accesses']} accesses")
-    if a.json:
-        a.json.write_text(json.dumps({"rows": rows, "stride": stride, "working_set": ws},
-                                     indent=1) + "\n")
-    if a.plots:
-        for path in plots(a.plots, stride, ws):
-            print(f"plot written to {path}")
+    try:
+        if a.json:
+            a.json.write_text(json.dumps({"rows": rows, "stride": stride,
+                                          "working_set": ws}, indent=1) + "\n")
+        if a.plots:
+            for path in plots(a.plots, stride, ws):
+                print(f"plot written to {path}")
+    except OSError as exc:
+        return _usage(f"cannot write {exc.filename}: {exc.strerror}")
     return 0
 
 
