@@ -62,7 +62,10 @@ if TYPE_CHECKING:
               help="Also run library-OS services (exo.libos: paging, copy-on-write, "
                    "revocation, pipes, LRPC) on fresh environments, every call in lockstep.")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the verdict and the coverage table as JSON to this file.")
+              help="Also write the verdict, what was run (mode: generated, replay or "
+                   "replay-search; the budget or the calls replayed; the operations "
+                   "included and excluded; the filter profile; the sizes) and the coverage "
+                   "table as JSON to this file.")
 @click.option("--repro", "repro_out", default=Path("test_exo_failure.py"), show_default=True,
               type=click.Path(dir_okay=False, path_type=Path),
               help="Where a failure's standalone pytest reproduction is written.")
@@ -89,7 +92,8 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
     Hypothesis's database (.hypothesis/) for --replay, which runs its calls again (with
     --impl, on another implementation) and says whether it still fails.
     Exit 0: conformant, every reachable cell of the run's scope exercised (--replay:
-    the failure is gone). Exit 1: not conformant; the shrunk failing program, the same
+    the failure is gone, which is no conformance verdict: only the recorded calls, or
+    the recorded search, ran again). Exit 1: not conformant; the shrunk failing program, the same
     failure replayed as plain calls, and a reproduction file (--repro) to run with
     pytest. Exit 2: an option cannot be used (--impl, --config, --ops, an output path;
     --replay with nothing recorded). Exit 4: incomplete: no difference found, but a

@@ -81,12 +81,14 @@ class CheckReport:
 
     @property
     def conformant(self) -> bool | None:
-        """True for a generated run that found no difference and exercised every
-        reachable cell of its scope; False for one that did not; None for a replay,
-        which runs a recorded failure again and is no conformance verdict."""
+        """False if a difference was found; True for a generated run that found none and
+        exercised every reachable cell of its scope (False if it left one); None for a
+        replay that found none: it ran a recorded failure again, no conformance check."""
+        if not self.passed:
+            return False
         if self.mode != "generated":
             return None
-        return self.passed and self.complete
+        return self.complete
 
     @property
     def verdict(self) -> str:

@@ -160,6 +160,7 @@ def test_check_on_a_kernel_that_answers_markup_and_escapes(tmp_path: Path) -> No
     assert "replaying the failure recorded" in again.stdout
     replay = json.loads((tmp_path / "replay.json").read_text())
     assert replay["mode"] == "replay" and replay["verdict"] == "not conformant"
+    assert replay["conformant"] is False and replay["replay"]["calls"] > 0
     assert not any(raw in replay["recorded"]["error"] for raw in RAW)
 
 
