@@ -133,6 +133,30 @@ def test_a_table_shows_outside_cells_as_written() -> None:
     assert lines[3].startswith(visible(HOSTILE)) and lines[3].endswith("ok")
 
 
+def test_on_a_terminal_tables_and_progress_show_outside_text(tmp_path: Path) -> None:
+    """The rich paths (a terminal): a table's title and cells, a progress bar's label
+    and stage; the only escapes written are rich's own styles (SGR, ``ESC [ ... m``)."""
+    import io
+    import re
+
+    from rich.console import Console
+
+    from exo.cli.console import print_table, progress
+
+    buffer = io.StringIO()
+    out = Console(file=buffer, force_terminal=True, width=400, highlight=False, emoji=False)
+    print_table(out, f"title {outside(HOSTILE)}", ("a", "b"),
+                [[outside(HOSTILE), "[green]ok[/green]"]])
+    with progress(f"label {HOSTILE}", 2, out=out) as task:
+        task.stage(f"stage {HOSTILE}")
+        task.advance()
+    written = buffer.getvalue()
+    assert visible(HOSTILE) in written
+    others = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", written)  # rich's own control sequences
+    assert visible(HOSTILE) in others
+    assert "\x1b" not in others and "\x07" not in others and "\x9b" not in others
+
+
 # --------------------------------------------------------------------------- exo check
 
 
