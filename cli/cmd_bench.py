@@ -20,7 +20,9 @@ from exo.cli.console import progress
 @click.option("--plot", "plot_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the demux cost curve (10/100/1000 filters) as a PNG "
                    "(needs matplotlib: pip install 'exo-reference[bench]').")
-@click.option("--quick", is_flag=True, help="Fewer repeats, packets and steps (seconds).")
+@click.option("--quick", is_flag=True,
+              help="Fewer repeats, packets and steps (seconds). Not graded: the targets "
+                   "are for a full run, so the met column shows '-' (null in --json).")
 @click.option("--repeat", default=5, show_default=True, type=click.IntRange(1, 1000),
               help="Runs per measurement (the median is reported); --quick uses 1.")
 @click.option("--c-kernel", "c_kernel", metavar="PATH",
@@ -41,7 +43,9 @@ def bench_cmd(json_out: Path | None, plot_out: Path | None, quick: bool, repeat:
     bindings and the demux of a packet with 1,000 port filters.
     Every figure is a median of --repeat runs measured side by side in this run.
     Targets are reported, not enforced: the exit code is 0 unless the usage is wrong
-    (a --c-kernel that cannot be run, or is not conformant, is exit 2).
+    (a --c-kernel that cannot be run, or is not conformant, is exit 2). The targets
+    are for a full run: a --quick run is not graded (met shows '-', null in --json),
+    since its shorter runs are not comparable with them.
     A full run takes a few minutes on 2 cores; --quick takes well under one.
 
     \b
