@@ -15,8 +15,8 @@ process (one line each, see its header for the protocol):
 * ``accepts``: random packets and the DFilters' own witnesses and neighbours;
 * two planted bugs (``-DDF_BROKEN_WITNESS``, ``-DDF_BROKEN_JSET``) are reported as
   disagreements by the same checks;
-* the timing mode: recognizing ``tcp port 80`` well under a millisecond, an overlap in
-  microseconds.
+* the timing mode: a time per call for recognizing ``tcp port 80`` and for an overlap,
+  printed (speed is never asserted in a test).
 
 Skipped where no C compiler is installed, except in CI (``CI`` set), where a missing
 compiler is a failure: .ci/run installs it.
@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import random
 import shutil
@@ -440,25 +441,27 @@ def test_a_planted_recognizer_bug_is_caught(builds: dict[str, Path]) -> None:
     assert recognize_disagreements(builds["jset"], progs)[0]
 
 
-# --------------------------------------------------------------------------- timing
+# --------------------------------------------------------------------------- timing mode
 
 
-def test_recognize_and_overlap_are_fast(driver: Path) -> None:
-    """Mean times from the driver's timing mode: ``tcp port 80`` (32 conjunctions) is
-    recognized well under a millisecond, and an overlap of two such DFilters (1,024 pairs
-    when disjoint) takes microseconds. Bounds loose enough for a loaded machine."""
+def test_the_timing_mode_reports_a_time_per_call(driver: Path) -> None:
+    """The driver's timing mode answers, for each question timed, one finite, positive
+    time per call in nanoseconds: ``tcp port 80`` (32 conjunctions) recognized, and an
+    overlap of two such DFilters (1,024 pairs when disjoint). The figures are printed, not
+    judged: speed is never asserted in a test (the machine may be loaded); well under a
+    millisecond and microseconds are the figures on an idle machine."""
     tcp, udp = SAMPLES["tcp_port_80"], SAMPLES["udp_port_53"]
     a, b = py_recognize(tcp), py_recognize(udp)
     assert a is not None and b is not None and len(a) == len(b) == 32
     port = PROGRAMS["ip and udp and dst port 4789 [ddd]"]
     c = py_recognize(port)
     assert c is not None
-    rec, rec_port, disjoint, same = (float(x) for x in ask(driver, [
+    replies = ask(driver, [
         f"TR 200 {program_hex(tcp)}", f"TR 200 {program_hex(port)}",
         f"TO 20000 {dfilter_text(a)} ; {dfilter_text(b)}",
-        f"TO 20000 {dfilter_text(a)} ; {dfilter_text(a)}"]))
+        f"TO 20000 {dfilter_text(a)} ; {dfilter_text(a)}"])
+    rec, rec_port, disjoint, same = (float(x) for x in replies)
     print(f"recognize tcp port 80: {rec / 1000:.1f} us; udp dst port 4789: "
           f"{rec_port / 1000:.1f} us; overlap 32x32 disjoint: {disjoint / 1000:.2f} us, "
           f"same: {same / 1000:.2f} us")
-    assert rec < 1_000_000 and rec_port < 1_000_000
-    assert disjoint < 100_000 and same < 100_000
+    assert all(math.isfinite(v) and v > 0 for v in (rec, rec_port, disjoint, same)), replies
