@@ -495,3 +495,17 @@ def test_each_kind_of_hang_is_caught(mode: str, words: str) -> None:
     message = _fail_at(kernel, 2)
     assert words in message and "hung; killed" in message, message
     assert _gone(pid)
+
+
+def test_a_kernel_that_stops_reading_is_hung_not_a_blocked_client() -> None:
+    """WIRE-1: a kernel that no longer reads its input, sent a request larger than a
+    pipe holds (an argument of 1 MiB), is judged as a hung one; the client does not
+    block on the write."""
+    kernel = _hung_kernel("deaf", 2, 1.0)
+    assert kernel.apply("env_create", 0, 0).status == 0
+    from exo.wire.codec import WireError
+
+    assert kernel.apply("env_create", 1, 1).status == 0  # then it stops reading
+    with pytest.raises(WireError) as info:
+        kernel.apply("packet_arrive", b"\x00" * (1 << 20))
+    assert "does not read its input (hung; killed)" in str(info.value), info.value

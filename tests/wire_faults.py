@@ -21,6 +21,7 @@ it serves ``exo.impl.Kernel`` correctly until the ``N``-th ``apply`` after a ``r
     orphan N     at start leaves two ``sleep 1000`` processes running, one in its own
                  process group, and names them on standard error
                  (``wire_faults: children PID PID``); then hangs like ``hang N``
+    deaf N       answers the N-th apply, then stops reading its input (and answering)
     deep N       answers a result whose value is nested 100,000 levels deep
     long N       answers a line of 17 MiB (more than ``MAX_LINE_BYTES``)
     latin N      answers a line that is not UTF-8 (a Latin-1 byte in a string)
@@ -74,6 +75,10 @@ def main(mode: str, limit: int) -> int:
                     sys.stderr.write("wire_faults: crashing now\n")
                     sys.stderr.flush()
                     sys.exit(3)
+                if mode == "deaf":
+                    sys.stdout.write(line + "\n")
+                    sys.stdout.flush()
+                    time.sleep(3600)
                 if mode in ("hang", "orphan"):
                     time.sleep(3600)
                 if mode == "slow" and applies == limit:

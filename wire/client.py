@@ -269,6 +269,8 @@ class Wire:
         assert self.proc.stdout is not None and self.proc.stderr is not None
         self._out = self.proc.stdout.fileno()
         os.set_blocking(self._out, False)
+        assert self.proc.stdin is not None
+        os.set_blocking(self.proc.stdin.fileno(), False)
         self._poll = POLL_SECONDS if _processors() > 1 else 0.0
         self._pending = bytearray()  # read from the process, not yet a whole line
         self._replies = 0  # replies read so far: the first one may take START_GRACE more
@@ -377,11 +379,36 @@ class Wire:
         line = json.dumps(message, separators=(",", ":"))
         what = f"request {line[:200]}"
         try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.write(line.encode() + b"\n")
+            self._send(line.encode() + b"\n")
+        except TimeoutError as exc:
+            self.kill()
+            raise WireError(self._with_stderr(
+                f"{exc} while it was sent {what}: it does not read its input (hung; "
+                "killed)")) from None
         except (BrokenPipeError, OSError, ValueError) as exc:
             raise WireError(self._died(f"could not send {what}: {exc}")) from exc
         return self._reply(what)
+
+    def _send(self, data: bytes) -> None:
+        """Write ``data`` to the process's input. The pipe does not block: a process that
+        stops reading its input is judged by ``Watch`` as one that does not reply is
+        (raises ``TimeoutError``)."""
+        assert self.proc.stdin is not None
+        fd = self.proc.stdin.fileno()
+        view = memoryview(data)
+        watch: Watch | None = None
+        while view:
+            try:
+                view = view[os.write(fd, view):]
+                continue
+            except BlockingIOError:
+                pass
+            if watch is None:
+                watch = Watch(self.proc.pid, self.timeout, WALL_FACTOR * self.timeout)
+            if not select.select([], [fd], [], watch.interval)[1]:
+                verdict = watch.check()
+                if verdict is not None:
+                    raise TimeoutError(verdict)
 
     def _reply(self, what: str) -> Any:
         """WIRE-1 with its limits: the reply line, at most ``MAX_LINE`` bytes of utf-8
