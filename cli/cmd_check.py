@@ -40,8 +40,10 @@ if TYPE_CHECKING:
                    "('EXO_BUG=1 python3 k.py'); no pipes or expansions (use sh -c).")
 @click.option("--step-timeout", default=5.0, show_default=True,
               type=click.FloatRange(0.01, 3600), metavar="SECONDS",
-              help="With --impl-cmd: how long one reply may take before the process "
-                   "counts as hung.")
+              help="With --impl-cmd: the step timeout. The process counts as hung when, "
+                   "waiting for one reply, it used this much processor time, or none at "
+                   "all for this long, or the reply took 12 times this long (WIRE-1); a "
+                   "busy kernel on a loaded machine is slow, not hung.")
 @click.option("--steps", default=50, show_default=True, type=click.IntRange(1, 10**6),
               help="Operations per program.")
 @click.option("--examples", default=200, show_default=True, type=click.IntRange(1, 10**7),

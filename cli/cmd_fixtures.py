@@ -133,17 +133,20 @@ def fixtures_run_cmd(directory: Path, impl_spec: str, impl_cmd: str | None,
         fail_usage(f"{directory}: no such directory (build it with exo fixtures build)")
     if junit_out is not None:
         check_output(junit_out, "--junit")
+    try:  # every file read and checked before anything is shown or run
+        paths = fixtures.check_files(directory, keyword)
+    except ValueError as exc:  # FixtureError included
+        fail_usage(str(exc))
+    if not paths:
+        fail_usage(f"no fixture name contains {keyword!r}")
     factory = load_implementation(impl_spec)
     if impl_cmd is not None:
         _can_start(factory)
     try:
-        count = sum(1 for p in directory.glob("*.json") if p.name != fixtures.INDEX)
-        with progress(f"running fixtures of {directory} on {impl_spec}", count) as task:
-            outcomes = fixtures.run(directory, factory, keyword, on_progress=task.advance)
-    except ValueError as exc:  # FixtureError included
+        with progress(f"running fixtures of {directory} on {impl_spec}", len(paths)) as task:
+            outcomes = fixtures.run_files(paths, factory, on_progress=task.advance)
+    except ValueError as exc:  # a file changed since it was checked
         fail_usage(str(exc))
-    if not outcomes:
-        fail_usage(f"no fixture name contains {keyword!r}")
     # a fixture's name and a kernel's words are text from outside: the table and the
     # JUnit file show them the same way, control characters as escapes (XML 1.0 allows
     # none but tab and newline, so the file always parses)

@@ -27,7 +27,7 @@ def test_run_quick_rows_are_well_formed() -> None:
         assert {"name", "ratio", "target", "met"} <= r.keys()
         assert isinstance(r["name"], str) and r["name"]
         assert isinstance(r["target"], str) and r["target"]
-        assert isinstance(r["met"], bool)
+        assert r["met"] is None  # a quick run is not graded (exo.cli.bench.grade)
         assert isinstance(r["ratio"], float) and math.isfinite(r["ratio"]) and r["ratio"] > 0
 
 

@@ -184,7 +184,7 @@ def test_a_step_out_of_shape_is_the_fixture_s_fault_not_the_kernel_s(suite: Path
     data = fixtures.load(suite / "witness-00.json")
     data["steps"][0] = {"op": "alloc"}
     (tmp_path / "witness-00.json").write_text(json.dumps(data))
-    with pytest.raises(fixtures.FixtureError, match="step 0"):
+    with pytest.raises(fixtures.FixtureError, match=r"steps\[0\]\.args: missing"):
         fixtures.run(tmp_path, Kernel)
 
 

@@ -276,29 +276,49 @@ class Wire:
         self._replies = 0  # replies read so far: the first one may take START_GRACE more
         self._reaped = False
         self._status: int | None = None  # the exit status, if it exited by itself
-        self._drainer = threading.Thread(target=self._drain, args=(self.proc.stderr.fileno(),),
+        self._err_fd: int | None = self.proc.stderr.fileno()
+        os.set_blocking(self._err_fd, False)
+        self._drainer = threading.Thread(target=self._drain, args=(self._err_fd,),
                                          daemon=True)
         self._drainer.start()
 
     def _drain(self, fd: int) -> None:
         """Read standard error in blocks until its end, keeping the last
-        ``STDERR_BYTES``."""
+        ``STDERR_BYTES``. Every read is made holding the lock (the descriptor does not
+        block), so ``stderr_kept`` can take what is pending in order."""
+        while True:
+            try:
+                select.select([fd], [], [])
+            except (OSError, ValueError):
+                return
+            with self._err_lock:
+                if self._err_fd is None or not self._take_stderr(fd):
+                    return
+
+    def _take_stderr(self, fd: int) -> bool:
+        """Read what standard error holds now (the lock held); False at its end."""
         while True:
             try:
                 chunk = os.read(fd, STDERR_BYTES)
+            except BlockingIOError:
+                return True
             except OSError:
-                return
+                return False
             if not chunk:
-                return
-            with self._err_lock:
-                self.stderr_bytes += len(chunk)
-                self._err += chunk
-                if len(self._err) > STDERR_BYTES:
-                    del self._err[:len(self._err) - STDERR_BYTES]
+                return False
+            self.stderr_bytes += len(chunk)
+            self._err += chunk
+            if len(self._err) > STDERR_BYTES:
+                del self._err[:len(self._err) - STDERR_BYTES]
 
     def stderr_kept(self) -> bytes:
-        """The standard error kept: its last ``STDERR_BYTES`` at most."""
+        """The standard error kept: its last ``STDERR_BYTES`` at most, with whatever the
+        process had written to it by now (a report after a bad reply shows the lines
+        written before that reply)."""
         with self._err_lock:
+            fd = self._err_fd
+            if fd is not None:
+                self._take_stderr(fd)
             return bytes(self._err)
 
     @property
@@ -450,6 +470,10 @@ class Wire:
     def kill(self, grace: float = 0.5) -> None:
         """End the process (``_end``) and close the pipes."""
         self._end(grace)
+        with self._err_lock:  # what is left is taken now; the descriptor is not read again
+            if self._err_fd is not None:
+                self._take_stderr(self._err_fd)
+            self._err_fd = None
         for stream in (self.proc.stdout, self.proc.stderr):
             try:
                 if stream is not None:
