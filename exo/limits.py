@@ -39,7 +39,8 @@ MAX_LIMIT = 1 << 64
 sizes: nothing is allocated or enumerated by them)."""
 
 __all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_LIMIT", "MAX_LINE_BYTES", "MAX_SIZE",
-           "depth_problem", "loads", "read_json", "shown_path"]
+           "depth_problem", "described", "loads", "number_text", "one_line", "read_json",
+           "short", "shown_path"]
 
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -93,7 +94,7 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for k, v in pairs:
         if k in out:
-            raise ValueError(f"duplicate key {_show(k)}")
+            raise ValueError(f"duplicate key {short(k)}")
         out[k] = v
     return out
 
@@ -117,7 +118,7 @@ def loads(text: str, max_depth: int = MAX_DEPTH) -> Any:
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
     except ValueError as exc:  # duplicate keys, NaN, numbers of more than 4,300 digits
-        raise ValueError(f"not usable JSON ({_one_line(str(exc))})") from None
+        raise ValueError(f"not usable JSON ({one_line(str(exc))})") from None
 
 
 def shown_path(path: Path) -> str:
@@ -171,7 +172,7 @@ def read_json(path: Path, max_bytes: int, error: Callable[[str], Exception],
         raise error(f"{name}:{exc.lineno}:{exc.colno}: unreadable {what}, not JSON "
                     f"({exc.msg})") from exc
     except ValueError as exc:  # duplicate keys, NaN, numbers of more than 4,300 digits
-        raise error(f"{name}: unreadable {what}, not usable JSON ({_one_line(str(exc))})"
+        raise error(f"{name}: unreadable {what}, not usable JSON ({one_line(str(exc))})"
                     ) from exc
     except RecursionError as exc:
         raise error(f"{name}: unreadable {what}, JSON nested too deeply") from exc
@@ -180,11 +181,36 @@ def read_json(path: Path, max_bytes: int, error: Callable[[str], Exception],
             gc.enable()
 
 
-def _show(v: Any) -> str:
-    """``repr`` cut to one short line."""
+def short(v: Any) -> str:
+    """``repr`` cut to one short line (for messages)."""
     text = repr(v)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _one_line(text: str) -> str:
+def number_text(v: int) -> str:
+    """An integer for a message: itself, or its number of digits when it is long."""
+    digits = len(str(abs(v)))
+    return str(v) if digits <= 24 else f"a {digits}-digit number"
+
+
+def one_line(text: str) -> str:
+    """``text`` with its whitespace runs as single spaces, cut at 200 characters."""
     return " ".join(text.split())[:200]
+
+
+def described(v: Any) -> str:
+    """A parsed JSON value described in a few words, for a one-line message (by exact
+    type: a bool is not an integer)."""
+    if type(v) is bool:
+        return f"{str(v).lower()} (a bool)"
+    if type(v) is int:
+        return f"{number_text(v)} (an integer)"
+    if type(v) is float:
+        return f"{short(v)} (a fraction)"
+    if type(v) is str:
+        return f"{short(v)} (a string)"
+    if type(v) is list:
+        return f"a list of {len(v)}"
+    if type(v) is dict:
+        return "an object"
+    return "null"

@@ -56,7 +56,16 @@ from pathlib import Path
 from typing import Any
 
 from exo.interface import OPERATIONS, Config, Status
-from exo.limits import MAX_FILE_BYTES, MAX_LIMIT, MAX_SIZE, read_json, shown_path
+from exo.limits import (
+    MAX_FILE_BYTES,
+    MAX_LIMIT,
+    MAX_SIZE,
+    described,
+    number_text,
+    read_json,
+    short,
+    shown_path,
+)
 from exo.model.state import OPAQUE, SCALARS, layout
 
 FORMAT = "exo-counterexample/1"
@@ -132,14 +141,14 @@ def check_record(data: Any) -> None:
     ob = BY_NAME.get(name)
     if ob is None:
         raise RecordProblem("obligation",
-                            f"no such obligation {_show(name)} (see 'exo prove -k')")
+                            f"no such obligation {short(name)} (see 'exo prove -k')")
     if ob.kind == "flt":
         raise RecordProblem("obligation",
                             f"{name} is a lemma about filter programs, not a model step")
     for key, want in (("kind", ob.kind), ("clause", ob.clause)):
         got = _string(data, key)
         if got != want:
-            raise RecordProblem(key, f"{_show(got)} does not match obligation {name} "
+            raise RecordProblem(key, f"{short(got)} does not match obligation {name} "
                                      f"({key} {want!r})")
     unreplayable = (ob.kind != "init" and "pre_state" not in data
                     and data.get("replayed") is False
@@ -159,7 +168,7 @@ def check_record(data: Any) -> None:
     assert ob.op is not None
     op = _string(data, "op")
     if op != ob.op:
-        raise RecordProblem("op", f"{_show(op)} does not match obligation {name} (op {ob.op!r})")
+        raise RecordProblem("op", f"{short(op)} does not match obligation {name} (op {ob.op!r})")
     if op in OPAQUE_OPS:
         raise RecordProblem("op", f"{op} takes or keeps programs and packets, opaque ids in the "
                          "proofs: its counterexamples are not replayable")
@@ -200,7 +209,8 @@ def check_config(value: Any, where: str) -> Config:
         v = _int(obj[key], _path(where, key))
         least, most = (1, MAX_SIZE) if key in SIZE_FIELDS else (LIMIT_FIELDS[key], MAX_LIMIT)
         if not least <= v <= most:
-            raise RecordProblem(_path(where, key), f"{_num(v)} is outside {least}..{_num(most)}")
+            raise RecordProblem(_path(where, key),
+                                f"{number_text(v)} is outside {least}..{number_text(most)}")
     cfg = Config(**obj)
     work = state_work(cfg)
     if work > MAX_STATE_WORK:
@@ -293,7 +303,8 @@ def _row_problem(name: str, dom: tuple[int, ...], sort: str, row: Any,
     for j, (k, n) in enumerate(zip(keys, dom, strict=True)):
         k = _int(k, f"{at}[{j}]", "an integer key")
         if not 0 <= k < n:
-            raise RecordProblem(f"{at}[{j}]", f"key {_num(k)} is outside the domain 0..{n - 1}")
+            raise RecordProblem(f"{at}[{j}]",
+                                f"key {number_text(k)} is outside the domain 0..{n - 1}")
     key = tuple(keys)
     if key in seen:
         raise RecordProblem(at, f"key {', '.join(map(str, key))} given twice")
@@ -330,7 +341,7 @@ def _check_outcome(data: dict[str, Any]) -> None:
                 raise RecordProblem(_path("result", key), "unknown key (expected: status, value)")
         status = _string(res, "status", "result.status")
         if status not in Status.__members__:
-            raise RecordProblem("result.status", f"no such status {_show(status)}")
+            raise RecordProblem("result.status", f"no such status {short(status)}")
         value = res.get("value", _MISSING)
         if isinstance(value, dict):
             _cap(value, "result.value")
@@ -350,37 +361,8 @@ _MISSING: Any = _Missing()
 
 
 def _kind(v: Any) -> str:
-    """A short description of a JSON value for messages."""
-    if v is _MISSING:
-        return "nothing (missing)"
-    if isinstance(v, bool):
-        return f"{str(v).lower()} (a bool)"
-    if isinstance(v, int):
-        return f"{_num(v)} (an integer)"
-    if isinstance(v, float):
-        return f"{v!r} (a fraction)"
-    if isinstance(v, str):
-        return f"{_show(v)} (a string)"
-    if isinstance(v, list):
-        return f"a list of {len(v)}"
-    if isinstance(v, dict):
-        return "an object"
-    return "null"
-
-
-def _show(v: Any) -> str:
-    """``repr`` cut to one short line."""
-    text = repr(v)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _num(v: int) -> str:
-    digits = len(str(abs(v)))
-    return str(v) if digits <= 24 else f"a {digits}-digit number"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:200]
+    """A JSON value described in a few words, for one line."""
+    return "nothing (missing)" if v is _MISSING else described(v)
 
 
 def _path(where: str, key: str) -> str:

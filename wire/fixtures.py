@@ -27,7 +27,16 @@ from exo.interface import OPERATIONS, OUTCOME_OPS, Cap, Config, Result, Status
 from exo.interface import Outcome as Event
 from exo.kit.conformance import _meaningful, abstract, canonical, exact_kind
 from exo.kit.coverage import Coverage, all_cells, cells_of
-from exo.limits import MAX_LIMIT, MAX_SIZE, read_json, shown_path
+from exo.limits import (
+    MAX_LIMIT,
+    MAX_SIZE,
+    described,
+    number_text,
+    one_line,
+    read_json,
+    short,
+    shown_path,
+)
 from exo.model import REGISTRY, State, initial
 from exo.model.state import SCALARS, layout
 from exo.wire.codec import (
@@ -397,7 +406,7 @@ def _config(value: Any) -> Config:
             raise _Problem(where, f"expected an integer, found {_kind(v)}")
         least, most = (_LEAST[key], MAX_LIMIT) if key in _LEAST else (1, MAX_SIZE)
         if not least <= v <= most:
-            raise _Problem(where, f"{_num(v)} is outside {least}..{most}")
+            raise _Problem(where, f"{number_text(v)} is outside {least}..{most}")
     cfg = Config(**obj)
     entries = _entries(cfg)
     if entries > MAX_STATE_ENTRIES:
@@ -527,14 +536,14 @@ def _value(v: Any, where: str) -> None:
     try:
         decode(v)
     except ValueError as exc:
-        raise _Problem(where, f"expected a WIRE-6 value ({_one_line(str(exc))})") from None
+        raise _Problem(where, f"expected a WIRE-6 value ({one_line(str(exc))})") from None
 
 
 def _int(v: Any, where: str) -> None:
     try:
         decode_int(v)
     except ValueError as exc:
-        raise _Problem(where, f"expected a WIRE-6 integer ({_one_line(str(exc))})") from None
+        raise _Problem(where, f"expected a WIRE-6 integer ({one_line(str(exc))})") from None
 
 
 def _keys(obj: dict[str, Any], where: str, allowed: tuple[str, ...],
@@ -567,39 +576,11 @@ def _strings(v: Any, where: str) -> None:
 
 def _kind(v: Any) -> str:
     """A JSON value described in a few words, for one line."""
-    if v is _MISSING:
-        return "nothing"
-    if type(v) is bool:
-        return f"{str(v).lower()} (a bool)"
-    if type(v) is int:
-        return f"{_num(v)} (an integer)"
-    if type(v) is float:
-        return f"{_show(v)} (a fraction)"
-    if type(v) is str:
-        return f"{_show(v)} (a string)"
-    if type(v) is list:
-        return f"a list of {len(v)}"
-    if type(v) is dict:
-        return "an object"
-    return "null"
-
-
-def _show(v: Any) -> str:
-    text = repr(v)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _num(v: int) -> str:
-    digits = len(str(abs(v)))
-    return str(v) if digits <= 24 else f"a {digits}-digit number"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())[:200]
+    return "nothing" if v is _MISSING else described(v)
 
 
 def _path(where: str, key: str) -> str:
-    name = key if key.isidentifier() else _show(key)
+    name = key if key.isidentifier() else short(key)
     return f"{where}.{name}" if where else name
 
 
