@@ -118,16 +118,7 @@ def abstract(cfg: Config, observation: dict[str, Any]) -> State:
     left out take their boot value (the sparse form; spec/observe.md lists every field).
     An observation of another shape (``malformed``): ``KeyError`` for a field the model
     does not have, ``ValueError`` otherwise, the message naming the field."""
-    problem = malformed(cfg, observation)
-    if problem is not None:
-        if "a field the model does not" in problem:
-            raise KeyError(problem)
-        raise ValueError(problem)
-    s = initial(cfg)
-    changes: dict[str, Any] = {}
-    for name, value in observation.items():  # keys checked above: exact and in range
-        changes[name] = value if name in SCALARS else getattr(s, name).overlay(value)
-    return s.replace(**changes)
+    return abstract_changes(cfg, initial(cfg), observation)
 
 
 def abstract_changes(cfg: Config, base: State, changes: dict[str, Any]) -> State:
