@@ -33,7 +33,10 @@ from exo.kit.check import run_check
 from exo.model.dfilter import recognized
 from exo.model.filters import VALID_CODES, Insn, Program, evaluate, parse_ddd, verify
 from exo.wire.client import WireKernel
-from tests.test_filter_oracles import scratch_program  # FLT-2.8's scratch-read pass
+from tests.test_filter_oracles import (
+    mutate,  # edits aimed at the verifier's rules
+    scratch_program,  # FLT-2.8's scratch-read pass
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "examples" / "c-kernel"
@@ -238,44 +241,6 @@ def offsets_program(rng: random.Random) -> Program:
     size = rng.choice([0x00, 0x08, 0x10])
     return ((0x01, 0, 0, x), (0x40 | size, 0, 0, rng.randrange(24)),
             (0x04, 0, 0, 1), (RET_A, 0, 0, 0))
-
-
-def mutate(rng: random.Random, prog: Program) -> Program:
-    """One to three edits aimed at the verifier's rules (FLT-2.1..FLT-3.2)."""
-    p = list(prog)
-    for _ in range(rng.randint(1, 3)):
-        n = len(p)
-        i = rng.randrange(n)
-        code, jt, jf, k = p[i]
-        what = rng.randrange(12)
-        if what == 0:
-            p[i] = (code ^ (1 << rng.randrange(16 if rng.random() < 0.2 else 8)), jt, jf, k)
-        elif what == 1:
-            p[i] = (code, rng.randrange(n - i + 2), rng.randrange(n - i + 2), k)
-        elif what == 2:
-            p[i] = (code, jt, jf, rand_k(rng))
-        elif what == 3:
-            p = p[: rng.randint(1, n)]
-        elif what == 4:
-            p.insert(i, (rng.choice([LD_MEM, LDX_MEM]), 0, 0, rng.choice([0, 1, 15, 16])))
-        elif what == 5:
-            p.insert(i, (rng.choice([ST, STX]), 0, 0, rng.choice([0, 1, 15, 16])))
-        elif what == 6:
-            p.insert(i, (rng.choice([0x34, 0x94]), 0, 0, rng.choice([0, 1, 7])))
-        elif what == 7:
-            p.insert(i, (rng.choice([0x64, 0x74, 0x6C, 0x7C]), 0, 0,
-                         rng.choice([0, 31, 32, 0xFFFFFFFF])))
-        elif what == 8:
-            p.insert(i, (JA, 0, 0, rng.choice([0, n - i - 1, n - i, n - i + 1, 0xFFFFFFFF])))
-        elif what == 9:
-            p.insert(i, (rng.choice([0x20, 0x28, 0x30, 0x40, 0x48, 0x50, 0xB1]), 0, 0,
-                         rng.choice([0x7FFFFFFF, 0x80000000, 0xFFFFFFFF])))
-        elif what == 10:
-            p[-1] = (rng.choice(CODES) if rng.random() < 0.7 else rng.getrandbits(16), 0, 0,
-                     rand_k(rng))
-        elif n > 1:
-            del p[i]
-    return tuple(p)
 
 
 def random_program(rng: random.Random) -> Program:

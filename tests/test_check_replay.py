@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -14,14 +13,6 @@ from exo.interface import Cap, Config
 from exo.kit import lastfailure
 
 BROKEN = "tests.catalogue:TlbReplaceKeepsStaleIndex"  # caught by the witness sweep
-
-
-@pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DirectoryBasedExampleDatabase:
-    store = DirectoryBasedExampleDatabase(str(tmp_path / "examples"))
-    monkeypatch.setattr(lastfailure, "database", lambda: store)
-    monkeypatch.chdir(tmp_path)
-    return store
 
 
 def _check(*args: str) -> tuple[int, str]:

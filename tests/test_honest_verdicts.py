@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import CliRunner
 from hypothesis.database import DirectoryBasedExampleDatabase
 
@@ -23,14 +22,6 @@ from exo.kit.configs import KIT_CONFIGS
 from exo.kit.profiles import OUTSIDE
 
 BROKEN = "tests.catalogue:TlbReplaceKeepsStaleIndex"  # caught by the witness sweep
-
-
-@pytest.fixture
-def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DirectoryBasedExampleDatabase:
-    store = DirectoryBasedExampleDatabase(str(tmp_path / "examples"))
-    monkeypatch.setattr(lastfailure, "database", lambda: store)
-    monkeypatch.chdir(tmp_path)
-    return store
 
 
 def _check(*args: str) -> tuple[int, str, dict[str, Any]]:

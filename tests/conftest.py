@@ -1,0 +1,20 @@
+"""Fixtures shared by several test files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+from exo.kit import lastfailure
+
+
+@pytest.fixture
+def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DirectoryBasedExampleDatabase:
+    """``exo check``'s record of the last failure in a store of the test's own, with the
+    test's folder as the current one (the reproduction file and the record go there)."""
+    store = DirectoryBasedExampleDatabase(str(tmp_path / "examples"))
+    monkeypatch.setattr(lastfailure, "database", lambda: store)
+    monkeypatch.chdir(tmp_path)
+    return store
