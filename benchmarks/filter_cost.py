@@ -10,9 +10,21 @@ medians are set against the same calls with nothing of environment 0 installed, 
 ratios. Rows:
 
 * ``others`` port filters of environment 0 (``exo.cli.bench.port_filter``);
-* two budget-filling filters of environment 0: 570 chained divisions by a byte of the
-  packet each (the size the attack used: the two together just under FLT-8's
-  ``MAX_SOURCE_NODES``);
+* two budget-filling filters of environment 0: 16 chained divisions by a byte of the
+  packet each (``solver_weight`` 64, the most NET-1 gives to Z3 with a port filter:
+  each pair runs Z3 to ``PAIR_RLIMIT`` and is undecided);
+* two filters of the attack of issue 24: 570 chained divisions each (then the two
+  together were just under FLT-8's ``MAX_SOURCE_NODES``; now far over ``PAIR_WEIGHT``:
+  undecided without a question);
+* two guarded weight-64 filters of environment 0: the 16 divisions behind a test of an
+  EtherType no port filter accepts, so Z3 decides each pair with a port filter
+  (disjoint) and the victim's install asks both pairs and succeeds.
+
+Where environment 0's filters leave the victim no install (the first three: every pair
+with them is ``UNDECIDED``), the victim cannot hold a filter beside them either (its
+filters would have made environment 0's installs ``UNDECIDED``), so no removal is timed
+there; the victim's removals are timed with its filters installed first, in the 1,000
+port filter and the guarded rows.
 * the victim's packet: ``packet_arrive`` of a packet its filter accepts, with three
   4,094-instruction filters of environment 0 installed (parts over the budget, so they
   are interpreted), against none.
@@ -38,7 +50,8 @@ if __package__ in (None, ""):  # run as a file: the repository's exo, wherever r
 from exo.cli.bench import port_filter, udp_packet
 from exo.impl import Kernel
 from exo.interface import Config, Status
-from exo.model.filters import Program, verify
+from exo.model.dfilter import PAIR_WEIGHT
+from exo.model.filters import SOLVER_WEIGHTS, Program, solver_weight, verify
 
 VICTIM = port_filter(40_000)
 
@@ -51,8 +64,26 @@ def divisions(k: int, first: int) -> Program:
 
 
 def budget_filling(first: int) -> Program:
+    """16 chained divisions: weight 64 (``PAIR_WEIGHT``), so its pair with a port filter
+    (weight 0) is asked, and Z3 runs out of ``PAIR_RLIMIT`` on it."""
+    prog = divisions(PAIR_WEIGHT // SOLVER_WEIGHTS[0x3C], first)
+    assert verify(prog) == [] and solver_weight(prog) == PAIR_WEIGHT
+    return prog
+
+
+def guarded(first: int) -> Program:
+    """``budget_filling`` behind ``ldh [12]; jeq #0x88B5``: weight 64, disjoint from every
+    IPv4 filter, which Z3 shows within its budget."""
+    body = budget_filling(first)
+    prog = ((0x28, 0, 0, 12), (0x15, 0, len(body), 0x88B5), *body, (0x06, 0, 0, 0))
+    assert verify(prog) == [] and solver_weight(prog) == PAIR_WEIGHT
+    return prog
+
+
+def attack(first: int) -> Program:
     """570 chained divisions, the attack's size: then the whole module of two of them was
-    just under ``MAX_SOURCE_NODES`` and every change re-proved it (about 19 CPU s each)."""
+    just under ``MAX_SOURCE_NODES`` and every change re-proved it (about 19 CPU s each),
+    and each pair with it ran Z3 to ``FILTER_RLIMIT`` (about 5 s)."""
     prog = divisions(570, first)
     assert verify(prog) == []
     return prog
@@ -69,10 +100,14 @@ def long_filter(tag: int) -> Program:
     return prog
 
 
-def kernel(others: list[Program]) -> Kernel:
-    k = Kernel(Config(n_envs=2, n_filters=len(others) + 2))
+def kernel(others: list[Program], own: int = 0) -> Kernel:
+    """Environments 0 and 1; environment 1 (the victim) installs ``own`` port filters
+    first, then environment 0 installs ``others`` (paying for its own pairs)."""
+    k = Kernel(Config(n_envs=2, n_filters=len(others) + own + 2))
     assert k.apply("env_create", 0, 0).status == Status.OK
     assert k.apply("env_create", 1, 1).status == Status.OK
+    for i in range(own):
+        assert k.apply("filter_install", 1, port_filter(41_000 + i)).status == Status.OK
     for prog in others:
         res = k.apply("filter_install", 0, prog)
         assert res.status == Status.OK, res
@@ -88,11 +123,12 @@ def median_time(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def install_remove(k: Kernel, repeat: int) -> tuple[float, float | None, str]:
-    """Medians of the victim's install and removal of a new port filter each time (so
-    each install proves its own part: the victim's own cost), and the last install's
-    status. An install NET-1 refuses (``UNDECIDED`` against a filter Z3 cannot decide
-    within its budget) has no removal."""
+def install_remove(k: Kernel, repeat: int, own: int) -> tuple[float, float | None, str]:
+    """Medians of the victim's install of a new port filter each time (so each install
+    proves its own part and asks its own pairs: the victim's own cost), and of its
+    removal of the ``own`` port filters it installed before the others (slots 0 ..
+    own-1; None when it has none); the last install's status. An install NET-1 refuses
+    (``UNDECIDED``) is timed like any other."""
     ins: list[float] = []
     rem: list[float] = []
     status = ""
@@ -101,10 +137,11 @@ def install_remove(k: Kernel, repeat: int) -> tuple[float, float | None, str]:
         res = k.apply("filter_install", 1, port_filter(40_001 + r))
         ins.append(time.perf_counter() - t0)
         status = Status(res.status).name
-        if res.status != Status.OK:
-            continue
+        if res.status == Status.OK:
+            assert k.apply("filter_remove", 1, int(res.value)).status == Status.OK
+    for slot in range(own):
         t0 = time.perf_counter()
-        assert k.apply("filter_remove", 1, int(res.value)).status == Status.OK
+        assert k.apply("filter_remove", 1, slot).status == Status.OK
         rem.append(time.perf_counter() - t0)
     return statistics.median(ins), (statistics.median(rem) if rem else None), status
 
@@ -129,15 +166,18 @@ def main() -> int:
     ap.add_argument("--json", type=Path)
     a = ap.parse_args()
     rows: list[dict[str, Any]] = []
-    alone = install_remove(kernel([]), a.repeat)
+    alone = install_remove(kernel([], a.repeat), a.repeat, a.repeat)
     assert alone[1] is not None
-    setups = [(f"{a.others} port filters", [port_filter(1000 + i) for i in range(a.others)]),
-              ("two budget-filling filters", [budget_filling(0), budget_filling(2)])]
-    for name, others in setups:
+    setups = [(f"{a.others} port filters", [port_filter(1000 + i) for i in range(a.others)],
+               a.repeat),
+              ("two budget-filling filters", [budget_filling(0), budget_filling(2)], 0),
+              ("two 570-division filters", [attack(0), attack(2)], 0),
+              ("two guarded weight-64 filters", [guarded(0), guarded(2)], a.repeat)]
+    for name, others, own in setups:
         t0 = time.perf_counter()
-        k = kernel(others)
+        k = kernel(others, own)
         setup = time.perf_counter() - t0
-        ins, rem, status = install_remove(k, a.repeat)
+        ins, rem, status = install_remove(k, a.repeat, own)
         rows.append({"others": name, "install_status": status, "install_s": ins,
                      "remove_s": rem, "install_ratio": ins / alone[0],
                      "remove_ratio": None if rem is None else rem / alone[1],

@@ -25,10 +25,11 @@ order); a packet is ``bytes``.
   so the same question always gets the same answer.
 * ``program_overlap(a, b) -> Overlap``: the check ``filter_install`` makes of a pair of
   verified programs (NET-1): ``recognize`` both; if both are DFilters, FLT-9 decides
-  exactly (``(0, packet)`` or ``None``, never ``UNDECIDED``), else ``overlap`` (FLT-6).
-  A kernel that uses this gets the model's answers; one without Z3 can implement the
-  FLT-9 half and be checked on the solver-free profile (``exo check --filters
-  declarative``).
+  exactly (``(0, packet)`` or ``None``, never ``UNDECIDED``); else, when
+  ``solver_weight(a) + solver_weight(b) <= PAIR_WEIGHT``, ``overlap`` (FLT-6) within
+  ``PAIR_RLIMIT``, and ``UNDECIDED`` without asking Z3 for a heavier pair. A kernel
+  that uses this gets the model's answers; one without Z3 can implement the FLT-9 half
+  and be checked on the solver-free profile (``exo check --filters declarative``).
 * ``recognize(program) -> DFilter | None``, ``dfilter_overlap(a, b) -> bytes | None``,
   ``Atom``, ``DFilter``: declarative filters (FLT-9).
 * ``difference(a, b)``: a packet on which the two programs return different values,
@@ -60,7 +61,7 @@ Example::
 
 from __future__ import annotations
 
-from exo.model.dfilter import Atom, DFilter, program_overlap, recognize
+from exo.model.dfilter import PAIR_RLIMIT, PAIR_WEIGHT, Atom, DFilter, program_overlap, recognize
 from exo.model.dfilter import overlap as dfilter_overlap
 from exo.model.filters import (
     FILTER_RLIMIT,
@@ -79,13 +80,16 @@ from exo.model.filters import (
     parse_dd,
     parse_ddd,
     parse_packet_hex,
+    solver_weight,
     verify,
 )
 from exo.proofs.demux import check_source
 
 __all__ = [
-    "FILTER_RLIMIT", "MAX_INSNS", "MAX_PACKET", "UNDECIDED", "Atom", "DFilter",
+    "FILTER_RLIMIT", "MAX_INSNS", "MAX_PACKET", "PAIR_RLIMIT", "PAIR_WEIGHT", "UNDECIDED",
+    "Atom", "DFilter",
     "FilterSyntaxError", "Overlap", "Program", "Rejection", "Undecided", "check_source",
     "dfilter_overlap", "difference", "evaluate", "overlap", "parse_any", "parse_dd",
-    "parse_ddd", "parse_packet_hex", "program_overlap", "recognize", "verify",
+    "parse_ddd", "parse_packet_hex", "program_overlap", "recognize", "solver_weight",
+    "verify",
 ]

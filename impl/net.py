@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from exo.impl.filtercheck import Overlap, Undecided, program_overlap, verify
+from exo.impl.filtercheck import Overlap, Undecided, prepare_pairs, program_overlap, verify
 from exo.impl.ops import OK, fail, in_range
 from exo.impl.state import KernelState
 from exo.interface import Outcome, Resource, Result, Status
@@ -67,6 +67,7 @@ def filter_install(k: KernelState, env: int, program: Program) -> Result:
     k.filters[env].add(slot)
     k.repo_filter[env].discard(slot)
     k.demux.add(slot, env, program)
+    prepare_pairs(program)
     return Result(Status.OK, slot)
 
 

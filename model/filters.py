@@ -614,7 +614,23 @@ seconds) for the first check of one overlap or equivalence question. A question 
 decided within it is undecided (``Undecided``), never "no overlap" and never "equal"."""
 
 SHRINK_RLIMIT = FILTER_RLIMIT // 4
-"""FLT-6: the budget of each of the (at most four) checks for a shorter witness."""
+"""FLT-6: the budget of each of the (at most four) checks for a shorter witness (a
+quarter of the question's budget)."""
+
+SOLVER_WEIGHTS: dict[int, int] = {
+    ALU | DIV | X: 4, ALU | MOD | X: 4, ALU | MUL | X: 2,
+    LD | W | IND: 1, LD | H | IND: 1, LD | B | IND: 1,
+}
+"""FLT-6, *The weight of a program*: what an instruction adds to ``solver_weight``. These
+are the instructions whose Z3 terms cost work that the ``rlimit`` does not count (a 32-bit
+divider or multiplier circuit per division, remainder or product by ``X``; an array read
+at a packet-dependent offset per indirect load). Every other instruction weighs 0."""
+
+
+def solver_weight(prog: Program) -> int:
+    """FLT-6: the sum of ``SOLVER_WEIGHTS`` over the program's instructions. ``prog`` is
+    a program value (any tuple of ``(code, jt, jf, k)`` tuples; unknown codes weigh 0)."""
+    return sum(SOLVER_WEIGHTS.get(insn[0], 0) for insn in prog)
 
 _NO_TIMEOUT = 4294967295
 """Z3's "no timeout": set on every solver here, so a global ``timeout`` that an embedding
@@ -627,8 +643,13 @@ class Undecided:
     not decided. Neither "disjoint" nor "equal"."""
 
     rlimit: int = FILTER_RLIMIT
+    weight: int | None = None
+    """Set when the question was not asked: the pair's ``solver_weight`` was over its
+    limit (NET-1's pair check, FLT-9 *Deciding two programs*)."""
 
     def __str__(self) -> str:
+        if self.weight is not None:
+            return f"undecided: solver weight {self.weight} over the pair's limit"
         return f"undecided within budget (rlimit {self.rlimit})"
 
 
@@ -687,19 +708,21 @@ class Question:
         return _packet_in(model, self.length, self.data)
 
 
-def _solve(*constraints: Any) -> bytes | Undecided | None:
+def _solve(*constraints: Any, rlimit: int = FILTER_RLIMIT) -> bytes | Undecided | None:
     """A packet (at most MAX_PACKET bytes) satisfying ``constraints``, None if there is
-    none, ``UNDECIDED`` if Z3 says anything else within ``FILTER_RLIMIT``."""
-    q = Question(list(constraints), FILTER_RLIMIT)
+    none, ``Undecided`` if Z3 says anything else within ``rlimit`` (``FILTER_RLIMIT``
+    unless the caller asks a pair of NET-1, FLT-9 *Deciding two programs*)."""
+    q = Question(list(constraints), rlimit)
     verdict = q.check()
     if verdict == z3.unsat:
         return None
     if verdict != z3.sat:
-        return UNDECIDED
+        return UNDECIDED if rlimit == FILTER_RLIMIT else Undecided(rlimit)
     # prefer a short witness: shrink the length bound while still satisfiable; a capped
-    # check that is not decided within SHRINK_RLIMIT keeps the witness already found
+    # check that is not decided within a quarter of the budget (SHRINK_RLIMIT for
+    # FILTER_RLIMIT) keeps the witness already found
     model = q.solver.model()
-    q.solver.set("rlimit", SHRINK_RLIMIT)
+    q.solver.set("rlimit", rlimit // 4)
     for cap in (64, 128, 256, 1514):
         if model.eval(q.length).as_long() <= cap:
             break
@@ -747,12 +770,15 @@ def overlap(a: Program, others: list[Program] | tuple[Program, ...]) -> Overlap:
 
 
 @lru_cache(maxsize=65536)
-def _overlap(a: Program, others: tuple[Program, ...]) -> Overlap:
+def _overlap(a: Program, others: tuple[Program, ...], rlimit: int = FILTER_RLIMIT) -> Overlap:
+    """``overlap`` of exact program values, within ``rlimit`` (NET-1's pairs ask with a
+    smaller one, FLT-9 *Deciding two programs*)."""
     if not others:
         return None
     fa = verdict_term(a)
     zero = z3.BitVecVal(0, 32)
-    pkt = _solve(fa != zero, z3.Or(*[verdict_term(b) != zero for b in others]))
+    pkt = _solve(fa != zero, z3.Or(*[verdict_term(b) != zero for b in others]),
+                 rlimit=rlimit)
     if pkt is None or isinstance(pkt, Undecided):
         return pkt
     if evaluate(a, pkt) == 0:

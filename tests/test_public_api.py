@@ -19,10 +19,11 @@ PUBLIC: dict[str, list[str]] = {
         "Vector", "admit", "null_value", "stlb_index", "tlb_index",
     ],
     "exo.filters": [
-        "FILTER_RLIMIT", "MAX_INSNS", "MAX_PACKET", "UNDECIDED", "Atom", "DFilter",
-        "FilterSyntaxError", "Overlap", "Program", "Rejection", "Undecided", "check_source",
-        "dfilter_overlap", "difference", "evaluate", "overlap", "parse_any", "parse_dd",
-        "parse_ddd", "parse_packet_hex", "program_overlap", "recognize", "verify",
+        "FILTER_RLIMIT", "MAX_INSNS", "MAX_PACKET", "PAIR_RLIMIT", "PAIR_WEIGHT", "UNDECIDED",
+        "Atom", "DFilter", "FilterSyntaxError", "Overlap", "Program", "Rejection",
+        "Undecided", "check_source", "dfilter_overlap", "difference", "evaluate", "overlap",
+        "parse_any", "parse_dd", "parse_ddd", "parse_packet_hex", "program_overlap",
+        "recognize", "solver_weight", "verify",
     ],
     "exo.kit": [
         "CheckReport", "Failure", "Implementation", "ModelImplementation", "Step",
