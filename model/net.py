@@ -73,8 +73,9 @@ def overlaps(a: Any, b: Any) -> BoolV:
 
 
 def undecided(a: Any, b: Any) -> BoolV:
-    """FLT-6, NET-1: the overlap check of ``a`` and ``b`` was not decided within its
-    budget (``filters.FILTER_RLIMIT``): no packet found, and not proved disjoint."""
+    """FLT-6, NET-1: the overlap check of ``a`` and ``b`` was not decided: the pair was
+    too heavy for the solver or Z3 ran out of its budget (``dfilter.PAIR_WEIGHT``,
+    ``dfilter.PAIR_RLIMIT``): no packet found, and not proved disjoint."""
     return oracle("undecided", _undecided_concrete, (a, b), z3.BoolSort())
 
 

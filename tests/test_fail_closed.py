@@ -1,7 +1,8 @@
 """Fail closed, stay bounded (FLT-6, FLT-7, NET-1, FLT-1).
 
 Every runtime solver question about filters runs under a deterministic Z3 budget
-(``FILTER_RLIMIT``); a question not decided within it is ``UNDECIDED``, never "disjoint"
+(``FILTER_RLIMIT``; ``PAIR_RLIMIT`` for NET-1's pairs, which are not asked at all above
+``PAIR_WEIGHT``); a question not decided within it is ``UNDECIDED``, never "disjoint"
 and never "equal": ``filter_install`` refuses with ``Status.UNDECIDED`` (model and
 implementation), ``exo filter overlap/equiv`` exit 3. The cheap preconditions of NET-1
 come before the solver. The ``tcpdump -dd`` reader is linear and quotes short excerpts.
@@ -72,7 +73,11 @@ def division_chain(n: int, tag: int = 0) -> filters.Program:
 
 
 ATTACK = division_chain(64)
-"""64 chained divisions by X (41 s without a budget): far past the budget on any run."""
+"""64 chained divisions by X (41 s without a budget): far past the budget on any run, and
+four times NET-1's ``PAIR_WEIGHT`` (a pair with it is not given to Z3)."""
+FILLING = division_chain(8)
+"""8 chained divisions: ``solver_weight`` 32, so its pair with itself weighs exactly
+``PAIR_WEIGHT`` and is asked; Z3 runs out of ``PAIR_RLIMIT`` on it."""
 CHAIN = indirect_chain(513)
 """The 1,028-instruction chain of indirect loads (past 600 s without a budget). Whether
 its self-overlap is found or runs out depends on Z3's search; either way it is bounded."""
@@ -100,12 +105,14 @@ def z3_checks() -> Iterator[list[tuple[int, int]]]:
         yield checks
 
 
-def assert_one_check_past_the_budget(checks: list[tuple[int, int]]) -> None:
-    """One Z3 check, with the budget ``FILTER_RLIMIT``, which it did not pass (a solver
-    without the budget runs on: 41 s and more for ``ATTACK``, millions of steps past it)."""
+def assert_one_check_past_the_budget(checks: list[tuple[int, int]],
+                                     budget: int = filters.FILTER_RLIMIT) -> None:
+    """One Z3 check, with the budget ``budget`` (``FILTER_RLIMIT`` unless told), which it
+    did not pass (a solver without the budget runs on: 41 s and more for ``ATTACK``,
+    millions of steps past it)."""
     assert len(checks) == 1, checks
-    budget, used = checks[0]
-    assert budget == filters.FILTER_RLIMIT and used <= budget, checks
+    given, used = checks[0]
+    assert given == budget and used <= budget, checks
 
 
 def _cpu_limited() -> None:
@@ -230,21 +237,38 @@ def _kernel_with(program: filters.Program) -> Kernel:
     return k
 
 
-def test_model_install_past_the_budget_is_undecided_state_unchanged_NET_1() -> None:
-    s = _model_with(ATTACK)
+@pytest.mark.parametrize("program, checks_made", [(FILLING, 1), (ATTACK, 0)],
+                         ids=["past the budget", "over the weight"])
+def test_model_install_undecided_state_unchanged_NET_1(program: filters.Program,
+                                                       checks_made: int) -> None:
+    """A pair at ``PAIR_WEIGHT`` is asked once and runs out of ``PAIR_RLIMIT``; a pair over
+    it is not asked. Either way ``UNDECIDED``, the state unchanged."""
+    dfilter._program_overlap.cache_clear()
+    s = _model_with(program)
     with z3_checks() as checks:
-        new, res = REGISTRY["filter_install"](s, 1, ATTACK)
-    assert_one_check_past_the_budget(checks)
+        new, res = REGISTRY["filter_install"](s, 1, program)
+    if checks_made:
+        assert_one_check_past_the_budget(checks, dfilter.PAIR_RLIMIT)
+    else:
+        assert checks == []
     assert res.status == Status.UNDECIDED and res.value == 0
     assert new == s
 
 
-def test_impl_install_past_the_budget_is_undecided_state_unchanged_NET_1() -> None:
-    k = _kernel_with(ATTACK)
+@pytest.mark.parametrize("program, checks_made", [(FILLING, 1), (ATTACK, 0)],
+                         ids=["past the budget", "over the weight"])
+def test_impl_install_undecided_state_unchanged_NET_1(program: filters.Program,
+                                                      checks_made: int) -> None:
+    dfilter._program_overlap.cache_clear()
+    impl_net._pair.cache_clear()
+    k = _kernel_with(program)
     before = (list(k.state.filter_valid), list(k.state.filter_owner))
     with z3_checks() as checks:
-        res = k.apply("filter_install", 1, ATTACK)
-    assert_one_check_past_the_budget(checks)
+        res = k.apply("filter_install", 1, program)
+    if checks_made:
+        assert_one_check_past_the_budget(checks, dfilter.PAIR_RLIMIT)
+    else:
+        assert checks == []
     assert res.status == Status.UNDECIDED and res.value == 0
     assert (list(k.state.filter_valid), list(k.state.filter_owner)) == before
 

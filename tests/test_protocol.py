@@ -42,8 +42,8 @@ FAULTS = [sys.executable, str(ROOT / "tests" / "wire_faults.py")]
 STEP_GUARD = 60.0
 """The step timeout of the tests whose kernels do real work (WIRE-1: processor seconds
 of the kernel's session, ``WALL_FACTOR`` times that of wall-clock time). A step's work is
-bounded without it (a filter install's Z3 question by ``FILTER_RLIMIT``, about 2 s of
-processor time; every other step by the size of the state), so this is only a guard
+bounded without it (a filter install's Z3 questions by ``PAIR_WEIGHT`` and
+``PAIR_RLIMIT``, about 0.15 s of processor time a pair; every other step by the size of the state), so this is only a guard
 against a hang, far from any step on any machine: the tests do not depend on the
 machine's speed or load. The hang test alone keeps a short one: its kernel sleeps."""
 SMALL = Config(n_envs=2, n_pages=3, page_words=2, tlb_size=2, stlb_size=2, n_cids=3,
