@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import re
 import stat
 from collections.abc import Callable
@@ -148,7 +149,13 @@ def read_json(path: Path, max_bytes: int, error: Callable[[str], Exception],
         if st.st_size > max_bytes:
             raise error(f"{name}: {st.st_size:,} bytes, larger than the {max_bytes:,} bytes "
                         f"a {what} may have")
-        with path.open("rb") as f:
+        # the file may have been swapped since the stat (a FIFO would block the open and
+        # the read): open without blocking, then judge what was opened
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        with os.fdopen(fd, "rb") as f:
+            opened = os.fstat(f.fileno())
+            if not stat.S_ISREG(opened.st_mode):
+                raise error(f"{name}: not a regular file, not a {what} file")
             data = f.read(max_bytes + 1)
     except OSError as exc:
         raise error(f"cannot read {what} {name}: {exc.strerror or exc}") from exc

@@ -9,10 +9,19 @@ and texts exactly at the limit.
 from __future__ import annotations
 
 import json
+import os
 import random
+import threading
+from pathlib import Path
 from typing import Any
 
-from exo.limits import MAX_DEPTH, _depth_scan, depth_problem, loads
+import pytest
+
+from exo.limits import MAX_DEPTH, _depth_scan, depth_problem, loads, read_json
+
+HANG_GUARD = 300.0
+"""Seconds a reader thread may take before the test calls it stuck: a guard against a
+hang only (the correct reader answers without waiting, however loaded the machine)."""
 
 
 def _value(rng: random.Random, depth: int) -> Any:
@@ -54,3 +63,38 @@ def test_loads_refuses_what_is_too_deep_before_parsing() -> None:
         assert "nested too deeply" in str(exc)
     else:
         raise AssertionError("a text 100,000 levels deep was parsed")
+
+
+def test_a_file_swapped_for_a_fifo_after_its_stat_is_refused_not_waited_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``read_json`` judges the file it opened, not only the one it stat-ed: a regular
+    file swapped for a FIFO between the two is refused with one line (an open or read of
+    the FIFO would wait for a writer forever). The swap is simulated: ``Path.stat``
+    answers with a regular file's stat for the FIFO."""
+    regular = tmp_path / "regular.json"
+    regular.write_text("{}")
+    fifo = tmp_path / "swapped.json"
+    os.mkfifo(fifo)
+    real_stat = Path.stat
+
+    def stat_before_swap(self: Path, **kwargs: Any) -> os.stat_result:
+        return real_stat(regular if self == fifo else self, **kwargs)
+
+    monkeypatch.setattr(Path, "stat", stat_before_swap)
+    outcome: list[BaseException | object] = []
+
+    def read() -> None:
+        try:
+            outcome.append(read_json(fifo, 1 << 20, ValueError, "fixture"))
+        except BaseException as exc:  # the outcome, whatever it is, is what is checked
+            outcome.append(exc)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(HANG_GUARD)
+    if reader.is_alive():  # only a broken reader gets here: unblock it, then fail
+        with open(fifo, "wb"):
+            pass
+        pytest.fail("read_json waited on a FIFO it had stat-ed as a regular file")
+    assert len(outcome) == 1 and isinstance(outcome[0], ValueError), outcome
+    assert str(outcome[0]) == f"{fifo}: not a regular file, not a fixture file"
