@@ -201,8 +201,10 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
     if not report.passed and report.trace is not None and report.failure is not None \
             and report.config is not None:
         try:
-            repro = write_reproduction(repro_out, impl_spec, report.config, report.trace,
-                                       report.failure, seed, report.fields)
+            repro = write_reproduction(
+                repro_out, impl_spec, report.config, report.trace, report.failure, seed,
+                report.fields,
+                step_timeout=step_timeout if impl_spec.startswith(CMD_PREFIX) else None)
         except (ValueError, OSError) as exc:
             console.print(f"(no reproduction file: {visible(str(exc))})", markup=False)
     if json_out is not None:

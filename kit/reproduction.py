@@ -62,16 +62,23 @@ def _comment(text: str) -> str:
 
 def write_reproduction(path: Path, impl: str, cfg: Config, steps: Sequence[Step],
                        failure: Failure, seed: int | None = None,
-                       fields: frozenset[str] | None = None, cwd: Path | None = None) -> Path:
+                       fields: frozenset[str] | None = None, cwd: Path | None = None,
+                       step_timeout: float | None = None) -> Path:
     """Write a standalone file replaying ``steps`` on ``impl`` (``"package.module:
     Factory"`` as given to ``exo check --impl``, or ``"cmd: COMMAND"`` for
     ``--impl-cmd``) with ``cfg``; run with ``python`` or ``pytest``, it fails, printing
     the first difference, while the bug is there and passes once the implementation
     conforms. ``cwd`` (default: the current folder) is the folder ``exo check`` ran in:
     a command's relative program is resolved against it (``absolute_command``), and the
-    file puts it first on ``sys.path`` to import a module. ``ValueError`` if a step's
-    arguments cannot be written as Python source that gives them back. Returns
-    ``path``."""
+    file puts it first on ``sys.path`` to import a module. ``step_timeout``: the seconds
+    of processor time a command's step may take (``exo check --step-timeout``), stored so
+    the file judges a hang as the run did (None: the wire client's default). ``ValueError``
+    if a step's arguments cannot be written as Python source that gives them back, or if
+    ``step_timeout`` is not a positive finite ``float``/``int``. Returns ``path``."""
+    if step_timeout is not None and (type(step_timeout) not in (int, float)
+                                     or not 0 < step_timeout < float("inf")):
+        raise ValueError(f"step_timeout must be a positive number of seconds, "
+                         f"got {step_timeout!r}")
     plan = checked_steps(steps)
     if not isinstance(impl, str) or (impl.count(":") != 1
                                      and not impl.startswith(CMD_PREFIX)):
@@ -99,6 +106,7 @@ def write_reproduction(path: Path, impl: str, cfg: Config, steps: Sequence[Step]
     cfg_text = "Config(" + ", ".join(
         f"{f.name}={literal(getattr(cfg, f.name))}" for f in dataclasses.fields(cfg)) + ")"
     first = failure.message.splitlines()[0] if failure.message else ""
+    timeout_text = repr(float(step_timeout)) if step_timeout is not None else "None"
     path = Path(path)
     path.write_text(f'''\
 # A conformance failure of {impl} against the exo model, found by the conformance kit
@@ -123,6 +131,7 @@ IMPL = {impl!r}
 FOLDER = {str(folder)!r}  # where exo check ran: first on sys.path, as there
 CFG = {cfg_text}
 FIELDS = {("frozenset(" + repr(sorted(fields)) + ")") if fields is not None else None}
+STEP_TIMEOUT = {timeout_text}  # exo check --step-timeout
 STEPS = {source_steps}
 
 
@@ -130,6 +139,10 @@ def difference() -> str | None:
     \"\"\"The first difference replaying STEPS on IMPL shows, None if there is none.\"\"\"
     if FOLDER not in sys.path:
         sys.path.insert(0, FOLDER)
+    if STEP_TIMEOUT is not None:
+        from exo.wire import client
+
+        client.STEP_TIMEOUT = STEP_TIMEOUT
     failure = replay(load_factory(IMPL), CFG, STEPS, FIELDS)
     if failure is None:
         return None

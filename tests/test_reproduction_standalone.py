@@ -91,6 +91,7 @@ def test_a_command_reproduction_runs_from_another_folder_without_pytest(
     assert check.returncode == 1, check.stdout[-2000:] + check.stderr[-2000:]
     text = repro.read_text()
     assert f"IMPL = 'cmd: {script}'" in text, text[:2000]
+    assert "\nSTEP_TIMEOUT = 60.0  # exo check --step-timeout\n" in text, text[:2000]
 
     failing = run([sys.executable, str(repro)], elsewhere, no_pytest)
     assert failing.returncode == 1, failing.stdout + failing.stderr
@@ -156,3 +157,46 @@ def test_absolute_command(tmp_path: Path, typed: str, expected: str) -> None:
     for name in ("run-kernel", "sub/run-kernel"):
         (tmp_path / name).write_text("")
     assert absolute_command(typed, tmp_path) == expected.replace("{cwd}", str(tmp_path))
+
+
+@pytest.mark.parametrize("stored", [12.5, None])
+def test_the_reproduction_judges_a_hang_with_the_checks_step_timeout(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stored: float | None) -> None:
+    """``exo check --step-timeout 12.5 --impl-cmd ...`` stores the timeout in the file,
+    which sets the wire client's before it replays (so a kernel the run did not call hung
+    is not called hung by the file); without one the client's default stays. The replay
+    is replaced by a probe that records the timeout it would run with."""
+    import importlib.util
+
+    from exo.wire import client
+
+    cfg = Config()
+    steps = list(AllocSkipsOwned.WITNESS)
+    failure = replay(AllocSkipsOwned, cfg, steps)
+    assert failure is not None
+    repro = write_reproduction(tmp_path / "test_timeout.py", "cmd: ./run-kernel", cfg, steps,
+                               failure, cwd=tmp_path, step_timeout=stored)
+    spec = importlib.util.spec_from_file_location("repro_timeout", repro)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.STEP_TIMEOUT == stored
+    monkeypatch.setattr(client, "STEP_TIMEOUT", 5.0)
+    seen: list[float] = []
+    monkeypatch.setattr(module, "load_factory", lambda impl: impl)
+    monkeypatch.setattr(module, "replay",
+                        lambda *args: seen.append(client.STEP_TIMEOUT))
+    assert module.difference() is None
+    assert seen == [12.5 if stored is not None else 5.0]
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("inf"), float("nan"), True, "5"])
+def test_a_step_timeout_that_is_no_positive_number_is_refused(tmp_path: Path,
+                                                              bad: object) -> None:
+    cfg = Config()
+    steps = list(AllocSkipsOwned.WITNESS)
+    failure = replay(AllocSkipsOwned, cfg, steps)
+    assert failure is not None
+    with pytest.raises(ValueError, match="step_timeout must be a positive number"):
+        write_reproduction(tmp_path / "t.py", "cmd: ./run-kernel", cfg, steps, failure,
+                           step_timeout=bad)  # type: ignore[arg-type]
