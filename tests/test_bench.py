@@ -22,7 +22,7 @@ from exo.model import filters
 
 def test_run_quick_rows_are_well_formed() -> None:
     rows = run(repeat=1, quick=True)
-    assert len(rows) == 6
+    assert len(rows) == 10  # 6, and 4 of exo.cli.bench_filters (no attack row when quick)
     for r in rows:
         assert {"name", "ratio", "target", "met"} <= r.keys()
         assert isinstance(r["name"], str) and r["name"]
@@ -71,3 +71,38 @@ def test_cli_bench_plot_without_matplotlib_is_a_usage_error(
     res = CliRunner().invoke(main, ["bench", "--quick", "--plot", str(tmp_path / "x.png")])
     assert res.exit_code == 2 and "needs matplotlib" in res.output
     assert not (tmp_path / "x.png").exists()
+
+
+def test_the_filter_cost_programs_are_what_their_rows_say() -> None:
+    """exo.cli.bench_filters: the budget-filling filter weighs exactly PAIR_WEIGHT, is
+    asked and runs out (UNDECIDED, a question); the attack weighs more and is not asked;
+    the guarded one is decided disjoint from a port filter; the long filters are outside
+    FLT-9 and accept the packets of their tag only. The victim's calls give the statuses
+    the rows report."""
+    from exo.cli.bench_filters import (
+        VICTIM,
+        attack,
+        budget_filling,
+        guarded,
+        long_filter,
+        measure,
+    )
+    from exo.model.dfilter import PAIR_WEIGHT, program_overlap, recognized
+    from exo.model.filters import Undecided, solver_weight
+
+    filling, heavy, fenced = budget_filling(0), attack(0), guarded(0)
+    assert solver_weight(filling) == solver_weight(fenced) == PAIR_WEIGHT
+    assert solver_weight(heavy) > PAIR_WEIGHT
+    found = program_overlap(VICTIM, filling)
+    assert isinstance(found, Undecided) and found.weight is None
+    found = program_overlap(VICTIM, heavy)
+    assert isinstance(found, Undecided) and found.weight == solver_weight(heavy)
+    assert program_overlap(VICTIM, fenced) is None
+    long = long_filter(0xE0)
+    assert len(long) == 4094 and recognized(long) is None
+    tagged = bytes([0xE0]) + bytes(11) + b"\x88\xb5" + bytes(50)
+    assert filters.evaluate(long, tagged) != 0
+    assert filters.evaluate(long, bytes([0xE1]) + tagged[1:]) == 0
+    assert measure([filling], 0, 1)["install_status"] == "UNDECIDED"
+    ok = measure([fenced], 1, 1)
+    assert ok["install_status"] == "OK" and ok["remove_s"] is not None
