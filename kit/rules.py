@@ -26,7 +26,7 @@ from exo.kit.configs import on
 if TYPE_CHECKING:
     from exo.model import State
 
-__all__ = ["ACCEPT_ALL", "DIVISION_CHAIN", "StepRules", "accepts", "current_cap",
+__all__ = ["ACCEPT_ALL", "BUDGET_CHAIN", "DIVISION_CHAIN", "StepRules", "accepts", "current_cap",
            "first_byte_is", "live_envs", "pick_one"]
 
 
@@ -35,8 +35,15 @@ ACCEPT_ALL: tuple[tuple[int, int, int, int], ...] = ((0x06, 0, 0, 1),)
 DIVISION_CHAIN: tuple[tuple[int, int, int, int], ...] = (
     (0x20, 0, 0, 0), (0x07, 0, 0, 0), (0x20, 0, 0, 4), *[(0x3C, 0, 0, 0)] * 64,
     (0x15, 0, 1, 0), (0x06, 0, 0, 1), (0x06, 0, 0, 0))
-"""A = P[4..8] divided 64 times by X = P[0..4]: its overlap with any filter is past the
-budget of FLT-6 (``tests/test_fail_closed.py``'s ``division_chain(64)``)."""
+"""A = P[4..8] divided 64 times by X = P[0..4]: its overlap with any filter outside FLT-9
+is never asked (``solver_weight`` 256, over NET-1's ``PAIR_WEIGHT``), and past the budget
+of FLT-6 when it is (``tests/test_fail_closed.py``'s ``division_chain(64)``)."""
+
+BUDGET_CHAIN: tuple[tuple[int, int, int, int], ...] = (
+    (0x20, 0, 0, 0), (0x07, 0, 0, 0), (0x20, 0, 0, 4), *[(0x3C, 0, 0, 0)] * 16,
+    (0x15, 0, 1, 0), (0x06, 0, 0, 1), (0x06, 0, 0, 0))
+"""The same with 16 divisions: ``solver_weight`` 64, so NET-1 asks Z3 about its pair with
+``ACCEPT_ALL``, and Z3 runs out of ``PAIR_RLIMIT`` (``tests/test_pair_budget.py``)."""
 
 
 def accepts(code: Any, packet: bytes) -> bool:

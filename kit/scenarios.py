@@ -15,6 +15,7 @@ from exo.interface import NO_ENTRY, NUM_EXCEPTIONS, OPERATIONS, Cap, Resource, R
 from exo.kit.configs import on
 from exo.kit.rules import (
     ACCEPT_ALL,
+    BUDGET_CHAIN,
     DIVISION_CHAIN,
     StepRules,
     current_cap,
@@ -295,9 +296,9 @@ class LibosRules(StepRules):
     @on("net")
     @rule(pick=st.integers(0, 7))
     def scenario_hard_filter(self, pick: int) -> None:
-        """NET-1, FLT-6: a filter whose overlap with another environment's cannot be
-        decided within the budget (64 chained divisions): UNDECIDED, state unchanged.
-        The answer is cached per question, so only the first costs solver time."""
+        """NET-1, FLT-6: a filter whose overlap with another environment's is not decided:
+        too heavy to ask (64 chained divisions) or past the budget (16): UNDECIDED, state
+        unchanged. The answer is cached per pair, so only the first costs solver time."""
         live = live_envs(self.model)
         if len(live) < 2:
             return
@@ -306,7 +307,9 @@ class LibosRules(StepRules):
         s = self.model
         if any(s.filter_valid[f] and s.filter_owner[f] == a and s.filter_code[f] == ACCEPT_ALL
                for f in range(s.cfg.n_filters)):  # never installed alone: FLT-8 would
-            self._apply("filter_install", (b, DIVISION_CHAIN))  # have to prove it
+            # have to prove it
+            chain = DIVISION_CHAIN if pick % 2 else BUDGET_CHAIN
+            self._apply("filter_install", (b, chain))
 
     @on("hostile")
     @rule(pick=st.integers(0, 7))
