@@ -115,7 +115,7 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
       exo check --workload exos --examples 100      programs shaped like a library OS
     """
     from exo.kit.bringup import parse_ops
-    from exo.kit.check import run_check
+    from exo.kit.check import probe_factory, run_check
     from exo.kit.reproduction import write_reproduction
     from exo.wire import client
     from exo.wire.loader import CMD_PREFIX
@@ -158,12 +158,16 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
         if recorded is not None:
             console.print("the recorded failure has no plain calls: running its seeded "
                           "search again", markup=False)
+        try:  # before the progress line: a usage error is the one line on stderr
+            probe_factory(factory, cfg)
+        except ValueError as exc:
+            fail_usage(str(exc))
         with progress(f"checking {impl_spec}: {examples} examples x {steps} steps, "
                       f"seed {seed}", examples) as task:
             try:
                 report = run_check(factory, cfg, steps=steps, examples=examples,
                                    on_progress=task.update, seed=seed, ops=ops,
-                                   workload=workload, filters=filters)
+                                   workload=workload, filters=filters, probed=True)
             except ValueError as exc:
                 fail_usage(str(exc))
         if recorded is not None:

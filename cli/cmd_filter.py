@@ -14,6 +14,7 @@ from exo.cli.common import (
     fail_usage,
 )
 from exo.cli.console import visible
+from exo.limits import read_file
 
 
 @click.group("filter")
@@ -40,19 +41,30 @@ MAX_PROGRAM_FILE = 1 << 20
 accepts, takes under 200 KB in any of the three formats."""
 
 
+class _Unreadable(Exception):
+    """A program file ``read_file`` refused (its one-line message)."""
+
+
 def _program(path: str) -> Any:
+    """The program in the file ``path`` (``-``: standard input). A path that is not a
+    regular file (a folder, a device, a pipe) is refused without waiting on it: a program
+    that comes from a pipe is given on standard input."""
     from exo.model import filters
 
-    try:
-        if path == "-":
+    if path == "-":
+        try:
             data = sys.stdin.buffer.read(MAX_PROGRAM_FILE + 1)
-        else:
-            with Path(path).open("rb") as f:
-                data = f.read(MAX_PROGRAM_FILE + 1)
-    except OSError as exc:
-        fail_usage(f"{path}: cannot read: {exc.strerror or exc}")
-    if len(data) > MAX_PROGRAM_FILE:
-        fail_usage(f"{path}: larger than {MAX_PROGRAM_FILE:,} bytes; not a BPF program")
+        except OSError as exc:
+            fail_usage(f"-: cannot read standard input: {exc.strerror or exc}")
+        if len(data) > MAX_PROGRAM_FILE:
+            fail_usage(f"-: larger than {MAX_PROGRAM_FILE:,} bytes; not a BPF program")
+    else:
+        try:
+            data = read_file(Path(path), MAX_PROGRAM_FILE, _Unreadable, "program")
+        except _Unreadable as exc:
+            hint = "; give a piped program as '-' (standard input)" \
+                if "not a regular file" in str(exc) else ""
+            fail_usage(f"{exc}{hint}")
     try:
         return filters.parse_any(data, "<stdin>" if path == "-" else path)
     except filters.FilterSyntaxError as exc:

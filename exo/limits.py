@@ -40,8 +40,8 @@ MAX_LIMIT = 1 << 64
 sizes: nothing is allocated or enumerated by them)."""
 
 __all__ = ["MAX_DEPTH", "MAX_FILE_BYTES", "MAX_LIMIT", "MAX_LINE_BYTES", "MAX_SIZE",
-           "depth_problem", "described", "loads", "number_text", "one_line", "read_json",
-           "short", "shown_path"]
+           "depth_problem", "described", "loads", "number_text", "one_line", "read_file",
+           "read_json", "short", "shown_path"]
 
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -129,16 +129,13 @@ def shown_path(path: Path) -> str:
     return text if text.isprintable() else repr(text)
 
 
-def read_json(path: Path, max_bytes: int, error: Callable[[str], Exception],
-              what: str) -> Any:
-    """The JSON value in ``path``; anything else raises ``error(one line naming path)``.
-
-    Refused: a missing, unreadable or non-regular file (a folder, a device, a pipe), more
-    than ``max_bytes`` (checked before reading, and the read itself is bounded), bytes that
-    are not UTF-8, text that is not exactly one JSON value, duplicate keys, NaN/Infinity,
-    nesting deeper than ``MAX_DEPTH``. ``what`` names the expected content in messages
-    ("counterexample", "manifest", "fixture").
-    """
+def read_file(path: Path, max_bytes: int, error: Callable[[str], Exception],
+              what: str) -> bytes:
+    """The bytes of the regular file ``path``; anything else raises ``error(one line
+    naming path)``: a missing or unreadable file, a folder, anything not a regular file (a
+    device, a pipe: never opened in a way that waits), more than ``max_bytes`` (checked
+    before reading, and the read itself is bounded). ``what`` names the expected content
+    in messages ("counterexample", "manifest", "fixture", "program")."""
     name = shown_path(path)
     try:
         st = path.stat()
@@ -161,6 +158,20 @@ def read_json(path: Path, max_bytes: int, error: Callable[[str], Exception],
         raise error(f"cannot read {what} {name}: {exc.strerror or exc}") from exc
     if len(data) > max_bytes:
         raise error(f"{name}: larger than the {max_bytes:,} bytes a {what} may have")
+    return data
+
+
+def read_json(path: Path, max_bytes: int, error: Callable[[str], Exception],
+              what: str) -> Any:
+    """The JSON value in ``path``; anything else raises ``error(one line naming path)``.
+
+    Refused: what ``read_file`` refuses (a missing, unreadable or non-regular file, more
+    than ``max_bytes``), bytes that are not UTF-8, text that is not exactly one JSON
+    value, duplicate keys, NaN/Infinity, nesting deeper than ``MAX_DEPTH``. ``what`` names
+    the expected content in messages ("counterexample", "manifest", "fixture").
+    """
+    name = shown_path(path)
+    data = read_file(path, max_bytes, error, what)
     if not data.strip():
         raise error(f"{name}: empty file, not a {what}")
     try:

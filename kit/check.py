@@ -34,8 +34,8 @@ from exo.kit.replay import minimize, replay
 from exo.kit.text import describe, message_line
 from exo.kit.witnesses import reach, sweep
 
-__all__ = ["MODES", "SHRINK_EXAMPLES", "CheckReport", "counted_time", "repeatable",
-           "run_check"]
+__all__ = ["MODES", "SHRINK_EXAMPLES", "CheckReport", "counted_time", "probe_factory",
+           "repeatable", "run_check"]
 
 MODES = ("generated", "replay", "replay-search")
 """What a ``CheckReport`` reports on: ``generated``, a ``run_check`` (the witness sweep,
@@ -211,6 +211,23 @@ class _ProgramClock:
         return time.monotonic()
 
 
+def probe_factory(factory: Callable[[Config], Any], cfg: Config | None = None) -> None:
+    """``ValueError`` (a usage error, one line) unless ``factory`` builds, for ``cfg``
+    (default: the kit's first configuration), something with ``apply`` and ``observe``.
+    Only the first configuration is probed: a factory that builds it and fails on a
+    later one (a kernel process that hangs at its second reset) fails the run instead,
+    which reports it at that configuration (exit 1, not 2)."""
+    try:
+        probe = factory(cfg if cfg is not None else KIT_CONFIGS[0])
+    except Exception as exc:
+        raise ValueError(f"cannot build an implementation with {_name(factory)}(cfg): "
+                         f"{type(exc).__name__}: {exc}") from exc
+    missing = [m for m in ("apply", "observe") if not callable(getattr(probe, m, None))]
+    if missing:
+        raise ValueError(f"{_name(factory)}(cfg) has no {' or '.join(missing)} method; "
+                         "see 'exo.kit' for the interface")
+
+
 def run_check(
     factory: Factory,
     cfg: Config | None = None,
@@ -224,6 +241,7 @@ def run_check(
     workload: str | None = None,
     unreachable: frozenset[str] = frozenset(),
     filters: str = DEFAULT,
+    probed: bool = False,
 ) -> CheckReport:
     """Run the lockstep machine for ``examples`` programs of up to ``steps`` steps.
 
@@ -240,22 +258,15 @@ def run_check(
     (``CheckReport.missing``).
     Raises ``ValueError`` if ``factory`` cannot
     build something with ``apply`` and ``observe`` (a usage error, not a conformance
-    failure).
+    failure: ``probe_factory``), unless ``probed`` (the caller has probed it: a failure
+    to build is then the run's, reported as not conformant).
     """
     why = profile_problem(filters)
     if why is not None:
         raise ValueError(why)
     configs = [cfg] if cfg is not None else list(KIT_CONFIGS)
-    for c in configs:
-        try:
-            probe = factory(c)
-        except Exception as exc:
-            raise ValueError(f"cannot build an implementation with {_name(factory)}(cfg): "
-                             f"{type(exc).__name__}: {exc}") from exc
-        missing = [m for m in ("apply", "observe") if not callable(getattr(probe, m, None))]
-        if missing:
-            raise ValueError(f"{_name(factory)}(cfg) has no {' or '.join(missing)} method; "
-                             "see 'exo.kit' for the interface")
+    if not probed:
+        probe_factory(factory, configs[0])
     shares = spread(examples, len(configs))
     coverage = Coverage(ops=ops, unreachable=UNREACHABLE | unreachable, profile=filters,
                         outside=OUTSIDE[filters])

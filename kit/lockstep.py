@@ -31,7 +31,14 @@ from exo.kit.conformance import (
     same_outcome,
     stale_fields,
 )
-from exo.kit.text import call_text, first_line, plain, show_result, traceback_text
+from exo.kit.text import (
+    call_text,
+    first_line,
+    from_harness,
+    plain,
+    show_result,
+    traced,
+)
 from exo.model import REGISTRY, State, initial
 from exo.spec.invariants import check
 
@@ -104,7 +111,7 @@ class Lockstep:
             self.failure = Failure(
                 -1, "factory",
                 f"the implementation's factory {label} raised with {cfg!r}: "
-                f"{first_line(exc)}\n{traceback_text(exc)}")
+                f"{first_line(exc)}{traced(exc)}")
 
     def _fail(self, kind: str, message: str) -> Failure:
         self.failure = Failure(self.steps - 1, kind, message)
@@ -139,10 +146,14 @@ class Lockstep:
         try:
             got = self.impl.apply(name, *plain_args)
         except Exception as exc:
+            if from_harness(exc):  # the kernel process failed: no raise of its own
+                said = str(exc).strip() or type(exc).__name__  # with its stderr's tail
+                return self._fail("raised", f"{call}: the kernel process failed (the model "
+                                            f"returns {want}): {said}")
             return self._fail(
                 "raised",
                 f"{call}: the implementation raised {first_line(exc)} (the model returns "
-                f"{want}; GEN-1: errors are values, never exceptions)\n{traceback_text(exc)}")
+                f"{want}; GEN-1: errors are values, never exceptions){traced(exc)}")
         try:
             same = same_outcome(self.model, name, plain_args, expected, got)
         except Exception:
@@ -185,8 +196,7 @@ class Lockstep:
                 observation = self.impl.observe()
         except Exception as exc:
             return self._fail(
-                "observe", f"after {after}: observe() raised {first_line(exc)}\n"
-                f"{traceback_text(exc)}")
+                "observe", f"after {after}: observe() raised {first_line(exc)}{traced(exc)}")
         if self.fields is not None and type(observation) is dict:
             observation = {k: v for k, v in observation.items() if k in self.fields}
         try:  # abstract checks the shape first (exo.kit.conformance.malformed)

@@ -22,12 +22,14 @@ __all__ = [
     "call_text",
     "describe",
     "first_line",
+    "from_harness",
     "label",
     "literal",
     "message_line",
     "plain",
     "show_result",
     "traceback_text",
+    "traced",
 ]
 
 
@@ -136,8 +138,32 @@ def first_line(exc: BaseException) -> str:
 # --------------------------------------------------------------------------- the checks
 
 
+_HARNESS = ("exo.kit.", "exo.wire.")
+"""The modules of the harness itself: frames of theirs say nothing about an implementation."""
+
+
+def from_harness(exc: BaseException) -> bool:
+    """Every frame of the exception's traceback is the harness's: not raised by an
+    implementation's code but by the wire client about a kernel process (``WireError``:
+    it hung, crashed or answered something that is no reply)."""
+    frames = [frame for frame, _ in traceback.walk_tb(exc.__traceback__)]
+    return all(str(f.f_globals.get("__name__", "")).startswith(_HARNESS) for f in frames)
+
+
 def traceback_text(exc: BaseException) -> str:
+    """The exception's whole traceback, as Python prints it, when a frame of it is the
+    implementation's (a Python implementation's own bug, shown where it is); "" when it
+    is ``from_harness``: its message says everything, and exo's own frames would read as
+    exo crashing."""
+    if from_harness(exc):
+        return ""
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip()
+
+
+def traced(exc: BaseException) -> str:
+    """``traceback_text`` on a line of its own after a message ("" when it is empty)."""
+    text = traceback_text(exc)
+    return f"\n{text}" if text else ""
 
 
 def message_line(exc: BaseException) -> str:

@@ -334,3 +334,34 @@ def test_overlap_witness_may_be_any_packet_both_filters_accept() -> None:
         assert same_outcome(before, "filter_install", (1, SAMPLES["arp"]), expected, got) is ok
     assert not same_outcome(before, "filter_install", (1, SAMPLES["arp"]), expected,
                             Result(Status.OK, 0))
+
+
+def test_a_factory_that_fails_after_its_first_build_fails_the_run() -> None:
+    """Only the first build is a usage question (``probe_factory``: ValueError, exit 2);
+    a factory that builds the kit's first configuration and raises on a later one (a
+    kernel process that hangs at its second reset) fails the run: a report naming the
+    factory, not a ValueError. A factory that cannot build even the first one is still a
+    usage error."""
+    from exo.kit.check import probe_factory
+    from exo.kit.configs import KIT_CONFIGS
+
+    first = KIT_CONFIGS[0]
+
+    def later_fails(cfg: Config) -> Kernel:
+        if cfg != first:
+            raise RuntimeError("cannot reset to this configuration")
+        return Kernel(cfg)
+
+    probe_factory(later_fails)
+    report = run_check(later_fails, None, steps=5, examples=len(KIT_CONFIGS) * 2, seed=3)
+    assert not report.passed and report.failure is not None
+    assert report.failure.kind == "factory", report.failure
+    assert "cannot reset to this configuration" in report.failure.message
+
+    def never(cfg: Config) -> Kernel:
+        raise RuntimeError("no kernel")
+
+    with pytest.raises(ValueError, match="cannot build an implementation"):
+        run_check(never, None, steps=5, examples=2, seed=3)
+    with pytest.raises(ValueError, match="no kernel"):
+        probe_factory(never)
