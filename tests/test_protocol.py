@@ -43,9 +43,10 @@ STEP_GUARD = 60.0
 """The step timeout of the tests whose kernels do real work (WIRE-1: processor seconds
 of the kernel's session, ``WALL_FACTOR`` times that of wall-clock time). A step's work is
 bounded without it (a filter install's Z3 questions by ``PAIR_WEIGHT`` and
-``PAIR_RLIMIT``, about 0.15 s of processor time a pair; every other step by the size of the state), so this is only a guard
-against a hang, far from any step on any machine: the tests do not depend on the
-machine's speed or load. The hang test alone keeps a short one: its kernel sleeps."""
+``PAIR_RLIMIT``, about 0.15 s of processor time a pair; every other step by the size of
+the state), so this is only a guard against a hang, far from any step on any machine:
+the tests do not depend on the machine's speed or load. The hang test alone keeps a
+short one: its kernel sleeps."""
 SMALL = Config(n_envs=2, n_pages=3, page_words=2, tlb_size=2, stlb_size=2, n_cids=3,
                n_slices=2, n_guaranteed=1, n_regs=2, slice_ticks=2, excess_limit=1,
                addr_limit=16, n_filters=2, ring_size=2)
