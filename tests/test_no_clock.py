@@ -12,7 +12,8 @@ TESTS = Path(__file__).resolve().parent
 
 
 def test_hypothesis_has_no_deadline() -> None:
-    assert settings.default.deadline is None
+    current = settings.default
+    assert current is not None and current.deadline is None
 
 
 def test_no_test_sets_a_deadline() -> None:
