@@ -14,7 +14,10 @@ Per case it records: the exit code (and the one the CLI contract of README.md ex
 standard output or error, how many processes are left behind after the child exited
 (its session, found in ``/proc/*/stat``, plus any process still carrying the case's
 marker in its environment: a kernel runs in a session of its own), the wall time and
-the peak resident memory of the child and its waited-for descendants (``os.wait4``).
+the peak resident memory of the child and its waited-for descendants (``os.wait4``). That
+peak is an upper bound: Linux counts in it the resident size of this script at the fork
+(66-90 MB here), so a figure near that size says the case used less; ``RLIMIT_AS`` is
+the limit actually enforced.
 Left-behind processes are killed after they are counted. A wall-clock guard
 (``--guard``, 120 s) kills a case only so that the script cannot hang; times are for
 reading, not for verdicts (tests/test_hostile_corpus.py asserts the contract, never a
