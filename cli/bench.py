@@ -16,10 +16,10 @@ it) is not graded, and its rows have ``met`` None, shown as "-" (``grade``). The
 5. impl dealloc of a page with 8 bindings, STLB of 10^5 / of 10^3 entries;
 6. lockstep differential testing (``exo.kit.run_check`` with ``exo.impl.Kernel``):
    implementation steps per second;
-7-11. what another environment's filters cost a victim's ``filter_install``,
-   ``filter_remove`` and packet (``exo.cli.bench_filters``: seconds of one call, and a
-   ratio for the packet; four rows in a quick run);
-then, with ``--c-kernel PATH``: a kernel behind the wire protocol (``exo.cli.bench_wire``).
+then, added by ``exo bench`` through ``extra``: what another environment's filters cost a
+victim's ``filter_install``, ``filter_remove`` and packet (``exo.cli.bench_filters``:
+seconds of one call, and a ratio for the packet; four rows in a quick run); with
+``--c-kernel PATH``, a kernel behind the wire protocol (``exo.cli.bench_wire``).
 
 Below the table, not a ratio: the seconds the FLT-8 Z3 check of the generated demux takes
 at build time for 10/100/1,000 filters (once each, result cache cleared). The timed
@@ -325,8 +325,7 @@ def lockstep_rate(repeat: int, quick: bool) -> dict[str, float]:
 # --------------------------------------------------------------------------- all rows
 
 
-STAGES = ("demux and its FLT-8 check", "STLB refill", "dealloc", "lockstep run_check",
-          "filter cost to another environment")
+STAGES = ("demux and its FLT-8 check", "STLB refill", "dealloc", "lockstep run_check")
 """The parts of a run, in order (``run`` names each as it starts)."""
 
 
@@ -353,10 +352,6 @@ def run(repeat: int = 5, quick: bool = False, echo: bool = True,
     small, large = dealloc_cost(10**3, 8, repeat, quick), dealloc_cost(10**5, 8, repeat, quick)
     stage(STAGES[3])
     ls = lockstep_rate(repeat, quick)
-    stage(STAGES[4])
-    from exo.cli import bench_filters  # it imports this module's helpers
-
-    filter_rows = bench_filters.rows(repeat, quick)
     m, i = dm["model_s"], dm["impl_s"]
     rows = [
         row("demux 1000 filters: model / impl (x faster)", m[1000] / i[1000], ">= 100",
@@ -372,7 +367,6 @@ def run(repeat: int = 5, quick: bool = False, echo: bool = True,
             large / small <= 1.5, stlb_1e3_us=small * 1e6, stlb_1e5_us=large * 1e6),
         row("lockstep run_check(exo.impl.Kernel) steps/s", ls["steps_per_s"], ">= 2000",
             ls["steps_per_s"] >= 2000, examples=ls["examples"], steps=50),
-        *filter_rows,
     ]
     if extra is not None:
         rows += extra(stage)

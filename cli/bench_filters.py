@@ -33,6 +33,9 @@ from exo.interface import Config, Status
 from exo.model.dfilter import PAIR_WEIGHT
 from exo.model.filters import SOLVER_WEIGHTS, Program, solver_weight, verify
 
+STAGES = ("filter cost to another environment",)
+"""The part of an ``exo bench`` run these rows are (progress)."""
+
 CALL_TARGET = 0.5
 """Seconds one victim call may take in a full run (issue 24's figure)."""
 PACKET_TARGET = 10.0

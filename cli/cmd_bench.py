@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -55,7 +57,7 @@ def bench_cmd(json_out: Path | None, plot_out: Path | None, quick: bool, repeat:
       pip install 'exo-reference[bench]' && exo bench --plot demux.png
       make -C examples/c-kernel && exo bench --c-kernel examples/c-kernel/exo-c-kernel
     """
-    from exo.cli import bench_wire
+    from exo.cli import bench_filters, bench_wire
     from exo.cli.bench import STAGES, plot, plot_available, run, table
 
     if plot_out is not None and plot_available() is not None:
@@ -64,17 +66,23 @@ def bench_cmd(json_out: Path | None, plot_out: Path | None, quick: bool, repeat:
         check_output(json_out, "--json")
     if plot_out is not None:
         check_output(plot_out, "--plot")
-    stages = STAGES + (bench_wire.STAGES if c_kernel is not None else ())
+    stages = STAGES + bench_filters.STAGES + (
+        bench_wire.STAGES if c_kernel is not None else ())
     runs = 1 if quick else repeat
     with progress("exo bench", len(stages)) as task:
         def stage(name: str) -> None:
             task.update(stages.index(name))
             task.stage(f"exo bench: {name}")
 
+        def extra(st: Callable[[str], None]) -> list[dict[str, Any]]:
+            st(bench_filters.STAGES[0])
+            more = bench_filters.rows(runs, quick)
+            if c_kernel is not None:
+                more += bench_wire.rows(c_kernel, runs, quick, st)
+            return more
+
         try:
-            rows = run(repeat=runs, quick=quick, echo=False, on_stage=stage,
-                       extra=None if c_kernel is None else (
-                           lambda st: bench_wire.rows(c_kernel, runs, quick, st)))
+            rows = run(repeat=runs, quick=quick, echo=False, on_stage=stage, extra=extra)
         except ValueError as exc:
             if c_kernel is None:  # only the --c-kernel rows report usage as ValueError
                 raise
