@@ -57,8 +57,10 @@ MEMORY_LIMIT = 500 << 20
 """RLIMIT_AS of every case: 500 MB of address space."""
 GUARD_SECONDS = 120.0
 """The wall-clock guard of the script: only so that it cannot hang."""
-LEFTOVER_GRACE = 2.0
-"""Seconds after the child's exit a process of the case may still be seen exiting."""
+LEFTOVER_GRACE = 15.0
+"""Seconds after the child's exit a process of the case may still be seen exiting: a guard
+against a loaded machine (a process on its way out is gone long before), so only one that
+stays is counted as left behind. Only a case that does leave one waits it out."""
 MARKER = "EXO_HOSTILE_CORPUS"
 """The environment variable every case's processes inherit (value: a fresh id)."""
 

@@ -16,10 +16,12 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from exo.interface import Config
+from exo.kit.lockstep import Failure
 from exo.kit.replay import replay
 from exo.kit.reproduction import absolute_command, write_reproduction
 from tests.catalogue import AllocSkipsOwned
@@ -31,6 +33,16 @@ the machine's load); each run here needs a few seconds of it."""
 WAIT_SECONDS = 900
 """The last guard, for a child blocked without using CPU (never reached by a working
 run, however loaded the machine)."""
+
+
+def _alloc_skips_owned() -> tuple[Config, list[Any], Failure]:
+    """The default configuration, the witness steps of ``AllocSkipsOwned`` and the
+    failure they replay to on it."""
+    cfg = Config()
+    steps = list(AllocSkipsOwned.WITNESS)
+    failure = replay(AllocSkipsOwned, cfg, steps)
+    assert failure is not None
+    return cfg, steps, failure
 
 
 def _cpu_limited() -> None:
@@ -110,10 +122,7 @@ def test_a_module_reproduction_imports_from_the_folder_of_the_check(
     repository: the file, run from another folder with no PYTHONPATH to the repository,
     still finds the module (exit 1, the difference); a file naming a module that is not
     there says so in one line (exit 2)."""
-    cfg = Config()
-    steps = list(AllocSkipsOwned.WITNESS)
-    failure = replay(AllocSkipsOwned, cfg, steps)
-    assert failure is not None
+    cfg, steps, failure = _alloc_skips_owned()
     repro = write_reproduction(tmp_path / "test_module.py", "tests.catalogue:AllocSkipsOwned",
                                cfg, steps, failure, cwd=ROOT)
     failing = run([sys.executable, str(repro)], tmp_path, no_pytest)
@@ -130,10 +139,7 @@ def test_a_module_reproduction_imports_from_the_folder_of_the_check(
 
 def test_the_reproduction_is_still_a_pytest_file(tmp_path: Path) -> None:
     """With pytest there, ``pytest FILE`` fails on the difference too."""
-    cfg = Config()
-    steps = list(AllocSkipsOwned.WITNESS)
-    failure = replay(AllocSkipsOwned, cfg, steps)
-    assert failure is not None
+    cfg, steps, failure = _alloc_skips_owned()
     repro = write_reproduction(tmp_path / "test_module.py", "tests.catalogue:AllocSkipsOwned",
                                cfg, steps, failure, cwd=ROOT)
     done = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(repro)],
@@ -170,10 +176,7 @@ def test_the_reproduction_judges_a_hang_with_the_checks_step_timeout(
 
     from exo.wire import client
 
-    cfg = Config()
-    steps = list(AllocSkipsOwned.WITNESS)
-    failure = replay(AllocSkipsOwned, cfg, steps)
-    assert failure is not None
+    cfg, steps, failure = _alloc_skips_owned()
     repro = write_reproduction(tmp_path / "test_timeout.py", "cmd: ./run-kernel", cfg, steps,
                                failure, cwd=tmp_path, step_timeout=stored)
     spec = importlib.util.spec_from_file_location("repro_timeout", repro)
@@ -193,10 +196,7 @@ def test_the_reproduction_judges_a_hang_with_the_checks_step_timeout(
 @pytest.mark.parametrize("bad", [0, -1.0, float("inf"), float("nan"), True, "5"])
 def test_a_step_timeout_that_is_no_positive_number_is_refused(tmp_path: Path,
                                                               bad: object) -> None:
-    cfg = Config()
-    steps = list(AllocSkipsOwned.WITNESS)
-    failure = replay(AllocSkipsOwned, cfg, steps)
-    assert failure is not None
+    cfg, steps, failure = _alloc_skips_owned()
     with pytest.raises(ValueError, match="step_timeout must be a positive number"):
         write_reproduction(tmp_path / "t.py", "cmd: ./run-kernel", cfg, steps, failure,
                            step_timeout=bad)  # type: ignore[arg-type]
