@@ -304,6 +304,27 @@ OPERATIONS: dict[str, OpSig] = {
     ]
 }
 
+def _trap_sig(sig: OpSig) -> OpSig:
+    """A system call as user code makes it through the trap layer (GEN-6): without the
+    ``env`` argument, which the layer supplies (the running environment)."""
+    args = sig.args[1:] if sig.args[:1] == (("env", "int"),) else sig.args
+    return OpSig(sig.name, sig.clause, args, sig.result, sig.kind)
+
+
+TRAPS: dict[str, OpSig] = {
+    name: _trap_sig(sig) for name, sig in OPERATIONS.items() if sig.kind == "syscall"}
+"""GEN-6: the system calls user code makes through the trap layer, by name, each with
+the arguments it gives (every argument of the operation but ``env``, which the layer
+takes from ``cur_env``). Hardware events and the kernel's own operations are not traps."""
+
+
+def acts_for_caller(name: str) -> bool:
+    """GEN-6: does system call ``name`` name the environment it acts for as its first
+    argument (so the trap layer supplies it)? ``yield_to``, ``scall`` and ``acall`` act
+    for the running environment already and take no ``env``."""
+    return OPERATIONS[name].args[:1] == (("env", "int"),)
+
+
 OUTCOME_OPS: frozenset[str] = frozenset(
     {"load", "store", "yield_to", "timer_tick", "raise_exception", "packet_arrive"})
 """The operations whose value, when the status is OK, is an ``Outcome`` (MEM-4/MEM-5
@@ -461,9 +482,9 @@ def null_value(sig: OpSig) -> Any:
 
 __all__ = [
     "ENUMS", "FREE", "MAX_PACKET", "NO_ENTRY", "NULL_CAP", "NUM_EXCEPTIONS", "NUM_VECTORS",
-    "OPERATIONS", "OUTCOME_OPS", "Cap", "Config", "EntryKind", "ExcKind", "Interrupt",
-    "Mode", "OpSig", "Outcome", "Resource", "Result", "Rights", "Status", "Vector", "admit",
-    "null_value", "stlb_index", "tlb_index",
+    "OPERATIONS", "OUTCOME_OPS", "TRAPS", "Cap", "Config", "EntryKind", "ExcKind",
+    "Interrupt", "Mode", "OpSig", "Outcome", "Resource", "Result", "Rights", "Status",
+    "Vector", "acts_for_caller", "admit", "null_value", "stlb_index", "tlb_index",
 ]
 """The names a kernel may import from here; they stay (README, "The public API"). A name
 taken out or renamed stays importable, with a ``DeprecationWarning``, until the version

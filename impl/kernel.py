@@ -16,6 +16,8 @@ from typing import Any
 
 from exo.impl import cpu, env, exceptions, memory, net, pct, revocation, tlb
 from exo.impl.state import KernelState
+from exo.impl.trap import trap
+from exo.impl.view import observe_as
 from exo.interface import OPERATIONS, Config, Result, Status, admit, null_value
 
 HANDLERS: dict[str, Callable[..., Result]] = {
@@ -73,6 +75,16 @@ class Kernel:
             return Result(Status.INVALID_ARGUMENT, null_value(sig))
         return HANDLERS[name](self.state, *plain)
 
+    def trap(self, name: str, *args: Any) -> Result:
+        """GEN-6: system call ``name`` made by the running environment (``exo.impl.trap``);
+        never raises, a failure changes nothing."""
+        return trap(self.state, HANDLERS, name, *args)
+
     def observe(self) -> dict[str, Any]:
         """The state in the model's field vocabulary (``exo.kit.conformance``)."""
         return self.state.observe()
+
+    def observe_as(self, env: int) -> dict[str, Any] | None:
+        """GEN-7: what environment ``env`` sees (``exo.impl.view``); None for a value that
+        is not exactly an ``int`` naming an environment slot."""
+        return observe_as(self.state, env)

@@ -1,7 +1,8 @@
 """The model behind the kernel contract (GEN-5): ``ModelImplementation`` runs
-``exo.model.REGISTRY`` on a ``State`` through ``apply`` and answers ``observe`` with
-``observation``, so the model can stand wherever an implementation is expected (the
-kit's self-test, the library OS's demo). ``exo.impl.kernel.Kernel`` is the optimized
+``exo.model.REGISTRY`` on a ``State`` through ``apply`` (and ``trap``, GEN-6) and answers
+``observe`` with ``observation`` (and ``observe_as`` with ``view``, GEN-7), so the model
+can stand wherever an implementation is expected (the kit's self-test, the library OS's
+demo). ``exo.impl.kernel.Kernel`` is the optimized
 counterpart."""
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from typing import Any
 from exo.interface import Config, Result, Status
 from exo.model.ops import REGISTRY
 from exo.model.state import SCALARS, State, initial, layout
+from exo.model.trap import trap
+from exo.model.view import view
 
 __all__ = ["ModelImplementation", "observation"]
 
@@ -39,9 +42,21 @@ class ModelImplementation:
         self.state, res = op(self.state, *args)
         return res
 
+    def trap(self, name: str, *args: Any) -> Result:
+        """GEN-6: system call ``name`` made by the running environment."""
+        self.state, res = trap(self.state, name, *args)
+        return res
+
     def observe(self) -> dict[str, Any]:
         """Every field (``observation``)."""
         return observation(self.state)
+
+    def observe_as(self, env: int) -> dict[str, Any] | None:
+        """GEN-7: what environment ``env`` sees (``exo.model.view.view``); None when
+        ``env`` is not exactly an ``int`` naming an environment slot."""
+        if type(env) is not int or not 0 <= env < self.cfg.n_envs:
+            return None
+        return view(env, self.state)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

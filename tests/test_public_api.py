@@ -14,9 +14,10 @@ import pytest
 PUBLIC: dict[str, list[str]] = {
     "exo.interface": [
         "ENUMS", "FREE", "MAX_PACKET", "NO_ENTRY", "NULL_CAP", "NUM_EXCEPTIONS",
-        "NUM_VECTORS", "OPERATIONS", "OUTCOME_OPS", "Cap", "Config", "EntryKind", "ExcKind",
-        "Interrupt", "Mode", "OpSig", "Outcome", "Resource", "Result", "Rights", "Status",
-        "Vector", "admit", "null_value", "stlb_index", "tlb_index",
+        "NUM_VECTORS", "OPERATIONS", "OUTCOME_OPS", "TRAPS", "Cap", "Config", "EntryKind",
+        "ExcKind", "Interrupt", "Mode", "OpSig", "Outcome", "Resource", "Result", "Rights",
+        "Status", "Vector", "acts_for_caller", "admit", "null_value", "stlb_index",
+        "tlb_index",
     ],
     "exo.filters": [
         "FILTER_RLIMIT", "MAX_INSNS", "MAX_PACKET", "PAIR_RLIMIT", "PAIR_WEIGHT", "UNDECIDED",

@@ -1,0 +1,32 @@
+"""GEN-6: the trap layer of the optimized kernel. A system call made by user code acts
+for the running environment, which the layer reads from the kernel's own ``cur_env``;
+the caller cannot name another. Checks in the clause's order: the name (exactly a
+``str`` naming a system call of ``exo.interface.TRAPS``), the argument kinds (``admit``),
+a running environment (NOT_RUNNING), then the handler's own checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from exo.impl.state import KernelState
+from exo.interface import FREE, TRAPS, Result, Status, acts_for_caller, admit, null_value
+
+__all__ = ["trap"]
+
+
+def trap(st: KernelState, handlers: dict[str, Callable[..., Result]], name: str,
+         *args: Any) -> Result:
+    """GEN-6: run system call ``name`` of ``handlers`` for ``st.cur_env``."""
+    sig = TRAPS.get(name) if type(name) is str else None
+    if sig is None:
+        return Result(Status.INVALID_ARGUMENT, 0)
+    plain = admit(sig, args)
+    if plain is None:
+        return Result(Status.INVALID_ARGUMENT, null_value(sig))
+    caller = st.cur_env
+    if caller == FREE:
+        return Result(Status.NOT_RUNNING, null_value(sig))
+    if acts_for_caller(name):
+        return handlers[name](st, caller, *plain)
+    return handlers[name](st, *plain)
