@@ -36,6 +36,8 @@ MODULES = (
     "exo.model.exceptions",
     "exo.model.revocation",
     "exo.model.filters",
+    "exo.model.trap",
+    "exo.model.view",
     "exo.model.dfilter",
     "exo.model.net",
     "exo.spec.invariants",
