@@ -19,8 +19,9 @@ from exo.interface import Config
 
 __all__ = ["GROUPS", "KIT_CONFIGS", "PREFIX_GROUP", "on", "spread"]
 
-GROUPS = ("env", "memory", "tlb", "cpu", "pct", "revocation", "net", "hostile")
-"""Rule groups for swarm testing; an operation's group is its clause prefix's."""
+GROUPS = ("env", "memory", "tlb", "cpu", "pct", "revocation", "net", "hostile", "trap")
+"""Rule groups for swarm testing; an operation's group is its clause prefix's ("trap":
+the system calls made through the trap layer, GEN-6)."""
 
 PREFIX_GROUP = {"ENV": "env", "MEM": "memory", "TLB": "tlb", "CPU": "cpu", "PCT": "pct",
                 "EXC": "cpu", "REV": "revocation", "NET": "net"}

@@ -37,11 +37,33 @@ from exo.model.state import SCALARS, layout
 
 
 class Implementation(Protocol):
-    """GEN-1: the interface a third-party implementation provides (see module doc)."""
+    """GEN-1: the interface a third-party implementation provides (see module doc).
+    Optional: ``trap(name, *args) -> Result`` (the trap layer, GEN-6) and
+    ``observe_as(env) -> dict | None`` (GEN-7); the kit exercises each one an
+    implementation offers (``offers``)."""
 
     def apply(self, name: str, *args: Any) -> Result: ...
 
     def observe(self) -> dict[str, Any]: ...
+
+
+FEATURES = ("trap", "observe_as")
+"""The optional methods of an implementation (GEN-6, GEN-7)."""
+
+
+def offers(impl: Any, feature: str) -> bool:
+    """Does ``impl`` offer ``feature`` (one of ``FEATURES``)? It does when it has a
+    method of that name and, if it also has ``offers(feature)`` (exo's wire client: what
+    the kernel's ``ready`` listed, WIRE-2), that says so. Reading a hostile object's
+    attributes may raise: then it offers nothing."""
+    try:
+        method = getattr(impl, feature, None)
+        if not callable(method):
+            return False
+        ask = getattr(impl, "offers", None)
+        return bool(ask(feature)) if callable(ask) else True
+    except Exception:
+        return False
 
 
 def malformed(cfg: Config, observation: Any) -> str | None:

@@ -28,12 +28,15 @@ from typing import Any
 from exo.interface import (
     FREE,
     OPERATIONS,
+    TRAPS,
     Cap,
     ExcKind,
     Outcome,
     Resource,
     Result,
     Status,
+    acts_for_caller,
+    admit,
 )
 from exo.model import State
 from exo.model.exceptions import RAISABLE
@@ -280,7 +283,44 @@ def _wrong_type(pre: State, name: str, args: tuple[Any, ...], res: Result,
             and any(type(a) not in _ARG_TYPES for a in args))
 
 
+def _trap_case(which: str) -> Predicate:
+    """GEN-6: a trap step (``name`` "trap", ``args`` the system call and its arguments
+    without ``env``) that ended as ``which`` says."""
+
+    def pred(pre: State, name: str, args: tuple[Any, ...], res: Result, post: State) -> bool:
+        if name != "trap" or not args or type(args[0]) is not str:
+            return False
+        op, known = args[0], args[0] in TRAPS
+        status = res.status
+        if which == "not-a-system-call":
+            return not known and status == Status.INVALID_ARGUMENT
+        if not known or admit(TRAPS[op], tuple(args[1:])) is None:
+            return False
+        if which == "idle":
+            return bool(pre.cur_env == FREE and status == Status.NOT_RUNNING)
+        if pre.cur_env == FREE:
+            return False
+        if which == "refused-by-the-call":
+            return bool(status != Status.OK)
+        return status == Status.OK and (acts_for_caller(op) == (which == "for-the-caller"))
+
+    return pred
+
+
 CASES: tuple[tuple[Cell, Predicate], ...] = (
+    (Cell("case/GEN-6/not-a-system-call", "GEN-6", "named",
+          "a trap names a hardware event or a kernel operation: INVALID_ARGUMENT"),
+     _trap_case("not-a-system-call")),
+    (Cell("case/GEN-6/idle", "GEN-6", "named",
+          "a trap while the CPU idles: NOT_RUNNING, there is no caller"), _trap_case("idle")),
+    (Cell("case/GEN-6/for-the-caller", "GEN-6", "named",
+          "a system call that names its caller, made through the trap: it acts for cur_env"),
+     _trap_case("for-the-caller")),
+    (Cell("case/GEN-6/transfer", "GEN-6", "named",
+          "yield_to, scall or acall made through the trap"), _trap_case("transfer")),
+    (Cell("case/GEN-6/refused-by-the-call", "GEN-6", "named",
+          "a trap the system call itself refuses (its own checks, for the running caller)"),
+     _trap_case("refused-by-the-call")),
     (Cell("case/GEN-1/wrong-type", "GEN-1", "named",
           "an argument of a type the interface never takes (str, float, None) is refused"),
      _wrong_type),
@@ -393,6 +433,14 @@ def cells_of(pre: State, name: str, args: tuple[Any, ...], res: Result,
         status = Status(st).name
     except (ValueError, TypeError):
         return []
+    if name == "trap":  # GEN-6: the trap's own cells, then the system call's if it ran
+        hit = [c.id for c, pred in CASES[:len(_TRAP_CELLS)] if pred(pre, name, args, res, post)]
+        op = args[0] if args and type(args[0]) is str else None
+        if op in TRAPS and pre.cur_env != FREE and admit(TRAPS[op], tuple(args[1:])
+                                                         ) is not None:
+            call = (pre.cur_env, *args[1:]) if acts_for_caller(op) else tuple(args[1:])
+            hit += cells_of(pre, op, call, res, post)
+        return hit
     hit = [f"{name}/{status}", *sentences_of(pre, name, args)]
     if status == "OK" and name in _OUTCOME_OPS and type(res.value) is int and (
             res.value in _OUTCOME_NAMES):
@@ -407,6 +455,9 @@ def cells_of(pre: State, name: str, args: tuple[Any, ...], res: Result,
     return hit
 
 
+_TRAP_CELLS = ("not-a-system-call", "idle", "for-the-caller", "transfer",
+               "refused-by-the-call")
+"""The GEN-6 cells, the first entries of ``CASES``."""
 _CASES_ON_FAILURE = frozenset({"dealloc", "abort", "raise_exception"})
 """Operations whose failed steps can still be a named case (besides GEN-1's
 INVALID_ARGUMENT, the others' cases all need OK)."""
@@ -421,6 +472,8 @@ def ops_of(cell: Cell) -> frozenset[str]:
     head = cell.id.split("/", 1)[0]
     if head in OPERATIONS:
         return frozenset({head})
+    if cell.clause == "GEN-6":  # the trap layer: every system call goes through it
+        return frozenset(TRAPS)
     return frozenset(op for op, sig in OPERATIONS.items() if sig.clause == cell.clause)
 
 

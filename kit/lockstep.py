@@ -22,12 +22,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exo.interface import Config, Result
+from exo.interface import TRAPS, Config, Result, acts_for_caller
 from exo.kit.conformance import (
     Implementation,
     abstract,
     abstract_changes,
     differences,
+    offers,
     same_outcome,
     stale_fields,
 )
@@ -39,17 +40,35 @@ from exo.kit.text import (
     show_result,
     traced,
 )
+from exo.kit.views import view_differences
 from exo.model import REGISTRY, State, initial
+from exo.model.trap import trap
 from exo.spec.invariants import check
 
 Factory = Callable[[Config], Implementation]
 Step = tuple[str, tuple[Any, ...]]
-"""One operation call: its name and its plain arguments."""
+"""One operation call: its name and its plain arguments. A step named ``TRAP`` is a
+system call through the trap layer (GEN-6): its first argument names the system call,
+the others are its arguments without ``env`` (``implementation.trap(*args)``)."""
 
-KINDS = ("result", "state", "raised", "observe", "invariant", "factory")
+TRAP = "trap"
+"""The name of a trap step (GEN-6)."""
+
+
+def as_called(before: State, name: str, args: tuple[Any, ...]) -> tuple[str, tuple[Any, ...]]:
+    """The operation a step runs and its arguments as that operation receives them: a
+    trap step (GEN-6) of a system call that names its caller runs it with the running
+    environment of ``before`` first; any other step is itself. (Only for reading results:
+    a trap the layer refused never reached the operation.)"""
+    if name != TRAP or not args or type(args[0]) is not str or args[0] not in TRAPS:
+        return name, args
+    op = args[0]
+    return op, ((before.cur_env, *args[1:]) if acts_for_caller(op) else args[1:])
+
+KINDS = ("result", "state", "raised", "observe", "invariant", "factory", "view")
 """The kinds of ``Failure``, one per check the kit makes."""
 
-__all__ = ["KINDS", "Factory", "Failure", "Lockstep", "Step"]
+__all__ = ["KINDS", "TRAP", "Factory", "Failure", "Lockstep", "Step", "as_called"]
 
 
 @dataclass(frozen=True)
@@ -125,26 +144,37 @@ class Lockstep:
         not a conformance failure)."""
         if self.failure is not None:
             return self.failure
-        if type(name) is not str or name not in REGISTRY:
-            raise ValueError(f"unknown operation {name!r}: not one of exo.interface.OPERATIONS")
+        if type(name) is not str or (name not in REGISTRY and name != TRAP):
+            raise ValueError(f"unknown operation {name!r}: not one of exo.interface.OPERATIONS"
+                             f" nor {TRAP!r}")
         if not isinstance(args, tuple | list):
             raise ValueError(f"arguments of {name} must be a tuple, not {type(args).__name__}")
+        if name == TRAP and (not args or type(args[0]) is not str):
+            raise ValueError(f"a {TRAP} step's first argument names the system call, not "
+                             f"{args[0] if args else None!r}")
         assert self.impl is not None
         call = call_text(name, args)
         self.recent.append(call)
         self.steps += 1
         plain_args = tuple(plain(a) for a in args)
         try:
-            new, expected = REGISTRY[name](self.model, *plain_args)
+            if name == TRAP:  # GEN-6: the system call args[0], made by cur_env
+                new, expected = trap(self.model, *plain_args)
+            else:
+                new, expected = REGISTRY[name](self.model, *plain_args)
         except Exception as exc:
             raise ValueError(f"{call}: the model raised {first_line(exc)} (a bug in exo, "
                              "not in the implementation)") from exc
         self.result = expected
         if self.on_step is not None:
             self.on_step(self.model, name, plain_args, expected, new, call)
-        want = show_result(name, expected)
+        op, op_args = as_called(self.model, name, plain_args)
+        want = show_result(op, expected)
         try:
-            got = self.impl.apply(name, *plain_args)
+            if name == TRAP:
+                got = self.impl.trap(*plain_args)  # type: ignore[attr-defined]
+            else:
+                got = self.impl.apply(name, *plain_args)
         except Exception as exc:
             if from_harness(exc):  # the kernel process failed: no raise of its own
                 said = str(exc).strip() or type(exc).__name__  # with its stderr's tail
@@ -155,14 +185,14 @@ class Lockstep:
                 f"{call}: the implementation raised {first_line(exc)} (the model returns "
                 f"{want}; GEN-1: errors are values, never exceptions){traced(exc)}")
         try:
-            same = same_outcome(self.model, name, plain_args, expected, got)
+            same = same_outcome(self.model, op, op_args, expected, got)
         except Exception:
             same = False
         if not same:
             return self._fail(
                 "result",
                 f"{call}: model returns {want}, implementation returns "
-                f"{show_result(name, got)} (statuses and values must match exactly)")
+                f"{show_result(op, got)} (statuses and values must match exactly)")
         self.model = new
         return None
 
@@ -252,6 +282,36 @@ class Lockstep:
             where = after if after is not None else f"{self.steps} calls"
             return self._fail("invariant", f"after {where}: model invariant violated: "
                               + "; ".join(f"{k} at {', '.join(v)}" for k, v in broken.items()))
+        return None
+
+    def offers(self, feature: str) -> bool:
+        """Does the implementation offer ``trap`` (GEN-6) or ``observe_as`` (GEN-7)?
+        (``exo.kit.conformance.offers``; False when the factory failed.)"""
+        return self.impl is not None and offers(self.impl, feature)
+
+    def views(self, envs: Sequence[int]) -> Failure | None:
+        """GEN-7: the implementation's ``observe_as(e)`` against the model's view, for each
+        ``e`` of ``envs``; a ``view`` failure at the first that differs. Nothing is asked
+        of an implementation that offers no ``observe_as``."""
+        if self.failure is not None:
+            return self.failure
+        if not self.offers("observe_as"):
+            return None
+        assert self.impl is not None
+        after = "; ".join(self.recent[-8:]) or f"{self.steps} calls"
+        for e in envs:
+            try:
+                got = self.impl.observe_as(e)  # type: ignore[attr-defined]
+            except Exception as exc:
+                if from_harness(exc):
+                    return self._fail("view", f"after {after}: observe_as({e}): the kernel "
+                                      f"process failed: {str(exc).strip()}")
+                return self._fail("view", f"after {after}: observe_as({e}) raised "
+                                  f"{first_line(exc)}{traced(exc)}")
+            diff = view_differences(self.model, e, got)
+            if diff:
+                return self._fail("view", f"after {after}: environment {e} sees otherwise "
+                                  "than GEN-7 says: " + "; ".join(diff))
         return None
 
     def step(self, name: str, args: Sequence[Any]) -> Failure | None:

@@ -22,14 +22,25 @@ from hypothesis.stateful import (
     rule,
 )
 
-from exo.interface import OPERATIONS, Cap, Config, OpSig, Result, Status
+from exo.interface import (
+    FREE,
+    OPERATIONS,
+    TRAPS,
+    Cap,
+    Config,
+    OpSig,
+    Result,
+    Status,
+    acts_for_caller,
+    null_value,
+)
 from exo.kit.bpf_samples import SAMPLES
 from exo.kit.bringup import fields_for
 from exo.kit.configs import GROUPS, PREFIX_GROUP, on
 from exo.kit.conformance import Implementation
 from exo.kit.coverage import Coverage
 from exo.kit.explore import two_running_envs
-from exo.kit.lockstep import Factory, Lockstep, Step
+from exo.kit.lockstep import TRAP, Factory, Lockstep, Step
 from exo.kit.profiles import DEFAULT, admits
 from exo.kit.profiles import problem as profile_problem
 from exo.kit.stale import StaleStateRules
@@ -112,6 +123,67 @@ class LockstepMachine(StaleStateRules, RuleBasedStateMachine):
             self._failed(failure.message)
         assert self.ls.result is not None
         return self.ls.result
+
+    def _trap(self, name: str, args: tuple[Any, ...] | list[Any]) -> Result:
+        """GEN-6: system call ``name`` made through the trap layer by the running
+        environment, one lockstep step (a ``trap`` step, compared as ``_apply`` compares),
+        then the caller's view (GEN-7) against the model's. An implementation that offers
+        no trap gets the raw call for the running environment instead (nothing with the
+        CPU idle), so a library-OS workload still runs on it; the table then shows the
+        trap cells missing."""
+        if name not in TRAPS:
+            return Result(Status.INVALID_ARGUMENT, 0)
+        caller = self.model.cur_env
+        raw = (caller, *args) if acts_for_caller(name) else tuple(args)
+        if (self.ops is not None and name not in self.ops) or not admits(
+                self.profile, name, raw):  # --ops, --filters: a call not made at all
+            return Result(Status.INVALID_ARGUMENT, 0)
+        if not self.ls.offers("trap"):
+            if caller == FREE:
+                return Result(Status.NOT_RUNNING, null_value(TRAPS[name]))
+            return self._apply(name, raw)
+        self.trace.append((TRAP, (name, *(plain(a) for a in args))))
+        failure = (self.ls.call(TRAP, (name, *args)) or self.ls.conforms(invariants=False)
+                   or (self.ls.views([caller]) if caller != FREE else None))
+        if failure is not None:
+            self._failed(failure.message)
+        assert self.ls.result is not None
+        return self.ls.result
+
+    def _held_cap(self, pick: int) -> Cap:
+        """A capability the running environment holds (the ``pick``-th of its pages,
+        wrapping around), or a made-up one when it holds none."""
+        s, e = self.model, self.model.cur_env
+        held = [Cap(p, s.gen[p], s.rights[e, p]) for p in range(self.cfg.n_pages)
+                if e != FREE and s.rights[e, p] > 0]
+        return held[pick % len(held)] if held else Cap(pick % self.cfg.n_pages, 0, 1)
+
+    @on("trap")
+    @rule(name=st.sampled_from(sorted(TRAPS)), data=st.data())
+    def trap_call(self, name: str, data: st.DataObject) -> None:
+        """GEN-6: the running environment makes system call ``name`` through the trap
+        layer, its arguments drawn as the raw rule draws them (a capability: one the
+        caller holds, most of the time)."""
+        args: list[Any] = []
+        for arg, kind in TRAPS[name].args:
+            if kind == "cap":
+                pick = data.draw(st.integers(0, 7), label=arg)
+                args.append(self._held_cap(pick) if pick < 6 else Cap(pick, 0, 2))
+            else:
+                args.append(data.draw(arg_strategy(name, arg, kind, self.cfg), label=arg))
+        self._trap(name, args)
+
+    @on("trap")
+    @rule(name=st.sampled_from(sorted(set(OPERATIONS) - set(TRAPS))))
+    def trap_not_a_system_call(self, name: str) -> None:
+        """GEN-6: a trap naming a hardware event or a kernel operation is refused."""
+        if not self.ls.offers("trap"):
+            return
+        args = (0,) * len(OPERATIONS[name].args)
+        self.trace.append((TRAP, (name, *args)))
+        failure = self.ls.call(TRAP, (name, *args)) or self.ls.conforms(invariants=False)
+        if failure is not None:
+            self._failed(failure.message)
 
     def _cap_result(self, name: str, args: tuple[Any, ...]) -> Any:
         res = self._apply(name, args)
@@ -280,8 +352,10 @@ class LockstepMachine(StaleStateRules, RuleBasedStateMachine):
     def teardown(self) -> None:
         """At the end of the program the model keeps every invariant
         (``Lockstep.model_holds``; once per program, not per step: the check costs about
-        ten steps). Steer generation toward examples that hit many behaviour cells."""
-        failure = self.ls.model_holds()
+        ten steps), and every environment sees what GEN-7 says (``Lockstep.views``, when
+        the implementation offers ``observe_as``). Steer generation toward examples that
+        hit many behaviour cells."""
+        failure = self.ls.model_holds() or self.ls.views(range(self.cfg.n_envs))
         if failure is not None:
             self._failed(failure.message)
         if self.cells:
