@@ -585,6 +585,9 @@ class WireKernel:
         self.with_state = type(features) is list and "observe" in features
         self.changed_only = self.with_state and type(features) is list and (
             "changed" in features)
+        # WIRE-7, WIRE-8: the trap layer and the views, for a process that lists them
+        self.features = frozenset(f for f in features if type(f) is str) if type(
+            features) is list else frozenset()
         self._state: Any = None  # the fields that came with the last result, not yet read
         self._view: dict[str, Any] | None = None  # the state put together from "changed"
         # the fields that came since the last observation (None: it may be any)
@@ -631,14 +634,46 @@ class WireKernel:
         self._live.pop(self.command, None)
         self.wire.kill()
 
+    def offers(self, feature: str) -> bool:
+        """Does the process answer ``trap`` (WIRE-7) or ``observe_as`` (WIRE-8)? As its
+        ``ready`` said (features ``"trap"`` and ``"view"``)."""
+        return {"trap": "trap", "observe_as": "view"}.get(feature, "") in self.features
+
+    def trap(self, name: str, *args: Any) -> Result:
+        """WIRE-7: system call ``name`` made by the process's running environment; the
+        reply is read as ``apply``'s (with the state after it, as the process's features
+        allow)."""
+        if not self.offers("trap"):
+            raise WireError("trap: the process did not list the \"trap\" feature (WIRE-7)")
+        return self._operation("trap", name, args)
+
+    def observe_as(self, env: int) -> dict[str, Any] | None:
+        """WIRE-8: what environment ``env`` sees, in ``observe()``'s form, or None when
+        the process answers ``null`` (``env`` names no environment slot)."""
+        if not self.offers("observe_as"):
+            raise WireError("observe_as: the process did not list the \"view\" feature "
+                            "(WIRE-8)")
+        reply = self._call(request("observe_as", env=encode(env)), "view", ("fields",))
+        if reply["fields"] is None:
+            return None
+        try:
+            return decode_state(self.cfg, {"type": "state", "fields": reply["fields"]})
+        except ValueError as exc:
+            self._broken()
+            raise WireError(f"observe_as: {exc}") from None
+
     def apply(self, name: str, *args: Any) -> Result:
         """WIRE-3. To a process whose ``ready`` listed the ``observe`` feature the request
         asks for the state too (``"observe": true``): the kit observes after every call,
         and one round trip then does both; ``observe`` returns those fields. To one that
         also listed ``changed``, most requests ask for the changed fields only, which are
         put together with the earlier ones here (``_absorb``)."""
+        return self._operation("apply", name, args)
+
+    def _operation(self, kind: str, name: str, args: tuple[Any, ...]) -> Result:
+        """An ``apply`` (WIRE-3) or a ``trap`` (WIRE-7) and its result."""
         self._state = None
-        message = request("apply", op=name, args=[encode(a) for a in args])
+        message = request(kind, op=name, args=[encode(a) for a in args])
         if self.with_state:
             message["observe"] = True
         complete = self._view is None  # the first fields after a reset are complete
@@ -658,7 +693,7 @@ class WireKernel:
             return decode_result(name, reply)
         except (ValueError, KeyError) as exc:
             self._broken()
-            raise WireError(f"apply {name}: {exc}") from None
+            raise WireError(f"{kind} {name}: {exc}") from None
 
     def _absorb(self, what: str, reply: dict[str, Any], complete: bool) -> None:
         """WIRE-3 with ``changed``: take the fields of a reply into the state put together

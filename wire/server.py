@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from exo.interface import OPERATIONS, Config
+from exo.kit.conformance import offers
 from exo.limits import MAX_DEPTH, MAX_LIMIT, MAX_LINE_BYTES, MAX_SIZE, loads
 from exo.model import initial
 from exo.model.state import SCALARS, layout
@@ -206,12 +207,19 @@ class _Session:
             return {"type": "bye"}
         if kind == "reset":
             return self._reset(msg)
-        if kind not in ("apply", "observe"):
+        if kind not in ("apply", "observe", "trap", "observe_as"):
             return _error(f"cannot handle {short(msg)}")
         if self.impl is None or self.cfg is None:
             return _error("no reset yet")
-        if kind == "apply":
+        if kind in ("trap", "observe_as") and not offers(
+                self.impl, "trap" if kind == "trap" else "observe_as"):
+            return _error(f"cannot handle {kind}: the implementation has no {kind}")
+        if kind in ("apply", "trap"):
             return self._apply(msg)
+        if kind == "observe_as":  # WIRE-8: null for anything but an int naming a slot
+            env = msg.get("env")
+            return self._run(lambda: {"type": "view", "fields": _view_fields(
+                self.impl.observe_as(env) if type(env) is int else None)})
         return self._run(lambda: {"type": "state",
                                   "fields": self.sent.fields(encode_state(
                                       self.impl.observe()), False)})
@@ -230,17 +238,22 @@ class _Session:
         except Exception as exc:  # the implementation's own failure
             return _error(f"the implementation could not start: {_raised(exc)}")
         self.impl, self.cfg, self.sent = impl, cfg, _Sent(cfg)
-        return {"type": "ready", "features": ["observe", "changed"]}
+        extra = [name for name, method in (("trap", "trap"), ("view", "observe_as"))
+                 if offers(impl, method)]  # WIRE-7, WIRE-8
+        return {"type": "ready", "features": ["observe", "changed", *extra]}
 
     def _apply(self, msg: dict[str, Any]) -> dict[str, Any]:
-        """WIRE-3: an operation named by a string of ``OPERATIONS`` with a list of
-        arguments; an argument WIRE-6 does not define goes to the implementation as a
-        ``Foreign`` value (which it refuses, GEN-1)."""
+        """WIRE-3 (and WIRE-7 for a ``trap``): an operation named by a string of
+        ``OPERATIONS`` with a list of arguments; an argument WIRE-6 does not define goes
+        to the implementation as a ``Foreign`` value (which it refuses, GEN-1). A trap of
+        an operation that is not a system call is the implementation's to refuse
+        (GEN-6)."""
+        kind = msg["type"]
         op, raw = msg.get("op"), msg.get("args")
         if type(op) is not str or op not in OPERATIONS:
-            return _error(f"apply of {short(op, 60)}, not the name of an operation")
+            return _error(f"{kind} of {short(op, 60)}, not the name of an operation")
         if type(raw) is not list:
-            return _error(f"apply with args {short(raw, 60)}, not a list")
+            return _error(f"{kind} with args {short(raw, 60)}, not a list")
         flags = {name: msg.get(name, False) for name in ("observe", "changed")}
         for name, flag in flags.items():
             if type(flag) is not bool:
@@ -252,8 +265,10 @@ class _Session:
             except ValueError:
                 args.append(Foreign("json"))
 
+        call = self.impl.trap if kind == "trap" else self.impl.apply
+
         def run() -> dict[str, Any]:
-            reply = encode_result(op, self.impl.apply(op, *args))
+            reply = encode_result(op, call(op, *args))
             if flags["observe"]:  # WIRE-3: the state after the call, with it
                 reply["fields"] = self.sent.fields(encode_state(self.impl.observe()),
                                                    flags["changed"])
@@ -270,6 +285,15 @@ class _Session:
             return step()
         except Exception as exc:  # the implementation's own failure
             return _error(f"the implementation raised {_raised(exc)}")
+
+
+def _view_fields(view: Any) -> Any:
+    """WIRE-8: a view as WIRE-4's fields, or null (the implementation answered None)."""
+    if view is None:
+        return None
+    if type(view) is not dict:
+        raise TypeError(f"observe_as returned a {type(view).__name__}, not a dict or None")
+    return encode_state(view)
 
 
 def _raised(exc: BaseException) -> str:
