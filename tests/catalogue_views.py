@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 from exo.impl import Kernel
 from exo.impl.kernel import HANDLERS
 from exo.interface import FREE, OPERATIONS, TRAPS, Cap, Result, Rights, admit
-from exo.kit.lockstep import Step
 from exo.kit.explore import two_running_envs
+from exo.kit.lockstep import Step
 
 _BOOT: tuple[Step, ...] = tuple((n, tuple(a)) for n, a in two_running_envs())
 
