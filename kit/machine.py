@@ -182,7 +182,7 @@ class LockstepMachine(StaleStateRules, RuleBasedStateMachine):
         wrong and the call is refused, whoever it names."""
         if not self.ls.offers("trap"):
             return
-        args = [caller]
+        args: list[Any] = [caller]
         for arg, kind in TRAPS[name].args:
             if kind == "cap":
                 args.append(self._held_cap(data.draw(st.integers(0, 7), label=arg)))
