@@ -8,7 +8,9 @@ kernel call a service makes is one lockstep step: it runs on the model and on th
 implementation, and results and states are compared as for any other step. A failure
 shrinks and replays like any other.
 
-The library sees the model's state as its observation (GEN-5). A library error
+The library calls the kernel as its running environment through the trap layer
+(GEN-6: a trap step of the kit, its result and the caller's view compared like any
+other step) and reads the model's view of its own environment (GEN-7). A library error
 (``exo.libos.core.LibOSError``: no free page, no free slot, an operation left out by
 ``--ops``) ends the service quietly. A difference between model and implementation
 fails the example.
@@ -23,7 +25,16 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
-from exo.interface import FREE, Resource, Result
+from exo.interface import (
+    FREE,
+    TRAPS,
+    Resource,
+    Result,
+    Status,
+    acts_for_caller,
+    admit,
+    null_value,
+)
 from exo.libos.core import LibOS, LibOSError, Machine
 from exo.libos.ipc import LRPC, Pipe
 from exo.libos.net import Socket, udp_frame
@@ -31,14 +42,41 @@ from exo.libos.pagetable import Hashed, TwoLevel
 from exo.libos.revoke import Pager
 from exo.libos.vm import Process
 from exo.model.state import State
+from exo.model.view import view
 
 WORKLOADS = ("exos",)
 """The workloads ``exo check --workload`` accepts."""
 
 
+def _trap_by_apply(apply: Callable[[str, tuple[Any, ...]], Result], model: State,
+                   name: str, args: tuple[Any, ...]) -> Result:
+    """FALLBACK, to be removed once every lockstep driver runs trap steps itself: GEN-6
+    (``exo.model.trap.trap``) over raw ``apply``, with the model's running environment
+    as the caller: the name, the argument kinds, NOT_RUNNING with the CPU idle, then the
+    raw system call with ``cur_env`` prepended where it names its caller."""
+    sig = TRAPS.get(name) if type(name) is str else None
+    if sig is None:
+        return Result(Status.INVALID_ARGUMENT, 0)
+    plain = admit(sig, args)
+    if plain is None:
+        return Result(Status.INVALID_ARGUMENT, null_value(sig))
+    caller = model.cur_env
+    if caller == FREE:
+        return Result(Status.NOT_RUNNING, null_value(sig))
+    return apply(name, (caller, *plain) if acts_for_caller(name) else plain)
+
+
+def _view(model: State, env: int) -> dict[str, Any] | None:
+    """GEN-7: the model's view of ``env``, None for anything but an environment slot."""
+    if type(env) is not int or not 0 <= env < model.cfg.n_envs:
+        return None
+    return view(env, model)
+
+
 class _Lockstep:
-    """The kernel contract over the lockstep machine: ``apply`` is one lockstep step;
-    ``observe`` is the model's state."""
+    """The kernel contract over the lockstep machine: ``apply`` and ``trap`` are each one
+    lockstep step; ``observe_as`` is the model's view of an environment (the library
+    reads no more)."""
 
     def __init__(self, machine: Any) -> None:
         self.machine = machine
@@ -47,10 +85,16 @@ class _Lockstep:
         result: Result = self.machine._apply(name, args)
         return result
 
-    def observe(self) -> dict[str, Any]:
-        from exo.model.kernel import observation
+    def trap(self, name: str, *args: Any) -> Result:
+        if hasattr(self.machine, "_trap"):
+            result: Result = self.machine._trap(name, tuple(args))
+            return result
+        # FALLBACK (remove when exo.kit.machine's LockstepMachine._trap is everywhere):
+        # the raw system call for the model's running environment.
+        return _trap_by_apply(self.machine._apply, self.machine.model, name, tuple(args))
 
-        return observation(self.machine.model)
+    def observe_as(self, env: int) -> dict[str, Any] | None:
+        return _view(self.machine.model, env)
 
 
 def _free(s: State, count: int) -> list[tuple[int, int, int]] | None:
@@ -106,7 +150,7 @@ def _revocation(m: Machine, s: State, n: int) -> bool:
         pte = next(iter(p.table.entries()), None)
         if pte is None:
             return True
-        now = m.state().get("now")
+        now = m.state(p.env).get("now")
         m.ok("revoke_request", p.env, int(Resource.PAGE), pte[1].page, now + 1)
         if answered:
             pager.answer()
@@ -185,22 +229,41 @@ class _Diverged(Exception):
 
 class _Checked:
     """The kernel contract over ``exo.kit.lockstep.Lockstep``: every call is run on both
-    sides and the states compared after it."""
+    sides and the states compared after it; after a trap, the caller's view too (when
+    the implementation offers ``observe_as``). ``observe_as`` is the model's view."""
 
     def __init__(self, ls: Any) -> None:
         self.ls = ls
 
-    def apply(self, name: str, *args: Any) -> Result:
+    def _step(self, name: str, args: tuple[Any, ...]) -> Result:
         failure = self.ls.call(name, args) or self.ls.conforms(invariants=False)
         if failure is not None:
             raise _Diverged(failure.message)
         result: Result = self.ls.result
         return result
 
-    def observe(self) -> dict[str, Any]:
-        from exo.model.kernel import observation
+    def apply(self, name: str, *args: Any) -> Result:
+        return self._step(name, args)
 
-        return observation(self.ls.model)
+    def trap(self, name: str, *args: Any) -> Result:
+        from exo.kit import lockstep
+
+        step = getattr(lockstep, "TRAP", None)
+        offers = getattr(self.ls, "offers", None)
+        if step is None or offers is None or not offers("trap"):
+            # FALLBACK (remove when exo.kit.lockstep runs trap steps, TRAP): the raw system
+            # call for the model's running environment.
+            return _trap_by_apply(self._step, self.ls.model, name, tuple(args))
+        caller = self.ls.model.cur_env
+        result = self._step(step, (name, *args))
+        views = getattr(self.ls, "views", None)
+        failure = views([caller]) if views is not None and caller != FREE else None
+        if failure is not None:
+            raise _Diverged(failure.message)
+        return result
+
+    def observe_as(self, env: int) -> dict[str, Any] | None:
+        return _view(self.ls.model, env)
 
 
 def run_service(factory: Callable[[Any], Any], cfg: Any, service: str, n: int

@@ -27,13 +27,27 @@ CFG = Config(n_envs=4, n_pages=16, page_words=6, tlb_size=4, stlb_size=8, n_slic
              slice_ticks=50, n_filters=4, ring_size=4)
 
 
+def folded(lines: list[str]) -> list[str]:
+    """``lines`` with each run of one line repeated shown once, with its count (the
+    clock ticking through other environments' slices)."""
+    out: list[str] = []
+    run = 0
+    for i, line in enumerate(lines):
+        run += 1
+        if i + 1 < len(lines) and lines[i + 1] == line:
+            continue
+        out.append(line if run == 1 else f"{line}  ({run} times)")
+        run = 0
+    return out
+
+
 def _scene(m: Machine, out: list[str], title: str, body: Callable[[], str],
            calls: bool) -> None:
     m.trace = []
     line = body()
     out.append(f"== {title}: {line}")
     if calls:
-        out.extend(f"   {c}" for c in m.trace)
+        out.extend(f"   {c}" for c in folded(m.trace))
     else:
         out.append(f"   {len(m.trace)} kernel calls")
     m.trace = None
@@ -59,7 +73,7 @@ def scenes(make: Callable[[Config], Any], calls: bool = True) -> list[str]:
         """REV-1: the kernel asks env 0 for the page behind ``vpage`` within ``ticks``."""
         pte = a.table.lookup(vpage)
         assert pte is not None
-        m.ok("revoke_request", 0, int(Resource.PAGE), pte.page, m.state().get("now") + ticks)
+        m.ok("revoke_request", 0, int(Resource.PAGE), pte.page, m.state(0).get("now") + ticks)
         return pte.page
 
     def revoke() -> str:
@@ -118,14 +132,16 @@ def scenes(make: Callable[[Config], Any], calls: bool = True) -> list[str]:
         theirs = Socket(d, 7001)
         for port, data in ((7000, b"for A"), (7001, b"for B"), (7002, b"nobody")):
             m.call("packet_arrive", udp_frame(port, data))
-        return f"{clash}; A received {mine.recv()!r}, B received {theirs.recv()!r}"
+        got_b = theirs.recv()  # B runs now; A takes its datagram when its slice comes
+        got_a = mine.recv()
+        return f"{clash}; A received {got_a!r}, B received {got_b!r}"
 
     _scene(m, out, "datagram sockets", sockets, calls)
 
     def pinned() -> str:
         page = a.pin_tables(slot=0)
         a.store(12, 0, 1)
-        m.ok("tlbvadelete", 0, TABLE_VPAGE)
+        m.sys_ok(0, "tlbvadelete", TABLE_VPAGE)
         a.store(13, 0, 1)
         return (f"A's page table image on guaranteed page {page}: "
                 f"{a.load(TABLE_VPAGE, 0)} entries, no upcall for it")

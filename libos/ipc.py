@@ -38,7 +38,7 @@ class Pipe:
         pte = writer.table.lookup(vpage)
         if pte is None:  # the writer's own store just mapped it; only a bug gets here
             raise LibOSError(f"the pipe's page {vpage} is not in the writer's table")
-        cap = writer.machine.ok("grant", writer.env, pte.cap, reader.env,
+        cap = writer.lib.sys_ok(writer.env, "grant", pte.cap, reader.env,
                                 int(Rights.READWRITE))
         reader.table.insert(vpage, PTE(pte.page, cap, writable=True, dirty=True))
         self.size = writer.machine.cfg.page_words - RING
@@ -77,12 +77,15 @@ class LRPC:
         c.lib.run(c.env)
         for r, a in enumerate(args):
             m.ok("set_reg", r, a)
-        m.ok("scall", s.env)  # PCT-1: the server runs; the registers are as the client set
-        state = m.state()
+        m.sys_ok(c.env, "scall", s.env)  # PCT-1: the server runs, registers as the client set
+        state = m.state(s.env)  # the server reads its own processor
         if state.get("cur_env") != s.env:
             raise LibOSError(f"scall({s.env}) left env {state.get('cur_env')} running")
         received = [int(state.get("regs", r)) for r in range(len(args))]
         m.ok("set_reg", REG, self.procedure(received))
-        m.ok("scall", c.env)  # the reply: control and the slice go back to the client
+        m.sys_ok(s.env, "scall", c.env)  # the reply: control and the slice go back
         self.calls += 1
-        return int(m.state().get("regs", REG))
+        state = m.state(c.env)
+        if state.get("cur_env") != c.env:
+            raise LibOSError(f"scall({c.env}) left env {state.get('cur_env')} running")
+        return int(state.get("regs", REG))

@@ -79,7 +79,7 @@ class Socket:
 
     def __init__(self, proc: Process, port: int) -> None:
         self.proc, self.port = proc, port
-        res = proc.machine.call("filter_install", proc.env, udp_port_program(port))
+        res = proc.lib.sys(proc.env, "filter_install", udp_port_program(port))
         if res.status == Status.OVERLAP:
             raise PortInUse(port, str(res.value))
         if res.status != Status.OK:
@@ -88,7 +88,7 @@ class Socket:
 
     def recv(self) -> bytes | None:
         """NET-4: the oldest datagram's data waiting in the ring, or None."""
-        res = self.proc.machine.call("packet_take", self.proc.env)
+        res = self.proc.lib.sys(self.proc.env, "packet_take")
         if res.status == Status.EMPTY:
             return None
         if res.status != Status.OK:
@@ -97,4 +97,4 @@ class Socket:
 
     def close(self) -> None:
         """NET-2: the filter goes; the port is free for anyone."""
-        self.proc.machine.ok("filter_remove", self.proc.env, self.slot)
+        self.proc.lib.sys_ok(self.proc.env, "filter_remove", self.slot)

@@ -32,8 +32,8 @@ class Pager:
 
     def pending(self) -> bool:
         """REV-1: is a page revocation request of this environment outstanding?"""
-        s = self.proc.machine.state()
         env = self.proc.env
+        s = self.proc.machine.state(env)
         return bool(s.get("rev_pending", env)) and s.get("rev_kind", env) == Resource.PAGE
 
     def answer(self) -> int | None:
@@ -49,7 +49,7 @@ class Pager:
         if pte.dirty:
             self.backing[vpage] = [p.load(vpage, w) for w in range(p.machine.cfg.page_words)]
         p.table.remove(vpage)
-        p.machine.ok("dealloc", p.env, pte.cap)  # MEM-2: its bindings go with it (TLB-9)
+        p.lib.sys_ok(p.env, "dealloc", pte.cap)  # MEM-2: its bindings go with it (TLB-9)
         self.released.append((vpage, pte.dirty))
         return vpage
 
@@ -76,7 +76,7 @@ class Pager:
         time, so a page lost again after it came back is dropped again, however often.
         The virtual pages lost, in table order."""
         p = self.proc
-        s = p.machine.state()
+        s = p.machine.state(p.env)  # its own records; owners and generations are public
         lost = []
         for vpage, pte in list(p.table.entries()):
             taken = s.get("repo_page", (p.env, pte.page)) and s.get("owner", pte.page) != p.env
@@ -90,5 +90,5 @@ class Pager:
 
 def free_pages(proc: Process) -> list[int]:
     """The physical pages no environment owns (MEM-1: exposed physical names)."""
-    s = proc.machine.state()
+    s = proc.machine.state(proc.env)
     return [q for q in range(proc.machine.cfg.n_pages) if s.get("owner", q) == FREE]

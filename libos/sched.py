@@ -53,12 +53,12 @@ class StrideScheduler:
             res = m.tick()
             if res.value != Outcome.NEXT_SLICE:
                 continue
-            cur = m.state().get("cur_env")
+            cur = m.state(self.tasks[0].env).get("cur_env")  # public: who runs
             if cur not in envs:
                 continue  # another library's slice, or an idle one
             task = self.pick()
             if task.env != cur:
-                m.ok("yield_to", task.env)
+                m.sys_ok(cur, "yield_to", task.env)  # the scheduler, running in ``cur``
             task.pass_ += task.stride
             self.shares[task.env] += 1
             self.history.append(task.env)

@@ -59,7 +59,7 @@ class Process:
     def load(self, vpage: int, offset: int) -> int:
         """MEM-4 as the program sees it: the word, after any upcalls it took."""
         self._access(vpage, offset, write=False)
-        return int(self.machine.state().get("regs", REG))
+        return int(self.machine.state(self.env).get("regs", REG))  # it runs: its processor
 
     def store(self, vpage: int, offset: int, value: int) -> None:
         """MEM-5 as the program sees it."""
@@ -70,7 +70,7 @@ class Process:
         m = self.machine
         pending = value is not None  # the value still has to go into the register
         for _ in range(8):  # a miss, then a protection fault, then the access
-            if m.state().get("cur_env") != self.env:
+            if m.state(self.env).get("cur_env") != self.env:
                 self.lib.run(self.env)
                 pending = value is not None  # a start clears the registers (CPU-7)
                 if self._table_stale and isinstance(self.table, Recorded):
@@ -87,7 +87,7 @@ class Process:
                 return
             if res.value == Outcome.KILLED:
                 raise Killed(f"env {self.env} was destroyed by an upcall")
-            s = m.state()  # DELIVERED: the cause and badvpage registers say which upcall
+            s = m.state(self.env)  # DELIVERED: cause and badvpage say which upcall
             cause, bad = s.get("cause"), s.get("badvpage")
             if cause == ExcKind.TLB_MISS:
                 clobbered = self.on_tlb_miss(bad)
@@ -116,8 +116,8 @@ class Process:
             page, cap = self.lib.alloc_page(self.env)
             pte = PTE(page, cap, writable=True)
             self.table.insert(vpage, pte)
-        self.machine.ok("tlbwr", self.env, vpage, pte.cap,
-                        pte.writable and pte.dirty and not pte.cow)
+        self.machine.sys_ok(self.env, "tlbwr", vpage, pte.cap,
+                            pte.writable and pte.dirty and not pte.cow)
         return paged_in
 
     def on_protection(self, vpage: int) -> bool:
@@ -132,7 +132,7 @@ class Process:
             self._copy(vpage, pte)
             return True
         pte.dirty = True
-        self.machine.ok("tlbwr", self.env, vpage, pte.cap, True)
+        self.machine.sys_ok(self.env, "tlbwr", vpage, pte.cap, True)
         return False
 
     # ------------------------------------------------------------------ services
@@ -147,7 +147,7 @@ class Process:
                 raise SegFault(f"protect: virtual page {v} is not mapped")
             pte.writable = writable
             if not writable:
-                self.machine.ok("tlbvadelete", self.env, v)
+                self.lib.sys_ok(self.env, "tlbvadelete", v)
 
     def pin_tables(self, slot: int = 0) -> int:
         """TLB-4: keep the page table's memory image on a page of guaranteed mapping
@@ -165,7 +165,7 @@ class Process:
         """Write ``count`` into the table page, now if this process is on the CPU (else
         at its next access: the store must run in its own addressing context)."""
         m = self.machine
-        if m.state().get("cur_env") != self.env:
+        if m.state(self.env).get("cur_env") != self.env:
             self._table_stale = True
             return
         reg = m.cfg.n_regs - 1
@@ -180,12 +180,13 @@ class Process:
         what the library cannot take a miss on (its handlers' stack, its page tables).
         A TLB miss on it refills from the mapping without an upcall (TLB-8), and the
         kernel never asks for the page back (REV-5). Returns the physical page."""
+        self.lib.run(self.env)  # its allocation and gm_set are its own system calls
         pte = self.table.lookup(vpage)
         if pte is None:
             page, cap = self.lib.alloc_page(self.env)
             pte = PTE(page, cap, writable=True, dirty=True)
             self.table.insert(vpage, pte)
-        self.machine.ok("gm_set", self.env, slot, vpage, pte.cap, True)
+        self.lib.sys_ok(self.env, "gm_set", slot, vpage, pte.cap, True)
         pte.dirty = True
         return pte.page
 
@@ -201,9 +202,9 @@ class Process:
         pte = self.table.lookup(vpage)
         if pte is None:
             raise SegFault(f"share: virtual page {vpage} is not mapped")
-        cap = self.machine.ok("grant", self.env, pte.cap, other.env, int(Rights.READ))
+        cap = self.lib.sys_ok(self.env, "grant", pte.cap, other.env, int(Rights.READ))
         pte.cow = True
-        self.machine.ok("tlbvadelete", self.env, vpage)
+        self.lib.sys_ok(self.env, "tlbvadelete", vpage)
         other.table.insert(other_vpage, PTE(pte.page, cap, writable=True, cow=True))
 
     def _copy(self, vpage: int, pte: PTE) -> None:
@@ -216,6 +217,6 @@ class Process:
             self._access(vpage, w, write=False)
             self._access(SCRATCH_VPAGE, w, write=True)
         self.table.remove(SCRATCH_VPAGE)
-        self.machine.ok("tlbvadelete", self.env, SCRATCH_VPAGE)
+        self.machine.sys_ok(self.env, "tlbvadelete", SCRATCH_VPAGE)
         self.table.insert(vpage, PTE(page, cap, writable=True, dirty=True))
-        self.machine.ok("tlbwr", self.env, vpage, cap, True)
+        self.machine.sys_ok(self.env, "tlbwr", vpage, cap, True)

@@ -46,10 +46,10 @@ def test_a_library_cannot_reach_another_librarys_pages_through_any_service() -> 
         # revocation and the abort protocol on B's own pages
         pager = Pager(b1)
         m.ok("revoke_request", 1, int(Resource.PAGE), entry(b1.table, 1).page,
-             m.state().get("now") + 5)
+             m.state(1).get("now") + 5)
         pager.answer()
         m.ok("revoke_request", 1, int(Resource.PAGE), entry(b1.table, 2).page,
-             m.state().get("now") + 1)
+             m.state(1).get("now") + 1)
         m.tick()
         m.tick()
         m.ok("abort", 1)
@@ -65,17 +65,17 @@ def test_a_library_cannot_reach_another_librarys_pages_through_any_service() -> 
         m.call("packet_arrive", udp_frame(9000, b"b"))
         assert sock.recv() == b"b"
         StrideScheduler(lib_b, [Task(1, 2), Task(2, 1), Task(3, 1)]).run(8)
-        # forgeries with A's capabilities
+        # forgeries with A's capabilities, trapped by B's process (it can name no other
+        # caller: the trap layer supplies it, GEN-6)
         forged = set()
-        for page, cap in pages_a.items():
-            forged.add(m.call("tlbwr", 1, 30, cap, False).status)
-            forged.add(m.call("grant", 1, cap, 2, 1).status)
-            forged.add(m.call("gm_set", 1, 0, 31, cap, False).status)
-            forged.add(m.call("dealloc", 1, cap).status)
-            forged.add(m.call("revoke_request", 1, int(Resource.PAGE), page, 10**6).status)
-        s = m.state()
+        for cap in pages_a.values():
+            forged.add(lib_b.sys(1, "tlbwr", 30, cap, False).status)
+            forged.add(lib_b.sys(1, "grant", cap, 2, 1).status)
+            forged.add(lib_b.sys(1, "gm_set", 0, 31, cap, False).status)
+            forged.add(lib_b.sys(1, "dealloc", cap).status)
         b_envs, b_cids = (1, 2, 3), (1, 2, 3)
-        rights = [s.get("rights", (e, p)) for e in b_envs for p in pages_a]
+        rights = [m.state(e).get("rights", (e, p)) for e in b_envs for p in pages_a]
+        s = m.state(1)  # the translation caches are public (GEN-7)
         bindings = [s.get(f"{t}_page", i) for t, n in (("tlb", CFG.tlb_size),
                                                        ("stlb", CFG.stlb_size))
                     for i in range(n)

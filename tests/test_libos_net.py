@@ -65,7 +65,7 @@ def test_a_pinned_page_refills_without_an_upcall_and_is_never_asked_for() -> Non
         p = Process(LibOS(m, "A"), env=0, cid=0, slice_=1, table=TwoLevel())
         page = p.pin(2, slot=0)
         p.store(2, 1, 17)
-        m.ok("tlbvadelete", 0, 2)
+        m.sys_ok(0, "tlbvadelete", 2)
         before = dict(p.faults)
         m.trace = []
         value = p.load(2, 1)
@@ -90,7 +90,7 @@ def test_the_page_table_image_lives_on_a_guaranteed_mapping() -> None:
         m.trace = []
         for v in range(1, 4):
             p.store(v, 0, v)
-            m.ok("tlbvadelete", 0, TABLE_VPAGE)
+            m.sys_ok(0, "tlbvadelete", TABLE_VPAGE)
         table_stores = [line for line in m.trace if line.startswith(f"store({TABLE_VPAGE}")]
         asked = m.call("revoke_request", 0, int(Resource.PAGE), page, 100).status
         return table_stores, p.load(TABLE_VPAGE, 0), asked, dict(p.faults)

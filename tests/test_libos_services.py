@@ -50,7 +50,7 @@ def test_a_library_that_ignores_a_request_loses_the_page_and_repairs_its_table()
         pager = Pager(p)
         p.store(3, 0, 77)
         page = entry(p.table, 3).page
-        now = m.state().get("now")
+        now = m.state(p.env).get("now")
         m.ok("revoke_request", 0, int(Resource.PAGE), page, now + 1)
         for _ in range(2):
             m.tick()
@@ -94,12 +94,12 @@ def test_lrpc_passes_arguments_in_registers_and_donates_the_slice() -> None:
         during: list[int] = []
 
         def server(args: list[int]) -> int:
-            during.append(m.state().get("slice_owner", 1))  # the client's slice, 1
+            during.append(m.state(b.env).get("slice_owner", 1))  # the client's slice, 1
             return args[0] * 10 + args[1]
 
         rpc = LRPC(a, b, server)
         first = rpc.call(4, 2)
-        owner_after = m.state().get("slice_owner", 1)
+        owner_after = m.state(a.env).get("slice_owner", 1)
         return first, rpc.call(7, 1), during, owner_after
 
     assert both(program, CFG) == (42, 71, [1, 1], 0)

@@ -122,7 +122,7 @@ def test_two_libraries_do_not_see_each_others_pages() -> None:
         page_a = entry(a.table, 4).page
         seen_by_b = b.load(4, 0)
         page_b = entry(b.table, 4).page
-        stolen = m.call("tlbwr", 1, 5, entry(a.table, 4).cap, False)
+        stolen = b.lib.sys(b.env, "tlbwr", 5, entry(a.table, 4).cap, False)
         return page_a, page_b, seen_by_b, stolen.status
 
     page_a, page_b, seen, status = both(program)
