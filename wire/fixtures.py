@@ -25,7 +25,7 @@ from typing import Any
 
 from exo.interface import OPERATIONS, OUTCOME_OPS, Cap, Config, Result, Status
 from exo.interface import Outcome as Event
-from exo.kit.conformance import _meaningful, abstract, canonical, exact_kind
+from exo.kit.conformance import _meaningful, abstract, canonical, exact_kind, offers
 from exo.kit.coverage import Coverage, all_cells, cells_of
 from exo.limits import (
     MAX_LIMIT,
@@ -39,6 +39,7 @@ from exo.limits import (
 )
 from exo.model import REGISTRY, State, initial
 from exo.model.state import SCALARS, layout
+from exo.model.trap import trap
 from exo.wire.codec import (
     INT64_MAX,
     INT64_MIN,
@@ -92,13 +93,21 @@ def fixture(name: str, cfg: Config, calls: Iterable[tuple[str, tuple[Any, ...]]]
     boot = _expected_state(s)
     shown = boot
     for op, args in calls:
-        post, res = REGISTRY[op](s, *args)
+        through = op == "trap"  # GEN-6: args[0] names the system call
+        if through:
+            post, res = trap(s, *args)
+            op, args = args[0], tuple(args[1:])
+        else:
+            post, res = REGISTRY[op](s, *args)
         step: dict[str, Any] = {"op": op, "args": [encode(a) for a in args],
                                 "expect": _expected_result(op, res)}
+        if through:
+            step["trap"] = True
         now = _expected_state(post)
         step["changed"] = {k: v for k, v in now.items() if shown[k] != v}
         shown = now
-        hit = cells_of(s, op, tuple(args), res, post)
+        hit = (cells_of(s, "trap", (op, *args), res, post) if through
+               else cells_of(s, op, tuple(args), res, post))
         if hit:
             step["cells"] = hit
             cells.update(dict.fromkeys(hit))
@@ -106,7 +115,8 @@ def fixture(name: str, cfg: Config, calls: Iterable[tuple[str, tuple[Any, ...]]]
         s = post
     clause_of = {c.id: c.clause for c in all_cells()}
     clauses = sorted({clause_of[c] for c in cells if c in clause_of}
-                     | {OPERATIONS[st["op"]].clause for st in steps})
+                     | {OPERATIONS[st["op"]].clause for st in steps}
+                     | ({"GEN-6"} if any(st.get("trap") for st in steps) else set()))
     return {"format": FORMAT, "name": name, "config": config_json(cfg),
             "clauses": clauses, "cells": sorted(cells), "boot": boot, "steps": steps,
             "state": _expected_state(s)}
@@ -178,7 +188,8 @@ def build(directory: Path, seed: int = 0, extra: int = 20,
     left_out = 0  # programs with no call of ``ops``
     for i, w in enumerate(shipped()):
         calls = [c for c in w.steps
-                 if (ops is None or c[0] in ops) and admits(filters, c[0], c[1])]
+                 if (ops is None or (c[1][0] if c[0] == "trap" else c[0]) in ops)
+                 and (c[0] == "trap" or admits(filters, c[0], c[1]))]
         if calls:
             made.append(fixture(f"witness-{i:02d}", w.cfg, calls))
         else:
@@ -298,7 +309,7 @@ MAX_NAME = 200
 messages)."""
 
 _TOP = ("format", "name", "config", "clauses", "cells", "boot", "steps", "state")
-_STEP = ("op", "args", "expect", "changed", "cells")
+_STEP = ("op", "args", "expect", "changed", "cells", "trap")
 _LEAST = {"excess_limit": 0, "slice_ticks": 1, "addr_limit": 1}
 """The ``Config`` fields that are limits, not sizes, and their least values; the others
 are sizes in 1..``MAX_SIZE``."""
@@ -374,7 +385,9 @@ def _check(data: Any) -> None:
     for i, step in enumerate(steps):
         where = f"steps[{i}]"
         st = _object(step, where)
-        _keys(st, where, step_keys, tuple(k for k in step_keys if k != "cells"))
+        _keys(st, where, step_keys, tuple(k for k in step_keys if k not in ("cells", "trap")))
+        if "trap" in st and st["trap"] is not True:
+            raise _Problem(f"{where}.trap", f"expected true, found {_kind(st['trap'])}")
         op = st["op"]
         if type(op) is not str or op not in OPERATIONS:
             raise _Problem(f"{where}.op", f"expected an operation name, found {_kind(op)}")
@@ -634,8 +647,14 @@ def _run_checked(data: dict[str, Any], factory: Callable[[Config], Any]) -> Outc
                 return failed(0, f"at boot: {problem}")
         for i, step in enumerate(data["steps"]):
             op, want = step["op"], step["expect"]
-            call = f"step {i} {op}({', '.join(json.dumps(a) for a in step['args'])})"
-            got = _call(impl.apply, op, *[decode(a) for a in step["args"]])
+            through = step.get("trap") is True  # GEN-6, WIRE-7
+            call = (f"step {i} {'trap ' if through else ''}{op}("
+                    f"{', '.join(json.dumps(a) for a in step['args'])})")
+            if through and not offers(impl, "trap"):
+                return failed(i, f"{call}: the kernel has no trap layer (GEN-6; over the "
+                              "wire, its ready lists no \"trap\" feature, WIRE-7)")
+            got = _call(impl.trap if through else impl.apply, op,
+                        *[decode(a) for a in step["args"]])
             try:
                 wire = encode_result(op, got) if type(got) is Result and exact_kind(
                     got.status) == "int" else None
