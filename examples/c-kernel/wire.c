@@ -1,4 +1,4 @@
-/* The wire protocol of spec/protocol.md (WIRE-1..WIRE-6) around kernel.c: JSON lines on
+/* The wire protocol of spec/protocol.md (WIRE-1..WIRE-8) around kernel.c: JSON lines on
  * standard input and output, parsed and written with Jansson (the hex of packets and
  * programs too: Jansson builds every JSON string). */
 #define _POSIX_C_SOURCE 200809L
@@ -201,38 +201,43 @@ struct opdef {
     const char *args;
     /* R_SLOT: an int, or the witness packet on OVERLAP; R_PACKET: a packet on OK */
     enum { R_INT, R_OUTCOME, R_CAP, R_SLOT, R_PACKET } result;
+    /* GEN-6: T_CALLER, a system call whose first argument names its caller (the trap
+       layer supplies it from cur_env); T_RUNNING, a system call that acts for the running
+       environment already (yield_to, scall, acall); T_NONE, not a system call (a hardware
+       event or a kernel operation: not a trap) */
+    enum trap_kind { T_NONE, T_CALLER, T_RUNNING } trap;
 };
 
 static const struct opdef OPS[] = {
-    {"env_create", "ii", R_INT},
-    {"env_destroy", "i", R_INT},
-    {"set_exception_context", "iii", R_INT},
-    {"set_interrupt_context", "iii", R_INT},
-    {"set_protected_entry", "iii", R_INT},
-    {"alloc", "ii", R_CAP},
-    {"dealloc", "ic", R_INT},
-    {"grant", "icii", R_CAP},
-    {"load", "iii", R_OUTCOME},
-    {"store", "iii", R_OUTCOME},
-    {"tlbwr", "iicb", R_INT},
-    {"tlbvadelete", "ii", R_INT},
-    {"cid_switch", "ii", R_INT},
-    {"gm_set", "iiicb", R_INT},
-    {"gm_clear", "ii", R_INT},
-    {"slice_alloc", "ii", R_INT},
-    {"slice_free", "ii", R_INT},
-    {"yield_to", "i", R_OUTCOME},
-    {"timer_tick", "", R_OUTCOME},
-    {"set_reg", "ii", R_INT},
-    {"scall", "i", R_INT},
-    {"acall", "i", R_INT},
-    {"raise_exception", "i", R_OUTCOME},
-    {"revoke_request", "iiii", R_INT},
-    {"abort", "i", R_INT},
-    {"filter_install", "ip", R_SLOT},
-    {"filter_remove", "ii", R_INT},
-    {"packet_arrive", "k", R_OUTCOME},
-    {"packet_take", "i", R_PACKET},
+    {"env_create", "ii", R_INT, T_NONE},
+    {"env_destroy", "i", R_INT, T_NONE},
+    {"set_exception_context", "iii", R_INT, T_CALLER},
+    {"set_interrupt_context", "iii", R_INT, T_CALLER},
+    {"set_protected_entry", "iii", R_INT, T_CALLER},
+    {"alloc", "ii", R_CAP, T_CALLER},
+    {"dealloc", "ic", R_INT, T_CALLER},
+    {"grant", "icii", R_CAP, T_CALLER},
+    {"load", "iii", R_OUTCOME, T_NONE},
+    {"store", "iii", R_OUTCOME, T_NONE},
+    {"tlbwr", "iicb", R_INT, T_CALLER},
+    {"tlbvadelete", "ii", R_INT, T_CALLER},
+    {"cid_switch", "ii", R_INT, T_CALLER},
+    {"gm_set", "iiicb", R_INT, T_CALLER},
+    {"gm_clear", "ii", R_INT, T_CALLER},
+    {"slice_alloc", "ii", R_INT, T_CALLER},
+    {"slice_free", "ii", R_INT, T_CALLER},
+    {"yield_to", "i", R_OUTCOME, T_RUNNING},
+    {"timer_tick", "", R_OUTCOME, T_NONE},
+    {"set_reg", "ii", R_INT, T_NONE},
+    {"scall", "i", R_INT, T_RUNNING},
+    {"acall", "i", R_INT, T_RUNNING},
+    {"raise_exception", "i", R_OUTCOME, T_NONE},
+    {"revoke_request", "iiii", R_INT, T_NONE},
+    {"abort", "i", R_INT, T_NONE},
+    {"filter_install", "ip", R_SLOT, T_CALLER},
+    {"filter_remove", "ii", R_INT, T_CALLER},
+    {"packet_arrive", "k", R_OUTCOME, T_NONE},
+    {"packet_take", "i", R_PACKET, T_CALLER},
 };
 #define N_OPS (sizeof OPS / sizeof OPS[0])
 
@@ -312,44 +317,105 @@ static json_t *result_reply(const struct opdef *d, struct result r)
                      STATUS_NAMES[r.status], "value", value);
 }
 
-static json_t *apply(struct kernel *k, json_t *req)
+/* Reads `args` into `a` by the kinds of `d`, skipping the first `skip` of them (the
+   trap layer's `env`, which it fills in itself): each into the slot of its position. False
+   when the count or a kind is wrong (GEN-1: INVALID_ARGUMENT, never an error). */
+static bool read_args(struct kernel *k, const struct opdef *d, size_t skip, json_t *args,
+                      struct args *a)
 {
-    const char *name = json_string_value(json_object_get(req, "op"));
-    json_t *args = json_object_get(req, "args");
-    if (!name || !json_is_array(args))
-        return error_reply("apply needs \"op\" (a string) and \"args\" (a list)");
-    size_t op = 0;
-    while (op < N_OPS && strcmp(OPS[op].name, name) != 0)
-        op++;
-    if (op == N_OPS)
-        return error_reply("unknown operation");
-    const struct opdef *d = &OPS[op];
     size_t n = strlen(d->args);
-    struct args a;
-    memset(&a, 0, sizeof a);
-    bool ok = json_array_size(args) == n;  /* GEN-1: wrong count is INVALID_ARGUMENT */
-    for (size_t i = 0; ok && i < n; i++) {
-        json_t *v = json_array_get(args, i);
+    if (json_array_size(args) != n - skip)  /* GEN-1: wrong count is INVALID_ARGUMENT */
+        return false;
+    for (size_t i = skip; i < n; i++) {
+        json_t *v = json_array_get(args, i - skip);
+        bool ok;
         switch (d->args[i]) {
-        case 'i': ok = get_int(k, v, &a.i[i]); break;
+        case 'i': ok = get_int(k, v, &a->i[i]); break;
         case 'b':
             ok = json_is_boolean(v);
-            a.b[i] = json_is_true(v);
+            a->b[i] = json_is_true(v);
             break;
-        case 'c': ok = get_cap(k, v, &a.c[i]); break;
-        case 'p': ok = get_program(v, &a.prog, &a.n_prog); break;
-        default: ok = get_packet(v, &a.pkt, &a.n_pkt); break;
+        case 'c': ok = get_cap(k, v, &a->c[i]); break;
+        case 'p': ok = get_program(v, &a->prog, &a->n_prog); break;
+        default: ok = get_packet(v, &a->pkt, &a->n_pkt); break;
         }
+        if (!ok)
+            return false;
     }
+    return true;
+}
+
+/* A failure before the operation runs: `status` with the operation's null value (GEN-1:
+   0, the null capability for alloc and grant, "NONE" for an outcome) */
+static struct result refused(enum status status)
+{
     struct result r;
-    if (ok) {
-        r = dispatch(k, op, &a);
-    } else {
-        memset(&r, 0, sizeof r);
-        r.status = INVALID_ARGUMENT;
-        r.cap.page = r.cap.gen = xsmall(FREE);
+    memset(&r, 0, sizeof r);
+    r.status = status;
+    r.cap.page = r.cap.gen = xsmall(FREE);
+    return r;
+}
+
+/* The operation `req` names (its "op" and "args"), or an error reply in *reply */
+static const struct opdef *named_op(json_t *req, const char *what, json_t **reply)
+{
+    const char *name = json_string_value(json_object_get(req, "op"));
+    if (!name || !json_is_array(json_object_get(req, "args"))) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "%s needs \"op\" (a string) and \"args\" (a list)", what);
+        *reply = error_reply(msg);
+        return NULL;
     }
-    json_t *reply = result_reply(d, r);
+    for (size_t op = 0; op < N_OPS; op++)
+        if (strcmp(OPS[op].name, name) == 0)
+            return &OPS[op];
+    *reply = error_reply("unknown operation");
+    return NULL;
+}
+
+static json_t *apply(struct kernel *k, json_t *req)
+{
+    json_t *reply;
+    const struct opdef *d = named_op(req, "apply", &reply);
+    if (!d)
+        return reply;
+    struct args a;
+    memset(&a, 0, sizeof a);
+    struct result r = read_args(k, d, 0, json_object_get(req, "args"), &a)
+                      ? dispatch(k, (size_t)(d - OPS), &a) : refused(INVALID_ARGUMENT);
+    reply = result_reply(d, r);
+    free(a.prog);
+    free(a.pkt);
+    return reply;
+}
+
+/* ------------------------------------------------------------------ WIRE-7 trap */
+
+/* GEN-6, in its order: a system call's name (else INVALID_ARGUMENT, 0), its arguments
+   without `env` (else INVALID_ARGUMENT, null), a running environment (else NOT_RUNNING,
+   null), then the system call for cur_env with its own checks. The reply is apply's. */
+static json_t *trap(struct kernel *k, json_t *req)
+{
+    json_t *reply;
+    const struct opdef *d = named_op(req, "trap", &reply);
+    if (!d)
+        return reply;
+    struct args a;
+    memset(&a, 0, sizeof a);
+    struct result r;
+    size_t skip = d->trap == T_CALLER ? 1 : 0;  /* the caller's `env` */
+    if (d->trap == T_NONE)
+        r = refused(INVALID_ARGUMENT);
+    else if (!read_args(k, d, skip, json_object_get(req, "args"), &a))
+        r = refused(INVALID_ARGUMENT);
+    else if (k->cur_env == FREE)
+        r = refused(NOT_RUNNING);  /* the CPU idles: there is no caller */
+    else {
+        if (skip)
+            a.i[0] = xsmall(k->cur_env);
+        r = dispatch(k, (size_t)(d - OPS), &a);
+    }
+    reply = result_reply(d, r);
     free(a.prog);
     free(a.pkt);
     return reply;
@@ -389,22 +455,33 @@ static void put_bindings(json_t *f, const char *prefix, const struct bindings *b
     }
 }
 
-/* GEN-5 in its sparse form: every entry that differs from boot (INV-0) */
-static json_t *observe(const struct kernel *k)
+/* Whom fields_of observes for: the kernel itself, every field (GEN-5) */
+#define ALL (-1)
+
+/* GEN-5 in its sparse form: every entry that differs from boot (INV-0). For an
+   environment slot `as` (not ALL), only the entries in its view (GEN-7): the public part
+   (allocation, the clock, who runs, the translation caches), its own rows, the words of
+   the pages it holds READ on, and the processor while it runs. Nothing else is sent. */
+static json_t *fields_of(const struct kernel *k, int64_t as)
 {
     const struct config *c = &k->c;
+    const bool all = as == ALL;
+    const bool cpu = all || k->cur_env == as;  /* GEN-7: the processor is the runner's */
     json_t *f = json_object();
     json_object_set_new(f, "cur_env", json_integer(k->cur_env));
     json_object_set_new(f, "hw_cid", json_integer(k->hw_cid));
-    json_object_set_new(f, "pc", json_integer(k->pc));
-    json_object_set_new(f, "epc", json_integer(k->epc));
-    json_object_set_new(f, "cause", json_integer(k->cause));
-    json_object_set_new(f, "badvpage", json_integer(k->badvpage));
+    if (cpu) {
+        json_object_set_new(f, "pc", json_integer(k->pc));
+        json_object_set_new(f, "epc", json_integer(k->epc));
+        json_object_set_new(f, "cause", json_integer(k->cause));
+        json_object_set_new(f, "badvpage", json_integer(k->badvpage));
+    }
     json_object_set_new(f, "now", json_integer(k->now));
     json_object_set_new(f, "cur_slice", json_integer(k->cur_slice));
     json_object_set_new(f, "slice_left", json_integer(k->slice_left));
 
-    json_object_set_new(f, "kernel_drops", json_integer(k->kernel_drops));
+    if (all)  /* GEN-7: the kernel's own count, in nobody's view */
+        json_object_set_new(f, "kernel_drops", json_integer(k->kernel_drops));
 
     json_t *alive = json_array(), *env_cid = json_array(), *excess = json_array(),
            *pending = json_array(), *kind = json_array(), *target = json_array(),
@@ -418,6 +495,8 @@ static json_t *observe(const struct kernel *k)
             row1(alive, e, json_true());
         if (k->env_cid[e] != FREE)
             row1(env_cid, e, json_integer(k->env_cid[e]));
+        if (!all && e != as)
+            continue;  /* GEN-7: the rest of row e is e's own */
         if (k->excess[e])
             row1(excess, e, json_integer(k->excess[e]));
         if (k->rev_pending[e]) {  /* GEN-5: kind, target, deadline mean nothing else */
@@ -492,7 +571,8 @@ static json_t *observe(const struct kernel *k)
             continue;  /* GEN-5: a free slot's owner and program carry no meaning */
         row1(filter_valid, x, json_true());
         row1(filter_owner, x, json_integer(k->filter_owner[x]));
-        row1(filter_code, x, program_json(k->filter_code[x], k->filter_len[x]));
+        if (all || k->filter_owner[x] == as)  /* GEN-7: a program is its owner's */
+            row1(filter_code, x, program_json(k->filter_code[x], k->filter_len[x]));
     }
     json_object_set_new(f, "filter_valid", filter_valid);
     json_object_set_new(f, "filter_owner", filter_owner);
@@ -510,8 +590,9 @@ static json_t *observe(const struct kernel *k)
             row1(owner, p, json_integer(k->owner[p]));
         if (k->gen[p])
             row1(gen, p, json_integer(k->gen[p]));
-        if (k->owner[p] == FREE)
-            continue;  /* GEN-5: a free page's words carry no meaning */
+        if (all ? k->owner[p] == FREE : k->rights[as * c->n_pages + p] < R_READ)
+            continue;  /* GEN-5: a free page's words carry no meaning; GEN-7: nor are
+                          the words of a page `as` cannot read in its view */
         for (int64_t w = 0; w < c->page_words; w++) {
             xint x = k->word[p * c->page_words + w];
             if (x.big || x.v)
@@ -525,16 +606,42 @@ static json_t *observe(const struct kernel *k)
     put_bindings(f, "tlb", &k->tlb);
     put_bindings(f, "stlb", &k->stlb);
 
-    json_t *regs = json_array(), *slice_owner = json_array();
-    for (int64_t r = 0; r < c->n_regs; r++)
-        if (k->regs[r].big || k->regs[r].v)
-            row1(regs, r, int_json(k->regs[r]));
+    if (cpu) {
+        json_t *regs = json_array();
+        for (int64_t r = 0; r < c->n_regs; r++)
+            if (k->regs[r].big || k->regs[r].v)
+                row1(regs, r, int_json(k->regs[r]));
+        json_object_set_new(f, "regs", regs);
+    }
+    json_t *slice_owner = json_array();
     for (int64_t q = 0; q < c->n_slices; q++)
         if (k->slice_owner[q] != FREE)
             row1(slice_owner, q, json_integer(k->slice_owner[q]));
-    json_object_set_new(f, "regs", regs);
     json_object_set_new(f, "slice_owner", slice_owner);
-    return json_pack("{s:s, s:o}", "type", "state", "fields", f);
+    return f;
+}
+
+/* WIRE-4: the state reply */
+static json_t *observe(const struct kernel *k)
+{
+    return json_pack("{s:s, s:o}", "type", "state", "fields", fields_of(k, ALL));
+}
+
+/* ------------------------------------------------------------------ WIRE-8 observe_as */
+
+/* GEN-7: environment "env"'s view, or "fields": null when "env" is not a JSON integer
+   naming an environment slot (a boolean, a float, an {"int": …} all fall outside).
+   Changes nothing, not even the fields WIRE-3's "changed" compares with. */
+static json_t *observe_as(const struct kernel *k, json_t *req)
+{
+    json_t *env = json_object_get(req, "env");
+    if (!env)
+        return error_reply("observe_as needs \"env\"");
+    json_t *fields = json_null();
+    if (json_is_integer(env) && json_integer_value(env) >= 0
+        && json_integer_value(env) < k->c.n_envs)
+        fields = fields_of(k, json_integer_value(env));
+    return json_pack("{s:s, s:o}", "type", "view", "fields", fields);
 }
 
 /* WIRE-3 "changed": the fields sent last since the reset (NULL: none yet) */
@@ -598,8 +705,10 @@ static json_t *reset(struct kernel *k, bool *booted, json_t *req)
     if (!*booted)
         return error_reply("out of memory for this configuration");
     /* WIRE-2: this kernel returns the state with a result when asked, and only the
-       fields that changed when asked (WIRE-3) */
-    return json_pack("{s:s,s:[s,s]}", "type", "ready", "features", "observe", "changed");
+       fields that changed when asked (WIRE-3); it answers traps (WIRE-7) and views
+       (WIRE-8) */
+    return json_pack("{s:s,s:[s,s,s,s]}", "type", "ready", "features", "observe", "changed",
+                     "trap", "view");
 }
 
 /* ------------------------------------------------------------------ WIRE-1 the loop */
@@ -627,8 +736,9 @@ static json_t *handle(struct kernel *k, bool *booted, const char *line, bool *by
         reply = json_pack("{s:s}", "type", "bye");
     } else if (!*booted)
         reply = error_reply("no configuration yet: send reset first");
-    else if (strcmp(type, "apply") == 0) {
-        reply = apply(k, req);
+    else if (strcmp(type, "apply") == 0 || strcmp(type, "trap") == 0) {
+        /* WIRE-7: a trap replies as an apply does, the state included */
+        reply = strcmp(type, "apply") == 0 ? apply(k, req) : trap(k, req);
         /* WIRE-3: "observe": true asks for the state after the call with the result */
         const char *kind = json_string_value(json_object_get(reply, "type"));
         if (json_is_true(json_object_get(req, "observe")) && kind
@@ -639,6 +749,8 @@ static json_t *handle(struct kernel *k, bool *booted, const char *line, bool *by
     else if (strcmp(type, "observe") == 0)
         reply = json_pack("{s:s, s:o}", "type", "state", "fields",
                           fields_to_send(observe(k), false));
+    else if (strcmp(type, "observe_as") == 0)
+        reply = observe_as(k, req);
     else
         reply = error_reply("unknown request type");
     json_decref(req);
