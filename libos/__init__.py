@@ -1,11 +1,14 @@
 """ExOS-lite: library operating systems on the exokernel interface (issue 14).
 
-A library OS here is untrusted application code. It drives a kernel only through the
-conformance contract: ``apply(name, *args)`` for operations and hardware events, and
-``observe()`` to read the state the kernel exposes (the registers it loaded into, the
-cause of an upcall, the owner of each physical page). So the same library runs on the
-reference model (``exo.kit.ModelImplementation``), on the bundled ``exo.impl.Kernel``
-and on any kernel the kit can drive over the wire protocol.
+A library OS here is untrusted application code. It makes its system calls through the
+trap layer, ``trap(name, *args)`` (GEN-6), as the environment on the CPU, and reads the
+machine through that environment's view, ``observe_as(env)`` (GEN-7): its registers
+while it runs, the cause of its upcall, its own records and pages, and what every
+environment sees (the owner of each physical page, the slice vector, who runs). Hardware
+events and the kernel's own operations keep ``apply``, and so does the loader that sets
+up a new environment before it can run. It never reads the whole state. So the same
+library runs on the reference model (``exo.kit.ModelImplementation``), on the bundled
+``exo.impl.Kernel`` and on any kernel the kit can drive over the wire protocol.
 
 * ``exo.libos.core``: the machine the libraries share (counting kernel calls) and the
   library OS itself: boot, handlers, scheduling onto the CPU, upcalls;

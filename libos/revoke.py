@@ -1,15 +1,15 @@
 """Visible revocation and the abort protocol from the library's side (REV-1..REV-4).
 
-A revocation request is part of the state the kernel exposes (REV-1: ``rev_pending``,
+A revocation request is in the environment's own view (GEN-7; REV-1: ``rev_pending``,
 ``rev_kind``, ``rev_deadline``). ``Pager`` is a library policy that answers it: it
 releases a page of its own choosing, a clean one first, else it writes a dirty one back
 to its backing store (the words read through its own mapping), and deallocates it
 before the deadline (REV-2). The page leaves the page table, so the next touch faults
 and pages the data back in. A library that ignores requests meets the abort protocol
 (REV-3): the kernel takes the named page by force, its bindings are broken, and the loss
-is recorded in the repossession vector (``repo_page``). ``repair`` reads that vector,
-and the generations of the pages its table maps, and drops the lost pages from the table,
-as often as a page is lost.
+is recorded in the repossession vector (``repo_page``). ``repair`` reads that vector
+(its own) and the owners and generations of the pages its table maps (public), and drops
+the lost pages from the table, as often as a page is lost.
 """
 
 from __future__ import annotations
