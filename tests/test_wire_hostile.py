@@ -312,7 +312,8 @@ def test_the_largest_allowed_configurations_fit_in_500_mb(impl: str) -> None:
     for fields in ({"n_envs": MAX_SIZE}, {"n_envs": 64, "n_pages": n}):
         assert state_entries(Config(**fields)) <= MAX_STATE_ENTRIES
         assert s.ask(_reset_with(**fields)) == {"type": "ready",
-                                                "features": ["observe", "changed"]}
+                                                "features": ["observe", "changed",
+                                                             "trap", "view"]}
         assert s.ask(_line(request("apply", op="env_create", args=[63, 0])))[
             "status"] == "OK"
         assert s.ask(OBSERVE)["type"] == "state"
