@@ -13,7 +13,17 @@ from click.testing import CliRunner
 
 from exo.cli import main
 from exo.impl import Kernel
-from exo.interface import FREE, TRAPS, Config, Result, Status, acts_for_caller, admit, null_value
+from exo.interface import (
+    FREE,
+    TRAPS,
+    Config,
+    Interrupt,
+    Result,
+    Status,
+    acts_for_caller,
+    admit,
+    null_value,
+)
 from exo.kit import exos as kit_exos
 from exo.kit.check import run_check
 from tests import catalogue
@@ -94,3 +104,32 @@ def test_an_unknown_workload_is_a_usage_error() -> None:
     assert res.exit_code == 2
     with pytest.raises(ValueError, match="workload"):
         run_check(Kernel, None, steps=2, examples=1, workload="nosuch")
+
+
+def test_the_fallback_trap_over_apply_answers_as_the_trap_layer() -> None:
+    """``exo.kit.exos._trap_by_apply`` (the marked fallback for a lockstep driver with no
+    trap steps) gives what ``exo.model.trap.trap`` gives: a name that is no system call,
+    arguments of the wrong kind, an idle CPU, and a system call for the running
+    environment, with or without the caller prepended."""
+    from exo.model import REGISTRY, State, initial
+    from exo.model.trap import trap
+
+    s: State = initial(CFG)
+    start = (0, int(Interrupt.SLICE_START), 0x2000)
+    for op, raw in (("env_create", (0, 0)), ("set_interrupt_context", start),
+                    ("slice_alloc", (0, 1)), ("timer_tick", ())):
+        s, _ = REGISTRY[op](s, *raw)
+    assert s.cur_env == 0  # its slice began: it runs, at its start-of-slice entry
+    calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def apply(name: str, args: tuple[Any, ...]) -> Result:
+        calls.append((name, args))
+        return REGISTRY[name](s, *args)[1]
+
+    idle = initial(CFG)
+    cases: list[tuple[State, str, tuple[Any, ...]]] = [
+        (s, "load", (0, 0, 0)), (s, "alloc", ("3",)), (idle, "alloc", (3,)),
+        (s, "alloc", (3,)), (s, "yield_to", (0,))]
+    for state, name, args in cases:
+        assert kit_exos._trap_by_apply(apply, state, name, args) == trap(state, name, *args)[1]
+    assert calls == [("alloc", (0, 3)), ("yield_to", (0,))]
