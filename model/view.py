@@ -33,7 +33,8 @@ from exo.interface import Rights
 from exo.logic import And, BoolV, If, IntV, forall, in_range
 from exo.model.state import SCALARS, State, layout
 
-__all__ = ["PUBLIC_MAPS", "PUBLIC_SCALARS", "RUNNING_SCALARS", "same_view", "sees", "view"]
+__all__ = ["PUBLIC_MAPS", "PUBLIC_SCALARS", "RUNNING_SCALARS", "same_public", "same_view", "sees",
+           "view"]
 
 PUBLIC_SCALARS: tuple[str, ...] = ("cur_env", "hw_cid", "now", "cur_slice", "slice_left")
 """Scalars every environment sees (GEN-7)."""
@@ -125,6 +126,16 @@ def same_view(e: IntV, a: State, b: State) -> BoolV:
         parts.append(And(in_a == in_b, If(in_a, getattr(a, name) == getattr(b, name), True)))
     for name, (dom, _, _) in layout(a.cfg).items():
         parts.append(forall(dom, _same_entry(e, a, b, name), name=f"view_{name}"))
+    return And(*parts)
+
+
+def same_public(a: State, b: State) -> BoolV:
+    """GEN-7: ``a`` and ``b`` agree on the public part of every view (the entries every
+    environment sees, whoever it is)."""
+    parts: list[BoolV] = [getattr(a, n) == getattr(b, n) for n in PUBLIC_SCALARS]
+    for name, (dom, _, _) in layout(a.cfg).items():
+        if name in PUBLIC_MAPS or name in _CACHE_TAGS or name == "filter_owner":
+            parts.append(forall(dom, _same_entry(-1, a, b, name), name=f"pub_{name}"))
     return And(*parts)
 
 

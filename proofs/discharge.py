@@ -14,6 +14,7 @@ from exo.model import Transition
 from exo.proofs.counterexample import concretize
 from exo.proofs.filters import build_lemma, model_values
 from exo.proofs.filters import replay as replay_lemma
+from exo.proofs.noninterference import discharge as discharge_ni
 from exo.proofs.obligations import (
     RLIMIT,
     SEARCH_RLIMIT,
@@ -38,6 +39,9 @@ def discharge(ob: Obligation, rlimit: int = RLIMIT, op: Transition | None = None
     """
     if ob.kind == "flt":
         return _discharge_lemma(ob, rlimit)
+    if ob.kind in ("int", "ni"):
+        v = discharge_ni(ob.name, rlimit)
+        return ProofResult(ob, v.verdict, v.seconds, v.rlimit, v.detail, v.counterexample)  # type: ignore[arg-type]
     start = time.perf_counter()
     if ob.kind != "init":
         q = build(ob, bounded_config(VACUITY_SIZE), op)

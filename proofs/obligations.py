@@ -6,7 +6,9 @@ Kinds (spec/invariants.md, spec/postconditions.md, spec/theorems.md):
 * ``step/OP/INV-k``: if every invariant holds in an arbitrary state of arbitrary sizes,
   invariant k holds after OP with arbitrary arguments;
 * ``post/OP/{failure,frame,effect}``: OP's postconditions (GEN-2 and OP's own clause);
-* ``thm/THM-n/OP``: the theorems THM-1..THM-4 for the operations they speak of.
+* ``thm/THM-n/OP``: the theorems THM-1..THM-4 for the operations they speak of;
+* ``int/OP``, ``ni/OP/{output,respect,consistency}``: integrity and the unwinding
+  conditions of noninterference (``exo.proofs.noninterference``, spec/noninterference.md).
 
 The transition is the very function the tests run, executed on Z3 terms
 (``exo.logic.strict_symbolic``); only the invariants of the pre-state are assumed. Each
@@ -32,6 +34,7 @@ from exo.proofs.building import caching_steps as caching_steps  # re-exported (m
 from exo.proofs.declarative import build_complete, complete_names
 from exo.proofs.declarative import properties as declarative_properties
 from exo.proofs.filters import LEMMAS
+from exo.proofs.noninterference import names as ni_names
 from exo.spec.invariants import BY_ID, INVARIANTS, all_hold
 from exo.spec.postconditions import postconditions
 from exo.spec.theorems import theorems
@@ -49,7 +52,7 @@ BOUNDED_SIZES = (1, 2, 3)
 VACUITY_SIZE = 2
 """The instance on which hypotheses are shown satisfiable."""
 
-Kind = Literal["init", "step", "post", "thm", "flt"]
+Kind = Literal["init", "step", "post", "thm", "flt", "int", "ni"]
 Verdict = Literal["proved", "counterexample", "unknown", "vacuous"]
 
 
@@ -95,6 +98,8 @@ def obligations() -> list[Obligation]:
         out.append(Obligation(kind, prop.name, prop.clause, op=prop.op))
     out += [Obligation("post", name, clause, op=op) for name, clause, op in complete_names()]
     out += [Obligation("flt", name, name.split("/")[1]) for name in LEMMAS]
+    out += [Obligation("int" if name.startswith("int/") else "ni", name, clause, op=op)
+            for name, clause, op in ni_names()]
     return out
 
 
