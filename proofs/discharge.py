@@ -6,15 +6,19 @@ instances, whose counterexample is made concrete and replayed on the executable 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
+from typing import Any
 
 import z3
 
-from exo.interface import Config
+from exo.interface import Config, OpSig
 from exo.model import Transition
-from exo.proofs.counterexample import concretize
+from exo.proofs.counterexample import concrete_arg, concrete_state, concretize
 from exo.proofs.filters import build_lemma, model_values
 from exo.proofs.filters import replay as replay_lemma
-from exo.proofs.noninterference import discharge as discharge_ni
+from exo.proofs.noninterference import Runner, no_filters
+from exo.proofs.noninterference import build as build_ni
+from exo.proofs.noninterference import replay as replay_ni
 from exo.proofs.obligations import (
     RLIMIT,
     SEARCH_RLIMIT,
@@ -26,8 +30,9 @@ from exo.proofs.obligations import (
     search_configs,
     solve,
 )
+from exo.spec.flows import KERNEL, run
 
-__all__ = ["discharge"]
+__all__ = ["Verdict", "discharge", "discharge_ni"]
 
 
 def discharge(ob: Obligation, rlimit: int = RLIMIT, op: Transition | None = None
@@ -96,3 +101,52 @@ def _discharge_lemma(ob: Obligation, rlimit: int) -> ProofResult:
                            record)
     return ProofResult(ob, "unknown", time.perf_counter() - start, used,
                        f"{answer} within rlimit {rlimit}")
+
+
+@dataclass
+class Verdict:
+    """An obligation's verdict, cost and (for a counterexample) the replayed record."""
+
+    name: str
+    verdict: str
+    seconds: float
+    rlimit: int
+    detail: str = ""
+    counterexample: dict[str, Any] = field(default_factory=dict)
+
+
+def discharge_ni(name: str, rlimit: int, runner: Runner = run,
+              search: tuple[Config, ...] | None = None, signature: OpSig | None = None
+              ) -> Verdict:
+    """Vacuity (the hypotheses hold on a small instance), the proof for every size, and on
+    failure a counterexample on small instances, replayed as two traces."""
+    start = time.perf_counter()
+    q = build_ni(name, bounded_config(VACUITY_SIZE), runner, signature)
+    answer, _, _ = solve(q.hypotheses, SEARCH_RLIMIT)
+    if answer != z3.sat:
+        return Verdict(name, "vacuous", time.perf_counter() - start, 0,
+                       f"hypotheses not shown satisfiable ({answer})")
+    q = build_ni(name, Config.symbolic(), runner, signature)
+    answer, used, _ = solve([*q.hypotheses, q.goal], rlimit)
+    if answer == z3.unsat:
+        return Verdict(name, "proved", time.perf_counter() - start, used)
+    for cfg in search or tuple(c for _, c in search_configs()):
+        small = build_ni(name, cfg, runner, signature)
+        found, _, solver = solve([*small.hypotheses, small.goal, *no_filters(small, cfg)],
+                                 SEARCH_RLIMIT)
+        if found != z3.sat:
+            continue
+        m = solver.model()
+        s = concrete_state(small.s, cfg, m)
+        t = concrete_state(small.t, cfg, m) if small.t is not None else None
+        args = tuple(concrete_arg(a, m) for a in small.args)
+        observer = m.eval(small.observer, model_completion=True).as_long() if (
+            small.observer is not None) else KERNEL
+        record = replay_ni(name, cfg, s, t, args, observer, runner)
+        detail = record["summary"] if record["replayed"] else (
+            "Z3 model did not replay on the executable model: " + record["summary"])
+        return Verdict(name, "counterexample", time.perf_counter() - start, used, detail,
+                       record)
+    return Verdict(name, "unknown", time.perf_counter() - start, used,
+                   f"proof: {answer} within rlimit {rlimit}; no counterexample at "
+                   f"{'; '.join(label for label, _ in search_configs())}")

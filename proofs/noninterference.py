@@ -15,15 +15,15 @@ before the step, and states what ``exo.spec.flows`` and ``exo.model.view`` say:
   the actor see alike stay alike for the observer, unless the public state after the
   step differs.
 
-A failed proof is searched for on small instances; a counterexample is made concrete —
-two states, the arguments, the observer — and replayed on the executable model as two
-traces: the action run on each state, the observer's views before and after, and the
-first field where they part (``replay``). ``unknown`` is a failure.
+A failed proof is searched for on small instances (``exo.proofs.discharge``); a
+counterexample is made concrete — two states, the arguments, the observer — and replayed
+on the executable model as two traces: the action run on each state, the observer's views
+before and after, and the first field where they part (``replay``). ``unknown`` is a
+failure.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,10 +34,8 @@ from exo.interface import OPERATIONS, TRAPS, Cap, Config, OpSig, Result
 from exo.logic import And, BoolV, Implies, Not, forall, strict_symbolic
 from exo.model.state import SCALARS, State, layout, symbolic, symbolic_args
 from exo.model.view import same_public, same_view, view
-from exo.proofs.counterexample import concrete_arg, concrete_state
 from exo.spec.flows import (
     ACTIONS,
-    KERNEL,
     actor,
     authority,
     declared_inputs,
@@ -114,18 +112,40 @@ def build(name: str, cfg: Config, runner: Runner = run, signature: OpSig | None 
                            same_public(s, t), declared_inputs(s, t, op, tuple(args))]
         u = z3.Int("observer")
         if kind == "output":
-            hyps.append(same_view(d, s, t))
-            goal = Not(_same_result(res_s, res_t))
+            more, goal = output_consistency(d, s, t, res_s, res_t)
             u = d
+        elif kind == "consistency":
+            more, goal = weak_step_consistency(u, d, s, t, post_s, post_t)
         else:
-            hyps += [u >= 0, u < cfg.n_envs, same_view(u, s, t), same_public(post_s, post_t)]
-            if kind == "consistency":
-                hyps.append(same_view(d, s, t))
-            else:  # respect
-                hyps.append(Not(may_affect(s, op, tuple(args), u)))
-            goal = Not(same_view(u, post_s, post_t))
+            more, goal = local_respect(u, s, t, post_s, post_t, op, tuple(args))
+        hyps += [*more, u >= 0, u < cfg.n_envs] if kind != "output" else more
         hyps.append(ctx.assumption())
     return TwoQuery(hyps, goal, s, t, args, u)
+
+
+def output_consistency(d: Any, s: State, t: State, res_s: Result, res_t: Result
+                       ) -> tuple[list[BoolV], BoolV]:
+    """NI-3 (hypotheses, negated conclusion): the actor ``d`` sees ``s`` and ``t`` alike;
+    then the results are the same."""
+    return [same_view(d, s, t)], Not(_same_result(res_s, res_t))
+
+
+def local_respect(u: Any, s: State, t: State, post_s: State, post_t: State, op: str,
+                  args: tuple[Any, ...]) -> tuple[list[BoolV], BoolV]:
+    """NI-4 (hypotheses, negated conclusion): the action may not affect ``u``, ``u``
+    sees ``s`` and ``t`` alike and the public states after agree; then ``u`` sees the
+    states after alike."""
+    return ([Not(may_affect(s, op, args, u)), same_view(u, s, t),
+             same_public(post_s, post_t)], Not(same_view(u, post_s, post_t)))
+
+
+def weak_step_consistency(u: Any, d: Any, s: State, t: State, post_s: State, post_t: State
+                          ) -> tuple[list[BoolV], BoolV]:
+    """NI-5 (hypotheses, negated conclusion): ``u`` and the actor ``d`` see ``s`` and
+    ``t`` alike and the public states after agree; then ``u`` sees the states after
+    alike."""
+    return ([same_view(u, s, t), same_view(d, s, t), same_public(post_s, post_t)],
+            Not(same_view(u, post_s, post_t)))
 
 
 def _within_authority(s: State, post: State, op: str, args: tuple[Any, ...]) -> BoolV:
@@ -157,7 +177,7 @@ def _parse(name: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------- counterexamples
 
 
-def _no_filters(q: TwoQuery, cfg: Config) -> list[Any]:
+def no_filters(q: TwoQuery, cfg: Config) -> list[Any]:
     """No installed filter in either state: a replayable counterexample (programs and
     packets are opaque ids in the proofs)."""
     out = [z3.Not(q.s.filter_valid[f]) for f in range(cfg.n_filters)]
@@ -220,18 +240,31 @@ def _trace(pre: State, op: str, args: tuple[Any, ...], res: Result, post: State,
            observer: int) -> dict[str, Any]:
     """One trace of a counterexample: the state before (what differs from boot), the
     call, its result, and the observer's view before and after."""
-    from exo.proofs.counterexample import state_json
-
     def shown(v: dict[str, Any]) -> dict[str, Any]:
         return {k: ({repr(kk): _json(x) for kk, x in val.items()} if isinstance(val, dict)
                     else _json(val)) for k, val in v.items()}
 
-    out: dict[str, Any] = {"pre_state": state_json(pre),
+    out: dict[str, Any] = {"pre_state": _rows(pre),
                            "call": f"{op}({', '.join(repr(a) for a in args)})",
                            "result": {"status": int(res.status), "value": _json(res.value)}}
     if observer >= 0:
         out["view_before"] = shown(view(observer, pre))
         out["view_after"] = shown(view(observer, post))
+    return out
+
+
+def _rows(s: State) -> dict[str, Any]:
+    """The entries of ``s`` that differ from boot, as JSON (scalars, and map rows
+    ``[key..., value]``)."""
+    from exo.model import initial
+
+    boot = initial(s.cfg)
+    out: dict[str, Any] = {n: getattr(s, n) for n in SCALARS if getattr(s, n) != getattr(boot, n)}
+    for name in layout(s.cfg):
+        m, b = getattr(s, name), getattr(boot, name)
+        rows = [[*(k if type(k) is tuple else (k,)), _json(v)] for k, v in m.items() if v != b[k]]
+        if rows:
+            out[name] = rows
     return out
 
 
@@ -261,63 +294,6 @@ def _outside_authority(s: State, post: State, op: str, args: tuple[Any, ...]) ->
             if after[k] != v and not authority(s, post, op, args, name, key):
                 out.append(f"{name}[{k}]: {v!r} -> {after[k]!r}")
     return out
-
-
-@dataclass
-class Verdict:
-    """An obligation's verdict, cost and (for a counterexample) the replayed record."""
-
-    name: str
-    verdict: str
-    seconds: float
-    rlimit: int
-    detail: str = ""
-    counterexample: dict[str, Any] = field(default_factory=dict)
-
-
-def discharge(name: str, rlimit: int, runner: Runner = run,
-              search: tuple[Config, ...] | None = None, signature: OpSig | None = None
-              ) -> Verdict:
-    """Vacuity (the hypotheses hold on a small instance), the proof for every size, and on
-    failure a counterexample on small instances, replayed as two traces."""
-    from exo.proofs.obligations import (
-        SEARCH_RLIMIT,
-        VACUITY_SIZE,
-        bounded_config,
-        search_configs,
-        solve,
-    )
-
-    start = time.perf_counter()
-    q = build(name, bounded_config(VACUITY_SIZE), runner, signature)
-    answer, _, _ = solve(q.hypotheses, SEARCH_RLIMIT)
-    if answer != z3.sat:
-        return Verdict(name, "vacuous", time.perf_counter() - start, 0,
-                       f"hypotheses not shown satisfiable ({answer})")
-    q = build(name, Config.symbolic(), runner, signature)
-    answer, used, _ = solve([*q.hypotheses, q.goal], rlimit)
-    if answer == z3.unsat:
-        return Verdict(name, "proved", time.perf_counter() - start, used)
-    for cfg in search or tuple(c for _, c in search_configs()):
-        small = build(name, cfg, runner, signature)
-        found, _, solver = solve([*small.hypotheses, small.goal, *_no_filters(small, cfg)],
-                                 SEARCH_RLIMIT)
-        if found != z3.sat:
-            continue
-        m = solver.model()
-        s = concrete_state(small.s, cfg, m)
-        t = concrete_state(small.t, cfg, m) if small.t is not None else None
-        args = tuple(concrete_arg(a, m) for a in small.args)
-        observer = m.eval(small.observer, model_completion=True).as_long() if (
-            small.observer is not None) else KERNEL
-        record = replay(name, cfg, s, t, args, observer, runner)
-        detail = record["summary"] if record["replayed"] else (
-            "Z3 model did not replay on the executable model: " + record["summary"])
-        return Verdict(name, "counterexample", time.perf_counter() - start, used, detail,
-                       record)
-    return Verdict(name, "unknown", time.perf_counter() - start, used,
-                   f"proof: {answer} within rlimit {rlimit}; no counterexample at "
-                   f"{'; '.join(label for label, _ in search_configs())}")
 
 
 # --------------------------------------------------------------------------- two traces
@@ -359,9 +335,9 @@ def run_trace(cfg: Config, steps: list[tuple[str, tuple[Any, ...]]], observer: i
 def two_traces(cfg: Config, first: list[tuple[str, tuple[Any, ...]]],
                second: list[tuple[str, tuple[Any, ...]]], observer: int
                ) -> dict[str, Any] | None:
-    """Noninterference on two concrete traces that differ only in what ``observer`` must
-    not see (another environment's values): the first step after which the observer's
-    results or private views part, with the field, or None if they never do."""
+    """NI-6 on two concrete traces that differ only in what ``observer`` must not see
+    (another environment's values): the first step after which the observer's results or
+    private views part, with the field, or None if they never do."""
     a, b = run_trace(cfg, first, observer), run_trace(cfg, second, observer)
     for i, (x, y) in enumerate(zip(a, b, strict=True)):
         if x["result"] != y["result"]:

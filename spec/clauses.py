@@ -20,7 +20,7 @@ HEADING = re.compile(r"^## ([A-Z]{2,4}-\d+) (.+?)\s*$")
 LEADING_IDS = re.compile(r"^\s*([A-Z]{2,4}-\d+(?:\s*/\s*[A-Z]{2,4}-\d+)*)")
 
 ORDER = ("GEN", "ENV", "MEM", "TLB", "CPU", "PCT", "EXC", "REV", "FLT", "NET", "INV", "THM",
-         "WIRE")
+         "NI", "WIRE")
 """Clause prefixes in reading order."""
 
 MODULES = (
@@ -44,7 +44,9 @@ MODULES = (
     "exo.spec.twostate",
     "exo.spec.postconditions",
     "exo.spec.theorems",
+    "exo.spec.flows",
     "exo.proofs.demux",
+    "exo.proofs.noninterference",
     "exo.wire.codec",
     "exo.wire.client",
     "exo.wire.server",

@@ -26,8 +26,7 @@ from exo.model import cpu as mcpu
 from exo.model import memory as mmem
 from exo.model import tlb as mtlb
 from exo.model import trap as mtrap
-from exo.proofs.discharge import discharge
-from exo.proofs.noninterference import discharge as discharge_ni
+from exo.proofs.discharge import discharge, discharge_ni
 from exo.proofs.noninterference import two_traces
 from exo.proofs.obligations import BY_NAME, RLIMIT
 from exo.spec import flows

@@ -38,6 +38,7 @@ from exo.wire.codec import (
     encode,
     expect,
     request,
+    trap_request,
 )
 
 STEP_TIMEOUT = 5.0
@@ -673,7 +674,8 @@ class WireKernel:
     def _operation(self, kind: str, name: str, args: tuple[Any, ...]) -> Result:
         """An ``apply`` (WIRE-3) or a ``trap`` (WIRE-7) and its result."""
         self._state = None
-        message = request(kind, op=name, args=[encode(a) for a in args])
+        message = (trap_request(name, args) if kind == "trap"
+                   else request(kind, op=name, args=[encode(a) for a in args]))
         if self.with_state:
             message["observe"] = True
         complete = self._view is None  # the first fields after a reset are complete

@@ -265,6 +265,13 @@ def request(kind: str, **body: Any) -> dict[str, Any]:
     return {"exo": VERSION, "type": kind, **body}
 
 
+def trap_request(op: str, args: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
+    """WIRE-7: a ``trap`` request: system call ``op`` made by the running environment,
+    with the trap's arguments (the operation's without ``env``, GEN-6) encoded as WIRE-6
+    says."""
+    return request("trap", op=op, args=[encode(a) for a in args])
+
+
 def config_json(cfg: Config) -> dict[str, int]:
     """WIRE-2: a configuration's fields."""
     return {f.name: int(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
