@@ -39,20 +39,29 @@ def changed_by() -> dict[str, frozenset[str]]:
 
 def parse_ops(text: str) -> frozenset[str]:
     """``alloc,dealloc``, ``MEM-1,MEM-2`` or ``ENV,MEM`` as a set of operation names.
-    ValueError (one line, naming the item) for anything that names no operation."""
+    ``trap`` (or ``GEN-6``) adds the trap layer: the chosen system calls are then also
+    made through it (GEN-6), and its coverage cells are in scope. ValueError (one line,
+    naming the item) for anything that names no operation."""
     chosen: set[str] = set()
     for item in (t.strip() for t in text.split(",")):
         if not item:
+            continue
+        if item in (TRAP_OP, "GEN-6"):
+            chosen.add(TRAP_OP)
             continue
         named = {n for n, sig in OPERATIONS.items()
                  if item in (n, sig.clause, sig.clause.split("-")[0])}
         if not named:
             raise ValueError(f"--ops: {item!r} is neither an operation nor a clause id or "
-                             "prefix of one (e.g. alloc, MEM-1, MEM)")
+                             "prefix of one (e.g. alloc, MEM-1, MEM, trap)")
         chosen |= named
-    if not chosen:
+    if not chosen - {TRAP_OP}:
         raise ValueError("--ops: no operation named")
     return frozenset(chosen)
+
+
+TRAP_OP = "trap"
+"""The name ``--ops`` gives the trap layer (GEN-6)."""
 
 
 def fields_for(ops: frozenset[str]) -> frozenset[str]:

@@ -472,8 +472,8 @@ def ops_of(cell: Cell) -> frozenset[str]:
     head = cell.id.split("/", 1)[0]
     if head in OPERATIONS:
         return frozenset({head})
-    if cell.clause == "GEN-6":  # the trap layer: every system call goes through it
-        return frozenset(TRAPS)
+    if cell.clause == "GEN-6":  # the trap layer (``--ops trap``)
+        return frozenset({"trap"})
     return frozenset(op for op, sig in OPERATIONS.items() if sig.clause == cell.clause)
 
 

@@ -128,9 +128,9 @@ class LockstepMachine(StaleStateRules, RuleBasedStateMachine):
         """GEN-6: system call ``name`` made through the trap layer by the running
         environment, one lockstep step (a ``trap`` step, compared as ``_apply`` compares),
         then the caller's view (GEN-7) against the model's. An implementation that offers
-        no trap gets the raw call for the running environment instead (nothing with the
-        CPU idle), so a library-OS workload still runs on it; the table then shows the
-        trap cells missing."""
+        no trap (or a run whose ``--ops`` leave ``trap`` out) gets the raw call for the
+        running environment instead (nothing with the CPU idle), so a library-OS workload
+        still runs on it; the table then shows the trap cells missing (or excluded)."""
         if name not in TRAPS:
             return Result(Status.INVALID_ARGUMENT, 0)
         caller = self.model.cur_env
@@ -138,7 +138,7 @@ class LockstepMachine(StaleStateRules, RuleBasedStateMachine):
         if (self.ops is not None and name not in self.ops) or not admits(
                 self.profile, name, raw):  # --ops, --filters: a call not made at all
             return Result(Status.INVALID_ARGUMENT, 0)
-        if not self.ls.offers("trap"):
+        if not self.ls.offers("trap") or (self.ops is not None and "trap" not in self.ops):
             if caller == FREE:
                 return Result(Status.NOT_RUNNING, null_value(TRAPS[name]))
             return self._apply(name, raw)
@@ -180,7 +180,8 @@ class LockstepMachine(StaleStateRules, RuleBasedStateMachine):
         """GEN-6: a trap that names a caller anyway (the raw operation's arguments, an
         environment first): the trap's own signature has no ``env``, so the count is
         wrong and the call is refused, whoever it names."""
-        if not self.ls.offers("trap"):
+        if not self.ls.offers("trap") or (self.ops is not None and (
+                "trap" not in self.ops or name not in self.ops)):
             return
         args: list[Any] = [caller]
         for arg, kind in TRAPS[name].args:
@@ -197,7 +198,7 @@ class LockstepMachine(StaleStateRules, RuleBasedStateMachine):
     @rule(name=st.sampled_from(sorted(set(OPERATIONS) - set(TRAPS))))
     def trap_not_a_system_call(self, name: str) -> None:
         """GEN-6: a trap naming a hardware event or a kernel operation is refused."""
-        if not self.ls.offers("trap"):
+        if not self.ls.offers("trap") or (self.ops is not None and "trap" not in self.ops):
             return
         args = (0,) * len(OPERATIONS[name].args)
         self.trace.append((TRAP, (name, *args)))

@@ -113,7 +113,7 @@ def sweep(factory: Callable[[Config], Any], coverage: Coverage,
     own = {w.cfg for w in pool}
     foreign = [c for c in configs if c not in own] if configs is not None else []
     for w in pool:
-        steps = [s for s in w.steps if (ops is None or _op_of(s) in ops)
+        steps = [s for s in w.steps if (ops is None or _in_ops(s, ops))
                  and (s[0] == TRAP or admits(filters, s[0], s[1]))]
         if not steps:
             continue
@@ -148,12 +148,13 @@ def _replayed(factory: Callable[[Config], Any], coverage: Coverage, cfg: Config,
     return None if failure is None else (done, failure)
 
 
-def _op_of(step: Step) -> str:
-    """The operation a step calls: a trap step's (GEN-6) is the system call it names."""
+def _in_ops(step: Step, ops: frozenset[str]) -> bool:
+    """Is ``step`` a call of ``ops`` (``exo check --ops``)? A trap step (GEN-6) is when
+    ``ops`` has the trap layer and the system call it names."""
     name, args = step
-    if name == TRAP and args and type(args[0]) is str:
-        return args[0]
-    return name
+    if name == TRAP:
+        return TRAP in ops and bool(args) and args[0] in ops
+    return name in ops
 
 
 @lru_cache(maxsize=8)

@@ -188,7 +188,8 @@ def build(directory: Path, seed: int = 0, extra: int = 20,
     left_out = 0  # programs with no call of ``ops``
     for i, w in enumerate(shipped()):
         calls = [c for c in w.steps
-                 if (ops is None or (c[1][0] if c[0] == "trap" else c[0]) in ops)
+                 if (ops is None or (c[0] in ops if c[0] != "trap"
+                                     else "trap" in ops and c[1][0] in ops))
                  and (c[0] == "trap" or admits(filters, c[0], c[1]))]
         if calls:
             made.append(fixture(f"witness-{i:02d}", w.cfg, calls))
