@@ -43,6 +43,7 @@ from exo.kit.text import (
 from exo.kit.views import view_differences
 from exo.model import REGISTRY, State, initial
 from exo.model.trap import trap
+from exo.spec.flows import RUNNING_EVENTS, outside_authority
 from exo.spec.invariants import check
 
 Factory = Callable[[Config], Implementation]
@@ -65,7 +66,8 @@ def as_called(before: State, name: str, args: tuple[Any, ...]) -> tuple[str, tup
     op = args[0]
     return op, ((before.cur_env, *args[1:]) if acts_for_caller(op) else args[1:])
 
-KINDS = ("result", "state", "raised", "observe", "invariant", "factory", "view")
+KINDS = ("result", "state", "raised", "observe", "invariant", "factory", "view",
+         "integrity")
 """The kinds of ``Failure``, one per check the kit makes."""
 
 __all__ = ["KINDS", "TRAP", "Factory", "Failure", "Lockstep", "Step", "as_called"]
@@ -196,7 +198,9 @@ class Lockstep:
         self.model = new
         return None
 
-    def conforms(self, invariants: bool = True) -> Failure | None:
+    def conforms(self, invariants: bool = True,
+                 integrity: tuple[State | None, str, Sequence[Any]] | None = None
+                 ) -> Failure | None:
         """The observation means the model's state (``observe``, then ``state``); with
         ``invariants``, the model also keeps every invariant (``model_holds``). The kit's
         generated programs pass ``invariants=False`` and call ``model_holds`` once at the
@@ -208,7 +212,12 @@ class Lockstep:
         feature: ``changed`` names the fields that may differ from the last observation
         it returned, or is None. The fields not named are then neither checked nor
         compared again: the client vouches that they are the very values it returned
-        before (and compares its put-together state with a complete one every 16th call)."""
+        before (and compares its put-together state with a complete one every 16th call).
+
+        ``integrity`` (the state observed before the last call, the call's name and
+        arguments): before the comparison, the observed change must keep to the authority
+        of the call's actor (NI-2, ``integrity``), so a kernel that changes what its caller
+        has no authority over is named for that."""
         if self.failure is not None:
             return self.failure
         if self.compared == self.steps and not invariants:
@@ -239,6 +248,10 @@ class Lockstep:
             return self._fail("observe", f"after {after}: observe() is malformed: "
                               f"{exc.args[0] if exc.args else exc} (spec/observe.md, GEN-5)")
         self._seen = seen
+        if integrity is not None:
+            broken = self.integrity(*integrity)
+            if broken is not None:
+                return broken
         agreed_m, agreed_s = self._agreed
         stale: set[str] | None = None
         if changed is not None and agreed_m is not None and agreed_s is not None:
@@ -313,6 +326,36 @@ class Lockstep:
                 return self._fail("view", f"after {after}: environment {e} sees otherwise "
                                   "than GEN-7 says: " + "; ".join(diff))
         return None
+
+    def integrity(self, before: State | None, name: str, args: Sequence[Any]
+                  ) -> Failure | None:
+        """NI-2 on what the implementation shows: every entry that changed between the
+        observed state ``before`` the last call and the one observed after it lies in the
+        authority of the call's actor (``exo.spec.flows.outside_authority``). For a
+        trap step (GEN-6) and the events the running environment causes (the actions of
+        NI-2's obligations); None for anything else, or when there is no observed state
+        to compare."""
+        if self.failure is not None:
+            return self.failure
+        after = self._seen
+        op, op_args = (args[0], tuple(args[1:])) if name == TRAP and args else (name, args)
+        if before is None or after is None or type(op) is not str or not (
+                (name == TRAP and op in TRAPS) or op in RUNNING_EVENTS):
+            return None  # a raw call (the kernel's own use), a kernel event: not NI-2's
+        try:
+            outside = outside_authority(before, after, op, tuple(op_args))
+        except Exception:  # arguments the model refused by kind: nothing changed
+            return None
+        if outside:
+            return self._fail("integrity", f"after {self._after() or call_text(name, args)}: "
+                              "the step changed what its actor has no authority over "
+                              "(NI-2): " + "; ".join(outside[:4]))
+        return None
+
+    @property
+    def seen(self) -> State | None:
+        """The implementation's state as last observed (None before any observation)."""
+        return self._seen
 
     def step(self, name: str, args: Sequence[Any]) -> Failure | None:
         """One step of the kit: ``call``, then ``conforms``."""

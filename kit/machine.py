@@ -113,10 +113,14 @@ class LockstepMachine(StaleStateRules, RuleBasedStateMachine):
         """One call on both sides (``Lockstep.call``), then the observation against the
         model's state (``Lockstep.conforms``): a difference fails the example at the call
         that caused it, even inside a rule that makes several. With ``--ops`` (``ops``), a
-        call of another operation is not made at all."""
+        call of another operation is not made at all. A system call that names the running
+        environment as its caller is that environment's own: it goes through the trap
+        layer (``_trap``) when the implementation offers one."""
         if (self.ops is not None and name not in self.ops) or not admits(
                 self.profile, name, args):  # --ops, --filters: a call not made at all
             return Result(Status.INVALID_ARGUMENT, 0)
+        if self._as_user(name, tuple(args)):  # GEN-6: the running environment's own call
+            return self._trap(name, tuple(args[1:]))
         self.trace.append((name, tuple(plain(a) for a in args)))
         failure = self.ls.call(name, args) or self.ls.conforms(invariants=False)
         if failure is not None:
@@ -127,7 +131,8 @@ class LockstepMachine(StaleStateRules, RuleBasedStateMachine):
     def _trap(self, name: str, args: tuple[Any, ...] | list[Any]) -> Result:
         """GEN-6: system call ``name`` made through the trap layer by the running
         environment, one lockstep step (a ``trap`` step, compared as ``_apply`` compares),
-        then the caller's view (GEN-7) against the model's. An implementation that offers
+        then the integrity of what the implementation shows (NI-2, ``Lockstep.integrity``)
+        and the caller's view (GEN-7) against the model's. An implementation that offers
         no trap (or a run whose ``--ops`` leave ``trap`` out) gets the raw call for the
         running environment instead (nothing with the CPU idle), so a library-OS workload
         still runs on it; the table then shows the trap cells missing (or excluded)."""
@@ -143,12 +148,25 @@ class LockstepMachine(StaleStateRules, RuleBasedStateMachine):
                 return Result(Status.NOT_RUNNING, null_value(TRAPS[name]))
             return self._apply(name, raw)
         self.trace.append((TRAP, (name, *(plain(a) for a in args))))
-        failure = (self.ls.call(TRAP, (name, *args)) or self.ls.conforms(invariants=False)
+        self.ls.conforms(invariants=False)  # the state before, as the implementation shows it
+        before = self.ls.seen
+        failure = (self.ls.call(TRAP, (name, *args))
+                   or self.ls.conforms(invariants=False, integrity=(before, TRAP, (name, *args)))
                    or (self.ls.views([caller]) if caller != FREE else None))
         if failure is not None:
             self._failed(failure.message)
         assert self.ls.result is not None
         return self.ls.result
+
+    def _as_user(self, name: str, args: tuple[Any, ...]) -> bool:
+        """Is this call of system call ``name`` the running environment's own, to be made
+        through the trap layer (GEN-6)? When it names the running environment as its
+        caller and the implementation offers ``trap`` (and ``--ops`` has it): the kit then
+        exercises the layer as often as the calls themselves."""
+        return (name in TRAPS and acts_for_caller(name) and bool(args)
+                and type(args[0]) is int and args[0] == self.model.cur_env
+                and args[0] != FREE and self.ls.offers("trap")
+                and (self.ops is None or "trap" in self.ops))
 
     def _held_cap(self, pick: int) -> Cap:
         """A capability the running environment holds (the ``pick``-th of its pages,

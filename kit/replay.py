@@ -7,8 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from exo.interface import OPERATIONS, Config
-from exo.kit.lockstep import Factory, Failure, Lockstep, Step
+from exo.interface import FREE, OPERATIONS, Config
+from exo.kit.lockstep import TRAP, Factory, Failure, Lockstep, Step
 
 __all__ = ["MINIMIZE_CALLS", "checked_steps", "minimize", "replay"]
 
@@ -20,12 +20,15 @@ def checked_steps(steps: Sequence[Any]) -> list[Step]:
         if not (isinstance(s, tuple | list) and len(s) == 2):
             raise ValueError(f"step {i}: expected (name, args), got {s!r}")
         name, args = s
-        if type(name) is not str or name not in OPERATIONS:
+        if type(name) is not str or (name not in OPERATIONS and name != TRAP):
             raise ValueError(f"step {i}: unknown operation {name!r}: not one of "
-                             "exo.interface.OPERATIONS")
+                             f"exo.interface.OPERATIONS nor {TRAP!r}")
         if not isinstance(args, tuple | list):
             raise ValueError(f"step {i}: arguments of {name} must be a tuple, not "
                              f"{type(args).__name__}")
+        if name == TRAP and (not args or type(args[0]) is not str):
+            raise ValueError(f"step {i}: a {TRAP} step's first argument names the system "
+                             "call (GEN-6)")
         out.append((name, tuple(args)))
     return out
 
@@ -40,7 +43,9 @@ the result does not depend on the machine's load."""
 def replay(factory: Factory, cfg: Config, steps: Sequence[Step],
            fields: frozenset[str] | None = None, invariants: bool | None = True
            ) -> Failure | None:
-    """Run ``steps`` in lockstep from boot, checking after boot and after every step;
+    """Run ``steps`` in lockstep from boot, checking after boot and after every step
+    (after a trap step, also the integrity of the change and the caller's view, GEN-6,
+    NI-2, GEN-7; at the end every environment's view, as the kit's machine does);
     the first failure, or None. ``fields`` as for ``Lockstep``. ``invariants``: True,
     the model's invariants after every step; False, once at the end (the check costs
     about ten steps, and Z3 questions when filters are installed); None, not at all
@@ -57,10 +62,14 @@ def replay(factory: Factory, cfg: Config, steps: Sequence[Step],
     for name, args in plan:
         if failure is not None:
             break
-        failure = ls.call(name, args) or ls.conforms(every)
+        before, caller = ls.seen, ls.model.cur_env
+        failure = ls.call(name, args) or ls.conforms(every, integrity=(
+            (before, name, args) if name == TRAP else None))
+        if failure is None and name == TRAP and caller != FREE:
+            failure = ls.views([caller])  # as the kit's machine checks a trap step
     if failure is None and invariants is False:
         failure = ls.model_holds()
-    return failure
+    return failure or ls.views(range(cfg.n_envs))
 
 
 def minimize(factory: Factory, cfg: Config, steps: Sequence[Step], failure: Failure,

@@ -40,6 +40,7 @@ from exo.spec.flows import (
     authority,
     declared_inputs,
     may_affect,
+    outside_authority,
     run,
 )
 from exo.spec.invariants import all_hold
@@ -202,7 +203,7 @@ def replay(name: str, cfg: Config, s: State, t: State | None, args: tuple[Any, .
         "observer": observer,
         "traces": [_trace(s, op, args, res_s, post_s, observer)]}
     if kind == "int" or t is None:
-        outside = _outside_authority(s, post_s, op, args)
+        outside = outside_authority(s, post_s, op, args)
         record["outside"] = outside
         record["replayed"] = bool(outside)
         record["summary"] = (f"{op}{tuple(args)} changes {outside[0]} outside its actor's "
@@ -281,18 +282,6 @@ def _parted(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
                     for k in sorted({*x, *y}, key=repr) if x.get(k) != y.get(k)]
         else:
             out.append(f"{name}: {x!r} and {y!r}")
-    return out
-
-
-def _outside_authority(s: State, post: State, op: str, args: tuple[Any, ...]) -> list[str]:
-    out = [f"{n}: {getattr(s, n)!r} -> {getattr(post, n)!r}" for n in SCALARS
-           if getattr(s, n) != getattr(post, n) and not authority(s, post, op, args, n)]
-    for name in layout(s.cfg):
-        before, after = getattr(s, name), getattr(post, name)
-        for k, v in before.items():
-            key = k if type(k) is tuple else (k,)
-            if after[k] != v and not authority(s, post, op, args, name, key):
-                out.append(f"{name}[{k}]: {v!r} -> {after[k]!r}")
     return out
 
 

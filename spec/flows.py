@@ -29,10 +29,21 @@ from typing import Any
 from exo.interface import FREE, NUM_VECTORS, TRAPS, Cap, Result, Rights
 from exo.logic import And, BoolV, Implies, IntV, Not, Or, forall, in_range
 from exo.model import REGISTRY, State
+from exo.model.state import SCALARS, layout
 from exo.model.trap import trap
 
-__all__ = ["ACTIONS", "EVENTS", "KERNEL", "actor", "authority", "declared_inputs",
-           "may_affect", "run"]
+__all__ = [
+    "ACTIONS",
+    "EVENTS",
+    "KERNEL",
+    "RUNNING_EVENTS",
+    "actor",
+    "authority",
+    "declared_inputs",
+    "may_affect",
+    "outside_authority",
+    "run",
+]
 
 KERNEL = FREE
 """NI-1: the domain of the kernel's own events (the clock, the network) and of a trap
@@ -46,6 +57,9 @@ ACTIONS: tuple[str, ...] = (*TRAPS, *EVENTS)
 """NI-1: the actions the noninterference and integrity theorems speak of."""
 
 _KERNEL_EVENTS = frozenset({"timer_tick", "packet_arrive"})
+
+RUNNING_EVENTS: tuple[str, ...] = tuple(e for e in EVENTS if e not in _KERNEL_EVENTS)
+"""The events the running environment causes (its actions besides its traps, NI-2)."""
 _MAY_KILL = frozenset({"load", "store", "raise_exception"})
 """Events after which the running environment may be destroyed (EXC-2), its pages freed
 and its grantees' rights gone (ENV-2)."""
@@ -181,3 +195,18 @@ def authority(s: State, post: State, op: str, args: tuple[Any, ...], field: str,
     if field == "cid_env":
         return Or(s.cid_env[key[0]] == FREE, s.cid_env[key[0]] == d)
     raise KeyError(f"NI-2: no field {field!r}")
+
+
+def outside_authority(s: State, post: State, op: str, args: tuple[Any, ...]) -> list[str]:
+    """NI-2 on concrete states: each entry that differs between ``s`` and ``post`` and
+    lies outside ``authority``, as ``field[key]: before -> after`` (empty: the step kept
+    to its authority). The kit runs it on the states an implementation shows."""
+    out = [f"{n}: {getattr(s, n)!r} -> {getattr(post, n)!r}" for n in SCALARS
+           if getattr(s, n) != getattr(post, n) and not authority(s, post, op, args, n)]
+    for name in layout(s.cfg):
+        before, after = getattr(s, name), getattr(post, name)
+        for k, v in before.items():
+            if after[k] != v and not authority(s, post, op, args, name,
+                                               k if type(k) is tuple else (k,)):
+                out.append(f"{name}[{k}]: {v!r} -> {after[k]!r}")
+    return out

@@ -114,7 +114,24 @@ class ViewHidesOwnRights(BrokenLayer):
         return out
 
 
+class GrantAlsoToNext(BrokenLayer):
+    """NI-2: a grant made through the trap also gives READ to the environment after the
+    grantee (a right its caller has no authority to hand to anyone but the grantee)."""
+
+    CLAUSE = "NI-2"
+    WITNESS = (*_BOOT, ("trap", ("alloc", 2)),
+               ("trap", ("grant", Cap(2, 0, int(Rights.READWRITE)), 1, int(Rights.READ))))
+
+    def trap(self, name: str, *args: Any) -> Result:
+        res = super().trap(name, *args)
+        if name == "grant" and res.status == 0 and len(args) == 3 and type(args[1]) is int:
+            page, other = args[0].page, (args[1] + 1) % self.cfg.n_envs
+            if other != self.state.cur_env and self.state.rights(other, page) == 0:
+                self.state.set_rights(other, page, int(Rights.READ))
+        return res
+
+
 CATALOGUE: dict[str, type[BrokenLayer]] = {cls.__name__: cls for cls in (
     TrapTakesCallerFromArgument, TrapRunsEvents, TrapIdleRunsForNobody,
-    ViewShowsEveryWord, ViewShowsRegistersToAll, ViewHidesOwnRights)}
+    ViewShowsEveryWord, ViewShowsRegistersToAll, ViewHidesOwnRights, GrantAlsoToNext)}
 """Every broken trap layer or view by name."""
