@@ -1,5 +1,6 @@
-"""Benchmark of the proof suite (issue targets: whole suite <= 30 s wall on 2 cores, no
-obligation over 3 s, every sensitivity variant's counterexample in <= 5 s, replayed; the
+"""Benchmark of the proof suite (issue 25's targets, with the integrity and noninterference
+obligations: whole suite <= 60 s wall on 2 cores, no obligation over 5 s; before them,
+issue 9's 30 s and 3 s; every sensitivity variant's counterexample in <= 5 s, replayed; the
 variants include those only the double entry refutes, tests/double_entry/).
 
 Run from the repository root (the variants are imported from tests/):
@@ -73,8 +74,8 @@ def main() -> int:
     worst = max(sens, key=lambda r: r["seconds"])
     rows = [
         {"name": f"whole suite, {len(BY_NAME)} obligations, -j {a.jobs} (s)", "measured": wall,
-         "target": 30.0},
-        {"name": f"slowest obligation ({runs[0][2]}) (s)", "measured": slowest, "target": 3.0},
+         "target": 60.0},
+        {"name": f"slowest obligation ({runs[0][2]}) (s)", "measured": slowest, "target": 5.0},
         {"name": f"slowest sensitivity counterexample ({worst['obligation']}) (s)",
          "measured": worst["seconds"], "target": 5.0},
     ]
