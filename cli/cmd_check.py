@@ -54,7 +54,8 @@ if TYPE_CHECKING:
               help="Check one configuration only, e.g. n_envs=2,tlb_size=1 (others default).")
 @click.option("--ops", "ops_text", default=None, metavar="OP,...",
               help="Bring-up: call only these operations (names, clause ids like MEM-1, or "
-                   "prefixes like ENV,MEM) and compare only the fields they change.")
+                   "prefixes like ENV,MEM; 'trap' adds the trap layer, GEN-6) and compare "
+                   "only the fields they change.")
 @click.option("--filters", "filters", type=click.Choice(["solver", "declarative"]),
               default="solver", show_default=True,
               help="The filter profile (NET-1): 'declarative' for a kernel without a "

@@ -8,6 +8,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -45,7 +46,10 @@ def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
 
     \b
     Obligations: init/INV-k (boot state), step/OP/INV-k (each operation preserves each
-    invariant), post/OP/{failure,frame,effect} (postconditions), thm/THM-n/OP (theorems).
+    invariant), post/OP/{failure,frame,effect} (postconditions), post/OP/{sound,complete}
+    (the declarative text), thm/THM-n/OP (theorems), flt/... (filter lemmas),
+    int/OP (integrity, NI-2) and ni/OP/{output,respect,consistency} (noninterference,
+    NI-3..NI-5).
     Each is proved, or fails as counterexample (made concrete, replayed on the model,
     saved under --cex-dir), unknown (budget exhausted: a failure) or vacuous.
     Exit code 0 only if every selected obligation is proved and matches the manifest.
@@ -55,6 +59,7 @@ def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
       exo prove
       exo prove -j 2 -k step/dealloc
       exo prove -k 'thm/*' --junit proofs.xml --json proofs.json
+      exo prove -j 2 -k 'ni/*'
       exo replay exo-counterexamples/step__dealloc__INV-1.json
     """
     from exo.proofs import counterexample as cx
@@ -103,9 +108,11 @@ def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
     results = [dataclasses.replace(r, detail=visible(r.detail)) for r in results]
     saved: dict[str, Path] = {}
     for r in results:
-        if cx.replayable(r.counterexample):
+        if cx.replayable(r.counterexample) or "traces" in r.counterexample:
             try:
-                saved[r.obligation.name] = cx.save(r.counterexample, cex_dir)
+                saved[r.obligation.name] = (
+                    cx.save(r.counterexample, cex_dir) if cx.replayable(r.counterexample)
+                    else _save_traces(r.counterexample, cex_dir))
             except OSError as exc:
                 fail_usage(f"cannot write {cex_dir}: {exc.strerror}")
     bad_names = {m.name for m in mismatches}
@@ -129,6 +136,14 @@ def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
                 if r.obligation.name in saved:
                     where = visible(str(saved[r.obligation.name]))
                     console.print(f"    saved: {where}  (exo replay {where})", markup=False)
+            elif "traces" in r.counterexample:  # NI-2..NI-5: two traces (ni.render)
+                from exo.proofs.noninterference import render as render_ni
+
+                for line in render_ni(r.counterexample):
+                    console.print("    " + visible(line), markup=False)
+                if r.obligation.name in saved:
+                    where = visible(str(saved[r.obligation.name]))
+                    console.print(f"    saved: {where}", markup=False)
     for m in mismatches:
         console.print(f"[red]manifest: {outside(m.name)}: {outside(m.problem)}[/red]")
     reports: list[tuple[Path | None, Callable[[], str]]] = [
@@ -174,3 +189,12 @@ def replay_cmd(file: Path) -> None:
         click.echo(visible(line, block=True))
     if record["violations"]:
         sys.exit(EXIT_FAIL)
+
+
+def _save_traces(record: dict[str, Any], directory: Path) -> Path:
+    """A noninterference or integrity counterexample (two traces) as JSON in
+    ``directory``, named after its obligation."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / (str(record["obligation"]).replace("/", "__") + ".json")
+    path.write_text(json.dumps(record, indent=1, default=repr) + "\n", encoding="utf-8")
+    return path

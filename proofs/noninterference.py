@@ -211,6 +211,7 @@ def replay(name: str, cfg: Config, s: State, t: State | None, args: tuple[Any, .
         return record
     post_t, res_t = runner(t, op, args)
     record["traces"].append(_trace(t, op, args, res_t, post_t, observer))
+    record["states_differ"] = _differ(s, t)
     if kind == "output":
         same = res_s.status == res_t.status and res_s.value == res_t.value
         record["parted"] = [] if same else [f"result: {res_s!r} and {res_t!r}"]
@@ -267,6 +268,19 @@ def _rows(s: State) -> dict[str, Any]:
         if rows:
             out[name] = rows
     return out
+
+
+def _differ(s: State, t: State, limit: int = 8) -> list[str]:
+    """Where two states differ (entries, at most ``limit``): what the observer must not
+    see, since its views agree."""
+    out = [f"{n}: {getattr(s, n)!r} and {getattr(t, n)!r}" for n in SCALARS
+           if getattr(s, n) != getattr(t, n)]
+    for name in layout(s.cfg):
+        a, b = getattr(s, name), getattr(t, name)
+        out += [f"{name}[{k}]: {v!r} and {b[k]!r}" for k, v in a.items() if b[k] != v]
+        if len(out) >= limit:
+            break
+    return out[:limit]
 
 
 def _parted(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
@@ -336,3 +350,28 @@ def two_traces(cfg: Config, first: list[tuple[str, tuple[Any, ...]]],
         if parted:
             return {"step": i, "calls": (x["call"], y["call"]), "parted": parted}
     return None
+
+
+def render(record: dict[str, Any]) -> list[str]:
+    """A noninterference or integrity counterexample as lines: the configuration, the
+    observer, each trace (the state before, the call, its result) and where the
+    observer's views part (or what changed outside the authority)."""
+    lines = [f"obligation: {record['obligation']} ({record['clause']})",
+             f"observer: environment {record['observer']}"
+             if record.get("observer", -1) >= 0 else "observer: the actor's result"]
+    for i, tr in enumerate(record.get("traces", [])):
+        lines.append(f"trace {i + 1}: state before (entries off boot): "
+                     f"{_short(tr['pre_state'])}")
+        lines.append(f"  then {tr['call']} -> {tr['result']}")
+    for line in record.get("states_differ", []):
+        lines.append(f"the two states differ at {line}")
+    for line in record.get("outside", []):
+        lines.append(f"outside the authority: {line}")
+    for line in record.get("parted", [])[:6]:
+        lines.append(f"views part at {line}")
+    return lines
+
+
+def _short(v: Any, n: int = 400) -> str:
+    text = repr(v)
+    return text if len(text) <= n else text[: n - 3] + "..."
