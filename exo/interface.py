@@ -325,6 +325,26 @@ def acts_for_caller(name: str) -> bool:
     return OPERATIONS[name].args[:1] == (("env", "int"),)
 
 
+def trap_call(name: object, args: tuple[object, ...], caller: int
+              ) -> Result | tuple[str, tuple[Any, ...]]:
+    """GEN-6's own checks, in order, for a trap of ``name`` with ``args`` made while
+    ``caller`` runs (``FREE``: the CPU idles): the ``Result`` that ends the trap there —
+    INVALID_ARGUMENT for a name that is no system call (value 0) or arguments not exactly
+    of their kinds (the null value), NOT_RUNNING with the CPU idle — or the raw call it
+    makes: the system call and its arguments, ``caller`` first where the call names its
+    caller. ``exo.impl``'s trap layer and the kit's stand-in for a kernel without one
+    share it; the model states the same checks in its own text (``exo.model.trap``)."""
+    sig = TRAPS.get(name) if type(name) is str else None
+    if sig is None:
+        return Result(Status.INVALID_ARGUMENT, 0)
+    plain = admit(sig, args)
+    if plain is None:
+        return Result(Status.INVALID_ARGUMENT, null_value(sig))
+    if caller == FREE:
+        return Result(Status.NOT_RUNNING, null_value(sig))
+    return sig.name, ((caller, *plain) if acts_for_caller(sig.name) else plain)
+
+
 OUTCOME_OPS: frozenset[str] = frozenset(
     {"load", "store", "yield_to", "timer_tick", "raise_exception", "packet_arrive"})
 """The operations whose value, when the status is OK, is an ``Outcome`` (MEM-4/MEM-5
@@ -485,6 +505,7 @@ __all__ = [
     "OPERATIONS", "OUTCOME_OPS", "TRAPS", "Cap", "Config", "EntryKind", "ExcKind",
     "Interrupt", "Mode", "OpSig", "Outcome", "Resource", "Result", "Rights", "Status",
     "Vector", "acts_for_caller", "admit", "null_value", "stlb_index", "tlb_index",
+    "trap_call",
 ]
 """The names a kernel may import from here; they stay (README, "The public API"). A name
 taken out or renamed stays importable, with a ``DeprecationWarning``, until the version

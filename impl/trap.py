@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from exo.impl.state import KernelState
-from exo.interface import FREE, TRAPS, Result, Status, acts_for_caller, admit, null_value
+from exo.interface import Result, trap_call
 
 __all__ = ["trap"]
 
@@ -18,15 +18,8 @@ __all__ = ["trap"]
 def trap(st: KernelState, handlers: dict[str, Callable[..., Result]], name: str,
          *args: Any) -> Result:
     """GEN-6: run system call ``name`` of ``handlers`` for ``st.cur_env``."""
-    sig = TRAPS.get(name) if type(name) is str else None
-    if sig is None:
-        return Result(Status.INVALID_ARGUMENT, 0)
-    plain = admit(sig, args)
-    if plain is None:
-        return Result(Status.INVALID_ARGUMENT, null_value(sig))
-    caller = st.cur_env
-    if caller == FREE:
-        return Result(Status.NOT_RUNNING, null_value(sig))
-    if acts_for_caller(name):
-        return handlers[name](st, caller, *plain)
-    return handlers[name](st, *plain)
+    call = trap_call(name, args, st.cur_env)
+    if isinstance(call, Result):
+        return call
+    op, raw = call
+    return handlers[op](st, *raw)

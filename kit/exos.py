@@ -25,16 +25,8 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import rule
 
-from exo.interface import (
-    FREE,
-    TRAPS,
-    Resource,
-    Result,
-    Status,
-    acts_for_caller,
-    admit,
-    null_value,
-)
+from exo.interface import FREE, Resource, Result, trap_call
+from exo.kit.lockstep import TRAP
 from exo.libos.core import LibOS, LibOSError, Machine
 from exo.libos.ipc import LRPC, Pipe
 from exo.libos.net import Socket, udp_frame
@@ -50,20 +42,11 @@ WORKLOADS = ("exos",)
 
 def _trap_by_apply(apply: Callable[[str, tuple[Any, ...]], Result], model: State,
                    name: str, args: tuple[Any, ...]) -> Result:
-    """FALLBACK, to be removed once every lockstep driver runs trap steps itself: GEN-6
-    (``exo.model.trap.trap``) over raw ``apply``, with the model's running environment
-    as the caller: the name, the argument kinds, NOT_RUNNING with the CPU idle, then the
-    raw system call with ``cur_env`` prepended where it names its caller."""
-    sig = TRAPS.get(name) if type(name) is str else None
-    if sig is None:
-        return Result(Status.INVALID_ARGUMENT, 0)
-    plain = admit(sig, args)
-    if plain is None:
-        return Result(Status.INVALID_ARGUMENT, null_value(sig))
-    caller = model.cur_env
-    if caller == FREE:
-        return Result(Status.NOT_RUNNING, null_value(sig))
-    return apply(name, (caller, *plain) if acts_for_caller(name) else plain)
+    """GEN-6 over raw ``apply`` for an implementation that offers no trap layer: its
+    checks (``exo.interface.trap_call``) with the model's running environment as the
+    caller, then the raw system call, one lockstep step."""
+    call = trap_call(name, args, model.cur_env)
+    return call if isinstance(call, Result) else apply(*call)
 
 
 def _view(model: State, env: int) -> dict[str, Any] | None:
@@ -86,12 +69,8 @@ class _Lockstep:
         return result
 
     def trap(self, name: str, *args: Any) -> Result:
-        if hasattr(self.machine, "_trap"):
-            result: Result = self.machine._trap(name, tuple(args))
-            return result
-        # FALLBACK (remove when exo.kit.machine's LockstepMachine._trap is everywhere):
-        # the raw system call for the model's running environment.
-        return _trap_by_apply(self.machine._apply, self.machine.model, name, tuple(args))
+        result: Result = self.machine._trap(name, tuple(args))
+        return result
 
     def observe_as(self, env: int) -> dict[str, Any] | None:
         return _view(self.machine.model, env)
@@ -246,18 +225,11 @@ class _Checked:
         return self._step(name, args)
 
     def trap(self, name: str, *args: Any) -> Result:
-        from exo.kit import lockstep
-
-        step = getattr(lockstep, "TRAP", None)
-        offers = getattr(self.ls, "offers", None)
-        if step is None or offers is None or not offers("trap"):
-            # FALLBACK (remove when exo.kit.lockstep runs trap steps, TRAP): the raw system
-            # call for the model's running environment.
+        if not self.ls.offers("trap"):  # the raw call for the running environment
             return _trap_by_apply(self._step, self.ls.model, name, tuple(args))
         caller = self.ls.model.cur_env
-        result = self._step(step, (name, *args))
-        views = getattr(self.ls, "views", None)
-        failure = views([caller]) if views is not None and caller != FREE else None
+        result = self._step(TRAP, (name, *args))
+        failure = self.ls.views([caller]) if caller != FREE else None
         if failure is not None:
             raise _Diverged(failure.message)
         return result

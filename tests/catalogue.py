@@ -35,7 +35,6 @@ from exo.interface import (
     NO_ENTRY,
     NULL_CAP,
     OPERATIONS,
-    TRAPS,
     Cap,
     Config,
     ExcKind,
@@ -45,9 +44,9 @@ from exo.interface import (
     Rights,
     Status,
     Vector,
-    acts_for_caller,
     admit,
     null_value,
+    trap_call,
 )
 from exo.kit.conformance import abstract, differences, same_outcome
 from exo.model import REGISTRY, initial
@@ -111,17 +110,11 @@ class Broken(Kernel):
     def trap(self, name: str, *args: Any) -> Result:
         """GEN-6 in front of the same replaced handlers: a real kernel's trap layer runs
         the handlers its raw entry runs, so a library that traps meets the bug too."""
-        sig = TRAPS.get(name) if type(name) is str else None
-        fn: Handler | None = getattr(self, "op_" + name, None) if sig is not None else None
-        if sig is None or fn is None:
-            return super().trap(name, *args)
-        plain = admit(sig, args)
-        if plain is None:
-            return Result(Status.INVALID_ARGUMENT, null_value(sig))
-        caller = self.state.cur_env
-        if caller == FREE:
-            return Result(Status.NOT_RUNNING, null_value(sig))
-        return fn(self.state, *((caller, *plain) if acts_for_caller(name) else plain))
+        call = trap_call(name, args, self.state.cur_env)
+        if isinstance(call, Result):
+            return call
+        fn: Handler | None = getattr(self, "op_" + call[0], None)
+        return fn(self.state, *call[1]) if fn is not None else super().trap(name, *args)
 
 
 def _release_cid_only(k: KernelState, page: int, cid: int, tlb: bool, stlb: bool) -> None:

@@ -17,7 +17,7 @@ PUBLIC: dict[str, list[str]] = {
         "NUM_VECTORS", "OPERATIONS", "OUTCOME_OPS", "TRAPS", "Cap", "Config", "EntryKind",
         "ExcKind", "Interrupt", "Mode", "OpSig", "Outcome", "Resource", "Result", "Rights",
         "Status", "Vector", "acts_for_caller", "admit", "null_value", "stlb_index",
-        "tlb_index",
+        "tlb_index", "trap_call",
     ],
     "exo.filters": [
         "FILTER_RLIMIT", "MAX_INSNS", "MAX_PACKET", "PAIR_RLIMIT", "PAIR_WEIGHT", "UNDECIDED",
