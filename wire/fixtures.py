@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exo.interface import OPERATIONS, OUTCOME_OPS, Cap, Config, Result, Status
+from exo.interface import FREE, OPERATIONS, OUTCOME_OPS, Cap, Config, Result, Status
 from exo.interface import Outcome as Event
-from exo.kit.conformance import _meaningful, abstract, canonical, exact_kind, offers
+from exo.kit.conformance import _meaningful, abstract, canonical, exact_kind, malformed, offers
 from exo.kit.coverage import Coverage, all_cells, cells_of
 from exo.limits import (
     MAX_LIMIT,
@@ -40,6 +40,7 @@ from exo.limits import (
 from exo.model import REGISTRY, State, initial
 from exo.model.state import SCALARS, layout
 from exo.model.trap import trap
+from exo.model.view import view
 from exo.wire.codec import (
     INT64_MAX,
     INT64_MIN,
@@ -49,6 +50,7 @@ from exo.wire.codec import (
     decode_int,
     encode,
     encode_result,
+    encode_state,
 )
 
 FORMAT = "exo-fixture/2"
@@ -103,6 +105,9 @@ def fixture(name: str, cfg: Config, calls: Iterable[tuple[str, tuple[Any, ...]]]
                                 "expect": _expected_result(op, res)}
         if through:
             step["trap"] = True
+            if s.cur_env != FREE:  # GEN-7: what the caller sees after its call
+                step["view"] = {"env": s.cur_env,
+                                "fields": encode_state(view(s.cur_env, post))}
         now = _expected_state(post)
         step["changed"] = {k: v for k, v in now.items() if shown[k] != v}
         shown = now
@@ -310,7 +315,7 @@ MAX_NAME = 200
 messages)."""
 
 _TOP = ("format", "name", "config", "clauses", "cells", "boot", "steps", "state")
-_STEP = ("op", "args", "expect", "changed", "cells", "trap")
+_STEP = ("op", "args", "expect", "changed", "cells", "trap", "view")
 _LEAST = {"excess_limit": 0, "slice_ticks": 1, "addr_limit": 1}
 """The ``Config`` fields that are limits, not sizes, and their least values; the others
 are sizes in 1..``MAX_SIZE``."""
@@ -386,9 +391,18 @@ def _check(data: Any) -> None:
     for i, step in enumerate(steps):
         where = f"steps[{i}]"
         st = _object(step, where)
-        _keys(st, where, step_keys, tuple(k for k in step_keys if k not in ("cells", "trap")))
+        _keys(st, where, step_keys,
+              tuple(k for k in step_keys if k not in ("cells", "trap", "view")))
         if "trap" in st and st["trap"] is not True:
             raise _Problem(f"{where}.trap", f"expected true, found {_kind(st['trap'])}")
+        if "view" in st:
+            seen = _object(st["view"], f"{where}.view")
+            _keys(seen, f"{where}.view", ("env", "fields"), ("env", "fields"))
+            env = seen["env"]
+            if type(env) is not int or not 0 <= env < cfg.n_envs:
+                raise _Problem(f"{where}.view.env", f"expected an environment slot, found "
+                                                    f"{_kind(env)}")
+            _state(fields, seen["fields"], f"{where}.view.fields", whole=False)
         op = st["op"]
         if type(op) is not str or op not in OPERATIONS:
             raise _Problem(f"{where}.op", f"expected an operation name, found {_kind(op)}")
@@ -672,6 +686,16 @@ def _run_checked(data: dict[str, Any], factory: Callable[[Config], Any]) -> Outc
                 problem = _state_problem(cfg, expected, _call(impl.observe))
                 if problem:
                     return failed(i + 1, f"{call}: state after it: {problem}")
+            if "view" in step:  # GEN-7, WIRE-8: what the caller sees after its call
+                env = step["view"]["env"]
+                if not offers(impl, "observe_as"):
+                    return failed(i + 1, f"{call}: the kernel shows no view (GEN-7; over "
+                                  "the wire, its ready lists no \"view\" feature, WIRE-8)")
+                problem = _view_problem(cfg, env, step["view"]["fields"],
+                                        _call(impl.observe_as, env))
+                if problem:
+                    return failed(i + 1, f"{call}: environment {env}'s view after it: "
+                                  f"{problem}")
         observed = _call(impl.observe)
     except _Raised as exc:
         return failed(0, str(exc))
@@ -706,6 +730,46 @@ def _state_problem(cfg: Config, expected: dict[str, Any], observed: dict[str, An
             if not _same_json(encode(have[k]), value):
                 return (f"{name}[{', '.join(map(str, key))}]: expected {json.dumps(value)}, "
                         f"observed {json.dumps(encode(have[k]))}")
+    return ""
+
+
+def _view_problem(cfg: Config, env: int, expected: dict[str, Any], observed: Any) -> str:
+    """The first difference between an expected view (WIRE-4 rows of the entries off
+    boot) and ``observe_as(env)``'s answer, brought to the same form ('' if none): an
+    entry missing or different, or one shown that is outside the view."""
+    if type(observed) is not dict:
+        return f"observe_as({env}) returned {_kind(observed)}, not a view"
+    problem = malformed(cfg, observed)
+    if problem is not None:
+        return f"observe_as({env}) is malformed: {problem.replace('observe()', 'the view')}"
+    boot = initial(cfg)
+    have: dict[str, Any] = {}
+    for name, value in observed.items():
+        if name in SCALARS:
+            if value != getattr(boot, name):
+                have[name] = encode(value)
+            continue
+        b = getattr(boot, name)
+        rows = {k: encode(v) for k, v in value.items() if v != b[k]}
+        if rows:
+            have[name] = rows
+    want: dict[str, Any] = {}
+    for name, value in expected.items():
+        want[name] = value if name in SCALARS else {
+            (row[0] if len(row) == 2 else tuple(row[:-1])): row[-1] for row in value}
+    for name in sorted({*want, *have}):
+        a, b2 = want.get(name), have.get(name)
+        if name in SCALARS:
+            if not _same_json(a, b2):
+                return f"{name}: expected {json.dumps(a)}, shown {json.dumps(b2)}"
+            continue
+        a, b2 = a or {}, b2 or {}
+        for k in sorted({*a, *b2}, key=repr):
+            if k not in a:
+                return f"{name}[{k}]: shown {json.dumps(b2[k])}, outside the view or at boot"
+            if k not in b2 or not _same_json(a[k], b2[k]):
+                return (f"{name}[{k}]: expected {json.dumps(a[k])}, shown "
+                        f"{json.dumps(b2.get(k))}")
     return ""
 
 
