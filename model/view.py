@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from exo.interface import Rights
+from exo.interface import FREE, Rights
 from exo.logic import And, BoolV, If, IntV, forall, in_range
 from exo.model.state import SCALARS, State, layout
 
@@ -69,8 +69,8 @@ def sees(s: State, e: IntV, field: str, key: tuple[IntV, ...] = ()) -> BoolV:
     """
     if field in PUBLIC_SCALARS or field in PUBLIC_MAPS:
         return True
-    if field in RUNNING_SCALARS or field == "regs":
-        return s.cur_env == e
+    if field in RUNNING_SCALARS or field == "regs":  # the running environment's (an idle
+        return And(s.cur_env == e, e != FREE)       # CPU's last values are nobody's)
     if field in HIDDEN_SCALARS:
         return False
     if field in _CACHE_TAGS:

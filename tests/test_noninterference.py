@@ -207,6 +207,15 @@ def test_each_variant_is_refuted_by_z3(name: str, monkeypatch: pytest.MonkeyPatc
         assert r.counterexample.get("replayed"), r.detail
 
 
+def test_the_clocks_switch_is_checked_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The register a switch forgets is found at the clock's switch as well (NI-5 for
+    ``timer_tick``, whose actor is the kernel: its view is the public state)."""
+    _patch_clear(monkeypatch)
+    v = discharge_ni("ni/timer_tick/consistency", RLIMIT)
+    assert v.verdict == "counterexample" and v.counterexample["replayed"], v.detail
+    assert any(p.startswith("regs[") for p in v.counterexample["parted"]), v.counterexample
+
+
 def test_the_correct_trap_refuses_a_named_caller() -> None:
     """GEN-6 unbroken, stated as the variant's obligation: a trap given the raw
     arguments (a caller named first) changes nothing outside its actor's authority."""
