@@ -9,7 +9,11 @@ implementation (rules read only the model), so the same file serves every kernel
 
 The file is written by ``scripts/witnesses.py`` (long seeded runs of the kit on the model,
 the shortest prefix that first hit each cell, then a greedy cover); ``tests/test_coverage.py``
-replays it on the model and checks that it covers every reachable cell.
+replays it on the model and checks that it covers every reachable cell. Its last two
+programs are written by hand and must be kept when it is regenerated: the trap layer's
+cells (GEN-6), and a real tcpdump filter (``tcp port 80``) demultiplexing a packet it
+accepts (NET-3: a compiled demultiplexer that follows only part of its trie drops it,
+whatever the run's seed).
 
 Values are stored as JSON with tags for what JSON lacks: ``{"cap": [page, gen, rights]}``,
 ``{"bytes": "hex"}``, ``{"tuple": [...]}``; ints, bools, strings, floats and null as
