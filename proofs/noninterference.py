@@ -36,6 +36,7 @@ from exo.model.state import SCALARS, State, layout, symbolic, symbolic_args
 from exo.model.view import same_public, same_view, view
 from exo.spec.flows import (
     ACTIONS,
+    KERNEL_ACTIONS,
     actor,
     authority,
     declared_inputs,
@@ -51,14 +52,13 @@ Runner = Callable[[State, str, tuple[Any, ...]], tuple[State, Result]]
 CLAUSES = {"int": "NI-2", "output": "NI-3", "respect": "NI-4", "consistency": "NI-5"}
 """The clause each kind of obligation states."""
 
-_KERNEL_EVENTS = ("timer_tick", "packet_arrive")
 
 
 def names() -> list[tuple[str, str, str]]:
     """Every obligation as (name, clause, action), in a stable order."""
     out: list[tuple[str, str, str]] = []
     for op in ACTIONS:
-        env_action = op not in _KERNEL_EVENTS
+        env_action = op not in KERNEL_ACTIONS
         if env_action:
             out.append((f"int/{op}", CLAUSES["int"], op))
             out.append((f"ni/{op}/output", CLAUSES["output"], op))

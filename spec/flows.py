@@ -8,13 +8,12 @@ who may affect whom, what a step may change — is written here, from the clause
 
 * ``ACTIONS``: what the theorems speak of: every system call made through the trap layer
   (GEN-6), the hardware events the running environment causes (``load``, ``store``,
-  ``set_reg``, ``raise_exception``), and the kernel's own events (``timer_tick``: the
-  clock; ``packet_arrive``: the network). The kernel's decisions (``env_create``,
-  ``env_destroy``, ``revoke_request``, ``abort``) are not actions of any environment and
-  are left out.
+  ``set_reg``, ``raise_exception``), the kernel's own events (``timer_tick``: the
+  clock; ``packet_arrive``: the network) and its decisions (``env_create``,
+  ``env_destroy``, ``revoke_request``, ``abort``).
 * ``actor``: the domain an action belongs to: the running environment, or ``KERNEL``
-  (the clock and the network, and a trap with the CPU idle), whose view is the public
-  state alone.
+  (the clock, the network, the kernel's decisions, and a trap with the CPU idle), whose
+  view is the public state alone.
 * ``may_affect``: NI-1, the declared flows: which environments an action may change the
   private view of besides its actor's.
 * ``declared_inputs``: NI-1, what an action may read beyond its actor's view.
@@ -36,6 +35,8 @@ __all__ = [
     "ACTIONS",
     "EVENTS",
     "KERNEL",
+    "KERNEL_ACTIONS",
+    "KERNEL_OPS",
     "RUNNING_EVENTS",
     "actor",
     "authority",
@@ -53,12 +54,18 @@ EVENTS: tuple[str, ...] = ("load", "store", "set_reg", "raise_exception", "timer
                            "packet_arrive")
 """The hardware events among the actions (their own entry, GEN-6)."""
 
-ACTIONS: tuple[str, ...] = (*TRAPS, *EVENTS)
+KERNEL_OPS: tuple[str, ...] = ("env_create", "env_destroy", "revoke_request", "abort")
+"""The kernel's own decisions (GEN-3): actions of the ``KERNEL`` domain."""
+
+ACTIONS: tuple[str, ...] = (*TRAPS, *EVENTS, *KERNEL_OPS)
 """NI-1: the actions the noninterference and integrity theorems speak of."""
 
-_KERNEL_EVENTS = frozenset({"timer_tick", "packet_arrive"})
+KERNEL_ACTIONS = frozenset({"timer_tick", "packet_arrive", *KERNEL_OPS})
+"""NI-1: the actions whose actor is ``KERNEL`` (the clock, the network and the kernel's
+own decisions): no environment made them, so only NI-5 is stated of them."""
 
-RUNNING_EVENTS: tuple[str, ...] = tuple(e for e in EVENTS if e not in _KERNEL_EVENTS)
+
+RUNNING_EVENTS: tuple[str, ...] = tuple(e for e in EVENTS if e not in KERNEL_ACTIONS)
 """The events the running environment causes (its actions besides its traps, NI-2)."""
 _MAY_KILL = frozenset({"load", "store", "raise_exception"})
 """Events after which the running environment may be destroyed (EXC-2), its pages freed
@@ -74,9 +81,10 @@ def run(s: State, op: str, args: tuple[Any, ...]) -> tuple[State, Result]:
 
 
 def actor(s: State, op: str) -> IntV:
-    """NI-1: the domain action ``op`` belongs to in ``s``: ``KERNEL`` for the clock and
-    the network, else the running environment (``KERNEL`` too when the CPU idles)."""
-    return KERNEL if op in _KERNEL_EVENTS else s.cur_env
+    """NI-1: the domain action ``op`` belongs to in ``s``: ``KERNEL`` for the clock, the
+    network and the kernel's decisions, else the running environment (``KERNEL`` too when
+    the CPU idles)."""
+    return KERNEL if op in KERNEL_ACTIONS else s.cur_env
 
 
 def _holds(s: State, u: IntV, page: IntV) -> BoolV:
@@ -95,10 +103,11 @@ def may_affect(s: State, op: str, args: tuple[Any, ...], u: IntV) -> BoolV:
       memory is a declared channel);
     * an event that may destroy the actor (EXC-2): every environment holding one of its
       pages (ENV-2 frees them);
-    * the kernel's own events: anyone (the clock starts slices, the network fills rings).
+    * the kernel's events and decisions: anyone (the clock starts slices, the network
+      fills rings, an abort takes a resource).
     """
     d = actor(s, op)
-    if op in _KERNEL_EVENTS:
+    if op in KERNEL_ACTIONS:
         return True
     parts: list[BoolV] = [u == d]
     if op == "grant":
