@@ -217,7 +217,9 @@ class _Session:
         if kind in ("apply", "trap"):
             return self._apply(msg)
         if kind == "observe_as":  # WIRE-8: null for anything but an int naming a slot
-            env = msg.get("env")
+            if "env" not in msg:  # WIRE-1: a field missing
+                return _error("observe_as without env")
+            env = msg["env"]
             return self._run(lambda: {"type": "view", "fields": _view_fields(
                 self.impl.observe_as(env) if type(env) is int else None)})
         return self._run(lambda: {"type": "state",
