@@ -9,8 +9,6 @@ missing toolchain is a failure: .ci/run installs it."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,16 +20,9 @@ from exo.interface import Config, Status
 from exo.kit.check import run_check
 from exo.wire import fixtures
 from exo.wire.client import WireKernel
+from tests.c_tools import SRC, needs_kernel_tools
 
-ROOT = Path(__file__).resolve().parent.parent
-SRC = ROOT / "examples" / "c-kernel"
-
-_TOOLS = shutil.which("make") is not None and shutil.which("cc") is not None and Path(
-    "/usr/include/jansson.h").exists()
-
-if not _TOOLS and os.environ.get("CI"):
-    raise RuntimeError("CI must install make, cc and libjansson-dev (see .ci/run)")
-pytestmark = pytest.mark.skipif(not _TOOLS, reason="needs make, cc and libjansson-dev")
+pytestmark = needs_kernel_tools
 
 
 def _build(out: Path, broken: bool) -> Path:

@@ -14,9 +14,7 @@ missing toolchain is a failure, as in tests/test_c_kernel.py."""
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
 import subprocess
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,16 +38,9 @@ from exo.wire.codec import (
     encode_result,
     request,
 )
+from tests.c_tools import SRC, needs_kernel_tools
 
-ROOT = Path(__file__).resolve().parent.parent
-SRC = ROOT / "examples" / "c-kernel"
-
-_TOOLS = shutil.which("make") is not None and shutil.which("cc") is not None and Path(
-    "/usr/include/jansson.h").exists()
-
-if not _TOOLS and os.environ.get("CI"):
-    raise RuntimeError("CI must install make, cc and libjansson-dev (see .ci/run)")
-pytestmark = pytest.mark.skipif(not _TOOLS, reason="needs make, cc and libjansson-dev")
+pytestmark = needs_kernel_tools
 
 CFG = Config(n_envs=3, n_pages=3, page_words=2, tlb_size=2, stlb_size=2, n_cids=4,
              n_slices=3, n_guaranteed=2, n_regs=2, slice_ticks=2, excess_limit=2,
