@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exo.interface import TRAPS, Config, Result, acts_for_caller
+from exo.interface import OPERATIONS, TRAPS, Config, Result, acts_for_caller, admit
 from exo.kit.conformance import (
     Implementation,
     abstract,
@@ -340,12 +340,12 @@ class Lockstep:
         after = self._seen
         op, op_args = (args[0], tuple(args[1:])) if name == TRAP and args else (name, args)
         if before is None or after is None or type(op) is not str or not (
-                (name == TRAP and op in TRAPS) or op in RUNNING_EVENTS):
+                op in TRAPS if name == TRAP else op in RUNNING_EVENTS):
             return None  # a raw call (the kernel's own use), a kernel event: not NI-2's
-        try:
-            outside = outside_authority(before, after, op, tuple(op_args))
-        except Exception:  # arguments the model refused by kind: nothing changed
+        plain = admit(TRAPS[op] if name == TRAP else OPERATIONS[op], tuple(op_args))
+        if plain is None:  # refused by kind (GEN-1): any change is GEN-2's, compared next
             return None
+        outside = outside_authority(before, after, op, plain)
         if outside:
             return self._fail("integrity", f"after {self._after() or call_text(name, args)}: "
                               "the step changed what its actor has no authority over "
