@@ -147,7 +147,9 @@ def _replayed(factory: Callable[[Config], Any], coverage: Coverage, cfg: Config,
         done += 1
         if name == TRAP and not traps:  # a kernel without the trap layer (WIRE-7)
             continue
-        failure = ls.call(name, args) or ls.conforms(invariants=False)
+        before = ls.seen
+        failure = ls.call(name, args) or ls.conforms(
+            invariants=False, integrity=(before, name, args) if name == TRAP else None)
     failure = failure or ls.model_holds() or ls.views(range(cfg.n_envs))
     return None if failure is None else (done, failure)
 

@@ -30,6 +30,7 @@ from exo.proofs.obligations import (
     search_configs,
     solve,
 )
+from exo.proofs.obligations import Verdict as VerdictName
 from exo.spec.flows import KERNEL, run
 
 __all__ = ["Verdict", "discharge", "discharge_ni"]
@@ -46,7 +47,7 @@ def discharge(ob: Obligation, rlimit: int = RLIMIT, op: Transition | None = None
         return _discharge_lemma(ob, rlimit)
     if ob.kind in ("int", "ni"):
         v = discharge_ni(ob.name, rlimit)
-        return ProofResult(ob, v.verdict, v.seconds, v.rlimit, v.detail, v.counterexample)  # type: ignore[arg-type]
+        return ProofResult(ob, v.verdict, v.seconds, v.rlimit, v.detail, v.counterexample)
     start = time.perf_counter()
     if ob.kind != "init":
         q = build(ob, bounded_config(VACUITY_SIZE), op)
@@ -108,7 +109,7 @@ class Verdict:
     """An obligation's verdict, cost and (for a counterexample) the replayed record."""
 
     name: str
-    verdict: str
+    verdict: VerdictName
     seconds: float
     rlimit: int
     detail: str = ""

@@ -14,8 +14,10 @@ import pytest
 from exo.impl import Kernel
 from exo.interface import OPERATIONS, TRAPS, Cap, Config
 from exo.kit import run_check
+from exo.kit.coverage import Coverage
 from exo.kit.lockstep import Lockstep, Step
 from exo.kit.views import view_differences
+from exo.kit.witnesses import sweep
 from exo.model.kernel import ModelImplementation
 from tests.catalogue_views import CATALOGUE
 
@@ -47,6 +49,13 @@ def test_witness_diverges_on_the_broken_layer_only(name: str) -> None:
     assert found.startswith(f"step {len(cls.WITNESS) - 1} "), found
     if cls.CLAUSE == "NI-2":  # named for the authority it oversteps, not a plain difference
         assert "(integrity)" in found and "NI-2" in found, found
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_witness_sweep_alone_catches(name: str) -> None:
+    """Every run of ``exo check`` starts with the witness sweep, so a layer the sweep
+    catches is caught whatever the seed."""
+    assert sweep(CATALOGUE[name], Coverage()) is not None, name
 
 
 @pytest.mark.parametrize("name", NAMES)
