@@ -95,8 +95,9 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
     Hypothesis's database (.hypothesis/) for --replay, which runs its calls again (with
     --impl, on another implementation) and says whether it still fails.
     Exit 0: conformant, every reachable cell of the run's scope exercised (--replay:
-    the failure is gone, which is no conformance verdict: only the recorded calls, or
-    the recorded search, ran again). Exit 1: not conformant; the shrunk failing program, the same
+    the recorded failure no longer reproduces, which is no conformance verdict: only the
+    recorded calls, or the recorded search, ran again). Exit 1: not conformant (--replay:
+    the recorded failure still reproduces); the shrunk failing program, the same
     failure replayed as plain calls, and a reproduction file (--repro) to run with
     pytest. Exit 2: an option cannot be used (--impl, --config, --ops, an output path;
     --replay with nothing recorded). Exit 4: incomplete: no difference found, but a
@@ -222,18 +223,22 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
         sys.exit(EXIT_INCOMPLETE)
     if report.passed:
         if recorded is not None:
-            ran = (f"replayed {report.replayed} recorded calls" if report.mode == "replay"
-                   else f"ran the recorded seeded search again ({report.budget()})")
-            console.print(f"[green]{ran}{scope}: no difference; the "
-                          f"recorded failure is gone (it was: {outside(recorded.error)})"
-                          "[/green]")
+            ran = (f"its {report.replayed} recorded calls ran again" if report.mode == "replay"
+                   else f"its seeded search ran again ({report.budget()})")
+            console.print(f"[green]the recorded failure no longer reproduces: {ran}{scope} "
+                          "with no difference[/green]")
             console.print("not a conformance verdict: a replay runs one recorded failure "
                           "again (run exo check without --replay for one)", markup=False)
             return
         console.print(f"[green]conformant: {report.budget()}{scope}[/green]")
         return
-    finder = "the witness sweep" if report.found_by == "sweep" else "the seeded search"
-    console.print(f"[red]not conformant (found by {finder}): {outside(report.error)}[/red]")
+    if recorded is not None:
+        console.print(f"[red]the recorded failure still reproduces: {outside(report.error)}"
+                      "[/red]")
+    else:
+        finder = "the witness sweep" if report.found_by == "sweep" else "the seeded search"
+        console.print(f"[red]not conformant (found by {finder}): {outside(report.error)}"
+                      "[/red]")
     console.print(visible(report.text().split("\n\n", 1)[1], block=True), markup=False)
     if repro is not None:
         shown = visible(str(repro))

@@ -44,12 +44,20 @@ def test_a_failure_is_recorded_and_replays_until_fixed(db: DirectoryBasedExample
     code, again = _check("--replay", "--repro", "again.py")
     assert code == 1, again
     assert "replaying the failure recorded" in again
-    assert recorded.error in again
+    assert f"the recorded failure still reproduces: {recorded.error}" in again
+    assert "no longer reproduces" not in again
     assert Path("again.py").exists()
 
     code, fixed = _check("--replay", "--impl", "exo.impl:Kernel")
     assert code == 0, fixed
-    assert "the recorded failure is gone" in fixed
+    # the verdict is the last lines, plainly: the failure no longer reproduces; the old
+    # failure's text is shown once, as what was recorded ("it was: ..."), never after it
+    verdict = fixed[fixed.index("it was: ") + len("it was: "):].split("\n", 1)[1]
+    assert verdict.startswith(f"the recorded failure no longer reproduces: its "
+                              f"{len(recorded.calls)} recorded calls ran again with no "
+                              "difference"), fixed
+    assert recorded.error not in verdict and "still" not in verdict
+    assert fixed.count(recorded.error) == 1
 
 
 def test_replay_refuses_options_that_would_change_the_run(
