@@ -121,14 +121,14 @@ def _signature_lines(signature: str) -> list[str]:
 def _links_json(cid: str) -> dict[str, Any]:
     from dataclasses import asdict
 
-    from exo.kit.links import clause_links
+    from exo.cli.links import clause_links
 
     return asdict(clause_links(cid))
 
 
 def _print_clause(cid: str, as_json: bool, links: bool) -> None:
     """``exo spec ID``: the clause's text and signature; with ``links``, what checks it."""
-    from exo.kit.links import clause_links, clause_text
+    from exo.cli.links import clause_links, clause_text
 
     if as_json:
         data: dict[str, Any] = _links_json(cid) if links else {}

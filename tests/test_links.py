@@ -1,4 +1,4 @@
-"""``exo spec CLAUSE`` and ``--links`` (exo.kit.links): a clause's text and what checks it,
+"""``exo spec CLAUSE`` and ``--links`` (exo.cli.links): a clause's text and what checks it,
 read from the installed package."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from exo.cli import main
-from exo.kit.links import (
+from exo.cli.links import (
     all_links,
     catalogue,
     clause_links,

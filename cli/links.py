@@ -1,5 +1,7 @@
 """What checks each clause: the links of ``exo spec CLAUSE --links`` and the reference site.
 
+It reads both the proofs and the kit, so it lives in the layer above them.
+
 For a clause id, ``clause_links`` gathers, from the installed package alone (no checkout
 needed):
 
