@@ -18,6 +18,7 @@ from exo.cli.cmd_bench import bench_cmd
 from exo.cli.cmd_check import check_cmd
 from exo.cli.cmd_filter import filter_group
 from exo.cli.cmd_fixtures import fixtures_group
+from exo.cli.cmd_new_kernel import new_kernel_cmd
 from exo.cli.cmd_prove import prove_cmd, replay_cmd
 from exo.cli.cmd_serve import serve_cmd
 from exo.cli.cmd_spec import spec_cmd
@@ -80,7 +81,7 @@ def main() -> None:
 
 
 for _command in (spec_cmd, verify_cmd, prove_cmd, replay_cmd, filter_group, check_cmd,
-                 fixtures_group, serve_cmd, bench_cmd):
+                 fixtures_group, serve_cmd, bench_cmd, new_kernel_cmd):
     main.add_command(_command)
 
 

@@ -86,11 +86,13 @@ class Kernel:
     # ------------------------------------------------------------------ helpers
 
     def _env_in_range(self, env: int) -> bool:
-        return 0 <= env < self.cfg.n_envs
+        n_envs: int = self.cfg.n_envs
+        return 0 <= env < n_envs
 
     def _entry_ok(self, entry: int) -> bool:
         """GEN-3: an entry point is NO_ENTRY or an address in [0, addr_limit)."""
-        return entry == NO_ENTRY or 0 <= entry < self.cfg.addr_limit
+        addr_limit: int = self.cfg.addr_limit
+        return entry == NO_ENTRY or 0 <= entry < addr_limit
 
     def _set_entry(self, env: int, vector: int, entry: int) -> None:
         if entry == NO_ENTRY:
