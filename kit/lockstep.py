@@ -6,6 +6,9 @@ the model's (``exo.kit.conformance.same_outcome``), its observation against the 
 state (``abstract`` and ``differences``), and the model's invariants
 (``exo.spec.invariants.check``). A check that fails gives a ``Failure`` value — never an
 exception — whose message names statuses and outcomes (``OK ACCESS``, not ``OK:1``).
+A result or state difference also names what it contradicts (``exo.kit.blame``): the
+clause of the call and the sentences of its declarative text the implementation's value
+makes false, or, when several calls ran since the last comparison, their clauses.
 
 Plain replay and minimization are ``exo.kit.replay``; the reproduction file is
 ``exo.kit.reproduction``; the Hypothesis machine that drives this one is
@@ -23,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from exo.interface import OPERATIONS, TRAPS, Config, Result, acts_for_caller, admit
+from exo.kit.blame import blame_calls, blame_result, blame_state
 from exo.kit.conformance import (
     Implementation,
     abstract,
@@ -108,10 +112,13 @@ class Lockstep:
     text — the kit's coverage recording)."""
 
     def __init__(self, factory: Factory, cfg: Config,
-                 fields: frozenset[str] | None = None) -> None:
+                 fields: frozenset[str] | None = None, blame: bool = True) -> None:
         """``fields``: compare only these ``observe()`` fields (``exo check --ops``: the
-        fields the chosen operations can change, ``exo.kit.bringup.fields_for``); None: all."""
+        fields the chosen operations can change, ``exo.kit.bringup.fields_for``); None: all.
+        ``blame``: a result or state difference names what it contradicts
+        (``exo.kit.blame``; ``exo.kit.replay.minimize`` leaves it out of its trials)."""
         self.cfg = cfg
+        self.blame = blame
         self.fields = fields
         self.model: State = initial(cfg)
         self.impl: Implementation | None = None
@@ -120,6 +127,9 @@ class Lockstep:
         self.steps = 0
         self.compared = -1  # ``steps`` when the observation was last compared
         self.recent: list[str] = []  # calls since the last ``conforms``
+        self._since: list[tuple[str, tuple[Any, ...]]] = []  # their names and plain args
+        self._last: tuple[State, str, tuple[Any, ...], Result] | None = None  # the last
+        # call: the model's state before it, its name, plain args, the model's result
         self.checked: State | None = None  # the model state whose invariants hold
         self._agreed: tuple[State | None, State | None] = (None, None)  # last that agreed
         self._seen: State | None = None  # the state the last observation stood for
@@ -159,6 +169,7 @@ class Lockstep:
         self.recent.append(call)
         self.steps += 1
         plain_args = tuple(plain(a) for a in args)
+        self._since.append((name, plain_args))
         try:
             if name == TRAP:  # GEN-6: the system call args[0], made by cur_env
                 new, expected = trap(self.model, *plain_args)
@@ -168,6 +179,7 @@ class Lockstep:
             raise ValueError(f"{call}: the model raised {first_line(exc)} (a bug in exo, "
                              "not in the implementation)") from exc
         self.result = expected
+        self._last = (self.model, name, plain_args, expected)
         if self.on_step is not None:
             self.on_step(self.model, name, plain_args, expected, new, call)
         op, op_args = as_called(self.model, name, plain_args)
@@ -191,10 +203,12 @@ class Lockstep:
         except Exception:
             same = False
         if not same:
+            blame = (f"; {blame_result(self.model, name, plain_args, expected, got)}"
+                     if self.blame else "")
             return self._fail(
                 "result",
                 f"{call}: model returns {want}, implementation returns "
-                f"{show_result(op, got)} (statuses and values must match exactly)")
+                f"{show_result(op, got)} (statuses and values must match exactly){blame}")
         self.model = new
         return None
 
@@ -225,7 +239,7 @@ class Lockstep:
         assert self.impl is not None
         self.compared = self.steps
         after = self._after()
-        self.recent = []
+        since, self.recent, self._since = self._since, [], []
         changed: frozenset[str] | None = None
         try:
             observe_changes = getattr(self.impl, "observe_changes", None)
@@ -269,11 +283,22 @@ class Lockstep:
                     "observe", f"after {after}: observe() is malformed: {first_line(exc)}")
             if diff:
                 return self._fail("state", f"after {after}: state differs: "
-                                  + "; ".join(diff))
+                                  + "; ".join(diff) + self._blame(since, seen))
             # the same model state and the same (well-formed, so exactly typed) observed
             # state as now agree again: a call that changed nothing is not compared twice
             self._agreed = (self.model, seen)
         return self.model_holds(after) if invariants else None
+
+    def _blame(self, since: list[tuple[str, tuple[Any, ...]]], seen: State) -> str:
+        """What the observed state ``seen`` contradicts (``exo.kit.blame``), after the
+        calls ``since`` the last comparison: for one call, its clause and the sentences
+        of its text; for several, their clauses; '' at boot."""
+        if not since or not self.blame:
+            return ""
+        if len(since) == 1 and self._last is not None:
+            pre, name, args, result = self._last
+            return f"; {blame_state(pre, name, args, result, self.model, seen, self.fields)}"
+        return f"; {blame_calls(since)}"
 
     def _after(self) -> str:
         shown = self.recent[-8:]  # every call since the last check, up to eight

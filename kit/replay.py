@@ -41,22 +41,23 @@ the result does not depend on the machine's load."""
 
 
 def replay(factory: Factory, cfg: Config, steps: Sequence[Step],
-           fields: frozenset[str] | None = None, invariants: bool | None = True
-           ) -> Failure | None:
+           fields: frozenset[str] | None = None, invariants: bool | None = True,
+           blame: bool = True) -> Failure | None:
     """Run ``steps`` in lockstep from boot, checking after boot and after every step
     (after a trap step, also the integrity of the change and the caller's view, GEN-6,
     NI-2, GEN-7; at the end every environment's view, as the kit's machine does);
     the first failure, or None. ``fields`` as for ``Lockstep``. ``invariants``: True,
     the model's invariants after every step; False, once at the end (the check costs
     about ten steps, and Z3 questions when filters are installed); None, not at all
-    (``minimize`` keeping a failure that is not a broken invariant). ``ValueError`` for
-    a malformed step (unknown operation, arguments not a tuple) or configuration,
-    before anything runs."""
+    (``minimize`` keeping a failure that is not a broken invariant). ``blame``: a result
+    or state difference names the clause and sentence it contradicts (``Lockstep``;
+    ``minimize``'s trials leave it out). ``ValueError`` for a malformed step (unknown
+    operation, arguments not a tuple) or configuration, before anything runs."""
     problem = cfg.problem() if isinstance(cfg, Config) else "not an exo.interface.Config"
     if problem is not None:
         raise ValueError(f"bad configuration: {problem}")
     plan = checked_steps(steps)
-    ls = Lockstep(factory, cfg, fields)
+    ls = Lockstep(factory, cfg, fields, blame)
     every = invariants is True
     failure = ls.conforms(every)
     for name, args in plan:
@@ -81,10 +82,11 @@ def minimize(factory: Factory, cfg: Config, steps: Sequence[Step], failure: Fail
     a replay still fails with that kind. At most
     ``max_replays`` replays and ``max_calls`` calls; the shortest program found and
     its failure. The model's invariants are checked after every step only when the
-    failure is a broken invariant."""
+    failure is a broken invariant. The trials leave out what a difference contradicts
+    (``exo.kit.blame``); the program kept is replayed once more to name it."""
     every: bool | None = True if failure.kind == "invariant" else None
     best = checked_steps(steps)[: failure.index + 1]
-    found = replay(factory, cfg, best, fields, invariants=every)
+    found = replay(factory, cfg, best, fields, invariants=every, blame=False)
     if found is None or found.kind != failure.kind:  # not reproducible as given
         return list(steps), failure
     budget = [max_replays]
@@ -96,7 +98,7 @@ def minimize(factory: Factory, cfg: Config, steps: Sequence[Step], failure: Fail
             return None
         budget[0] -= 1
         calls[0] -= len(candidate)
-        f = replay(factory, cfg, candidate, fields, invariants=every)
+        f = replay(factory, cfg, candidate, fields, invariants=every, blame=False)
         return f if f is not None and f.kind == failure.kind else None
 
     best = best[: found.index + 1]
@@ -136,4 +138,5 @@ def minimize(factory: Factory, cfg: Config, steps: Sequence[Step], failure: Fail
                     break
             if changed:
                 break
-    return best, found
+    named = replay(factory, cfg, best, fields, invariants=every)
+    return best, (named if named is not None and named.kind == found.kind else found)
