@@ -24,6 +24,7 @@ import re
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import resources
@@ -187,7 +188,7 @@ html_theme = "alabaster"
 html_theme_options = {"show_powered_by": False, "github_button": False,
                       "show_relbars": True, "page_width": "1100px",
                       "sidebar_width": "250px"}
-html_sidebars = {"**": ["navigation.html", "relations.html", "searchbox.html"]}
+html_sidebars = {"**": ["localtoc.html", "relations.html", "searchbox.html"]}
 html_title = "Exo reference"
 html_copy_source = False
 html_show_sourcelink = False
@@ -291,11 +292,8 @@ def _text_spans(modname: str) -> dict[str, tuple[int, int]]:
 
 
 def _links() -> Any:
-    """The clause links module (``exo.cli.links``; ``exo.kit.links`` before it moved)."""
-    try:
-        return importlib.import_module("exo.cli.links")
-    except ModuleNotFoundError:
-        return importlib.import_module("exo.kit.links")
+    """The clause links module, ``exo.cli.links``."""
+    return importlib.import_module("exo.cli.links")
 
 
 class _Writer:
@@ -644,15 +642,17 @@ def build(directory: Path, on_progress: Callable[[str], None] | None = None) -> 
         writer = _Writer(src)
         writer.all()
         say(f"wrote {len(writer.pages)} sources; running Sphinx")
-        warnings = io.StringIO()
+        warned = io.StringIO()
         try:
-            app = Sphinx(str(src), str(src), str(directory), str(Path(tmp) / "doctrees"),
-                         "html", status=None, warning=warnings, freshenv=True,
-                         warningiserror=True, keep_going=True)
-            app.build(force_all=True)
+            with warnings.catch_warnings():  # Python deprecation noise of the extensions
+                warnings.simplefilter("ignore")
+                app = Sphinx(str(src), str(src), str(directory), str(Path(tmp) / "doctrees"),
+                             "html", status=None, warning=warned, freshenv=True,
+                             warningiserror=True, keep_going=True)
+                app.build(force_all=True)
         except Exception as exc:
             raise SiteError(f"Sphinx failed: {exc}") from exc
-        said = [ln for ln in warnings.getvalue().splitlines() if ln.strip()]
+        said = [ln for ln in warned.getvalue().splitlines() if ln.strip()]
         if app.statuscode or said:
             shown = "; ".join(ln.replace(str(src) + "/", "") for ln in said[:5])
             more = f" (and {len(said) - 5} more)" if len(said) > 5 else ""

@@ -1,0 +1,203 @@
+"""The reference site (``exo spec --html DIR``, exo.cli.site): built once for the module,
+checked for its pages and links, then driven in a real headless browser (Debian's
+chromium through Playwright): a clause page, its model code, an obligation, a fixture and
+the search box."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import re
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("sphinx", reason="the site extra (sphinx) is not installed")
+pytest.importorskip("myst_parser", reason="the site extra (myst-parser) is not installed")
+
+from exo.cli.links import clause_links, witness_program
+from exo.cli.site import (
+    EXTRA_HINT,
+    SiteError,
+    broken_links,
+    build,
+    fixture_anchor,
+    obligation_anchor,
+)
+from exo.spec.clauses import index
+
+CHROMIUM = Path("/usr/bin/chromium")
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("site") / "html"
+    said: list[str] = []
+    report = build(out, said.append)
+    assert said and report.clauses == len(index())
+    assert report.pages > report.clauses and report.obligations > 0
+    return out
+
+
+# --------------------------------------------------------------------------- structure
+
+
+def test_every_clause_invariant_and_theorem_has_a_page(site: Path) -> None:
+    ids = [c.id for c in index()]
+    assert any(i.startswith("INV-") for i in ids) and any(i.startswith("THM-") for i in ids)
+    missing = [i for i in ids if not (site / "clauses" / f"{i}.html").is_file()]
+    assert missing == []
+    home = (site / "index.html").read_text(encoding="utf-8")
+    assert all(f'href="clauses/{i}.html"' in home for i in ids)
+    for extra in ("obligations", "fixtures", "state", "search", "genindex"):
+        assert (site / f"{extra}.html").is_file(), extra
+
+
+def test_no_broken_link_and_nothing_fetched_from_outside(site: Path) -> None:
+    assert broken_links(site) == []
+
+
+def test_clause_page_reaches_model_code_obligation_and_fixture(site: Path) -> None:
+    links = clause_links("MEM-2")
+    page = (site / "clauses" / "MEM-2.html").read_text(encoding="utf-8")
+    assert 'href="../_modules/exo/model/memory.html#dealloc"' in page
+    source = (site / "_modules" / "exo" / "model" / "memory.html").read_text(encoding="utf-8")
+    assert 'id="dealloc"' in source and "dealloc" in source
+    ob = links.obligations[0]
+    assert f'href="../obligations.html#{obligation_anchor(ob.name)}"' in page
+    w = links.witnesses[0]
+    assert f'href="../fixtures.html#{fixture_anchor(w.fixture)}"' in page
+    fixtures = (site / "fixtures.html").read_text(encoding="utf-8")
+    assert f'id="{fixture_anchor(w.fixture)}"' in fixtures
+    # the clause's own prose: its relative link to the signature table points at the
+    # signature section of this page, clause ids link to their pages
+    assert 'href="#sig-mem-2"' in page and 'href="REV-2.html"' in page
+    state = (site / "state.html").read_text(encoding="utf-8")
+    assert "owner" in state and 'href="clauses/MEM-2.html"' in state
+
+
+def test_the_link_checker_reports_what_is_broken(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "b.html").write_text('<p id="here">b</p>', encoding="utf-8")
+    (tmp_path / "sub" / "a.html").write_text(
+        '<a href="../b.html#here">fine</a> <a href="#top" id="top">fine</a>'
+        ' <a href="https://example.org/">a link out is fine</a>'
+        ' <a href="../missing.html">broken</a> <a href="../b.html#nowhere">broken</a>'
+        ' <a href="../../outside.html">broken</a>'
+        ' <script src="https://cdn.example.org/x.js"></script>', encoding="utf-8")
+    found = broken_links(tmp_path)
+    assert len(found) == 4, found
+    assert any("missing.html: no such file" in f for f in found)
+    assert any("no id 'nowhere'" in f for f in found)
+    assert any("leaves the site" in f for f in found)
+    assert any("from outside the site" in f for f in found)
+
+
+def test_a_folder_that_is_no_site_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(SiteError, match="not empty"):
+        build(tmp_path)
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_without_the_extra_the_error_names_it(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "myst_parser", None)
+    with pytest.raises(SiteError) as info:
+        build(tmp_path / "out")
+    assert str(info.value) == EXTRA_HINT
+
+
+# --------------------------------------------------------------------------- browser
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def served(site: Path) -> Iterator[str]:
+    handler = functools.partial(_Quiet, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_in_a_headless_browser(served: str, tmp_path: Path) -> None:
+    if not CHROMIUM.is_file():
+        pytest.skip(f"{CHROMIUM} is missing (Debian's chromium; .ci/run installs it)")
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="playwright is missing (the test extra)")
+    links = clause_links("MEM-2")
+    ob = links.obligations[0]
+    w = links.witnesses[0]
+    first_call = witness_program(w.index)[1][0][0]
+    problems: list[str] = []
+    profile = tmp_path / "profile"
+    with sync_api.sync_playwright() as pw:
+        ctx = pw.chromium.launch_persistent_context(
+            str(profile), executable_path=str(CHROMIUM), headless=True, args=FLAGS)
+        try:
+            page = ctx.new_page()
+            page.on("console", lambda m: problems.append(f"console {m.type}: {m.text}")
+                    if m.type in ("error", "warning") else None)
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
+            page.goto(f"{served}/clauses/MEM-2.html")
+            assert "MEM-2" in page.title()
+
+            # the model code: viewcode's rendered source, at dealloc
+            page.click('a[href="../_modules/exo/model/memory.html#dealloc"]')
+            page.wait_for_url("**/_modules/exo/model/memory.html#dealloc")
+            block = page.locator("#dealloc")
+            assert block.is_visible()
+            assert re.search(r"def\s+dealloc\(", block.inner_text())
+            page.go_back()
+            page.wait_for_url("**/clauses/MEM-2.html")
+
+            # an obligation: its entry on the obligations page
+            anchor = obligation_anchor(ob.name)
+            page.click(f'a[href="../obligations.html#{anchor}"]')
+            page.wait_for_url(f"**/obligations.html#{anchor}")
+            entry = page.locator(f"#{anchor}")
+            assert entry.is_visible() and ob.name in entry.inner_text()
+            assert ob.expect in entry.inner_text()
+            assert page.evaluate("window.scrollY") > 0  # the browser went to the entry
+            page.go_back()
+            page.wait_for_url("**/clauses/MEM-2.html")
+
+            # a fixture: the witness program's calls
+            anchor = fixture_anchor(w.fixture)
+            page.click(f'a[href="../fixtures.html#{anchor}"]')
+            page.wait_for_url(f"**/fixtures.html#{anchor}")
+            section = page.locator(f"#{anchor}")
+            assert section.is_visible()
+            steps = section.locator("pre").first.inner_text()
+            assert f"{first_call}(" in steps and len(steps.splitlines()) == w.steps
+            page.go_back()
+            page.wait_for_url("**/clauses/MEM-2.html")
+
+            # the search box
+            box = page.locator('#searchbox input[name="q"]')
+            box.fill("Dealloc")
+            box.press("Enter")
+            page.wait_for_url("**/search.html?q=Dealloc*")
+            hit = page.locator('#search-results ul.search li a[href*="clauses/MEM-2.html"]')
+            hit.first.wait_for(timeout=30_000)
+            assert hit.count() >= 1
+        finally:
+            ctx.close()
+    assert problems == []
+
