@@ -45,11 +45,27 @@ def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
     """Prove every obligation with Z3, for all sizes; compare with the manifest.
 
     \b
-    Obligations: init/INV-k (boot state), step/OP/INV-k (each operation preserves each
-    invariant), post/OP/{failure,frame,effect} (postconditions), post/OP/{sound,complete}
-    (the declarative text), thm/THM-n/OP (theorems), flt/... (filter lemmas),
-    int/OP (integrity, NI-2) and ni/OP/{output,respect,consistency} (noninterference,
-    NI-3..NI-5).
+    Obligations, by name (OP an operation, INV-k an invariant, THM-n a theorem):
+      init/INV-k             the boot state satisfies INV-k (INV-0)
+      step/OP/INV-k          OP preserves INV-k
+      post/OP/failure        a failure of OP changes nothing
+      post/OP/frame          a success of OP changes only the fields it may (MODIFIES)
+      post/OP/effect         OP does what its clause says (values, statuses, effects)
+      post/OP/sound          the declarative text: OP's transition satisfies every conjunct
+      post/OP/complete       the declarative text determines OP's status, value, fields
+      thm/THM-n/OP           OP keeps theorem THM-n (THM-1 memory isolation, THM-2 no
+                             binding of a lost page, THM-3 protected transfers, THM-4
+                             conservation, THM-5 packets, THM-6 no state seen by the
+                             next environment, THM-7 each pays for its time)
+      thm/THM-1/translate    THM-1 for the model's address translation
+      flt/FLT-5/termination  a verified cBPF program of any length terminates
+      flt/FLT-4/bounds-abs   every absolute load let through reads inside the packet
+      flt/FLT-4/bounds-ind   every indirect load let through reads inside the packet
+      int/OP                 integrity (NI-2): OP changes only what its actor may change
+      ni/OP/output           NI-3: the actor's result depends only on what it sees
+      ni/OP/respect          NI-4: who OP may not affect sees the same after it
+      ni/OP/consistency      NI-5: what anyone sees after OP depends only on what it and
+                             the actor saw
     Each is proved, or fails as counterexample (made concrete, replayed on the model,
     saved under --cex-dir), unknown (budget exhausted: a failure) or vacuous.
     Exit code 0 only if every selected obligation is proved and matches the manifest.

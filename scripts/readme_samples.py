@@ -353,12 +353,19 @@ FIGURES: tuple[Figure, ...] = (
 
 # --- rewriting and checking --------------------------------------------------------------
 
-def render(text: str, *, write: bool) -> tuple[str, list[str]]:
+def cheap_runs() -> dict[str, str]:
+    """Every sample's cheap run (``Sample.check``), by its command line."""
+    return {command: spec.check() for command, spec in SAMPLES.items()}
+
+
+def render(text: str, *, write: bool, runs: dict[str, str] | None = None
+           ) -> tuple[str, list[str]]:
     """README text with its samples and figures as the tools give them now, and the
     problems that cannot be rewritten (an excerpt the command does not print, a figure's
     sentence not found). A sample that matches its cheap run (``Sample.check``, both
     normalized) is kept as written; one that does not is written from its real command
-    (``Sample.write``) if ``write``, else from the cheap run (to show the difference)."""
+    (``Sample.write``) if ``write``, else from the cheap run (to show the difference).
+    ``runs``: the cheap runs already made (``cheap_runs``), to check several texts."""
     problems: list[str] = []
 
     def sample(m: re.Match[str]) -> str:
@@ -367,7 +374,7 @@ def render(text: str, *, write: bool) -> tuple[str, list[str]]:
             problems.append(f"sample '{command}': no such sample in scripts/readme_samples.py")
             return m[0]
         spec = SAMPLES[command]
-        now = spec.check()
+        now = runs[command] if runs is not None else spec.check()
         if spec.normalize(now) == spec.normalize(m["body"]):
             return m[0]  # as written: its measured seconds stay
         body = spec.write() if write else now
