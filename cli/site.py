@@ -432,13 +432,16 @@ class _Writer:
 
     def obligations_page(self) -> None:
         lines = ["# Obligations", "",
-                 "Every proof obligation a clause page lists, in name order: its kind (the "
-                 "part of the proof suite it belongs to: `step` an invariant kept by one "
-                 "operation, `init` an invariant of the initial state, `post` a "
-                 "postcondition, `thm` a theorem, `ni` a noninterference flow, `int` and "
-                 "`flt` the interpreter and the filters), the clause it cites, the verdict "
-                 "the manifest (`proofs/manifest.json`) expects of it, and the clause pages "
-                 "that list it. `exo prove` discharges them.", ""]
+                 "Every proof obligation a clause page lists, in name order: its kind, the "
+                 "clause it cites, the verdict the manifest (`proofs/manifest.json`) expects "
+                 "of it, and the clause pages that list it. The kinds: `init` an invariant "
+                 "holds of the initial state; `step` one operation keeps an invariant; "
+                 "`post` a postcondition of an operation; `thm` a theorem; `int` an "
+                 "environment's action changes only what it has authority over (NI-2); `ni` "
+                 "the other noninterference obligations; `flt` a lemma about packet filters. "
+                 "`exo prove` discharges them; an operation's clause lists every obligation "
+                 "about that operation, whichever clause it cites.", ""]
+        lines = [self.prose.rewrite(x) for x in lines]
         for name in sorted(self.obligations):
             ob = self.obligations[name]
             pages = ", ".join(_clause_ref(cid, self.ids) for cid in self.checked_by[name])
@@ -490,7 +493,9 @@ class _Writer:
                  f"The fields of the model's state, `exo.model.state.State`{where}, and the "
                  "clauses whose operations may change each one (read from the observation "
                  "table of GEN-5). A field no operation changes is fixed by the "
-                 "configuration.", "", *_field_table(rows, ("field", "changed by"))]
+                 "configuration.", ""]
+        lines = [*(self.prose.rewrite(x) for x in lines),
+                 *_field_table(rows, ("field", "changed by"))]
         self.write("state", "\n".join(lines))
 
     def api_pages(self) -> None:

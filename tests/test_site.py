@@ -5,13 +5,16 @@ the search box."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import re
+import shutil
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -121,9 +124,9 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def served(site: Path) -> Iterator[str]:
-    handler = functools.partial(_Quiet, directory=str(site))
+@contextlib.contextmanager
+def _serve(directory: Path) -> Iterator[str]:
+    handler = functools.partial(_Quiet, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -135,17 +138,16 @@ def served(site: Path) -> Iterator[str]:
         thread.join(timeout=5)
 
 
-def test_in_a_headless_browser(served: str, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def _browser(profile: Path) -> Iterator[tuple[Any, list[str]]]:
+    """A page of Debian's chromium, headless, on a fresh profile; and the list its console
+    errors and warnings, page errors and failed requests are written to."""
     if not CHROMIUM.is_file():
         pytest.skip(f"{CHROMIUM} is missing (Debian's chromium; .ci/run installs it)")
     sync_api = pytest.importorskip("playwright.sync_api",
                                    reason="playwright is missing (the test extra)")
-    links = clause_links("MEM-2")
-    ob = links.obligations[0]
-    w = links.witnesses[0]
-    first_call = witness_program(w.index)[1][0][0]
+    assert not profile.exists()
     problems: list[str] = []
-    profile = tmp_path / "profile"
     with sync_api.sync_playwright() as pw:
         ctx = pw.chromium.launch_persistent_context(
             str(profile), executable_path=str(CHROMIUM), headless=True, args=FLAGS)
@@ -155,49 +157,74 @@ def test_in_a_headless_browser(served: str, tmp_path: Path) -> None:
                     if m.type in ("error", "warning") else None)
             page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
             page.on("requestfailed", lambda r: problems.append(f"request failed: {r.url}"))
-            page.goto(f"{served}/clauses/MEM-2.html")
-            assert "MEM-2" in page.title()
-
-            # the model code: viewcode's rendered source, at dealloc
-            page.click('a[href="../_modules/exo/model/memory.html#dealloc"]')
-            page.wait_for_url("**/_modules/exo/model/memory.html#dealloc")
-            block = page.locator("#dealloc")
-            assert block.is_visible()
-            assert re.search(r"def\s+dealloc\(", block.inner_text())
-            page.go_back()
-            page.wait_for_url("**/clauses/MEM-2.html")
-
-            # an obligation: its entry on the obligations page
-            anchor = obligation_anchor(ob.name)
-            page.click(f'a[href="../obligations.html#{anchor}"]')
-            page.wait_for_url(f"**/obligations.html#{anchor}")
-            entry = page.locator(f"#{anchor}")
-            assert entry.is_visible() and ob.name in entry.inner_text()
-            assert ob.expect in entry.inner_text()
-            assert page.evaluate("window.scrollY") > 0  # the browser went to the entry
-            page.go_back()
-            page.wait_for_url("**/clauses/MEM-2.html")
-
-            # a fixture: the witness program's calls
-            anchor = fixture_anchor(w.fixture)
-            page.click(f'a[href="../fixtures.html#{anchor}"]')
-            page.wait_for_url(f"**/fixtures.html#{anchor}")
-            section = page.locator(f"#{anchor}")
-            assert section.is_visible()
-            steps = section.locator("pre").first.inner_text()
-            assert f"{first_call}(" in steps and len(steps.splitlines()) == w.steps
-            page.go_back()
-            page.wait_for_url("**/clauses/MEM-2.html")
-
-            # the search box
-            box = page.locator('#searchbox input[name="q"]')
-            box.fill("Dealloc")
-            box.press("Enter")
-            page.wait_for_url("**/search.html?q=Dealloc*")
-            hit = page.locator('#search-results ul.search li a[href*="clauses/MEM-2.html"]')
-            hit.first.wait_for(timeout=30_000)
-            assert hit.count() >= 1
+            yield page, problems
         finally:
             ctx.close()
-    assert problems == []
 
+
+def test_in_a_headless_browser(site: Path, tmp_path: Path) -> None:
+    links = clause_links("MEM-2")
+    ob = links.obligations[0]
+    w = links.witnesses[0]
+    first_call = witness_program(w.index)[1][0][0]
+    with _serve(site) as served, _browser(tmp_path / "profile") as (page, problems):
+        page.goto(f"{served}/clauses/MEM-2.html")
+        assert "MEM-2" in page.title()
+
+        # the model code: viewcode's rendered source, at dealloc
+        page.click('a[href="../_modules/exo/model/memory.html#dealloc"]')
+        page.wait_for_url("**/_modules/exo/model/memory.html#dealloc")
+        block = page.locator("#dealloc")
+        assert block.is_visible()
+        assert re.search(r"def\s+dealloc\(", block.inner_text())
+        page.go_back()
+        page.wait_for_url("**/clauses/MEM-2.html")
+
+        # an obligation: its entry on the obligations page
+        anchor = obligation_anchor(ob.name)
+        page.click(f'a[href="../obligations.html#{anchor}"]')
+        page.wait_for_url(f"**/obligations.html#{anchor}")
+        entry = page.locator(f"#{anchor}")
+        assert entry.is_visible() and ob.name in entry.inner_text()
+        assert ob.expect in entry.inner_text()
+        assert page.evaluate("window.scrollY") > 0  # the browser went to the entry
+        page.go_back()
+        page.wait_for_url("**/clauses/MEM-2.html")
+
+        # a fixture: the witness program's calls
+        anchor = fixture_anchor(w.fixture)
+        page.click(f'a[href="../fixtures.html#{anchor}"]')
+        page.wait_for_url(f"**/fixtures.html#{anchor}")
+        section = page.locator(f"#{anchor}")
+        assert section.is_visible()
+        steps = section.locator("pre").first.inner_text()
+        assert f"{first_call}(" in steps and len(steps.splitlines()) == w.steps
+        page.go_back()
+        page.wait_for_url("**/clauses/MEM-2.html")
+
+        # the search box: Sphinx's search runs in the page, on searchindex.js
+        box = page.locator('#searchbox input[name="q"]')
+        box.fill("Dealloc")
+        box.press("Enter")
+        page.wait_for_url("**/search.html?q=Dealloc*")
+        hit = page.locator('#search-results ul.search li a[href*="clauses/MEM-2.html"]')
+        hit.first.wait_for(timeout=30_000)
+        assert hit.count() >= 1
+        assert problems == []
+
+
+def test_the_browser_sees_a_script_error_and_a_missing_file(site: Path, tmp_path: Path) -> None:
+    """What the browser test reports is not empty by construction: a copy of the site
+    whose MEM-2 page throws and loads a missing script is caught twice."""
+    copy = tmp_path / "copy"
+    shutil.copytree(site, copy)
+    page_file = copy / "clauses" / "MEM-2.html"
+    text = page_file.read_text(encoding="utf-8")
+    page_file.write_text(text.replace(
+        "</body>", '<script>throw new Error("boom");</script>'
+                   '<script src="../_static/gone.js"></script></body>'), encoding="utf-8")
+    with _serve(copy) as served, _browser(tmp_path / "profile") as (page, problems):
+        page.goto(f"{served}/clauses/MEM-2.html")
+        page.wait_for_load_state("load")
+    assert any("page error" in p and "boom" in p for p in problems), problems
+    assert any("404" in p or "gone.js" in p for p in problems), problems
