@@ -39,7 +39,7 @@ Three things in README.md come from here:
   the README match any white space), and the function that gives the number now. Each
   template must match exactly once. Numbers of 1,000 and more are written with commas
   (``form="plain"``: as the code writes a constant; ``form="words"``: one to twelve as
-  words, "seven cells").
+  words, "seven cells", capitalized where the README's word is).
 
 Measurements (seconds, speed ratios, detection rates, dates) are none of these: they are
 left as written, each next to the command that measured it.
@@ -262,6 +262,16 @@ def _mib(module: str, name: str) -> Callable[[], int]:
     return lambda: _constant(module, name)() // (1 << 20)
 
 
+def _test_list(module: str, name: str) -> Callable[[], int]:
+    """How many entries a test module's list has (the kernels or variants it runs)."""
+    def count() -> int:
+        import importlib
+
+        sys.path.insert(0, str(ROOT))
+        return len(getattr(importlib.import_module(module), name))
+    return count
+
+
 def _demo_ticks() -> int:
     """The run of clock ticks before B's socket's system call (the datagram scene)."""
     scene = demo_output().split("== datagram sockets", 1)[1]
@@ -292,7 +302,7 @@ class Figure:
             return r"\s+".join(re.escape(w) for w in part.split())
         gap_before = r"\s+" if before[-1:].isspace() else ""
         gap_after = r"\s+" if after[:1].isspace() else ""
-        return re.compile(loose(before) + gap_before + r"(?P<n>[0-9][0-9,]*|[a-z]+)"
+        return re.compile(loose(before) + gap_before + r"(?P<n>[0-9][0-9,]*|[A-Za-z]+)"
                           + gap_after + loose(after))
 
     def render(self, n: int) -> str:
@@ -347,6 +357,12 @@ FIGURES: tuple[Figure, ...] = (
            _constant("exo.wire.fixtures", "GENERATED")),
     Figure("Every {}th call the client checks", _constant("exo.wire.client", "FULL_EVERY")),
     Figure("(`timer_tick() -> OK:TICK  ({} times)`)", _demo_ticks),
+    Figure("{} broken variants — a switch that keeps a register",
+           _test_list("tests.test_noninterference", "VARIANTS"), form="words"),
+    Figure("from boot, catches {} of the catalogue's broken",
+           _test_list("tests.test_kit_exos", "CAUGHT"), form="words"),
+    Figure("The same checker catches {} leaky kernels",
+           _test_list("tests.test_libos_views", "LEAKY"), form="words"),
 )
 """Every figure of README.md's prose that a source defines."""
 
@@ -400,7 +416,10 @@ def render(text: str, *, write: bool, runs: dict[str, str] | None = None
                             "not once (reworded? update FIGURES)")
             continue
         m = found[0]
-        out = out[:m.start("n")] + fig.render(fig.value()) + out[m.end("n"):]
+        number = fig.render(fig.value())
+        if m["n"][:1].isupper():  # a word that starts a sentence
+            number = number[:1].upper() + number[1:]
+        out = out[:m.start("n")] + number + out[m.end("n"):]
     return out, problems
 
 
