@@ -638,7 +638,9 @@ def run_one(data: dict[str, Any], factory: Callable[[Config], Any]) -> Outcome:
     """Run one fixture on an implementation: after boot and after every call, the result
     and the whole meaningful state (``exo-fixture/2``: ``boot`` and each step's
     ``changed``; an ``exo-fixture/1`` file has only the state at the end). A failure names
-    the step, the call and the field. A fixture out of shape (``check``) raises
+    the step, the call and the field, and what the kernel's value contradicts: the
+    clause of the call and the sentence of its declarative text (``exo.kit.blame``). A
+    fixture out of shape (``check``) raises
     ``FixtureError`` before anything runs."""
     check(data)
     return _run_checked(data, factory)
@@ -680,12 +682,15 @@ def _run_checked(data: dict[str, Any], factory: Callable[[Config], Any]) -> Outc
                                                                    want["value"])):
                 shown = f"{wire['status']} {json.dumps(wire['value'])}" if wire else repr(got)
                 return failed(i + 1, f"{call}: expected {want['status']} "
-                              f"{json.dumps(want['value'])}, got {shown}")
+                              f"{json.dumps(want['value'])}, got {shown}"
+                              f"{_blame(cfg, data['steps'], i, got=got)}")
             if every:
                 expected.update(step["changed"])
-                problem = _state_problem(cfg, expected, _call(impl.observe))
+                observation = _call(impl.observe)
+                problem = _state_problem(cfg, expected, observation)
                 if problem:
-                    return failed(i + 1, f"{call}: state after it: {problem}")
+                    return failed(i + 1, f"{call}: state after it: {problem}"
+                                  f"{_blame(cfg, data['steps'], i, observed=observation)}")
             if "view" in step:  # GEN-7, WIRE-8: what the caller sees after its call
                 env = step["view"]["env"]
                 if not offers(impl, "observe_as"):
@@ -701,9 +706,46 @@ def _run_checked(data: dict[str, Any], factory: Callable[[Config], Any]) -> Outc
         return failed(0, str(exc))
     problem = _state_problem(cfg, data["state"], observed)
     if problem:
-        return failed(len(data["steps"]), f"state at the end: {problem}")
+        named = "" if every else _blame_steps(data["steps"])  # format 1: all the calls
+        return failed(len(data["steps"]), f"state at the end: {problem}{named}")
     return Outcome(name, True, len(data["steps"]), time.perf_counter() - t0, "",
                    data["clauses"])
+
+
+def _model_call(step: dict[str, Any]) -> tuple[str, tuple[Any, ...]]:
+    """A (checked) fixture step as the model's call: a trap step as ``trap`` with the
+    system call's name first (GEN-6)."""
+    args = tuple(decode(a) for a in step["args"])
+    return ("trap", (step["op"], *args)) if step.get("trap") is True else (step["op"], args)
+
+
+def _blame(cfg: Config, steps: list[dict[str, Any]], i: int, got: Any = None,
+           observed: Any = None) -> str:
+    """What the kernel's answer to step ``i`` contradicts (``exo.kit.blame``): its result
+    ``got``, or, with ``observed``, its observation after the step. The model is run
+    from boot to the step (only once a difference was found). '; contradicts …', or the
+    step's clause alone if the model cannot be run on it."""
+    from exo.kit.blame import blame_calls, blame_result, blame_state
+
+    try:
+        s = initial(cfg)
+        for step in steps[:i]:
+            name, args = _model_call(step)
+            s = (trap(s, *args) if name == "trap" else REGISTRY[name](s, *args))[0]
+        name, args = _model_call(steps[i])
+        post, res = trap(s, *args) if name == "trap" else REGISTRY[name](s, *args)
+        if observed is None:
+            return f"; {blame_result(s, name, args, res, got)}"
+        return f"; {blame_state(s, name, args, res, post, abstract(cfg, observed))}"
+    except Exception:  # a fixture of an older model, an observation out of shape
+        return f"; {blame_calls([(steps[i]['op'], ())])}"
+
+
+def _blame_steps(steps: list[dict[str, Any]]) -> str:
+    """The clauses of every step's operation (a difference found at the end only)."""
+    from exo.kit.blame import blame_calls
+
+    return f"; {blame_calls([(st['op'], ()) for st in steps])}" if steps else ""
 
 
 def _same_json(a: Any, b: Any) -> bool:
