@@ -74,7 +74,9 @@ class Kernel:
     def observe(self) -> dict[str, Any]:
         """GEN-5 (spec/observe.md): the state in the model's vocabulary, in sparse form.
         A field or key left out stands for its boot value, so only what differs from boot
-        is listed. Add the fields of each stage as you write it."""
+        is listed. Add the fields of each stage as you write it. Values are exactly of
+        the table's type: an enumeration member (``Rights.READWRITE``, ``ExcKind.TLB_MISS``)
+        is not an ``int`` there, so keep ``int(...)`` of it in the state."""
         alive = [e for e in range(self.cfg.n_envs) if self.env_alive[e]]
         return {
             "env_alive": {e: True for e in alive},
