@@ -198,7 +198,8 @@ def replay_record(name: str, cfg: Config, pre: State | None, args: list[Any],
     if ob.kind == "step":
         assert ob.invariant is not None
         bad = BY_ID[ob.invariant].violations(post)
-        what = f"{ob.invariant} violated at {', '.join(bad)}" if bad else "invariant holds"
+        what = (f"{ob.invariant} violated at {', '.join(bad)}"
+                f"{contradicted(ob.op, pre, args, res, post)}" if bad else "invariant holds")
     elif name.endswith("/complete"):
         wrong = failing(ob.op, pre, tuple(args), res, post)
         bad = [f"{c.cite.clause} {c.name}: {c.cite.sentence}" for c in wrong]
@@ -212,7 +213,8 @@ def replay_record(name: str, cfg: Config, pre: State | None, args: list[Any],
     else:
         holds = PROPERTIES[name].holds(pre, tuple(args), res, post)
         bad = [] if holds is True else [PROPERTIES[name].clause]
-        what = f"{name} fails" if bad else "property holds"
+        what = (f"{name} fails ({PROPERTIES[name].clause})"
+                f"{contradicted(ob.op, pre, args, res, post)}" if bad else "property holds")
     record.update(
         op=ob.op, args=[_arg_json(a) for a in args], result=_result_json(res),
         pre_state=state_json(pre), post_changes=diff(pre, post),
@@ -221,6 +223,17 @@ def replay_record(name: str, cfg: Config, pre: State | None, args: list[Any],
         summary=f"{ob.op}({', '.join(map(repr, args))}) -> {res!r}: {what}",
     )
     return record
+
+
+def contradicted(op: str, pre: State, args: list[Any], res: Result, post: State) -> str:
+    """What a violating step contradicts in ``op``'s declarative text, in clause terms
+    (``describe``: conjunct, clause, sentence): '; the step contradicts …', or '' when the
+    step satisfies the text (the obligation's own clause is named already)."""
+    try:
+        wrong = failing(op, pre, tuple(args), res, post)
+    except Exception:  # a pre-state outside the invariants may leave a term unevaluable
+        return ""
+    return f"; the step contradicts {describe(wrong)}" if wrong else ""
 
 
 def _arg_json(a: Any) -> Any:
