@@ -223,10 +223,10 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
         sys.exit(EXIT_INCOMPLETE)
     if report.passed:
         if recorded is not None:
-            ran = (f"its {report.replayed} recorded calls ran again" if report.mode == "replay"
-                   else f"its seeded search ran again ({report.budget()})")
-            console.print(f"[green]the recorded failure no longer reproduces: {ran}{scope} "
-                          "with no difference[/green]")
+            ran = (f"replayed {report.replayed} recorded calls" if report.mode == "replay"
+                   else f"ran the recorded seeded search again ({report.budget()})")
+            console.print(f"[green]the recorded failure no longer reproduces: {ran}{scope}, "
+                          "no difference[/green]")
             console.print("not a conformance verdict: a replay runs one recorded failure "
                           "again (run exo check without --replay for one)", markup=False)
             return

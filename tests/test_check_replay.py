@@ -53,9 +53,8 @@ def test_a_failure_is_recorded_and_replays_until_fixed(db: DirectoryBasedExample
     # the verdict is the last lines, plainly: the failure no longer reproduces; the old
     # failure's text is shown once, as what was recorded ("it was: ..."), never after it
     verdict = fixed[fixed.index("it was: ") + len("it was: "):].split("\n", 1)[1]
-    assert verdict.startswith(f"the recorded failure no longer reproduces: its "
-                              f"{len(recorded.calls)} recorded calls ran again with no "
-                              "difference"), fixed
+    assert verdict.startswith(f"the recorded failure no longer reproduces: replayed "
+                              f"{len(recorded.calls)} recorded calls, no difference"), fixed
     assert recorded.error not in verdict and "still" not in verdict
     assert fixed.count(recorded.error) == 1
 
