@@ -366,7 +366,8 @@ class _Writer:
                 where = ""
                 if k.source and k.op:
                     self.decl_modules.setdefault(k.source, {})
-                    where = f" ([text](#decl-{_slug(k.source)}-{_slug(k.op)}))"
+                    where = (f" ([the text of {_code(k.op)}]"
+                             f"(#decl-{_slug(k.source)}-{_slug(k.op)}))")
                 lines.append(f"- {_code(k.name)}{where}: {said}")
         else:
             lines.append("No conjunct of the declarative text cites this clause.")
