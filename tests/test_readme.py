@@ -350,3 +350,13 @@ def test_the_filter_eval_sample(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         result = CliRunner().invoke(main, ["filter", "eval", "dns.bpf", "--packet", hex_packet])
         assert result.exit_code == 0, result.output
         assert result.stdout.strip() == printed
+
+
+def test_the_replay_verdicts_the_readme_quotes_are_the_tools() -> None:
+    """README's quotes of exo check --replay's verdicts (tests/test_check_replay.py checks
+    that the tool prints them)."""
+    section = README.split("**A failure.**", 1)[1].split("- **A seed.**", 1)[0]
+    quoted = re.findall(r'"([^"]*reproduces)"', " ".join(section.split()))
+    assert quoted == ["the recorded failure no longer reproduces", "still reproduces"]
+    source = (ROOT / "cli" / "cmd_check.py").read_text(encoding="utf-8")
+    assert all(q in source for q in quoted)
