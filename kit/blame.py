@@ -126,8 +126,9 @@ def _called(pre: State, name: str, args: Sequence[Any]) -> tuple[str, tuple[Any,
     args = tuple(args)
     if name == TRAP:
         op = args[0] if args else None
-        if type(op) is not str or op not in TRAPS:
-            return Blame((("GEN-6", TRAP),), cites=(TRAP_NAME,))
+        if type(op) is not str or op not in TRAPS:  # named if it is an operation at all
+            shown = f"{TRAP} {op}" if type(op) is str and op in OPERATIONS else TRAP
+            return Blame((("GEN-6", shown),), cites=(TRAP_NAME,))
         if admit(TRAPS[op], args[1:]) is None:
             return Blame((("GEN-6", f"{TRAP} {op}"),), cites=(TRAP_KINDS,))
         if pre.cur_env == FREE:
@@ -250,7 +251,7 @@ def observed(model: State, seen: State, fields: Collection[str] | None = None) -
     return model.replace(**changes) if changes else model
 
 
-def blame_calls(calls: Sequence[tuple[Any, Sequence[Any]]]) -> Blame:
+def blame_calls(calls: Sequence[tuple[Any, Any]]) -> Blame:
     """The clauses of several calls' operations (a difference found after all of them):
     a trap step counts as the system call it names. Never raises."""
     out: list[tuple[str, str]] = []

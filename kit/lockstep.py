@@ -372,7 +372,8 @@ class Lockstep:
             return None
         outside = outside_authority(before, after, op, plain)
         if outside:
-            return self._fail("integrity", f"after {self._after() or call_text(name, args)}: "
+            shown = "; ".join(self.recent[-8:]) or call_text(name, args)  # (conforms: emptied)
+            return self._fail("integrity", f"after {shown}: "
                               "the step changed what its actor has no authority over "
                               "(NI-2): " + "; ".join(outside[:4]))
         return None
