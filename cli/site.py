@@ -627,6 +627,8 @@ def _prepare(directory: Path) -> None:
                             "give an empty or new folder")
         shutil.rmtree(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    # marked first: a build that fails half-way leaves a folder the next build may replace
+    (directory / _MARKER).write_text("built by exo spec --html\n", encoding="utf-8")
 
 
 def build(directory: Path, on_progress: Callable[[str], None] | None = None) -> SiteReport:
@@ -671,7 +673,6 @@ def build(directory: Path, on_progress: Callable[[str], None] | None = None) -> 
     if bad:
         more = f" (and {len(bad) - 3} more)" if len(bad) > 3 else ""
         raise SiteError(f"broken links: {'; '.join(bad[:3])}{more}")
-    (directory / _MARKER).write_text("built by exo spec --html\n", encoding="utf-8")
     pages = sum(1 for _ in directory.rglob("*.html"))
     return SiteReport(directory, pages, len(writer.links), len(writer.obligations),
                       time.monotonic() - started)

@@ -6,8 +6,10 @@ the search box."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import functools
 import http.server
+import os
 import re
 import shutil
 import sys
@@ -39,11 +41,18 @@ FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("site") / "html"
-    said: list[str] = []
-    report = build(out, said.append)
-    assert said and report.clauses == len(index())
-    assert report.pages > report.clauses and report.obligations > 0
+    """The site, built once per run: under pytest-xdist the workers share one build (the
+    first to take the lock builds, the others wait and read it)."""
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    out = shared / "exo-site-html"
+    with open(shared / "exo-site.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "index.html").is_file():
+            said: list[str] = []
+            report = build(out, said.append)
+            assert said and report.clauses == len(index())
+            assert report.pages > report.clauses and report.obligations > 0
     return out
 
 
