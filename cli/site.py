@@ -640,6 +640,7 @@ def build(directory: Path, on_progress: Callable[[str], None] | None = None) -> 
     try:
         import myst_parser  # noqa: F401
         from sphinx.application import Sphinx
+        from sphinx.util.docutils import docutils_namespace, patch_docutils
     except ImportError as exc:
         raise SiteError(EXTRA_HINT) from exc
     directory = Path(directory)
@@ -652,7 +653,9 @@ def build(directory: Path, on_progress: Callable[[str], None] | None = None) -> 
         say(f"wrote {len(writer.pages)} sources; running Sphinx")
         warned = io.StringIO()
         try:
-            with warnings.catch_warnings():  # Python deprecation noise of the extensions
+            # docutils' registries restored afterwards, as sphinx-build does: a second build
+            # in one process starts clean; Python deprecation noise of the extensions hidden
+            with patch_docutils(src), docutils_namespace(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 app = Sphinx(str(src), str(src), str(directory), str(Path(tmp) / "doctrees"),
                              "html", status=None, warning=warned, freshenv=True,
@@ -660,7 +663,8 @@ def build(directory: Path, on_progress: Callable[[str], None] | None = None) -> 
                 app.build(force_all=True)
         except Exception as exc:
             raise SiteError(f"Sphinx failed: {exc}") from exc
-        said = [ln for ln in warned.getvalue().splitlines() if ln.strip()]
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", warned.getvalue())
+        said = [ln for ln in plain.splitlines() if ln.strip()]
         if app.statuscode or said:
             shown = "; ".join(ln.replace(str(src) + "/", "") for ln in said[:5])
             more = f" (and {len(said) - 5} more)" if len(said) > 5 else ""

@@ -6,6 +6,7 @@ the search box."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import functools
 import http.server
@@ -108,6 +109,19 @@ def test_the_link_checker_reports_what_is_broken(tmp_path: Path) -> None:
     assert any("no id 'nowhere'" in f for f in found)
     assert any("leaves the site" in f for f in found)
     assert any("from outside the site" in f for f in found)
+
+
+def test_a_broken_cross_reference_fails_the_build(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sphinx runs with warnings as errors: a clause text citing a page the site does not
+    have stops the build (here a site of MEM-2 alone, its text given a dangling link)."""
+    import exo.cli.links
+
+    mem2 = clause_links("MEM-2")
+    broken = dataclasses.replace(mem2, text=mem2.text + "\n\nSee {doc}`/clauses/NOPE-9`.")
+    monkeypatch.setattr(exo.cli.links, "all_links", lambda: [broken])
+    with pytest.raises(SiteError, match=r"Sphinx warned: .*NOPE-9"):
+        build(tmp_path / "out")
 
 
 def test_a_folder_that_is_no_site_is_refused(tmp_path: Path) -> None:
