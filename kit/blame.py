@@ -17,7 +17,7 @@ call, the call, and what the implementation gave:
   clauses, without sentences.
 
 Each gives a ``Blame``; ``str(blame)`` is the text a failure message appends, such as
-``contradicts MEM-2 (dealloc): MEM-2 dealloc/ok/tlb_valid: "…"``. A call the trap layer
+``contradicts MEM-2 (dealloc): MEM-2 dealloc/deallocated/rights: "…"``. A call the trap layer
 refuses is GEN-6's, arguments not of their kinds are GEN-1's. Where no conjunct fails
 (or the operation has no text), the clause alone is named. Nothing here raises: a broken
 implementation's values may be of any type, and anything unexpected falls back to the
@@ -36,7 +36,8 @@ from exo.model import State
 from exo.model.state import SCALARS, layout
 from exo.spec.declarative.text import FAILURE, FRAME, OK_CITE, Cite, Conjunct
 
-__all__ = ["SHOWN", "Blame", "blame_calls", "blame_result", "blame_state", "clause_of"]
+__all__ = ["SHOWN", "Blame", "blame_calls", "blame_result", "blame_state", "clause_of",
+           "observed"]
 
 TRAP = "trap"  # as exo.kit.lockstep.TRAP (not imported: lockstep imports this module)
 
@@ -255,11 +256,12 @@ def blame_calls(calls: Sequence[tuple[Any, Any]]) -> Blame:
     """The clauses of several calls' operations (a difference found after all of them):
     a trap step counts as the system call it names. Never raises."""
     out: list[tuple[str, str]] = []
-    for name, args in calls:
+    for call in calls:
         try:
-            op = args[0] if name == TRAP and args else name
-        except Exception:
-            op = name
+            name, args = call
+            op = args[0] if type(name) is str and name == TRAP and args else name
+        except Exception:  # not a (name, args) pair, args not a sequence
+            op = None
         label = op if type(op) is str and op in OPERATIONS else TRAP
         if (clause_of(label), label) not in out:
             out.append((clause_of(label), label))
