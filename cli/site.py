@@ -346,7 +346,7 @@ class _Writer:
     def source_link(self, modname: str, qual: str, depth: int, label: str = "source") -> str:
         up = "../" * depth
         href = f"{up}_modules/{modname.replace('.', '/')}.html#{qual}"
-        return f'<a class="reference internal viewcode-link" href="{href}">{label}</a>'
+        return f'<a class="reference internal" href="{href}">{label}</a>'
 
     # -- pages
 
@@ -378,7 +378,7 @@ class _Writer:
                 lines.append(f"- {_code(home)}")
                 continue
             modname, qual = found
-            lines.append(f"- {_code(home)}: {self.source_link(modname, qual, 1)}, "
+            lines.append(f"- {_code(home)}: {self.source_link(modname, qual, 1, 'its source')}, "
                          f"{{py:obj}}`API entry <{home}>`")
         if not c.homes:
             lines.append("No function or class of the model names this clause.")

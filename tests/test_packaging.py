@@ -18,10 +18,11 @@ PACKAGE_DIRS = [ROOT / d for d in ("exo", "model", "impl", "proofs", "spec", "sp
                                      "libos", "kit", "wire", "cli")]
 
 DISTRIBUTION = {"z3": "z3-solver", "hypothesis": "hypothesis", "click": "click",
-                "rich": "rich", "matplotlib": "matplotlib", "crosshair": "crosshair-tool"}
+                "rich": "rich", "matplotlib": "matplotlib", "crosshair": "crosshair-tool",
+                "sphinx": "sphinx", "myst_parser": "myst-parser"}
 """Import name -> distribution name, for the third-party modules the package may use."""
 
-OPTIONAL = {"matplotlib": "bench"}
+OPTIONAL = {"matplotlib": "bench", "sphinx": "site", "myst_parser": "site"}
 """Imported only after a probe (``exo.cli.bench.plot_available``); installed by this extra."""
 
 
