@@ -307,3 +307,12 @@ def test_exo_replay_names_the_sentence_a_planted_model_bug_breaks(
     assert said_by("TLB-9", sentence), sentence
     post = cx.replay_record("post/dealloc/effect", cfg, pre, [0, CAP0], forgetful)
     assert "post/dealloc/effect fails (MEM-2); the step contradicts " in post["summary"]
+
+
+def test_a_fixture_trap_step_refused_by_the_layer_names_gen_6() -> None:
+    cls = VIEWS["TrapTakesCallerFromArgument"]
+    data = fixture("planted-trap", _cfg(cls), cls.WITNESS)
+    assert run_one(data, Kernel).passed
+    out = run_one(data, cls)
+    assert not out.passed and " trap alloc(1, 5): " in out.detail, out.detail
+    assert names_clause_and_sentence(out.detail, "GEN-6"), out.detail
