@@ -12,8 +12,9 @@ A program is a tuple of ``(code, jt, jf, k)`` tuples of plain ``int`` (tcpdump `
 order); a packet is ``bytes``.
 
 * ``verify(program) -> list[Rejection]``: every reason to refuse it, in program order;
-  empty means accepted. ``filter_install`` must refuse a program with any rejection
-  (``INVALID_ARGUMENT``) before anything else about it is looked at.
+  empty means accepted. ``filter_install`` refuses a program with any rejection
+  (``BAD_PROGRAM``, NET-1's third requirement: after the environment's checks, before
+  the slot and the pair check look at it).
 * ``evaluate(program, packet) -> int``: what a verified program returns on the packet
   (non-zero: accepted). It never raises on a verified program and any packet: a load
   past the end of the packet rejects it (returns 0), as the kernel does.

@@ -23,7 +23,7 @@ from hypothesis.reporting import with_reporter
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from exo.interface import OPERATIONS, Config
-from exo.kit.bringup import fields_for
+from exo.kit.bringup import TRAP_OP, fields_for
 from exo.kit.configs import KIT_CONFIGS, spread
 from exo.kit.coverage import UNREACHABLE, Coverage
 from exo.kit.lockstep import Factory, Failure, Step
@@ -124,9 +124,14 @@ class CheckReport:
         by ``ops`` and the filter profile if it is not the default."""
         parts = []
         if self.ops is not None:
-            parts.append(f"only {len(self.ops)} of {len(OPERATIONS)} operations called "
-                         f"(--ops; excluded: {', '.join(self.excluded_ops) or 'none'}) and "
-                         "only the fields they change compared")
+            called = len(self.ops & OPERATIONS.keys())
+            trap = " and the trap layer" if TRAP_OP in self.ops else ""
+            if self.excluded_ops:
+                parts.append(f"only {called} of {len(OPERATIONS)} operations called{trap} "
+                             f"(--ops; excluded: {', '.join(self.excluded_ops)}) and only "
+                             "the fields they change compared")
+            else:
+                parts.append(f"all {called} operations called{trap} (--ops names every one)")
         if self.filters != DEFAULT:
             outside = len(OUTSIDE.get(self.filters, frozenset()))
             parts.append(f"filter profile {self.filters} ({outside} cells outside it)")
