@@ -69,6 +69,8 @@ Inside (one module per concern; each imports only the ones listed before it)
 * ``text``: how calls, results and errors are written;
 * ``conformance``: the contract and the abstraction function (``abstract``,
   ``canonical``, ``differences``, ``same_outcome``);
+* ``blame``: what a difference contradicts: the call's clause and the sentences of its
+  declarative text the implementation's value breaks (every failure message names them);
 * ``lockstep``: one step on both sides and its checks (``Lockstep``, ``Failure``);
 * ``replay``: plain replay and minimization; ``reproduction``: the pytest file;
 * ``bringup``: ``--ops``, the fields the chosen operations can change;
@@ -82,7 +84,9 @@ Inside (one module per concern; each imports only the ones listed before it)
 * ``exos``: library-OS services as lockstep traffic (``--workload exos``);
 * ``machine``: the Hypothesis state machine; ``check``: ``run_check``;
 * ``lastfailure``: the last failure, kept for ``exo check --replay``;
-* ``loader``: ``package.module:Factory`` (kernels in other processes: ``exo.wire``).
+* ``loader``: ``package.module:Factory`` (kernels in other processes: ``exo.wire``);
+* ``skeleton``: the kernel skeletons of ``exo new-kernel`` (``skeletons/``, with the guide
+  ``GUIDE.md``).
 """
 
 from exo.kit.check import CheckReport, run_check
