@@ -631,6 +631,28 @@ def _prepare(directory: Path) -> None:
     (directory / _MARKER).write_text("built by exo spec --html\n", encoding="utf-8")
 
 
+class _Status(io.StringIO):
+    """Sphinx's status stream, passed on to ``say`` a line at most every ``every`` seconds
+    (its phase and how far it got), so a log shows the build moving."""
+
+    def __init__(self, say: Callable[[str], None], every: float = 5.0) -> None:
+        super().__init__()
+        self.say = say
+        self.every = every
+        self.last = time.monotonic()
+        self.part = ""
+
+    def write(self, text: str) -> int:
+        self.part += text
+        *lines, self.part = re.split(r"[\r\n]", self.part)
+        for line in lines:
+            line = re.sub(r"\x1b\[[0-9;]*m", "", line).strip()
+            if line and time.monotonic() - self.last >= self.every:
+                self.last = time.monotonic()
+                self.say(f"Sphinx: {line}")
+        return len(text)
+
+
 def build(directory: Path, on_progress: Callable[[str], None] | None = None) -> SiteReport:
     """Build the reference site into ``directory`` (new, empty, or an earlier site, which
     is replaced). Raises SiteError when Sphinx or MyST is missing, on any Sphinx warning
@@ -658,7 +680,7 @@ def build(directory: Path, on_progress: Callable[[str], None] | None = None) -> 
             with patch_docutils(src), docutils_namespace(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 app = Sphinx(str(src), str(src), str(directory), str(Path(tmp) / "doctrees"),
-                             "html", status=None, warning=warned, freshenv=True,
+                             "html", status=_Status(say), warning=warned, freshenv=True,
                              warningiserror=True, keep_going=True)
                 app.build(force_all=True)
         except Exception as exc:

@@ -251,3 +251,20 @@ def test_the_browser_sees_a_script_error_and_a_missing_file(site: Path, tmp_path
         page.wait_for_load_state("load")
     assert any("page error" in p and "boom" in p for p in problems), problems
     assert any("404" in p or "gone.js" in p for p in problems), problems
+
+
+def test_sphinx_progress_reaches_the_log_at_a_bounded_rate() -> None:
+    """Sphinx's status lines go on to the progress callback, colours stripped, at most one
+    per period (here 0: every line; then a long period: none after the first)."""
+    from exo.cli.site import _Status
+
+    said: list[str] = []
+    every = _Status(said.append, every=0.0)
+    every.write("reading sources... [ 50%] \x1b[01mclauses/MEM-2\x1b[39;49;00m\rwriting")
+    every.write(" output... [100%] index\n\n")
+    assert said == ["Sphinx: reading sources... [ 50%] clauses/MEM-2",
+                    "Sphinx: writing output... [100%] index"]
+    said.clear()
+    rare = _Status(said.append, every=3600.0)
+    rare.write("one\ntwo\nthree\n")
+    assert said == []
