@@ -120,6 +120,16 @@ def test_cli_prints_a_clause_and_its_links() -> None:
     assert run.exit_code == 2 and "--html" in run.output
 
 
+def test_cli_site_refuses_a_folder_it_did_not_write(tmp_path: Path) -> None:
+    """``exo spec --html DIR`` on a folder holding something else: one line, exit 2, the
+    folder untouched (the build itself is tests/test_site.py's)."""
+    (tmp_path / "mine.txt").write_text("keep me", encoding="utf-8")
+    run = CliRunner().invoke(main, ["spec", "--html", str(tmp_path)])
+    assert run.exit_code == 2 and run.output.count("\n") == 1, run.output
+    assert "not empty and holds no earlier site" in run.output
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
+
+
 def test_a_clause_prints_from_an_installed_package(tmp_path: Path) -> None:
     """``exo spec MEM-2`` from the wheel's files alone, run outside the checkout."""
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w",
