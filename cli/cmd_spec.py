@@ -91,10 +91,8 @@ def _build_site(directory: Path) -> None:
     from exo.cli.common import check_output_dir
 
     check_output_dir(directory, "--html")
-    try:
-        from exo.cli.site import SiteError, build
-    except ImportError as exc:  # the module imports Sphinx lazily; this is exo's own
-        fail_usage(f"the reference site cannot be built: {exc}")
+    from exo.cli.site import SiteError, build  # Sphinx itself is imported by build
+
     try:
         report = build(directory, on_progress=lambda line: click.echo(line, err=True))
     except SiteError as exc:

@@ -31,6 +31,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from exo.interface import OPERATIONS
+
 __all__ = ["CATALOGUE_FILE", "CatalogueLink", "CellLink", "ClauseLinks", "ConjunctLink",
            "ObligationLink", "WitnessLink", "all_links", "catalogue", "clause_links",
            "clause_text", "field_clauses", "op_clauses", "witness_program"]
@@ -145,22 +147,13 @@ def clause_text(clause_id: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _signature_rows() -> dict[str, list[tuple[str, str]]]:
-    """Clause id -> (operation, its row of the Operations table of spec/signatures.md)."""
+def _signature_rows() -> dict[str, str]:
+    """Operation -> its row of the Operations table of spec/signatures.md (the row whose
+    anchor is ``op-NAME``, as clauses link it)."""
     from exo.spec.signatures import FILE
 
-    rows: dict[str, list[tuple[str, str]]] = {}
-    on = False
-    for line in _files()[FILE]:
-        if line.startswith("## "):
-            on = line.strip() == "## Operations"
-            continue
-        if not on or not line.startswith("| <a id=\"op-"):
-            continue
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        op = cells[0].split("`")[1]
-        rows.setdefault(cells[1], []).append((op, line))
-    return rows
+    return {op: line for line in _files()[FILE] for op in OPERATIONS
+            if line.startswith(f'| <a id="op-{op}"></a>')}
 
 
 @lru_cache(maxsize=1)
@@ -174,8 +167,8 @@ def _signature_header() -> str:
 
 
 def op_clauses() -> dict[str, str]:
-    """Each operation and the clause that defines it (the signature table's column)."""
-    return {op: cid for cid, rows in _signature_rows().items() for op, _ in rows}
+    """Each operation and the clause that defines it (``OpSig.clause``)."""
+    return {op: sig.clause for op, sig in OPERATIONS.items()}
 
 
 @lru_cache(maxsize=1)
@@ -216,8 +209,6 @@ def _obligations() -> tuple[ObligationLink, ...]:
 def _op_of(name: str) -> str | None:
     """The operation an obligation is about, read from its name (``step/alloc/INV-3``,
     ``post/alloc/sound``, ``thm/THM-2/abort``, ``ni/store/respect``)."""
-    from exo.interface import OPERATIONS
-
     for part in name.split("/")[1:]:
         if part in OPERATIONS:
             return part
@@ -265,9 +256,9 @@ def clause_links(clause_id: str) -> ClauseLinks:
     c = _clauses().get(clause_id)
     if c is None:
         raise LookupError(f"no clause {clause_id!r}; 'exo spec' lists them")
-    rows = _signature_rows().get(clause_id, [])
-    ops = tuple(op for op, _ in rows)
-    signature = ("\n".join([_signature_header(), *(r for _, r in rows)]) if rows else None)
+    ops = tuple(op for op, sig in OPERATIONS.items() if sig.clause == clause_id)
+    rows = [_signature_rows()[op] for op in ops if op in _signature_rows()]
+    signature = "\n".join([_signature_header(), *rows]) if rows else None
     obligations = tuple(ob for ob in _obligations()
                         if ob.clause == clause_id or _op_of(ob.name) in ops)
     cells = tuple(CellLink(x.id, x.kind, x.text) for x in _all_cells().values()
