@@ -26,6 +26,7 @@ from exo.cli.console import outside, print_table, progress, visible
 from exo.interface import Config
 
 if TYPE_CHECKING:
+    from exo.cli.campaign import Campaign
     from exo.kit.lastfailure import LastFailure
 
 
@@ -75,10 +76,30 @@ if TYPE_CHECKING:
 @click.option("--replay", is_flag=True,
               help="Run the last failure again (kept in Hypothesis's database, "
                    ".hypothesis/): its calls, or its seeded search.")
+@click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 1024),
+              help="Worker processes. Above 1 the run is a campaign: split into shards "
+                   "(the witness sweep, then seeded runs of --shard-size programs), run "
+                   "in parallel, their coverage merged into one table.")
+@click.option("--programs", type=click.IntRange(1, 10**9), default=None,
+              help="A campaign of this many generated programs in all (instead of "
+                   "--examples).")
+@click.option("--campaign", "duration_text", default=None, metavar="DURATION",
+              help="A campaign that takes shards until this much time has passed "
+                   "(90s, 15m, 8h); running shards finish. With --programs: whichever "
+                   "comes first.")
+@click.option("--shard-size", default=None, type=click.IntRange(1, 10**6),
+              help="Programs per generated shard of a campaign [default: 10].")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Run the campaign's shards on the Dask cluster whose scheduler is "
+                   "at ADDRESS (tcp://host:8786; the 'cluster' extra). Each worker builds "
+                   "the implementation itself: --impl must import there, --impl-cmd "
+                   "must run there.")
 def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: int,
               examples: int, seed: int | None, config_text: str | None,
               ops_text: str | None, filters: str, workload: str | None,
-              json_out: Path | None, repro_out: Path, replay: bool) -> None:
+              json_out: Path | None, repro_out: Path, replay: bool, jobs: int,
+              programs: int | None, duration_text: str | None, shard_size: int | None,
+              scheduler: str | None) -> None:
     """Run an implementation in lockstep with the model (Hypothesis, exo.kit).
 
     \b
@@ -115,6 +136,19 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
       exo check --impl-cmd './my-kernel --quiet' --ops ENV,MEM,TLB,CPU,PCT,EXC,REV
       exo check --impl-cmd examples/c-kernel/exo-c-kernel --filters declarative
       exo check --workload exos --examples 100      programs shaped like a library OS
+      exo check --jobs 2                               the same budget on two cores
+      exo check --impl-cmd ./k --campaign 8h --jobs 16 --json night.json   a night
+      exo check --programs 100000 --scheduler tcp://10.0.0.1:8786   on a Dask cluster
+
+    \b
+    A campaign (--jobs above 1, --programs, --campaign or --scheduler) splits the run
+    into shards: shard 0 runs the witness programs, every other shard is a seeded run
+    of --shard-size programs at one configuration, its seed derived from the campaign's
+    (--seed) and its number, so it generates the same programs on whichever worker
+    runs it. The first shard to fail stops the others; its shrunk failure is reported as
+    above, with the command that runs that shard alone, and kept for --replay. Progress
+    (programs, steps/s, cells hit, elapsed) goes to a bar on a terminal, or a line every
+    few seconds to a log.
     """
     from exo.kit.bringup import parse_ops
     from exo.kit.check import probe_factory, run_check
@@ -131,6 +165,14 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
     click.get_current_context().call_on_close(
         lambda: setattr(client, "STEP_TIMEOUT", previous_timeout))
 
+    campaign = (jobs > 1 or programs is not None or duration_text is not None
+                or scheduler is not None)
+    if shard_size is not None and not campaign:
+        fail_usage("--shard-size is for a campaign (--jobs above 1, --programs, "
+                   "--campaign or --scheduler)")
+    duration: float | None = None
+    if campaign:
+        duration = _campaign_usage(replay, programs, duration_text, scheduler)
     recorded: LastFailure | None = None
     if replay:
         recorded = _recorded_failure()
@@ -154,6 +196,7 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
     check_output(repro_out, "--repro")
     factory = load_implementation(impl_spec)
     console = _console()
+    camp: Campaign | None = None
     if recorded is not None and recorded.calls is not None and recorded.cfg is not None:
         report = _replay_recorded(console, factory, recorded)
     else:
@@ -164,17 +207,26 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
             probe_factory(factory, cfg)
         except ValueError as exc:
             fail_usage(str(exc))
-        with progress(f"checking {impl_spec}: {examples} examples x {steps} steps, "
-                      f"seed {seed}", examples) as task:
-            try:
-                report = run_check(factory, cfg, steps=steps, examples=examples,
-                                   on_progress=task.update, seed=seed, ops=ops,
-                                   workload=workload, filters=filters, probed=True)
-            except ValueError as exc:
-                fail_usage(str(exc))
+        if campaign:
+            budget = programs if programs is not None else (
+                None if duration is not None else examples)
+            camp = _campaign(impl_spec, cfg, steps, budget, duration, jobs, shard_size,
+                             seed, ops, filters, workload, scheduler,
+                             step_timeout if given("step_timeout") else None)
+            report = camp.report
+            console.print(camp.summary(), markup=False)
+        else:
+            with progress(f"checking {impl_spec}: {examples} examples x {steps} steps, "
+                          f"seed {seed}", examples) as task:
+                try:
+                    report = run_check(factory, cfg, steps=steps, examples=examples,
+                                       on_progress=task.update, seed=seed, ops=ops,
+                                       workload=workload, filters=filters, probed=True)
+                except ValueError as exc:
+                    fail_usage(str(exc))
         if recorded is not None:
             report.mode = "replay-search"
-        if workload is not None:
+        if workload is not None and not campaign:
             from exo.kit.exos import RUNS
 
             console.print("library-OS services: " + ", ".join(
@@ -203,6 +255,10 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
         gaps = [c.id for c in cov.missing()]
         if gaps:
             console.print(f"missing ({len(gaps)}): {', '.join(gaps)}", markup=False)
+    if camp is not None and camp.failed is not None:  # the failing shard is the run now
+        shard = camp.failed.shard
+        seed, steps, examples = shard.seed, shard.steps, max(shard.examples, 1)
+        cfg = shard.configs[0] if len(shard.configs) == 1 else report.config
     repro: Path | None = None
     if not report.passed and report.trace is not None and report.failure is not None \
             and report.config is not None:
@@ -214,7 +270,7 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
         except (ValueError, OSError) as exc:
             console.print(f"(no reproduction file: {visible(str(exc))})", markup=False)
     if json_out is not None:
-        _write_json(json_out, report, recorded, repro)
+        _write_json(json_out, report, recorded, repro, camp)
     scope = f"; {report.scope()}" if report.scope() else ""
     if report.passed and not report.complete and recorded is None:
         console.print(f"[yellow]incomplete: no difference found in {report.budget()}{scope}, "
@@ -239,6 +295,12 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
         finder = "the witness sweep" if report.found_by == "sweep" else "the seeded search"
         console.print(f"[red]not conformant (found by {finder}): {outside(report.error)}"
                       "[/red]")
+        if camp is not None and camp.failed is not None:
+            from exo.cli.campaign import impl_words, rerun_line
+
+            words = impl_words(impl_spec, impl_cmd, given("impl_spec"),
+                               step_timeout if given("step_timeout") else None)
+            console.print(visible(rerun_line(camp.failed.shard, words)), markup=False)
     console.print(visible(report.text().split("\n\n", 1)[1], block=True), markup=False)
     if repro is not None:
         shown = visible(str(repro))
@@ -319,7 +381,7 @@ def _record_failure(console: Any, impl_spec: str, report: Any, seed: int | None,
 
 
 def _write_json(path: Path, report: Any, recorded: LastFailure | None,
-                repro: Path | None) -> None:
+                repro: Path | None, camp: Campaign | None = None) -> None:
     """``--json``: the report (``CheckReport.as_json``: the mode, the budget or the calls
     replayed, the scope), the recorded failure a replay ran, and the reproduction file.
     Text from outside is written as it is shown (``visible``)."""
@@ -332,6 +394,7 @@ def _write_json(path: Path, report: Any, recorded: LastFailure | None,
                            "examples": recorded.examples, "steps": recorded.steps,
                            "seed": recorded.seed}
     out["reproduction"] = visible(str(repro)) if repro else None
+    out["campaign"] = camp.as_json() if camp is not None else None
     try:
         path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
     except OSError as exc:
@@ -348,3 +411,57 @@ def _unreachable_at(cfg: Config, cells: list[str]) -> frozenset[str]:
     by_id = {c.id: c for c in all_cells()}
     return frozenset(cid for cid in cells
                      if cid in by_id and decide_at(by_id[cid], cfg).verdict == "unreachable")
+
+
+def _campaign_usage(replay: bool, programs: int | None, duration_text: str | None,
+                    scheduler: str | None) -> float | None:
+    """A campaign's options that cannot be used (a usage error); its duration if given."""
+    from exo.kit.campaign import parse_duration
+
+    if replay:
+        fail_usage("--replay runs the recorded failure as it was; drop --jobs, --programs, "
+                   "--campaign and --scheduler (a campaign's failure is recorded as its "
+                   "shard's)")
+    if programs is not None and given("examples"):
+        fail_usage("give --programs or --examples, not both (--programs is a campaign's "
+                   "budget)")
+    if scheduler is not None:
+        from exo.kit.cluster import missing_extra
+
+        why = missing_extra()
+        if why is not None:
+            fail_usage(why)
+        if given("jobs"):
+            fail_usage("--jobs is for local processes; with --scheduler the cluster's "
+                       "workers run the shards")
+    if duration_text is None:
+        return None
+    try:
+        return parse_duration(duration_text)
+    except ValueError as exc:
+        fail_usage(str(exc))
+
+
+def _campaign(impl_spec: str, cfg: Config | None, steps: int, programs: int | None,
+              duration: float | None, jobs: int, shard_size: int | None, seed: int,
+              ops: frozenset[str] | None, filters: str, workload: str | None,
+              scheduler: str | None, step_timeout: float | None) -> Campaign:
+    """Run the campaign with a progress bar (or log lines); usage problems exit 2."""
+    from exo.cli.campaign import run_campaign
+    from exo.kit.campaign import SHARD_PROGRAMS
+
+    size = shard_size if shard_size is not None else SHARD_PROGRAMS
+    what = (f"{programs} programs" if programs is not None else "")
+    if duration is not None:
+        what = f"{what}{' or ' if what else ''}{duration:g} s"
+    where = f"the cluster at {scheduler}" if scheduler is not None else (
+        f"{jobs} process{'es' if jobs != 1 else ''}")
+    with progress(f"campaign of {impl_spec}: {what} x {steps} steps, shards of {size}, "
+                  f"seed {seed}, on {where}", programs) as task:
+        try:
+            return run_campaign(task, impl_spec, cfg, steps, programs, duration, jobs, size,
+                                seed, ops, filters, workload, scheduler, step_timeout)
+        except ValueError as exc:
+            fail_usage(str(exc))
+        except RuntimeError as exc:
+            fail_usage(f"the campaign could not run: {exc}")

@@ -174,6 +174,13 @@ class Task:
         elif self._stream is not None:
             _emit(self._stream, f"{text} ...")
 
+    def describe(self, text: str) -> None:
+        """Replace the label without a line of its own: a bar's, or what the log's next
+        heartbeat line says (``text`` shown as written, never read as markup)."""
+        self.description = visible(text)
+        if self._bar is not None and self._id is not None:
+            self._bar.update(self._id, description=self.description)
+
     def status(self) -> str:
         return f"{self.completed}/{self.total}" if self.total is not None else ""
 

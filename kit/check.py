@@ -73,6 +73,7 @@ class CheckReport:
     shares: list[int] = field(default_factory=list)  # examples due per configuration
     ran: list[int] = field(default_factory=list)  # programs started per configuration
     replayed: int = 0  # mode "replay": how many recorded calls were run again
+    calls: int = 0  # lockstep calls made by generated programs (shrinking included)
 
     @property
     def complete(self) -> bool:
@@ -247,6 +248,8 @@ def run_check(
     unreachable: frozenset[str] = frozenset(),
     filters: str = DEFAULT,
     probed: bool = False,
+    sweep: bool = True,
+    calls: list[int] | None = None,
 ) -> CheckReport:
     """Run the lockstep machine for ``examples`` programs of up to ``steps`` steps.
 
@@ -282,6 +285,8 @@ def run_check(
                          seed=seed, ops=ops, filters=filters, configs=list(configs),
                          shares=list(shares), ran=[0] * len(configs))
     count = [0]
+    calls = calls if calls is not None else [0]
+    calls_before = calls[0]
 
     def started() -> None:
         count[0] += 1
@@ -291,7 +296,7 @@ def run_check(
     start = time.perf_counter()
     failed_at: list[float] = []
     with counted_time(count, shrink_examples), repeatable(seed):
-        if _swept(factory, configs, report, failed_at, ops, filters):
+        if sweep and _swept(factory, configs, report, failed_at, ops, filters):
             _timed(report, start, failed_at)
             return report
         for i, (c, share) in enumerate(zip(configs, shares, strict=True)):
@@ -302,7 +307,8 @@ def run_check(
             traces: list[list[Step]] = []
             machine = type(base.__name__, (base,), {"on_start": staticmethod(started),
                                                     "coverage": coverage, "traces": traces,
-                                                    "failed_at": failed_at})
+                                                    "failed_at": failed_at,
+                                                    "step_count": calls})
             report.config = c
             passed = _run_machine(machine, share, steps, derandomize, report)
             report.ran[i] = count[0] - before
@@ -312,6 +318,7 @@ def run_check(
                                fields_for(ops) if ops is not None else None)
                 break
     report.runs = count[0]
+    report.calls = calls[0] - calls_before
     report.missing = [c.id for c in coverage.missing()]
     _timed(report, start, failed_at)
     if on_progress is not None and report.passed:

@@ -68,6 +68,7 @@ class LockstepMachine(StaleStateRules, RuleBasedStateMachine):
     fields: frozenset[str] | None = None  # --ops: the only observe() fields compared
     profile: str = DEFAULT  # --filters (exo.kit.profiles): which filter_install calls
     failed_at: list[float] | None = None  # perf_counter() of the run's first failure
+    step_count: list[int] | None = None  # lockstep calls made so far (campaign progress)
 
     def _failed(self, message: str) -> NoReturn:
         """Fail the example (Hypothesis then shrinks it); the first failure's time is kept
@@ -89,12 +90,14 @@ class LockstepMachine(StaleStateRules, RuleBasedStateMachine):
         self.trace: list[Step] = []
         if cls.traces is not None:
             cls.traces[:] = [self.trace]  # only the example running now is kept
-        if cls.coverage is not None:
-            coverage = cls.coverage
-
+        coverage, counted = cls.coverage, cls.step_count
+        if coverage is not None or counted is not None:
             def record(pre: State, name: str, args: tuple[Any, ...], res: Result,
                        post: State, call: str) -> None:
-                self.cells.update(coverage.record(pre, name, args, res, post, call))
+                if counted is not None:
+                    counted[0] += 1
+                if coverage is not None:
+                    self.cells.update(coverage.record(pre, name, args, res, post, call))
             self.ls.on_step = record
 
     @property
