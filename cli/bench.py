@@ -18,7 +18,8 @@ it) is not graded, and its rows have ``met`` None, shown as "-" (``grade``). The
    implementation steps per second;
 then, added by ``exo bench`` through ``extra``: what another environment's filters cost a
 victim's ``filter_install``, ``filter_remove`` and packet (``exo.cli.bench_filters``:
-seconds of one call, and a ratio for the packet; four rows in a quick run); with
+seconds of one call, and a ratio for the packet; four rows in a quick run); the steps
+per second of ``exo check --jobs 2`` over ``--jobs 1`` (``exo.cli.bench_campaign``); with
 ``--c-kernel PATH``, a kernel behind the wire protocol (``exo.cli.bench_wire``).
 
 Below the table, not a ratio: the seconds the FLT-8 Z3 check of the generated demux takes

@@ -57,7 +57,7 @@ def bench_cmd(json_out: Path | None, plot_out: Path | None, quick: bool, repeat:
       pip install 'exo-reference[bench]' && exo bench --plot demux.png
       make -C examples/c-kernel && exo bench --c-kernel examples/c-kernel/exo-c-kernel
     """
-    from exo.cli import bench_filters, bench_wire
+    from exo.cli import bench_campaign, bench_filters, bench_wire
     from exo.cli.bench import STAGES, plot, plot_available, run, table
 
     if plot_out is not None and plot_available() is not None:
@@ -66,7 +66,7 @@ def bench_cmd(json_out: Path | None, plot_out: Path | None, quick: bool, repeat:
         check_output(json_out, "--json")
     if plot_out is not None:
         check_output(plot_out, "--plot")
-    stages = STAGES + bench_filters.STAGES + (
+    stages = STAGES + bench_filters.STAGES + bench_campaign.STAGES + (
         bench_wire.STAGES if c_kernel is not None else ())
     runs = 1 if quick else repeat
     with progress("exo bench", len(stages)) as task:
@@ -77,6 +77,8 @@ def bench_cmd(json_out: Path | None, plot_out: Path | None, quick: bool, repeat:
         def extra(st: Callable[[str], None]) -> list[dict[str, Any]]:
             st(bench_filters.STAGES[0])
             more = bench_filters.rows(runs, quick)
+            st(bench_campaign.STAGES[0])
+            more += bench_campaign.rows(runs, quick)
             if c_kernel is not None:
                 more += bench_wire.rows(c_kernel, runs, quick, st)
             return more

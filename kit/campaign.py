@@ -32,6 +32,7 @@ import math
 import multiprocessing
 import os
 import queue
+import re
 import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -89,12 +90,10 @@ class Shard:
         parts = ["exo check"]
         if impl_args:
             parts.append(impl_args)
-        if not self.sweep:
-            cfg = config_text(self.configs[0])
+        if not self.sweep:  # --config even for the defaults: one configuration only
+            cfg = config_text(self.configs[0]) or _first_size(self.configs[0])
             parts += [f"--seed {self.seed}", f"--examples {self.examples}",
-                      f"--steps {self.steps}"]
-            if cfg:
-                parts.append(f"--config {cfg}")
+                      f"--steps {self.steps}", f"--config {cfg}"]
         elif len(self.configs) == 1 and config_text(self.configs[0]):
             parts.append(f"--config {config_text(self.configs[0])} --examples 1")
         else:
@@ -114,6 +113,13 @@ def config_text(cfg: Config) -> str:
     default = Config()
     return ",".join(f"{f.name}={getattr(cfg, f.name)}" for f in dataclasses.fields(cfg)
                     if getattr(cfg, f.name) != getattr(default, f.name))
+
+
+def _first_size(cfg: Config) -> str:
+    """``n_envs=4``: one size named, so that ``--config`` picks this one configuration
+    even when every size is the default."""
+    first = dataclasses.fields(cfg)[0].name
+    return f"{first}={getattr(cfg, first)}"
 
 
 def shard_seed(seed: int, index: int) -> int:
@@ -253,29 +259,25 @@ class CampaignStats:
 
 
 def parse_duration(text: str) -> float:
-    """``90``, ``90s``, ``15m``, ``8h`` or ``1h30m`` as seconds; ``ValueError`` with a
-    one-line message otherwise (zero and negative durations included)."""
-    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    """``90``, ``90s``, ``15m``, ``8h``, ``1h30m`` or ``0.5h`` as seconds; ``ValueError``
+    with a one-line message otherwise (zero included)."""
     raw = text.strip().lower()
-    total, number = 0.0, ""
-    for ch in raw:
-        if ch.isdigit() or ch == ".":
-            number += ch
-        elif ch in units and number:
-            total += float(number) * units[ch]
-            number = ""
-        else:
-            raise ValueError(f"--campaign: cannot read {text!r} as a duration "
-                             "(e.g. 90s, 15m, 8h, 1h30m)")
-    if number:
-        try:
-            total += float(number)
-        except ValueError:
-            raise ValueError(f"--campaign: cannot read {text!r} as a duration") from None
-    if not raw or not math.isfinite(total) or total <= 0:
-        raise ValueError(f"--campaign: {text!r} is not a positive duration "
-                         "(e.g. 90s, 15m, 8h)")
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    if _BARE.fullmatch(raw):
+        total = float(raw)
+    elif _PARTS.fullmatch(raw):
+        total = sum(float(n) * units[u] for n, u in _PART.findall(raw))
+    else:
+        raise ValueError(f"--campaign: cannot read {text!r} as a duration "
+                         "(e.g. 90s, 15m, 8h, 1h30m)")
+    if not math.isfinite(total) or total <= 0:
+        raise ValueError(f"--campaign: {text!r} is not a positive duration")
     return total
+
+
+_BARE = re.compile(r"\d+(?:\.\d+)?")
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+_PARTS = re.compile(r"(?:\d+(?:\.\d+)?[smhd])+")
 
 
 # --------------------------------------------------------------------------- local runs

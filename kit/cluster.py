@@ -18,7 +18,6 @@ dropped.
 
 from __future__ import annotations
 
-import importlib.util
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -36,7 +35,9 @@ CONNECT_TIMEOUT = 20.0
 
 def missing_extra() -> str | None:
     """None if dask.distributed can be imported here, else the one-line reason."""
-    if importlib.util.find_spec("distributed") is None:
+    try:
+        import distributed  # noqa: F401 (only whether it imports)
+    except ImportError:
         return (f"--scheduler needs dask.distributed, which is not installed: "
                 f"pip install '{EXTRA}'")
     return None
@@ -66,7 +67,7 @@ def run_dask(address: str, shards: Iterable[Shard], runner: Runner,
         source = iter(shards)
         by_future: dict[Any, Shard] = {}
         completed: Any = distributed.as_completed
-        pending: Any = completed()
+        pending: Any = completed(loop=client.loop)
 
         def submit() -> bool:
             if deadline is not None and time.monotonic() >= deadline:
