@@ -84,6 +84,11 @@ def test_bad_durations(text: str) -> None:
 # --------------------------------------------------------------------------- the runs
 
 
+def _keep(into: list[campaign.ShardResult], result: campaign.ShardResult) -> bool:
+    into.append(result)
+    return True
+
+
 def test_a_shard_generates_the_same_whichever_process_runs_it() -> None:
     """The same shard in this process and in a worker process: the same programs, so
     the same calls and the same cells, counted the same."""
@@ -91,7 +96,7 @@ def test_a_shard_generates_the_same_whichever_process_runs_it() -> None:
     here = campaign.run_shard(shard, Kernel)
     there: list[campaign.ShardResult] = []
     runner = functools.partial(run_named, "exo.impl:Kernel", os.getcwd(), None)
-    campaign.run_local([shard], runner, 2, lambda r: there.append(r) or True,
+    campaign.run_local([shard], runner, 2, functools.partial(_keep, there),
                        init=worker_init)
     assert len(there) == 1 and there[0].worker != here.worker
     assert here.passed and there[0].passed
@@ -104,7 +109,7 @@ def test_merged_coverage_is_every_shards_cells_added_up() -> None:
     results: list[campaign.ShardResult] = []
     shards = list(campaign.plan(5, programs=6, steps=10, shard_programs=3, sweep=False))
     campaign.run_local(shards, functools.partial(run_named, "exo.impl:Kernel", None, None),
-                       1, lambda r: results.append(r) or True)
+                       1, functools.partial(_keep, results))
     merged = campaign.merge(results)
     assert len(results) == 2
     for r in results:

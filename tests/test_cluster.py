@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -16,16 +17,17 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 from exo.cli import main
 from exo.kit import cluster, lastfailure
-from exo.kit.campaign import plan
+from exo.kit.campaign import Shard, ShardResult, plan
 
 BROKEN = "tests.catalogue:YieldToOutOfRange"  # missed by the sweep: a generated shard's
 
 
 @pytest.fixture(scope="module")
 def scheduler() -> Iterator[str]:
-    from distributed import LocalCluster
+    import distributed
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+    make: Any = distributed.LocalCluster
+    with make(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=None) as local:
         yield str(local.scheduler_address)
 
@@ -58,11 +60,15 @@ def test_a_passing_campaign_on_the_cluster_merges_one_table(
     assert result.output.count("behaviour coverage: 408 of 408 reachable cells hit") == 1
 
 
+def _never(shard: Shard) -> ShardResult:
+    raise AssertionError("no shard runs without a scheduler")
+
+
 def test_a_scheduler_that_does_not_answer_is_one_line(monkeypatch: pytest.MonkeyPatch
                                                       ) -> None:
     monkeypatch.setattr(cluster, "CONNECT_TIMEOUT", 0.5)
     with pytest.raises(ValueError, match="cannot reach the scheduler") as info:
-        cluster.run_dask("tcp://127.0.0.1:1", plan(1, programs=1), print, lambda r: True)
+        cluster.run_dask("tcp://127.0.0.1:1", plan(1, programs=1), _never, lambda r: True)
     assert "\n" not in str(info.value)
 
 
