@@ -39,9 +39,13 @@ from exo.cli.console import outside, print_table, progress, visible
               default=Path("exo-counterexamples"), show_default=True,
               help="Where counterexamples are saved as JSON.")
 @click.option("--failures-only", is_flag=True, help="List only obligations not proved.")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="Discharge the obligations on the Dask cluster whose scheduler is at "
+                   "ADDRESS (tcp://host:8786; the 'cluster' extra), a group per operation "
+                   "per task; exo must be installed on the workers.")
 def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
               junit_out: Path | None, manifest_path: Path | None, update_manifest: bool,
-              cex_dir: Path, failures_only: bool) -> None:
+              cex_dir: Path, failures_only: bool, scheduler: str | None) -> None:
     """Prove every obligation with Z3, for all sizes; compare with the manifest.
 
     \b
@@ -76,11 +80,21 @@ def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
       exo prove -j 2 -k step/dealloc
       exo prove -k 'thm/*' --junit proofs.xml --json proofs.json
       exo prove -j 2 -k 'ni/*'
+      exo prove --scheduler tcp://10.0.0.1:8786      on a Dask cluster
       exo replay exo-counterexamples/step__dealloc__INV-1.json
     """
     from exo.proofs import counterexample as cx
     from exo.proofs import runner
 
+    if scheduler is not None:
+        from exo.kit.cluster import missing_extra
+
+        why = missing_extra()
+        if why is not None:
+            fail_usage(why)
+        if jobs is not None:
+            fail_usage("--jobs is for local processes; with --scheduler the cluster's "
+                       "workers discharge the obligations")
     jobs = jobs or runner.default_jobs()
     selected = runner.select(pattern)
     if not selected:
@@ -102,9 +116,14 @@ def prove_cmd(jobs: int | None, pattern: str | None, json_out: Path | None,
         except runner.ManifestError as exc:
             fail_usage(str(exc))
     console = _console()
-    console.print(f"exo prove: {len(selected)} obligations, {jobs} processes")
+    where = f"the Dask cluster at {scheduler}" if scheduler else f"{jobs} processes"
+    console.print(f"exo prove: {len(selected)} obligations, {visible(where)}", markup=False)
     with progress("proving", len(selected)) as task:
-        results = runner.run_parallel(selected, manifest, jobs, lambda _: task.advance())
+        if scheduler is not None:
+            results = _on_cluster(scheduler, runner.groups(selected, manifest), task)
+        else:
+            results = runner.run_parallel(selected, manifest, jobs,
+                                          lambda _: task.advance())
     results.sort(key=lambda r: r.obligation.name)
     if update_manifest:
         if not all(r.ok for r in results):
@@ -214,3 +233,27 @@ def _save_traces(record: dict[str, Any], directory: Path) -> Path:
     path = directory / (str(record["obligation"]).replace("/", "__") + ".json")
     path.write_text(json.dumps(record, indent=1, default=repr) + "\n", encoding="utf-8")
     return path
+
+
+def _on_cluster(scheduler: str, groups: list[list[tuple[str, int]]], task: Any) -> list[Any]:
+    """``exo prove --scheduler``: every group of obligations a task on the cluster; a
+    scheduler that cannot be reached, or a group that cannot run there, is a usage
+    error (exit 2, one line)."""
+    from exo.kit.cluster import map_unordered
+    from exo.proofs.runner import work_group
+
+    results: list[Any] = []
+
+    def arrived(batch: list[Any]) -> bool:
+        results.extend(batch)
+        task.advance(len(batch))
+        return True
+
+    try:
+        map_unordered(scheduler, work_group, groups, arrived,
+                      label=lambda g: f"the obligations of {g[0][0]}")
+    except ValueError as exc:
+        fail_usage(str(exc))
+    except RuntimeError as exc:
+        fail_usage(f"the proofs could not run: {exc}")
+    return results

@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from exo.kit.campaign import Runner, Shard, ShardResult
 
-__all__ = ["EXTRA", "missing_extra", "run_dask"]
+__all__ = ["EXTRA", "map_unordered", "missing_extra", "run_dask"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 EXTRA = "exo-reference[cluster]"
 """The optional extra that brings dask.distributed."""
@@ -52,6 +55,19 @@ def run_dask(address: str, shards: Iterable[Shard], runner: Runner,
     is told how many worker threads the cluster has. ``ValueError`` (one line) if the
     scheduler cannot be reached or has no workers; ``RuntimeError`` if a shard raised
     on a worker (an implementation that cannot be imported there, say)."""
+    map_unordered(address, runner, shards, on_result, deadline=deadline,
+                  on_connect=on_connect, label=Shard.label)
+
+
+def map_unordered(address: str, fn: Callable[[T], R], items: Iterable[T],
+                  on_result: Callable[[R], bool], deadline: float | None = None,
+                  on_connect: Callable[[int], None] | None = None,
+                  label: Callable[[T], str] = repr) -> None:
+    """``fn`` over ``items`` on the Dask cluster at ``address``, two tasks per worker
+    thread outstanding, each result to ``on_result`` as it arrives (False: stop; the
+    rest is cancelled). No item is handed out after ``deadline`` (``time.monotonic``).
+    The engine of ``run_dask`` and of ``exo prove --scheduler`` (whose items are groups
+    of proof obligations)."""
     import distributed
 
     make: Any = distributed.Client
@@ -64,33 +80,31 @@ def run_dask(address: str, shards: Iterable[Shard], runner: Runner,
         threads = _threads(client)
         if on_connect is not None:
             on_connect(threads)
-        source = iter(shards)
-        by_future: dict[Any, Shard] = {}
+        source = iter(items)
+        by_future: dict[Any, T] = {}
         completed: Any = distributed.as_completed
         pending: Any = completed(loop=client.loop)
 
         def submit() -> bool:
             if deadline is not None and time.monotonic() >= deadline:
                 return False
-            shard = next(source, None)
-            if shard is None:
+            item = next(source, None)
+            if item is None:
                 return False
-            future = client.submit(runner, shard, pure=False,
-                                   key=f"exo-shard-{shard.index}-{time.time_ns()}")
-            by_future[future] = shard
+            future = client.submit(fn, item, pure=False, key=f"exo-{time.time_ns()}")
+            by_future[future] = item
             pending.add(future)
             return True
 
         while len(by_future) < 2 * threads and submit():
             pass
         for future in pending:
-            shard = by_future.pop(future)
+            item = by_future.pop(future)
             if future.status != "finished":
                 problem = future.exception()
-                raise RuntimeError(f"{shard.label()} could not run on the cluster: "
+                raise RuntimeError(f"{label(item)} could not run on the cluster: "
                                    f"{type(problem).__name__}: {problem}")
-            result: ShardResult = future.result()
-            if not on_result(result):
+            if not on_result(future.result()):
                 client.cancel(list(by_future))
                 return
             while len(by_future) < 2 * threads and submit():

@@ -153,15 +153,10 @@ def run_parallel(selected: list[Obligation], manifest: Manifest, jobs: int,
                 if on_result is not None:
                     on_result(res)
         return results
-    # one group per operation (largest first): a worker builds an operation's step once
-    # and states every obligation about it on the same terms (obligations.stepped)
-    groups: dict[str, list[tuple[str, int]]] = {}
-    for ob, task in zip(selected, tasks, strict=True):
-        groups.setdefault(ob.op or ob.name, []).append(task)
-    ordered = sorted(groups.values(), key=len, reverse=True)
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(processes=jobs) as pool:
-        for batch in pool.imap_unordered(_work_group, ordered, chunksize=1):
+        for batch in pool.imap_unordered(work_group, groups(selected, manifest),
+                                         chunksize=1):
             for res in batch:
                 results.append(res)
                 if on_result is not None:
@@ -169,7 +164,19 @@ def run_parallel(selected: list[Obligation], manifest: Manifest, jobs: int,
     return results
 
 
-def _work_group(tasks: list[tuple[str, int]]) -> list[ProofResult]:
+def groups(selected: list[Obligation], manifest: Manifest) -> list[list[tuple[str, int]]]:
+    """``selected`` as independent jobs (name, budget), one group per operation, the
+    largest first: a worker builds an operation's step once and states every obligation
+    about it on the same terms (obligations.stepped). ``exo prove --scheduler`` hands
+    the same groups to a Dask cluster."""
+    out: dict[str, list[tuple[str, int]]] = {}
+    for ob in selected:
+        out.setdefault(ob.op or ob.name, []).append((ob.name, manifest.budget(ob.name)))
+    return sorted(out.values(), key=len, reverse=True)
+
+
+def work_group(tasks: list[tuple[str, int]]) -> list[ProofResult]:
+    """Discharge one group of ``groups`` (in a worker process, or on a cluster)."""
     with caching_steps():
         return [_work(task) for task in tasks]
 

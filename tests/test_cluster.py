@@ -5,10 +5,12 @@ for ``--replay``; without the ``cluster`` extra the option is one line, exit 2."
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 from exo.cli import main
 from exo.kit import cluster, lastfailure
 from exo.kit.campaign import Shard, ShardResult, plan
+from exo.proofs.runner import default_manifest_path
 
 BROKEN = "tests.catalogue:YieldToOutOfRange"  # missed by the sweep: a generated shard's
 
@@ -81,3 +84,24 @@ def test_without_the_extra_scheduler_is_one_line_naming_it() -> None:
     assert proc.stdout == ""
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "exo-reference[cluster]" in lines[0], proc.stderr
+
+
+def test_prove_on_the_cluster_agrees_with_the_manifest(tmp_path: Path, scheduler: str
+                                                       ) -> None:
+    """``exo prove --scheduler``: the same verdicts as the manifest records; a manifest
+    that expects another verdict fails the run, on the cluster too."""
+    result = CliRunner().invoke(main, ["prove", "--scheduler", scheduler, "-k",
+                                       "post/dealloc/", "--json", str(tmp_path / "p.json")])
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "p.json").read_text())
+    names = sorted(r["name"] for r in data["obligations"])
+    assert names and all(n.startswith("post/dealloc/") for n in names)
+    assert all(r["verdict"] == "proved" for r in data["obligations"])
+    manifest = json.loads(default_manifest_path().read_text())
+    manifest["obligations"][names[0]]["expect"] = "counterexample"
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps(manifest))
+    again = CliRunner().invoke(main, ["prove", "--scheduler", scheduler, "-k", names[0],
+                                      "--manifest", str(wrong)])
+    assert again.exit_code == 1, again.output
+    assert "expected counterexample, got proved" in again.output
