@@ -19,11 +19,13 @@ PACKAGE_DIRS = [ROOT / d for d in ("exo", "model", "impl", "proofs", "spec", "sp
 
 DISTRIBUTION = {"z3": "z3-solver", "hypothesis": "hypothesis", "click": "click",
                 "rich": "rich", "matplotlib": "matplotlib", "crosshair": "crosshair-tool",
-                "sphinx": "sphinx", "myst_parser": "myst-parser"}
+                "sphinx": "sphinx", "myst_parser": "myst-parser", "distributed": "distributed"}
 """Import name -> distribution name, for the third-party modules the package may use."""
 
-OPTIONAL = {"matplotlib": "bench", "sphinx": "site", "myst_parser": "site"}
-"""Imported only after a probe (``exo.cli.bench.plot_available``); installed by this extra."""
+OPTIONAL = {"matplotlib": "bench", "sphinx": "site", "myst_parser": "site",
+            "distributed": "cluster"}
+"""Imported only after a probe (``exo.cli.bench.plot_available``,
+``exo.kit.cluster.missing_extra``); installed by this extra."""
 
 
 def _requirement_names(reqs: list[str]) -> set[str]:

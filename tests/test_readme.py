@@ -199,6 +199,12 @@ NOT_RUN = {
     "exo filter equiv A B": "file names to fill in",
     "exo check": "the default budget (about 20 s)",
     "exo check --replay": "needs a recorded failure: tests/test_check_replay.py",
+    "exo check --jobs 2": "the default budget as a campaign (tests/test_campaign.py runs "
+                          "smaller ones)",
+    "exo check --programs 100000 --scheduler tcp://10.0.0.1:8786":
+        "needs a Dask cluster at that address: tests/test_cluster.py starts a local one",
+    "exo prove --scheduler tcp://10.0.0.1:8786": "needs a Dask cluster at that address: "
+                                                  "tests/test_cluster.py starts a local one",
     "exo bench": "a benchmark (60 s)",
     "exo bench --quick": "a benchmark",
     "exo serve": "serves until its input ends",
