@@ -189,3 +189,18 @@ def test_campaign_usage_errors(db: DirectoryBasedExampleDatabase, args: list[str
     code, text = _check(*args)
     assert code == 2, text
     assert words in text and len(text.strip().splitlines()) == 1
+
+
+def test_a_campaign_logs_its_progress(db: DirectoryBasedExampleDatabase,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a log (not a terminal) a campaign says every few seconds how far it is:
+    programs, steps, steps per second, cells hit, shards done, elapsed."""
+    import exo.cli.console
+
+    monkeypatch.setattr(exo.cli.console, "HEARTBEAT_S", 0.2)
+    code, text = _check("--jobs", "2", "--programs", "6", "--steps", "20", "--seed", "4",
+                        "--shard-size", "2")
+    assert code == 0, text
+    beats = re.findall(r"campaign: (\d+) programs, (\d+) steps, \d+ steps/s, (\d+)/408 cells, "
+                       r"(\d+) shards done: \d+/6, \d+ s", text)
+    assert beats, text
