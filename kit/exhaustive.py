@@ -54,10 +54,10 @@ ranging over all their values, so the domain stays closed under the symmetries):
 * context ids and slices: every one, hostile the first out of range; pages for
   ``alloc``: every one, hostile ``n_pages``;
 * capabilities (MEM-6): for every page the capability of its current generation with
-  full rights (the owner's, or a forged one for a free page), with read rights when an
-  environment other than the owner holds READ (what ``grant`` hands out), and the one of
-  the previous generation when the page was ever freed (stale); hostile a capability of
-  page ``n_pages``;
+  full rights (the owner's, or a forged one for a free page) and, for a page in use,
+  with read rights only (what ``grant`` hands out: NO_PERMISSION for a write), and the
+  one of the previous generation when the page was ever freed (stale); hostile a
+  capability of page ``n_pages``;
 * virtual pages 0 and 1 (they share the one TLB slot: eviction and refill), hostile
   ``addr_limit`` (TLB-1); offsets and registers every one, hostile the first out of
   range (MEM-4, CPU-6); the value stored 7;
@@ -67,8 +67,9 @@ ranging over all their values, so the domain stays closed under the symmetries):
   entry addresses ``0x100`` and ``NO_ENTRY`` (unregister), hostile ``addr_limit``
   (GEN-3);
 * ``grant`` rights READ and READWRITE, hostile 3 (MEM-3); ``revoke_request`` every
-  resource kind, targets 0 and 1, deadline ``now + 1``, hostile resource 3 and deadline
-  ``now`` (REV-1: it must lie in the future);
+  resource kind, targets 0 and 1, deadline ``now + 1``; hostile resource 3, target 2
+  (out of range for pages, slices and filters at ``TINY``) and deadline ``now`` (REV-1:
+  it must lie in the future);
 * filters (NET-1): "byte 0 is 0", "byte 0 is 1" (disjoint from it) and "accept all"
   (overlaps both), hostile a program the verifier refuses (FLT-2); filter slots every
   one, hostile ``n_filters``; packets ``00`` and ``01`` (each accepted by one filter),
@@ -77,8 +78,8 @@ ranging over all their values, so the domain stays closed under the symmetries):
   every system call with the domains above less ``env``; while the CPU idles, one
   (``alloc``) — every trap then ends at NOT_RUNNING after the same kind checks; and
   always a trap of a hardware event and one naming its caller (both INVALID_ARGUMENT);
-* GEN-1: ``alloc`` with a string for the environment, ``timer_tick`` with an argument
-  and ``env_create`` with one argument short.
+* GEN-1: ``alloc`` with a string for the environment, ``timer_tick`` with an argument,
+  ``env_create`` with one argument short and ``packet_arrive`` with a string.
 
 **Sharding.** ``shards(cfg, k, depth)`` splits a run into ``k`` independent shards from
 the model alone: the programs of the first ``SPLIT`` levels go to shard ``i % k`` by
@@ -141,7 +142,9 @@ __all__ = [
     "canonical",
     "explore",
     "merge",
+    "model_step",
     "shards",
+    "within_domains",
 ]
 
 TINY = Config(n_envs=2, n_pages=2, page_words=1, tlb_size=1, stlb_size=1, n_cids=2,
@@ -186,6 +189,7 @@ GEN1_CALLS: tuple[Step, ...] = (
     ("alloc", ("x", 2**64)),  # a string where an environment goes
     ("timer_tick", (0,)),  # one argument too many
     ("env_create", (2**64,)),  # one argument too few
+    ("packet_arrive", ("x",)),  # a string where a packet goes
 )
 """GEN-1: calls refused by kind or count (INVALID_ARGUMENT, nothing changes). Their
 values name no environment or page, so the symmetries leave them as they are."""
@@ -207,14 +211,12 @@ class _Arg:
 def _caps(s: State) -> tuple[Cap, ...]:
     """MEM-6: the capabilities a program may present in ``s`` (see the module's
     docstring)."""
-    cfg = s.cfg
     rw, read = int(Rights.READWRITE), int(Rights.READ)
     out: list[Cap] = []
-    for p in range(cfg.n_pages):
+    for p in range(s.cfg.n_pages):
         g = s.gen[p]
         out.append(Cap(p, g, rw))
-        owner = s.owner[p]
-        if any(e != owner and s.rights[e, p] == read for e in range(cfg.n_envs)):
+        if s.owner[p] != FREE:
             out.append(Cap(p, g, read))
         if g > 0:
             out.append(Cap(p, g - 1, rw))
@@ -243,7 +245,8 @@ def _domains(s: State, name: str) -> list[_Arg]:
         "rights": _Arg((int(Rights.READ), int(Rights.READWRITE)), (3,)),
         "resource": _Arg((int(Resource.PAGE), int(Resource.SLICE), int(Resource.FILTER)),
                          (3,)),
-        "target": _Arg(tuple(range(max(c.n_pages, c.n_slices, c.n_filters)))),
+        "target": _Arg(tuple(range(max(c.n_pages, c.n_slices, c.n_filters))),
+                       (max(c.n_pages, c.n_slices, c.n_filters),)),
         "deadline": _Arg((s.now + 1,), (s.now,)),
         "filter": _Arg(tuple(range(c.n_filters)), (c.n_filters,)),
         "program": _Arg(FILTERS, (BAD_PROGRAM,)),
@@ -439,8 +442,9 @@ class ExhaustiveReport:
     all, replays of prefixes included; ``states``: canonical keys of the distinct states
     seen; ``first``: the level at which each was first seen; ``per_depth``: (programs,
     new distinct states) at each level 1..``depth``; ``failure``: the first failing
-    program (minimized) and its failure, or None; ``stopped``: the run returned early
-    (``stop()`` said so, or a failure ended it)."""
+    program (minimized) and its failure, or None; ``caught_at``: the level at which it
+    showed (the length of the shortest failing program, before minimization);
+    ``stopped``: the run returned early (``stop()`` said so, or a failure ended it)."""
 
     depth: int
     cfg: Config = field(default_factory=lambda: TINY)
@@ -453,6 +457,7 @@ class ExhaustiveReport:
     level_programs: list[int] = field(default_factory=list)
     coverage: Coverage = field(default_factory=Coverage)
     failure: tuple[list[Step], Failure] | None = None
+    caught_at: int | None = None
     stopped: bool = False
     symmetry: bool = True
     traps: bool = True
@@ -492,6 +497,9 @@ class ExhaustiveReport:
         if other.failure is not None and (
                 self.failure is None or len(other.failure[0]) < len(self.failure[0])):
             self.failure = other.failure
+        if other.caught_at is not None and (
+                self.caught_at is None or other.caught_at < self.caught_at):
+            self.caught_at = other.caught_at
         self.stopped = self.stopped or other.stopped
         self.of = max(self.of, other.of)
 
@@ -525,6 +533,21 @@ class Shard:
     of: int
     programs: tuple[tuple[tuple[Step, ...], Step, int], ...]
     roots: tuple[tuple[Step, ...], ...]
+
+
+def within_domains(program: Sequence[Step], cfg: Config = TINY, traps: bool = True,
+                   ops: frozenset[str] | None = None, filters: str = "solver") -> bool:
+    """Is every call of ``program`` one the exhaustive search makes at the state the
+    calls before it reach (``calls``)? (Then a failing ``program`` is within reach of a
+    run of depth ``len(program)``.) Arguments are compared as plain values (a
+    ``exo.kit.values.Program`` as its tuple)."""
+    s = initial(cfg)
+    for name, args in program:
+        step = (name, tuple(args))
+        if step not in calls(s, traps, ops, filters):
+            return False
+        s = model_step(s, step)
+    return True
 
 
 def model_step(s: State, step: Step) -> State:
@@ -751,6 +774,7 @@ def explore(factory: Factory, cfg: Config = TINY, depth: int = 4, *, shard: int 
                               new if level < depth else None)
             frontier = new
     except _Found as found:
+        report.caught_at = len(found.program)
         report.failure = _shortest(factory, cfg, found, fields)
         report.stopped = True
     except _Stopped:
