@@ -10,7 +10,9 @@ Three tables, each printed as it is done::
 * **depths**: ``explore(exo.impl:Kernel, TINY, d)`` for each depth, one after another on
   one core: programs, distinct states (the new ones at the last level), lockstep steps
   (replays included), coverage cells hit of the reachable ones, seconds;
-* **shards**: the deepest of ``--shard-depth`` run whole on one core, then as 2 shards in
+* **symmetry** (``--symmetry D``): the reduction loses no state within ``D`` calls (the
+  model-only search without it, its states' canonical images against the reduced set);
+* **shards**: ``--shard-depth`` (4) run whole on one core, then as 2 shards in
   2 processes side by side (wall time, and the merged distinct states, which must equal
   the whole run's);
 * **catalogue**: every broken kernel of ``tests/catalogue.py`` (with the optimizer
@@ -41,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from exo.impl import Kernel
 from exo.kit.check import run_check
-from exo.kit.exhaustive import TINY, explore, merge, within_domains
+from exo.kit.exhaustive import TINY, canonical, explore, merge, reach, within_domains
 from exo.kit.lockstep import Step
 from exo.kit.text import plain
 
@@ -80,6 +82,19 @@ def depths_table(depths: list[int]) -> None:
         print(f"{depth:>5}  {programs:>9}  {states:>7}  {new:>6}  {steps:>9}  "
               f"{hit:>4}/{reachable:<4}  {seconds:>7.1f}  {'passed' if passed else 'FAILED'}",
               flush=True)
+
+
+def symmetry_check(depth: int) -> None:
+    """The reduction loses no state within ``depth`` calls: the canonical images of every
+    state the unreduced search reaches (on the model alone) are the reduced search's."""
+    start = time.perf_counter()
+    every = reach(TINY, depth, symmetry=False)
+    reduced = reach(TINY, depth)
+    images = {canonical(s) for s in every.values()}
+    print(f"symmetry at depth {depth} (model only): {len(every)} states unreduced, "
+          f"{len(reduced)} up to symmetry; images of the unreduced "
+          f"{'equal' if images == set(reduced) else 'DIFFER FROM'} the reduced set "
+          f"({time.perf_counter() - start:.1f} s)", flush=True)
 
 
 # --------------------------------------------------------------------------- shards
@@ -186,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-depths", action="store_true", help="leave out the depth table")
     ap.add_argument("--shard-depth", type=int, default=4, metavar="D",
                     help="depth of the shards table (default 4; 0 leaves it out)")
+    ap.add_argument("--symmetry", type=int, default=0, metavar="D",
+                    help="also check the symmetry reduction loses no state within D calls "
+                         "(model only; 4 takes a minute)")
     ap.add_argument("--no-catalogue", action="store_true",
                     help="leave out the catalogue table")
     ap.add_argument("--depth", type=int, default=4, help="catalogue depth (default 4)")
@@ -207,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown kernels: {', '.join(unknown)}")
     if not a.no_depths:
         depths_table(depths)
+    if a.symmetry > 0:
+        symmetry_check(a.symmetry)
     if a.shard_depth > 0:
         shards_table(a.shard_depth)
     status = 0

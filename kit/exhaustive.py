@@ -143,6 +143,7 @@ __all__ = [
     "explore",
     "merge",
     "model_step",
+    "reach",
     "shards",
     "within_domains",
 ]
@@ -533,6 +534,30 @@ class Shard:
     of: int
     programs: tuple[tuple[tuple[Step, ...], Step, int], ...]
     roots: tuple[tuple[Step, ...], ...]
+
+
+def reach(cfg: Config, depth: int, traps: bool = True, symmetry: bool = True,
+          ops: frozenset[str] | None = None, filters: str = "solver") -> dict[bytes, State]:
+    """The model's states within ``depth`` calls of boot over the domains of ``calls``,
+    by canonical key (one representative each), breadth first on the model alone: the
+    search ``explore`` makes, without an implementation. With ``symmetry`` False, every
+    state (``tests/test_exhaustive.py`` compares the two)."""
+    boot = initial(cfg)
+    seen = {canonical(boot, symmetry): boot}
+    frontier = [boot]
+    for _ in range(depth):
+        new: list[State] = []
+        for s in frontier:
+            for step in calls(s, traps, ops, filters):
+                after = model_step(s, step)
+                if after is s:
+                    continue
+                key = canonical(after, symmetry)
+                if key not in seen:
+                    seen[key] = after
+                    new.append(after)
+        frontier = new
+    return seen
 
 
 def within_domains(program: Sequence[Step], cfg: Config = TINY, traps: bool = True,
