@@ -94,12 +94,18 @@ if TYPE_CHECKING:
                    "at ADDRESS (tcp://host:8786; the 'cluster' extra). Each worker builds "
                    "the implementation itself: --impl must import there, --impl-cmd "
                    "must run there.")
+@click.option("--exhaustive", "depth", type=click.IntRange(1, 8), default=None,
+              metavar="DEPTH",
+              help="Instead of generated programs: every program of up to DEPTH calls over "
+                   "small argument domains (exo.kit.exhaustive), at a tiny configuration "
+                   "(--config changes it), states seen before pruned, symmetric ones "
+                   "merged; in --jobs shards.")
 def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: int,
               examples: int, seed: int | None, config_text: str | None,
               ops_text: str | None, filters: str, workload: str | None,
               json_out: Path | None, repro_out: Path, replay: bool, jobs: int,
               programs: int | None, duration_text: str | None, shard_size: int | None,
-              scheduler: str | None) -> None:
+              scheduler: str | None, depth: int | None) -> None:
     """Run an implementation in lockstep with the model (Hypothesis, exo.kit).
 
     \b
@@ -139,6 +145,7 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
       exo check --jobs 2                               the same budget on two cores
       exo check --impl-cmd ./k --campaign 8h --jobs 16 --json night.json   a night
       exo check --programs 100000 --scheduler tcp://10.0.0.1:8786   on a Dask cluster
+      exo check --exhaustive 3 --jobs 2                 every program of up to 3 calls
 
     \b
     A campaign (--jobs above 1, --programs, --campaign or --scheduler) splits the run
@@ -165,6 +172,10 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
     click.get_current_context().call_on_close(
         lambda: setattr(client, "STEP_TIMEOUT", previous_timeout))
 
+    if depth is not None:
+        _exhaustive(depth, impl_spec, impl_cmd, step_timeout, config_text, ops_text, filters,
+                    json_out, repro_out, jobs, scheduler)
+        return
     campaign = (jobs > 1 or programs is not None or duration_text is not None
                 or scheduler is not None)
     if shard_size is not None and not campaign:
@@ -465,3 +476,69 @@ def _campaign(impl_spec: str, cfg: Config | None, steps: int, programs: int | No
             fail_usage(str(exc))
         except RuntimeError as exc:
             fail_usage(f"the campaign could not run: {exc}")
+
+
+def _exhaustive(depth: int, impl_spec: str, impl_cmd: str | None, step_timeout: float,
+                config_text: str | None, ops_text: str | None, filters: str,
+                json_out: Path | None, repro_out: Path, jobs: int,
+                scheduler: str | None) -> None:
+    """``exo check --exhaustive DEPTH`` (``exo.cli.exhaustive``)."""
+    from exo.cli.exhaustive import report_exhaustive, run_exhaustive
+    from exo.kit.bringup import parse_ops
+    from exo.kit.check import probe_factory
+    from exo.kit.exhaustive import TINY
+    from exo.kit.profiles import problem as profile_problem
+    from exo.wire.loader import CMD_PREFIX
+
+    clash = [f"--{p.replace('_text', '').replace('_', '-')}" for p in (
+        "steps", "examples", "seed", "workload", "replay", "programs", "duration_text",
+        "shard_size") if given(p)]
+    if clash:
+        fail_usage(f"--exhaustive runs every program up to its depth; drop "
+                   f"{', '.join(clash).replace('--duration', '--campaign')}")
+    if impl_cmd is not None:
+        if given("impl_spec"):
+            fail_usage("give --impl or --impl-cmd, not both")
+        impl_spec = f"{CMD_PREFIX} {impl_cmd}"
+    if scheduler is not None:
+        from exo.kit.cluster import missing_extra
+
+        why = missing_extra()
+        if why is not None:
+            fail_usage(why)
+        if given("jobs"):
+            fail_usage("--jobs is for local processes; with --scheduler the cluster's "
+                       "workers run the shards (one per worker thread)")
+    cfg = parse_config(config_text) if config_text is not None else TINY
+    ops = None
+    if ops_text is not None:
+        try:
+            ops = parse_ops(ops_text)
+        except ValueError as exc:
+            fail_usage(str(exc))
+    why = profile_problem(filters)
+    if why is not None:
+        fail_usage(why)
+    if json_out is not None:
+        check_output(json_out, "--json")
+    check_output(repro_out, "--repro")
+    factory = load_implementation(impl_spec)
+    try:
+        probe_factory(factory, cfg)
+    except ValueError as exc:
+        fail_usage(str(exc))
+    timeout = step_timeout if given("step_timeout") else None
+    console = _console()
+    where = f"the cluster at {scheduler}" if scheduler else f"{jobs} process" + (
+        "es" if jobs != 1 else "")
+    with progress(f"exhaustive search of {impl_spec} to depth {depth} on {where}",
+                  None) as task:
+        try:
+            report, seconds, ran_on = run_exhaustive(task, impl_spec, cfg, depth, jobs, ops,
+                                                     filters, scheduler, timeout)
+        except ValueError as exc:
+            fail_usage(str(exc))
+        except RuntimeError as exc:
+            fail_usage(f"the exhaustive search could not run: {exc}")
+    report_exhaustive(console, report, seconds, ran_on, impl_spec, json_out, repro_out, ops,
+                      filters, timeout)

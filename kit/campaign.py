@@ -37,7 +37,7 @@ import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from exo.interface import Config
 from exo.kit.check import CheckReport, run_check
@@ -290,6 +290,9 @@ Runner = Callable[[Shard], ShardResult]
 
 _PROGRESS: Any = None  # in a worker process: the queue its progress goes to
 
+T = TypeVar("T")
+R = TypeVar("R")
+
 
 def _worker_init(progress: Any, init: Callable[[], None] | None) -> None:
     global _PROGRESS
@@ -319,12 +322,12 @@ def report_progress(index: int, programs: int, calls: int) -> None:
             _PROGRESS.put_nowait((index, programs, calls))
 
 
-def _run_one(runner: Runner, shard: Shard) -> ShardResult:
+def _run_one(runner: Callable[[T], R], shard: T) -> R:
     return runner(shard)
 
 
-def run_local(shards: Iterable[Shard], runner: Runner, jobs: int,
-              on_result: Callable[[ShardResult], bool],
+def run_local(shards: Iterable[T], runner: Callable[[T], R], jobs: int,
+              on_result: Callable[[R], bool],
               on_progress: Callable[[int, int, int], None] | None = None,
               deadline: float | None = None,
               init: Callable[[], None] | None = None) -> None:
@@ -334,7 +337,9 @@ def run_local(shards: Iterable[Shard], runner: Runner, jobs: int,
     finish); when it returns False, no further shard starts and the worker processes
     are ended (``init``, run in each worker at its start, may install what ends the
     kernels a worker started). ``on_progress(index, programs, calls)``: a running
-    shard's progress. No shard starts after ``deadline`` (``time.monotonic()``)."""
+    shard's progress. No shard starts after ``deadline`` (``time.monotonic()``). The
+    shards may be anything picklable ``runner`` takes: campaign ``Shard`` values, or
+    the shards of an exhaustive run (``exo.kit.exhaustive``)."""
     global _PROGRESS
     source = iter(shards)
     if jobs <= 1:
@@ -362,7 +367,7 @@ def run_local(shards: Iterable[Shard], runner: Runner, jobs: int,
             shard = next(source, None)
             if shard is None:
                 return False
-            def failed(exc: BaseException, shard: Shard = shard) -> None:
+            def failed(exc: BaseException, shard: T = shard) -> None:
                 done.put((False, (shard, exc)))
 
             pool.apply_async(_run_one, (runner, shard),
@@ -382,7 +387,8 @@ def run_local(shards: Iterable[Shard], runner: Runner, jobs: int,
             _drain(progress, on_progress)
             if not ok:
                 shard, exc = value
-                raise RuntimeError(f"{shard.label()} could not run: "
+                label = shard.label() if isinstance(shard, Shard) else repr(shard)
+                raise RuntimeError(f"{label} could not run: "
                                    f"{type(exc).__name__}: {exc}") from exc
             if not on_result(value):
                 stopped = True

@@ -13,11 +13,13 @@ import weakref
 from multiprocessing import util
 from types import FrameType
 
-from exo.kit.campaign import Shard, ShardResult, run_shard
+from exo.interface import Config
+from exo.kit.campaign import Shard, ShardResult, report_progress, run_shard
+from exo.kit.exhaustive import ExhaustiveReport, explore
 from exo.wire import client
 from exo.wire.loader import load_factory
 
-__all__ = ["run_named", "worker_init"]
+__all__ = ["explore_named", "run_named", "worker_init"]
 
 _ONE_AT_A_TIME = threading.Lock()
 """A shard's run changes process-wide state (Hypothesis's forced seed and clock, the
@@ -37,6 +39,23 @@ def run_named(impl_spec: str, path: str | None, step_timeout: float | None,
         if step_timeout is not None:
             client.STEP_TIMEOUT = step_timeout
         return run_shard(shard, load_factory(impl_spec))
+
+
+def explore_named(impl_spec: str, path: str | None, step_timeout: float | None,
+                  cfg: Config, depth: int, ops: frozenset[str] | None, filters: str,
+                  job: tuple[int, int]) -> ExhaustiveReport:
+    """Shard ``shard`` of ``of`` (``job``) of the exhaustive run of ``depth`` calls at ``cfg``
+    (``exo.kit.exhaustive.explore``) against the implementation ``impl_spec`` names,
+    resolved here as ``run_named`` resolves it; its progress to the campaign."""
+    shard, of = job
+    with _ONE_AT_A_TIME:
+        if path is not None and os.path.isdir(path) and path not in sys.path:
+            sys.path.insert(0, path)
+        if step_timeout is not None:
+            client.STEP_TIMEOUT = step_timeout
+        return explore(load_factory(impl_spec), cfg, depth, shard=shard, of=of, ops=ops,
+                       filters=filters,
+                       on_progress=lambda n: report_progress(shard, n, 0))
 
 
 def worker_init() -> None:
