@@ -138,11 +138,12 @@ class Row:
     kit_program: list[Step]
 
     def verdict(self, depth: int) -> str:
-        """``ok``, unless the kit's failing program lies within ``depth`` calls of the
-        domains and the exhaustive run did not catch the kernel at its length or less
-        (``MISSED``)."""
+        """The claim for this kernel: ``-`` when the kit's failing program does not lie
+        within ``depth`` calls of the domains (nothing claimed), else ``ok`` if the
+        exhaustive run caught the kernel at that program's length or less, ``MISSED``
+        if not."""
         if self.kit_length is None or self.kit_length > depth or not self.kit_within:
-            return "ok"
+            return "-"
         caught = self.caught_at is not None and self.caught_at <= self.kit_length
         return "ok" if caught else "MISSED"
 
@@ -178,17 +179,18 @@ def catalogue_table(names: list[str], depth: int, jobs: int, examples: int,
                   f"{kit:>4} {'yes' if row.kit_within else 'no':>6}  "
                   f"{row.verdict(depth):<5}  {shown}", flush=True)
     caught = sum(1 for r in rows if r.caught_at is not None)
-    reachable = [r for r in rows if r.kit_length is not None and r.kit_length <= depth
-                 and r.kit_within]
+    short = [r for r in rows if r.kit_length is not None and r.kit_length <= depth]
+    reachable = [r for r in short if r.kit_within]
     missed = [r.name for r in rows if r.verdict(depth) == "MISSED"]
-    print(f"{caught}/{len(rows)} caught within {depth} calls; the kit's own failing "
-          f"program lies within {depth} calls of the domains for {len(reachable)}, "
-          f"all caught: {'yes' if not missed else 'NO: ' + ', '.join(missed)}")
-    for r in rows:
-        if r.caught_at is None and r.kit_length is not None and r.kit_length <= depth:
-            shown = "; ".join(f"{n}{tuple(a)}" for n, a in r.kit_program)
-            print(f"  {r.name}: the kit's {r.kit_length}-call program is outside the "
-                  f"domains: {shown}")
+    short_missed = [r.name for r in short if r.caught_at is None]
+    beyond = [r.name for r in rows if r.caught_at is not None
+              and (r.kit_length is None or r.kit_length > depth)]
+    print(f"{caught}/{len(rows)} caught within {depth} calls. The kit's own failing "
+          f"program has at most {depth} calls for {len(short)} kernels, "
+          f"{len(reachable)} of them with calls of the domains; caught: "
+          f"{'all' if not short_missed else 'NOT ' + ', '.join(short_missed)}. Caught "
+          f"although the kit needed more than {depth} calls or escaped: {len(beyond)} "
+          f"({', '.join(beyond) or 'none'})")
     return 1 if missed else 0
 
 
