@@ -162,8 +162,13 @@ data path, with the first index out of range hostile), one guaranteed mapping ea
 filter slots (two environments' filters side by side, the NET-1 overlap refusal, the
 lowest free slot) and a receive ring of one packet (full at the second)."""
 
-SPLIT = 2
-"""The level at which ``shards`` cuts the search tree (see the module's docstring)."""
+SPLIT = 3
+"""The level at which ``shards`` cuts the search tree (see the module's docstring). At
+``TINY`` level 3 has 176 new states, so ``k`` shards get even shares, and a run of depth
+4 is split without overlap: every state of levels 1-3 is known to every shard (the
+model-only search of the first levels takes about a second), and each state of level 3
+is extended by one shard only. Deeper runs overlap where two shards reach one state of
+level 4 or more."""
 
 ENTRY = 0x100
 """The entry address the domains register (any address below ``addr_limit``)."""

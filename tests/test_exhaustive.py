@@ -86,9 +86,10 @@ def test_shards_add_up(depth3: ExhaustiveReport) -> None:
     assert whole.per_depth == depth3.per_depth
     assert whole.programs == depth3.programs
     assert whole.coverage.summary() == depth3.coverage.summary()
-    planned = shards(TINY, 2, 3)
-    assert [len(s.programs) for s in planned] == [550, 550]  # levels 1-2, split in two
-    assert sorted(len(s.roots) for s in planned) == [10, 10]  # the 20 states of level 2
+    planned = shards(TINY, 2, 4)  # levels 1-3 split by index, then their 176 new states
+    assert [len(s.programs) for s in planned] == [3322, 3321]
+    assert [len(s.roots) for s in planned] == [88, 88]
+    assert all(not s.roots for s in shards(TINY, 2, 3))  # nothing beyond level 3
 
 
 def test_symmetry_loses_no_state(depth3: ExhaustiveReport) -> None:
