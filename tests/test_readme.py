@@ -179,6 +179,7 @@ RUN = {
     "exo spec", "exo spec MEM", "exo spec MEM-2", "exo spec MEM-2 --links",
     "exo spec REV --json", "exo spec ENV-2 --conjuncts",
     "exo check --impl exo.kit:ModelImplementation --steps 10 --examples 5",
+    "exo check --exhaustive 3 --jobs 2",
 }
 """Examples run here (each exits 0, in an empty folder)."""
 
