@@ -163,7 +163,10 @@ def _failure(console: Any, report: ExhaustiveReport, impl_spec: str, repro_out: 
 def _write_json(path: Path, report: ExhaustiveReport, seconds: float, where: str,
                 repro: Path | None) -> None:
     failure = report.failure
-    out = {
+    coverage = report.coverage.as_json()
+    # not "missing": a cell the search did not reach is no gap in what it claims
+    coverage["not_reached"] = coverage.pop("missing")
+    out: dict[str, Any] = {
         "mode": "exhaustive",
         "verdict": ("not conformant" if failure is not None else
                     "stopped" if report.stopped else "no difference"),
@@ -177,7 +180,7 @@ def _write_json(path: Path, report: ExhaustiveReport, seconds: float, where: str
         "error": visible(failure[1].message.splitlines()[0]) if failure else "",
         "calls": len(failure[0]) if failure else None,
         "reproduction": visible(str(repro)) if repro else None,
-        "coverage": report.coverage.as_json(),
+        "coverage": coverage,
     }
     try:
         path.write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")

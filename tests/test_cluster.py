@@ -105,3 +105,19 @@ def test_prove_on_the_cluster_agrees_with_the_manifest(tmp_path: Path, scheduler
                                       "--manifest", str(wrong)])
     assert again.exit_code == 1, again.output
     assert "expected counterexample, got proved" in again.output
+
+
+def test_the_exhaustive_search_on_the_cluster(db: DirectoryBasedExampleDatabase,
+                                              scheduler: str) -> None:
+    """``--exhaustive`` with ``--scheduler``: one shard per worker thread; the same
+    states as on local processes, and the same planted bug at the same depth."""
+    result = CliRunner().invoke(main, ["check", "--exhaustive", "3", "--scheduler",
+                                       scheduler])
+    assert result.exit_code == 0, result.output
+    assert "6643 programs, 200 distinct states" in result.output
+    assert "(2 shards)" in result.output
+    broken = CliRunner().invoke(main, ["check", "--impl", "tests.catalogue:GrantDowngrades",
+                                       "--exhaustive", "3", "--scheduler", scheduler,
+                                       "--repro", "x.py"])
+    assert broken.exit_code == 1, broken.output
+    assert "found by the exhaustive search, a program of 3 calls" in broken.output
