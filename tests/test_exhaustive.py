@@ -90,7 +90,10 @@ def test_shards_add_up(depth3: ExhaustiveReport) -> None:
     planned = shards(TINY, 2, 4)  # levels 1-3 split by index, then their 176 new states
     assert [len(s.programs) for s in planned] == [3322, 3321]
     assert [len(s.roots) for s in planned] == [88, 88]
-    assert all(not s.roots for s in shards(TINY, 2, 3))  # nothing beyond level 3
+    planned = shards(TINY, 2, 3)  # levels 1-2, then the 20 new states of level 2
+    assert [len(s.programs) for s in planned] == [550, 550]
+    assert [len(s.roots) for s in planned] == [10, 10]
+    assert not any(s.roots for s in shards(TINY, 2, 1))
 
 
 def test_symmetry_loses_no_state(depth3: ExhaustiveReport) -> None:
