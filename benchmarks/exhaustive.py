@@ -27,6 +27,126 @@ Three tables, each printed as it is done::
 
 Seconds are wall-clock on a shared machine: they vary with its load; programs, states,
 cells and verdicts do not.
+
+Measured on 2026-12-08 (2 cores; the catalogue two kernels at a time, so its seconds
+are inflated by about a third). ``exo.impl:Kernel`` at ``TINY``, one core::
+
+    depth   programs   states     new      steps      cells  seconds  verdict
+        2       1100       24      20       1153   202/408       0.3  passed
+        3       6643      200     176       8042   236/408       1.5  passed
+        4      56290     1647    1447      78545   266/408      14.7  passed
+        5     472804    12323   10676     750135   317/408     139.5  passed
+
+    symmetry at depth 4 (model only): 8032 states unreduced, 1647 up to symmetry;
+    images of the unreduced equal the reduced set (9.9 s)
+    depth 4: one shard on one core 14.8 s (56290 programs, 1647 states); 2 shards in 2
+    processes 7.5 s wall (shards 7.5 s and 7.5 s; 28167 + 28123 programs); merged
+    states 1647 (the same set), cells 266 (whole run 266)
+    depth 5: one shard on one core 153.4 s (472804 programs, 12323 states); 2 shards in
+    2 processes 77.4 s wall (shards 77.4 s and 74.8 s; 236460 + 236344 programs);
+    merged states 12323 (the same set), cells 317 (whole run 317)
+
+The catalogue at depth 4 (``caught``: the level, ``-`` not within 4; ``kit``: length of
+the kit's minimized failing program at ``TINY``, ``esc`` if it passed; ``in dom``: that
+program's calls are calls of the domains; ``claim``: ``ok`` where the claim applies)::
+
+    kernel                          clause  caught     s   kit in dom  claim
+    AbortAtDeadline                 REV-3        -  14.9     7     no  -
+    AbortFilterKeepsDemux           REV-3        -  14.5   esc     no  -
+    AbortLeavesOwnerRunning         REV-3        -  14.2     9     no  -
+    AbortNoRepossessionException    REV-4        -  17.4     8    yes  -
+    AbortPageKeepsOwnedIndex        REV-3        -  21.8    29     no  -
+    AbortSkipsRepoVector            REV-4        -  26.0     8    yes  -
+    AbortSliceIdlesTransferee       REV-3        -  21.3   esc     no  -
+    AbortSliceKeepsIndex            REV-3        -  17.2   esc     no  -
+    AcallDonates                    PCT-2        -  15.1     8     no  -
+    AcallIgnoresNoTime              PCT-2        -  17.0     8     no  -
+    AllocSkipsOwned                 ENV-2        3   1.0     8     no  -
+    BadvpageNotSet                  EXC-2        -  17.6     6     no  -
+    CidSwitchKeepsStlb              TLB-3        4  11.3     4    yes  ok
+    CidSwitchSameIdFreesIt          TLB-3        2   0.3     2    yes  ok
+    CidSwitchStaleHwCid             TLB-3        -  17.3     5     no  -
+    DeallocKeepsStlb                MEM-2        4  11.4     4    yes  ok
+    DeallocLeavesGranteeStlb        MEM-2        -  16.2     6     no  -
+    DeallocLeavesGranteeTlb         MEM-2        -  17.6     6     no  -
+    DebtChargedWhileIdle            CPU-5        -  17.4   esc     no  -
+    DebtConsumedSliceStarts         CPU-5        -  17.5   esc     no  -
+    DemuxMemoSurvivesInstall        NET-3        4  17.9     8     no  -
+    DestroyKeepsStlbOfCid           TLB-9        -  15.9     9     no  -
+    DestroyResetsRingCountOnly      ENV-2        -  17.6     9     no  -
+    EntryAtAddrLimit                GEN-3        2   0.3     2     no  -
+    ExcessChargedToSliceOwner       CPU-4        -  16.5    10     no  -
+    ExcessNotCharged                CPU-4        -  15.7   esc     no  -
+    FilterHighestSlot               NET-1        2   0.3     2     no  -
+    FilterInstallSkipsOverlap       NET-1        4   3.0     5     no  -
+    FilterRemoveKeepsOwnerIndex     NET-2        3   1.3     3     no  -
+    FilterRemoveStaleDemux          NET-2        4  14.4     4    yes  ok
+    FilterSlotCursor                NET-1        4  13.9     8     no  -
+    GmClearKeepsPageIndex           REV-1        -  14.2     5     no  -
+    GmSetIgnoresRevocation          REV-5        4  11.0     4     no  -
+    GmSetSkipsIndex                 TLB-9        4  12.4     4     no  -
+    GrantAlsoToNext                 NI-2         -  16.8     6     no  -
+    GrantClearsGranterRecord        MEM-3        -  16.4   esc     no  -
+    GrantDowngrades                 MEM-3        3   1.0    12     no  -
+    GrantSkipsHolders               MEM-2        -  16.4     5    yes  -
+    GrantTooLargeRights             MEM-3        3   1.2     5    yes  -
+    GuaranteedLastSlotWins          TLB-8        -  16.3   esc     no  -
+    GuaranteedRefillFillsStlb       TLB-8        -  16.3     7     no  -
+    KillOneTickEarly                CPU-4        -  17.5   esc     no  -
+    NextSliceWrapsEarly             CPU-5        1   0.3     1    yes  ok
+    NoHandlerNotKilled              EXC-2        -  17.7     5     no  -
+    PacketBoundsOffByOne            NET-3        3   1.3     6     no  -
+    PacketTakeEmptyOk               NET-4        2   0.3     2    yes  ok
+    PctClearsRegisters              PCT-3        -  19.6     9     no  -
+    ProtectionAsTlbMiss             MEM-5        -  19.5     9     no  -
+    RaiseAcceptsTlbMiss             EXC-1        -  16.7     5     no  -
+    RefillAtLookupSlot              TLB-8        -  17.2   esc     no  -
+    RefillNotWrittenBack            TLB-8        -  19.3   esc     no  -
+    RepossessionKeptWithoutHandler  CPU-5        -  20.0    26     no  -
+    RevokeDeadlineNow               REV-1        1   0.3     4    yes  ok
+    RevokeGuaranteedPage            REV-5        4  11.9     4     no  -
+    RingFullNotCounted              NET-3        4  16.1     4     no  -
+    RingOneShort                    NET-3        3   2.0     3     no  -
+    RingOrderReversed               NET-4        -  16.6   esc     no  -
+    RingRewindsOnDrain              NET-4        -  15.9   esc     no  -
+    ScallKeepsCallerSliceIndex      PCT-1        -  22.9     9     no  -
+    ScallNoDonation                 PCT-1        -  36.4     8     no  -
+    SetRegChecksRunningFirst        CPU-6        1   0.6     1     no  -
+    SliceEndUpcallsOwner            CPU-4        -  33.0     8     no  -
+    SliceFreeEndsRunningSlice       CPU-2        -  34.3     5     no  -
+    StlbDropKeepsPageIndex          TLB-9        -  25.6    12     no  -
+    StlbWrongSlot                   TLB-7        -  16.0   esc     no  -
+    StoreBeforeProtectionCheck      MEM-5        -  16.4    10     no  -
+    TlbHitIgnoresCid                TLB-6        -  16.3     8     no  -
+    TlbReplaceKeepsStaleIndex       TLB-9        -  19.0    12     no  -
+    TlbvadeleteKeepsStlb            TLB-2        4  12.1     4     no  -
+    TlbwrSkipsSameBinding           TLB-1        4  11.3     8     no  -
+    TlbwrVpageAtLimit               TLB-1        1   0.4     1     no  -
+    TrapIdleRunsForNobody           GEN-6        1   0.3     1     no  -
+    TrapRunsEvents                  GEN-6        1   0.4     1     no  -
+    TrapTakesCallerFromArgument     GEN-6        1   0.4     1     no  -
+    ViewHidesOwnRights              GEN-7        2   0.3     2    yes  ok
+    ViewShowsEveryWord              GEN-7        -  16.5   esc     no  -
+    ViewShowsRegistersToAll         GEN-7        -  16.5     5     no  -
+    YieldAfterSliceRanOut           CPU-3        -  17.4     9     no  -
+    YieldSkipsRepossession          REV-4        -  18.3   esc     no  -
+    YieldToOutOfRange               CPU-3        -  21.6     5     no  -
+
+    30/80 caught within 4 calls. The kit's own failing program has at most 4 calls for
+    22 kernels, 8 of them with calls of the domains; caught: all. Caught although the
+    kit needed more than 4 calls or escaped: 8 (AllocSkipsOwned,
+    DemuxMemoSurvivesInstall, FilterInstallSkipsOverlap, FilterSlotCursor,
+    GrantDowngrades, GrantTooLargeRights, PacketBoundsOffByOne, TlbwrSkipsSameBinding)
+
+Why the other 50 are not caught within 4 calls: at ``TINY`` an environment runs only
+after 4 calls (``env_create``, its start-of-slice entry, ``slice_alloc``, a tick: CPU-5),
+so every bug of a running environment's calls (loads and stores, PCT, exceptions,
+``yield_to``, ``set_reg``, the trap of a running caller, its registers' view) needs 5 or
+more; the abort protocol needs a request, two ticks past its deadline and the abort (6
+or more); a grantee's stale binding needs two environments, a page, a grant and a
+binding before the Dealloc (5 or more). Five cannot show at ``TINY`` at any depth: one
+STLB slot (StlbWrongSlot), one TLB slot (RefillAtLookupSlot), one guaranteed mapping
+(GuaranteedLastSlotWins), a ring of one packet (RingOrderReversed, RingRewindsOnDrain).
 """
 
 from __future__ import annotations
