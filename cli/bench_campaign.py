@@ -5,8 +5,9 @@ budget), each run a fresh ``exo check`` process, the ratio of their medians.
 Each run's figure is the one its ``--json`` gives (``campaign.steps_per_s``: lockstep
 steps over the campaign's own wall-clock time, worker start-up included, the imports
 before it not), so the row measures what a user's campaign gets from a second core.
-A full run: 120 programs of 50 steps (12 shards of 10 and the witness sweep), three
-runs of each; a quick run: 20 programs of 20 steps in shards of 5, once.
+A full run: exo check's default budget, 200 programs of 50 steps (20 shards of 10 and the
+witness sweep), three runs of each; a quick run: 20 programs of 20 steps in shards of
+5, once.
 """
 
 from __future__ import annotations
@@ -56,7 +57,7 @@ def steps_per_s(jobs: int, programs: int, steps: int, shard: int, seed: int = 1
 def rows(repeat: int, quick: bool) -> list[dict[str, Any]]:
     """The row (module docstring): runs of one job and of two alternate, so that a load
     that comes and goes falls on both."""
-    programs, steps, shard = (20, 20, 5) if quick else (120, 50, 10)
+    programs, steps, shard = (20, 20, 5) if quick else (200, 50, 10)
     runs = 1 if quick else min(max(repeat, 1), 3)
     one: list[dict[str, Any]] = []
     two: list[dict[str, Any]] = []

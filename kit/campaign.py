@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import hashlib
 import math
 import multiprocessing
@@ -289,6 +290,11 @@ Runner = Callable[[Shard], ShardResult]
 ``run_shard``."""
 
 _PROGRESS: Any = None  # in a worker process: the queue its progress goes to
+_SENT = 0.0  # when this process last reported progress (time.monotonic())
+
+PROGRESS_EVERY = 0.5
+"""Seconds between two progress reports of one worker: a report per program cost a
+worker 5% of its time (the queue's feeder thread takes the interpreter lock)."""
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -316,7 +322,10 @@ class _Direct:
 def report_progress(index: int, programs: int, calls: int) -> None:
     """Tell the campaign how far shard ``index`` has got (from a worker process, or from
     a shard ``run_local`` runs in its own process; nothing elsewhere)."""
-    if _PROGRESS is not None:
+    global _SENT
+    now = time.monotonic()
+    if _PROGRESS is not None and now - _SENT >= PROGRESS_EVERY:
+        _SENT = now
         # progress is never worth a failure
         with contextlib.suppress(OSError, ValueError, queue.Full):
             _PROGRESS.put_nowait((index, programs, calls))
@@ -354,6 +363,7 @@ def run_local(shards: Iterable[T], runner: Callable[[T], R], jobs: int,
             _PROGRESS = before
         return
     context = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    gc.freeze()  # what the workers inherit is not theirs to collect (nor to copy)
     progress = context.Queue()
     done: queue.Queue[tuple[bool, Any]] = queue.Queue()
     pool = context.Pool(jobs, initializer=_worker_init, initargs=(progress, init))
@@ -402,6 +412,7 @@ def run_local(shards: Iterable[T], runner: Callable[[T], R], jobs: int,
             pool.close()
         pool.join()
         progress.close()
+        gc.unfreeze()
 
 
 def _drain(progress: Any, on_progress: Callable[[int, int, int], None] | None) -> None:
