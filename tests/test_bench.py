@@ -60,7 +60,12 @@ def test_cli_bench_writes_json_and_png(tmp_path: Path) -> None:
 
     expected = [r["name"] for r in run(repeat=1, quick=True, echo=False)]
     expected += [r["name"] for r in filter_rows(1, True)]
-    assert [r["name"] for r in rows] == expected
+    assert [r["name"] for r in rows[:-1]] == expected
+    campaign = rows[-1]  # exo.cli.bench_campaign: --jobs 2 against --jobs 1, same shards
+    assert campaign["name"].startswith("exo check --jobs 2 / --jobs 1, steps/s")
+    assert campaign["met"] is None and campaign["steps"] > 0
+    assert campaign["ratio"] == pytest.approx(
+        campaign["jobs2_steps_per_s"] / campaign["jobs1_steps_per_s"])
     assert set(rows[0]["flt8_check_s"]) == {"10", "100"}
     assert out_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "FLT-8 Z3 check" in res.output
