@@ -436,15 +436,7 @@ def _campaign_usage(replay: bool, programs: int | None, duration_text: str | Non
     if programs is not None and given("examples"):
         fail_usage("give --programs or --examples, not both (--programs is a campaign's "
                    "budget)")
-    if scheduler is not None:
-        from exo.kit.cluster import missing_extra
-
-        why = missing_extra()
-        if why is not None:
-            fail_usage(why)
-        if given("jobs"):
-            fail_usage("--jobs is for local processes; with --scheduler the cluster's "
-                       "workers run the shards")
+    _scheduler_usage(scheduler, "")
     if duration_text is None:
         return None
     try:
@@ -500,15 +492,7 @@ def _exhaustive(depth: int, impl_spec: str, impl_cmd: str | None, step_timeout: 
         if given("impl_spec"):
             fail_usage("give --impl or --impl-cmd, not both")
         impl_spec = f"{CMD_PREFIX} {impl_cmd}"
-    if scheduler is not None:
-        from exo.kit.cluster import missing_extra
-
-        why = missing_extra()
-        if why is not None:
-            fail_usage(why)
-        if given("jobs"):
-            fail_usage("--jobs is for local processes; with --scheduler the cluster's "
-                       "workers run the shards (one per worker thread)")
+    _scheduler_usage(scheduler, " (one per worker thread)")
     cfg = parse_config(config_text) if config_text is not None else TINY
     ops = None
     if ops_text is not None:
@@ -542,3 +526,17 @@ def _exhaustive(depth: int, impl_spec: str, impl_cmd: str | None, step_timeout: 
             fail_usage(f"the exhaustive search could not run: {exc}")
     report_exhaustive(console, report, seconds, ran_on, impl_spec, json_out, repro_out, ops,
                       filters, timeout)
+
+
+def _scheduler_usage(scheduler: str | None, how: str) -> None:
+    """``--scheduler`` needs the 'cluster' extra and takes no ``--jobs`` (usage errors)."""
+    if scheduler is None:
+        return
+    from exo.kit.cluster import missing_extra
+
+    why = missing_extra()
+    if why is not None:
+        fail_usage(why)
+    if given("jobs"):
+        fail_usage("--jobs is for local processes; with --scheduler the cluster's "
+                   f"workers run the shards{how}")
