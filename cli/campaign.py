@@ -10,6 +10,7 @@ import functools
 import os
 import shlex
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,6 +95,7 @@ def run_campaign(task: Task, impl_spec: str, cfg: Config | None, steps: int,
     coverage = merge([], ops, filters, beyond=beyond)
     stats.cells, stats.total_cells = coverage.summary()
     deadline = time.monotonic() + duration if duration is not None else None
+    shards = _until(shards, deadline)
     runner = functools.partial(run_named, impl_spec, os.getcwd(), step_timeout)
 
     def show() -> None:
@@ -122,18 +124,27 @@ def run_campaign(task: Task, impl_spec: str, cfg: Config | None, steps: int,
         from exo.kit.cluster import run_dask
 
         seen: list[int] = []
-        run_dask(scheduler, shards, runner, on_result, deadline=deadline,
-                 on_connect=seen.append)
+        run_dask(scheduler, shards, runner, on_result, on_connect=seen.append)
         jobs = seen[0] if seen else jobs
         where = f"the Dask cluster at {scheduler} ({jobs} worker threads)"
     else:
         run_local(shards, runner, jobs, on_result, on_progress=on_progress,
-                  deadline=deadline, init=worker_init)
+                  init=worker_init)
     seconds = time.monotonic() - t0
     report = _merged_report(results, failed[0] if failed else None, coverage, configs,
                             steps, seed, ops, filters)
     return Campaign(report, stats, jobs, where, results, failed[0] if failed else None,
                     programs, seconds)
+
+
+def _until(shards: Iterator[Shard], deadline: float | None) -> Iterator[Shard]:
+    """``shards`` until ``deadline`` (``--campaign``), but always the witness sweep and
+    one generated shard: a campaign too short for any generated program would otherwise
+    be called conformant on the witness programs alone."""
+    for count, shard in enumerate(shards):
+        if deadline is not None and count >= 2 and time.monotonic() >= deadline:
+            return
+        yield shard
 
 
 def _merged_report(results: list[ShardResult], failed: ShardResult | None,

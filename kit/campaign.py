@@ -338,7 +338,6 @@ def _run_one(runner: Callable[[T], R], shard: T) -> R:
 def run_local(shards: Iterable[T], runner: Callable[[T], R], jobs: int,
               on_result: Callable[[R], bool],
               on_progress: Callable[[int, int, int], None] | None = None,
-              deadline: float | None = None,
               init: Callable[[], None] | None = None) -> None:
     """Run ``shards`` with ``runner`` on ``jobs`` worker processes (``jobs`` 1: in this
     process, one after another), at most ``2 * jobs`` of them handed out at a time.
@@ -346,7 +345,7 @@ def run_local(shards: Iterable[T], runner: Callable[[T], R], jobs: int,
     finish); when it returns False, no further shard starts and the worker processes
     are ended (``init``, run in each worker at its start, may install what ends the
     kernels a worker started). ``on_progress(index, programs, calls)``: a running
-    shard's progress. No shard starts after ``deadline`` (``time.monotonic()``). The
+    shard's progress. The
     shards may be anything picklable ``runner`` takes: campaign ``Shard`` values, or
     the shards of an exhaustive run (``exo.kit.exhaustive``)."""
     global _PROGRESS
@@ -355,8 +354,6 @@ def run_local(shards: Iterable[T], runner: Callable[[T], R], jobs: int,
         before, _PROGRESS = _PROGRESS, _Direct(on_progress)
         try:
             for shard in source:
-                if deadline is not None and time.monotonic() >= deadline:
-                    return
                 if not on_result(runner(shard)):
                     return
         finally:
@@ -372,8 +369,6 @@ def run_local(shards: Iterable[T], runner: Callable[[T], R], jobs: int,
     try:
         def submit() -> bool:
             nonlocal outstanding
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
             shard = next(source, None)
             if shard is None:
                 return False

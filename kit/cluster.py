@@ -48,24 +48,22 @@ def missing_extra() -> str | None:
 
 def run_dask(address: str, shards: Iterable[Shard], runner: Runner,
              on_result: Callable[[ShardResult], bool],
-             deadline: float | None = None,
              on_connect: Callable[[int], None] | None = None) -> None:
     """Run ``shards`` with ``runner`` on the Dask cluster whose scheduler listens at
     ``address``; ``on_result`` as in ``exo.kit.campaign.run_local``. ``on_connect(n)``
     is told how many worker threads the cluster has. ``ValueError`` (one line) if the
     scheduler cannot be reached or has no workers; ``RuntimeError`` if a shard raised
     on a worker (an implementation that cannot be imported there, say)."""
-    map_unordered(address, runner, shards, on_result, deadline=deadline,
-                  on_connect=on_connect, label=Shard.label)
+    map_unordered(address, runner, shards, on_result, on_connect=on_connect, label=Shard.label)
 
 
 def map_unordered(address: str, fn: Callable[[T], R], items: Iterable[T],
-                  on_result: Callable[[R], bool], deadline: float | None = None,
+                  on_result: Callable[[R], bool],
                   on_connect: Callable[[int], None] | None = None,
                   label: Callable[[T], str] = repr) -> None:
     """``fn`` over ``items`` on the Dask cluster at ``address``, two tasks per worker
     thread outstanding, each result to ``on_result`` as it arrives (False: stop; the
-    rest is cancelled). No item is handed out after ``deadline`` (``time.monotonic``).
+    rest is cancelled).
     The engine of ``run_dask`` and of ``exo prove --scheduler`` (whose items are groups
     of proof obligations)."""
     import distributed
@@ -86,8 +84,6 @@ def map_unordered(address: str, fn: Callable[[T], R], items: Iterable[T],
         pending: Any = completed(loop=client.loop)
 
         def submit() -> bool:
-            if deadline is not None and time.monotonic() >= deadline:
-                return False
             item = next(source, None)
             if item is None:
                 return False

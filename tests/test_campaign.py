@@ -204,3 +204,16 @@ def test_a_campaign_logs_its_progress(db: DirectoryBasedExampleDatabase,
     beats = re.findall(r"campaign: (\d+) programs, (\d+) steps, \d+ steps/s, (\d+)/408 cells, "
                        r"(\d+) shards done: \d+/6, \d+ s", text)
     assert beats, text
+
+
+def test_a_campaign_shorter_than_a_shard_still_generates(db: DirectoryBasedExampleDatabase,
+                                                         tmp_path: Path) -> None:
+    """``--campaign`` ends when its time is up, but never before one generated shard:
+    the witness sweep alone is no campaign."""
+    out = tmp_path / "short.json"
+    code, text = _check("--campaign", "0.001s", "--steps", "5", "--shard-size", "2",
+                        "--seed", "2", "--json", str(out))
+    assert code == 0, text
+    camp = json.loads(out.read_text())["campaign"]
+    assert sorted(s["index"] for s in camp["per_shard"]) == [0, 1]
+    assert json.loads(out.read_text())["examples"] == 2
