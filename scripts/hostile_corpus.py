@@ -16,8 +16,9 @@ standard output or error, how many processes are left behind after the child exi
 marker in its environment: a kernel runs in a session of its own), the wall time and
 the peak resident memory of the child and its waited-for descendants (``os.wait4``). That
 peak is an upper bound: Linux counts in it the resident size of this script at the fork
-(66-90 MB here), so a figure near that size says the case used less; ``RLIMIT_AS`` is
-the limit actually enforced.
+(66-90 MB here; far more inside a long pytest worker), recorded as ``fork_mb`` (this
+process's own peak when it forked), so a figure at or below ``fork_mb`` says the case used
+less; ``RLIMIT_AS`` is the limit actually enforced.
 Left-behind processes are killed after they are counted. A wall-clock guard
 (``--guard``, 120 s) kills a case only so that the script cannot hang; times are for
 reading, not for verdicts (tests/test_hostile_corpus.py asserts the contract, never a
@@ -395,6 +396,9 @@ class Result:
     seconds: float
     peak_mb: float
     guard_killed: bool
+    fork_mb: float = 0.0
+    """This process's own peak resident size when it forked the case: ``peak_mb`` counts
+    the copy made at the fork, so it says nothing about the case below this figure."""
     slow: bool = False
     left_pids: list[int] = field(default_factory=list)
 
@@ -501,6 +505,7 @@ def run_command(argv: Sequence[str], *, stdin: Feed | None = None,
     with tempfile.TemporaryDirectory(prefix="exo-hostile-out-") as tmp:
         out_path, err_path = Path(tmp, "out"), Path(tmp, "err")
         with out_path.open("wb") as out, err_path.open("wb") as err:
+            fork_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             start = time.monotonic()
             proc = subprocess.Popen(
                 list(argv), stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
@@ -549,7 +554,7 @@ def run_command(argv: Sequence[str], *, stdin: Feed | None = None,
                   expected=expected, stderr_lines=lines, stderr_first=first,
                   stderr_last=last, traceback=err_tb or out_tb,
                   raw_escapes=err_esc or out_esc, left_behind=len(left), left_pids=left,
-                  seconds=seconds, peak_mb=usage.ru_maxrss / 1024,
+                  seconds=seconds, peak_mb=usage.ru_maxrss / 1024, fork_mb=fork_mb,
                   guard_killed=killed.is_set())
 
 
