@@ -17,8 +17,8 @@ marker in its environment: a kernel runs in a session of its own), the wall time
 the peak resident memory of the child and its waited-for descendants (``os.wait4``). That
 peak is an upper bound: Linux counts in it the resident size of this script at the fork
 (66-90 MB here; far more inside a long pytest worker), recorded as ``fork_mb`` (this
-process's own peak when it forked), so a figure at or below ``fork_mb`` says the case used
-less; ``RLIMIT_AS`` is the limit actually enforced.
+process's own peak just after the fork), so a figure at or near ``fork_mb`` says the case
+used less; ``RLIMIT_AS`` is the limit actually enforced.
 Left-behind processes are killed after they are counted. A wall-clock guard
 (``--guard``, 120 s) kills a case only so that the script cannot hang; times are for
 reading, not for verdicts (tests/test_hostile_corpus.py asserts the contract, never a
@@ -397,8 +397,9 @@ class Result:
     peak_mb: float
     guard_killed: bool
     fork_mb: float = 0.0
-    """This process's own peak resident size when it forked the case: ``peak_mb`` counts
-    the copy made at the fork, so it says nothing about the case below this figure."""
+    """This process's own peak resident size just after it forked the case: ``peak_mb``
+    counts the copy made at the fork (plus the few pages the child touches before its
+    exec), so it says nothing about the case at or near this figure."""
     slow: bool = False
     left_pids: list[int] = field(default_factory=list)
 
@@ -505,12 +506,13 @@ def run_command(argv: Sequence[str], *, stdin: Feed | None = None,
     with tempfile.TemporaryDirectory(prefix="exo-hostile-out-") as tmp:
         out_path, err_path = Path(tmp, "out"), Path(tmp, "err")
         with out_path.open("wb") as out, err_path.open("wb") as err:
-            fork_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             start = time.monotonic()
             proc = subprocess.Popen(
                 list(argv), stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
                 stdout=out, stderr=err, start_new_session=True, preexec_fn=_limit_memory,
                 env=env, cwd=tmp)
+            # Popen returns once the child has exec'd: this peak bounds the copy it made
+            fork_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             done = threading.Event()
             killed = threading.Event()
 
