@@ -20,6 +20,7 @@ from exo.cli.common import (
     given,
     load_implementation,
     parse_config,
+    parse_ops_option,
 )
 from exo.cli.console import console as _console
 from exo.cli.console import outside, print_table, progress, visible
@@ -157,7 +158,6 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
     (programs, steps/s, cells hit, elapsed) goes to a bar on a terminal, or a line every
     few seconds to a log.
     """
-    from exo.kit.bringup import parse_ops
     from exo.kit.check import probe_factory, run_check
     from exo.kit.reproduction import write_reproduction
     from exo.wire import client
@@ -198,10 +198,7 @@ def check_cmd(impl_spec: str, impl_cmd: str | None, step_timeout: float, steps: 
         seed = random.SystemRandom().randrange(2**32)
     ops = recorded.ops_set() if recorded is not None else None
     if ops_text is not None:
-        try:
-            ops = parse_ops(ops_text)
-        except ValueError as exc:
-            fail_usage(str(exc))
+        ops = parse_ops_option(ops_text)
     if json_out is not None:
         check_output(json_out, "--json")
     check_output(repro_out, "--repro")
@@ -476,7 +473,6 @@ def _exhaustive(depth: int, impl_spec: str, impl_cmd: str | None, step_timeout: 
                 scheduler: str | None) -> None:
     """``exo check --exhaustive DEPTH`` (``exo.cli.exhaustive``)."""
     from exo.cli.exhaustive import report_exhaustive, run_exhaustive
-    from exo.kit.bringup import parse_ops
     from exo.kit.check import probe_factory
     from exo.kit.exhaustive import TINY
     from exo.kit.profiles import problem as profile_problem
@@ -494,12 +490,7 @@ def _exhaustive(depth: int, impl_spec: str, impl_cmd: str | None, step_timeout: 
         impl_spec = f"{CMD_PREFIX} {impl_cmd}"
     _scheduler_usage(scheduler, " (one per worker thread)")
     cfg = parse_config(config_text) if config_text is not None else TINY
-    ops = None
-    if ops_text is not None:
-        try:
-            ops = parse_ops(ops_text)
-        except ValueError as exc:
-            fail_usage(str(exc))
+    ops = parse_ops_option(ops_text)
     why = profile_problem(filters)
     if why is not None:
         fail_usage(why)

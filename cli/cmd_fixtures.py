@@ -15,6 +15,7 @@ from exo.cli.common import (
     fail_usage,
     given,
     load_implementation,
+    parse_ops_option,
 )
 from exo.cli.console import console as _console
 from exo.cli.console import outside, print_table, progress, visible
@@ -60,16 +61,10 @@ def fixtures_build_cmd(directory: Path, seed: int, extra: int, generated: int,
       exo fixtures build fixtures/ --ops ENV,MEM,TLB,CPU,PCT,EXC,REV
       exo fixtures build fixtures/ --filters declarative
     """
-    from exo.kit.bringup import parse_ops
     from exo.kit.witnesses import shipped
     from exo.wire import fixtures
 
-    ops = None
-    if ops_text is not None:
-        try:
-            ops = parse_ops(ops_text)
-        except ValueError as exc:
-            fail_usage(str(exc))
+    ops = parse_ops_option(ops_text)
 
     if directory.exists() and not directory.is_dir():
         fail_usage(f"{directory} is not a directory")

@@ -96,6 +96,19 @@ def parse_config(text: str) -> Config:
     return cfg
 
 
+def parse_ops_option(text: str | None) -> frozenset[str] | None:
+    """``--ops``: None when not given, else the operation set (``exo.kit.bringup.parse_ops``);
+    a usage error names what is wrong."""
+    if text is None:
+        return None
+    from exo.kit.bringup import parse_ops
+
+    try:
+        return parse_ops(text)
+    except ValueError as exc:
+        fail_usage(str(exc))
+
+
 # --------------------------------------------------------------------------- exo bench
 
 
